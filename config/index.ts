@@ -1,0 +1,127 @@
+/**
+ * The one place that reads the environment. Every process (gateway, sink, tools, tests) calls
+ * loadConfig() once and passes the frozen result down; nothing else touches process.env.
+ */
+import { hostname } from 'node:os';
+import { bool, type Env, identifier, int, list, oneOf, optional, str } from './schema.ts';
+
+/** Parses and validates every setting; throws with the variable's name on a bad value. */
+export function loadConfig(env: Env = process.env) {
+  const appEnv = oneOf('production', ['local', 'test', 'production'] as const)(env, 'APP_ENV');
+  const adminTokenRaw = optional()(env, 'ADMIN_TOKEN');
+  if (adminTokenRaw === undefined && appEnv === 'production') {
+    throw new Error('config: ADMIN_TOKEN is required outside local runs (set APP_ENV=local to use the dev token)');
+  }
+  if (adminTokenRaw !== undefined && adminTokenRaw.length < 12) {
+    throw new Error('config: ADMIN_TOKEN must be at least 12 characters');
+  }
+  const partitions = int(16, 1, 1024)(env, 'PARTITIONS');
+  const cfg = {
+    // production by default so a forgotten variable fails closed; the Makefile sets local.
+    appEnv,
+    // dev token only for local/test runs; main.ts logs a warning when it is used.
+    adminToken: adminTokenRaw ?? 'dev-admin-token',
+    adminTokenIsDefault: adminTokenRaw === undefined,
+    http: {
+      // 0.0.0.0 in production; `make run` binds loopback.
+      host: str('0.0.0.0')(env, 'HOST'),
+      // the product's public port.
+      port: int(8080, 0, 65535)(env, 'PORT'),
+      // a claim body is ~100 bytes; 4 KiB leaves room for ids and still refuses junk early.
+      maxClaimBody: int(4096, 256, 1 << 20)(env, 'MAX_BODY_BYTES'),
+      // template bodies carry rules and lists, so admin routes get a larger cap.
+      maxAdminBody: int(65536, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
+      // SIGTERM: stop accepting, then wait this long for in-flight requests before exiting.
+      shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
+      // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
+      allowUwsFallback: bool(false)(env, 'ALLOW_UWS_FALLBACK'),
+    },
+    redis: {
+      // the Makefile's local Redis; production sets its own.
+      url: str('redis://127.0.0.1:6391')(env, 'REDIS_URL'),
+      // host:port,... of a Redis Cluster; when set, REDIS_URL is ignored.
+      clusterNodes: list([])(env, 'REDIS_CLUSTER_NODES'),
+      // brief: internal budget is 100 ms; a command slower than this is treated as failed.
+      commandTimeoutMs: int(250, 10, 60_000)(env, 'REDIS_COMMAND_TIMEOUT_MS'),
+      // every key starts with this, so tests and tenants can share one Redis.
+      keyPrefix: identifier('cg')(env, 'KEY_PREFIX'),
+      // stream partitions / hash tags; fixed for the life of the data (checked at start-up).
+      partitions,
+      // consumer group that the sink reads the partition streams with.
+      streamGroup: identifier('sink')(env, 'STREAM_GROUP'),
+    },
+    mysql: {
+      // the Makefile's local MariaDB; production sets its own.
+      url: str('mysql://root@127.0.0.1:3391')(env, 'MYSQL_URL'),
+      // optional per-database servers: database i lives on MYSQL_SHARD_URLS[i % length].
+      shardUrls: list([])(env, 'MYSQL_SHARD_URLS'),
+      // databases are <prefix>_main (templates) and <prefix>_<n> (user coupons).
+      dbPrefix: identifier('coupon')(env, 'DB_PREFIX'),
+      // N databases x M tables (brief: db = hash/M % N, table = hash % M); small for one box.
+      shardDbs: int(2, 1, 256)(env, 'SHARD_DBS'),
+      shardTables: int(4, 1, 1024)(env, 'SHARD_TABLES'),
+      // connections per server; the sink writes shards in parallel.
+      poolSize: int(8, 1, 256)(env, 'MYSQL_POOL_SIZE'),
+      // connect timeout; queries are bounded by the pool's queue and the sink's retry loop.
+      connectTimeoutMs: int(2000, 100, 60_000)(env, 'MYSQL_CONNECT_TIMEOUT_MS'),
+    },
+    admission: {
+      // per gateway process; ~2x what one process served in the brief's prototype.
+      globalRps: int(50_000, 1, 10_000_000)(env, 'ADMIT_GLOBAL_RPS'),
+      globalBurst: int(5_000, 1, 10_000_000)(env, 'ADMIT_GLOBAL_BURST'),
+      // per template per process: one hot template must not starve the rest of Redis.
+      templateRps: int(20_000, 1, 10_000_000)(env, 'ADMIT_TEMPLATE_RPS'),
+      templateBurst: int(2_000, 1, 10_000_000)(env, 'ADMIT_TEMPLATE_BURST'),
+    },
+    claim: {
+      // a retry that finds its own reservation unsettled waits this long before a 503.
+      pendingWaitMs: int(300, 0, 5_000)(env, 'CLAIM_PENDING_WAIT_MS'),
+      // unknown template ids are remembered as missing for this long (protects Redis).
+      missTtlMs: int(1_000, 0, 60_000)(env, 'TEMPLATE_MISS_TTL_MS'),
+      // bound on remembered missing ids, so random ids cannot grow memory.
+      missCacheMax: int(10_000, 1, 10_000_000)(env, 'TEMPLATE_MISS_CACHE_MAX'),
+      // unacknowledged stream records (all partitions) above which claims get 503.
+      backlogMax: int(500_000, 1, 1_000_000_000)(env, 'BACKLOG_MAX'),
+      // how often the gateway samples the backlog.
+      backlogPollMs: int(250, 10, 60_000)(env, 'BACKLOG_POLL_MS'),
+      // coupons without validDays stay usable this many days after the claim.
+      defaultValidDays: int(30, 1, 3650)(env, 'DEFAULT_VALID_DAYS'),
+    },
+    test: {
+      // host:port,... of the local 3-master cluster `make test` starts; only tests read it.
+      clusterNodes: list([])(env, 'TEST_REDIS_CLUSTER_NODES'),
+    },
+    sink: {
+      // unique per process so the group can tell a dead consumer's entries apart.
+      consumer: str(`${hostname()}-${process.pid}`)(env, 'SINK_CONSUMER'),
+      // brief, section 6: ~500-row INSERTs are where MariaDB peaks.
+      batchMaxRows: int(500, 1, 10_000)(env, 'SINK_BATCH_MAX_ROWS'),
+      // waiting to fill a batch is what keeps the sink off the gateway's CPU (brief, section 6).
+      batchMaxWaitMs: int(100, 0, 60_000)(env, 'SINK_BATCH_MAX_WAIT_MS'),
+      // entries per XREADGROUP per partition.
+      readCount: int(500, 1, 10_000)(env, 'SINK_READ_COUNT'),
+      // a consumer silent this long is presumed dead and its pending entries are taken over.
+      reclaimIdleMs: int(30_000, 100, 3_600_000)(env, 'SINK_RECLAIM_IDLE_MS'),
+      reclaimEveryMs: int(5_000, 50, 3_600_000)(env, 'SINK_RECLAIM_EVERY_MS'),
+      // how often acknowledged entries are trimmed from the streams.
+      trimEveryMs: int(1_000, 50, 3_600_000)(env, 'SINK_TRIM_EVERY_MS'),
+      // pause between empty polls of all partitions.
+      idleSleepMs: int(20, 1, 10_000)(env, 'SINK_IDLE_SLEEP_MS'),
+      // cap of the exponential backoff while MySQL is failing.
+      retryMaxMs: int(5_000, 10, 600_000)(env, 'SINK_RETRY_MAX_MS'),
+    },
+  } as const;
+  return deepFreeze(cfg);
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** The process environment with some variables replaced (tests and tools build variants). */
+export function loadConfigWith(overrides: Record<string, string | undefined>): Config {
+  return loadConfig({ ...process.env, ...overrides });
+}
+
+function deepFreeze<T>(o: T): T {
+  for (const v of Object.values(o as object)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}

@@ -1,0 +1,48 @@
+/**
+ * Admission in front of Redis: a global token bucket per process and one per template, so a
+ * flood is shed with 429 before it costs a Redis call.
+ */
+import type { Config } from '../config/index.ts';
+
+/** Classic token bucket; time in milliseconds from any monotonic clock. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  constructor(private readonly ratePerSec: number, private readonly burst: number, now: number) {
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  /** Takes one token if there is one. */
+  take(now: number): boolean {
+    if (now > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSec) / 1000);
+      this.last = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export class Admission {
+  private readonly global: TokenBucket;
+  // Only templates that exist get a bucket (the caller checks), so this is bounded by templates.
+  private readonly perTemplate = new Map<string, TokenBucket>();
+
+  constructor(private readonly cfg: Config['admission'], now: number) {
+    this.global = new TokenBucket(cfg.globalRps, cfg.globalBurst, now);
+  }
+
+  /** One token from the process-wide bucket. */
+  admitGlobal(now: number): boolean {
+    return this.global.take(now);
+  }
+
+  /** One token from the template's bucket. */
+  admitTemplate(templateId: string, now: number): boolean {
+    let b = this.perTemplate.get(templateId);
+    if (!b) this.perTemplate.set(templateId, (b = new TokenBucket(this.cfg.templateRps, this.cfg.templateBurst, now)));
+    return b.take(now);
+  }
+}

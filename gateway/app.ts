@@ -1,0 +1,88 @@
+/** Builds the gateway: storage clients, cache, admission, routes; listens; shuts down gracefully. */
+import type { Config } from '../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
+import { checkLayout } from '../lua/layout.ts';
+import { openMysql } from '../sink/mysql.ts';
+import { Admission } from './admission.ts';
+import { BacklogMonitor } from './backlog.ts';
+import { ClaimService } from './claim.ts';
+import { ApiError } from './http/errors.ts';
+import { type Handler, InFlight, route } from './http/route.ts';
+import { loadUws, type TemplatedApp } from './http/uws.ts';
+import { log } from './log.ts';
+import { bearerCheck, createTemplateHandler, getTemplateHandler } from './routes/admin.ts';
+import { claimHandler } from './routes/claim.ts';
+import { couponsHandler } from './routes/coupons.ts';
+import { healthHandler, readyHandler } from './routes/health.ts';
+import { TemplateCache } from './templates/cache.ts';
+import { TemplateStore } from './templates/store.ts';
+import { performance } from 'node:perf_hooks';
+
+export interface Gateway {
+  readonly port: number;
+  readonly redis: RedisClient;
+  /** Stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
+  stop(): Promise<void>;
+}
+
+const errorLog = (msg: string, err: unknown) => log('error', msg, { err });
+
+const methodNotAllowed: Handler = () => { throw new ApiError('method_not_allowed'); };
+const notFound: Handler = () => { throw new ApiError('not_found', 'no such route'); };
+
+/** Starts a gateway with this config; resolves once it listens. */
+export async function startGateway(cfg: Config): Promise<Gateway> {
+  const uws = loadUws(cfg.http.allowUwsFallback);
+  const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+  const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
+  // No offline queue: while Redis is away, claims fail at once with 503 instead of hanging.
+  const redis = createRedis(cfg.redis, { offlineQueue: false, name: 'gateway' });
+  redis.on('error', (err) => log('warn', 'redis', { err }));
+  await waitReady(redis, 10_000);
+  await checkLayout(redis, ks);
+  const mysql = openMysql(cfg.mysql);
+
+  const store = new TemplateStore(redis, mysql, ks, cfg.mysql);
+  const cache = new TemplateCache((id) => store.getLive(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
+  const admission = new Admission(cfg.admission, performance.now());
+  const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
+  await backlog.start();
+  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, cfg: cfg.claim });
+  const admin = {
+    store, cache, auth: bearerCheck(cfg.adminToken),
+    rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays },
+  };
+
+  let draining = false;
+  const inFlight = new InFlight();
+  const r = (opts: Parameters<typeof route>[2], h: Handler) => route(inFlight, errorLog, opts, h);
+  const app: TemplatedApp = uws.App()
+    .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims)))
+    .any('/v1/claim', r({}, methodNotAllowed))
+    .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql)))
+    .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
+    .post('/v1/admin/templates', r({ bodyCap: cfg.http.maxAdminBody }, createTemplateHandler(admin)))
+    .any('/v1/admin/templates', r({}, methodNotAllowed))
+    .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
+    .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
+    .get('/healthz', r({}, healthHandler))
+    .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
+    .any('/*', r({}, notFound));
+
+  const socket = await new Promise<NonNullable<Parameters<Parameters<TemplatedApp['listen']>[2]>[0]>>((resolve, reject) =>
+    app.listen(cfg.http.host, cfg.http.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${cfg.http.host}:${cfg.http.port}`)))));
+  const port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
+
+  return {
+    port,
+    redis,
+    stop: async () => {
+      draining = true;
+      uws.us_listen_socket_close(socket);
+      const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
+      await Promise.race([inFlight.drained(), grace]);
+      backlog.stop();
+      await Promise.allSettled([redis.quit(), mysql.close()]);
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * The claim path: admission -> local template cache -> one Lua call on the user's home
+ * sub-stock -> answer. The overflow path (home empty) lives in overflow.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/index.ts';
+import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
+import type { RedisClient } from '../lua/client.ts';
+import * as keys from '../lua/keys.ts';
+import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
+import type { Admission } from './admission.ts';
+import type { BacklogMonitor } from './backlog.ts';
+import { ApiError, type Refusal, REFUSAL_STATUS } from './http/errors.ts';
+import { takeOverflow } from './overflow.ts';
+import { type CachedTemplate, isSoldOut, markEmpty, type TemplateCache } from './templates/cache.ts';
+
+export interface ClaimInput {
+  readonly userId: string;
+  readonly templateId: string;
+  readonly requestId?: string;
+}
+
+export interface ClaimAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** Everything one claim needs to know about where its keys are. */
+export interface ClaimCtx {
+  readonly c: CachedTemplate;
+  readonly userId: string;
+  /** The client's request id, or a generated one starting with '~'. */
+  readonly requestId: string;
+  /** '1' when the client sent the request id, so its answer is kept for replays. */
+  readonly remember: '0' | '1';
+  readonly home: number;
+  readonly homePartition: number;
+  readonly shardPrefix: string;
+}
+
+export interface ClaimDeps {
+  readonly redis: RedisClient;
+  readonly ks: keys.KeySpace;
+  readonly layout: ShardLayout;
+  readonly cache: TemplateCache;
+  readonly admission: Admission;
+  readonly backlog: BacklogMonitor;
+  readonly cfg: Config['claim'];
+}
+
+/** Answer of a claim that issued (or replayed) a coupon. */
+export function issued(ctx: ClaimCtx, couponId: string, replayed = false): ClaimAnswer {
+  const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.c.template.id, userId: ctx.userId };
+  if (replayed) body.replayed = true;
+  return { status: 200, body };
+}
+
+/** Answer of a claim that was decided without a coupon. */
+export function refused(status: Refusal): ClaimAnswer {
+  return { status: REFUSAL_STATUS[status], body: { status } };
+}
+
+/** Runs a Redis call; any Redis failure (down, timeout, OOM) becomes a 503. */
+export async function redisCall<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw new ApiError('unavailable', `storage unavailable: ${(err as Error).message}`);
+  }
+}
+
+// Generated request ids: unique per process start, cheap to make (no syscall per claim).
+const ridPrefix = `~${randomBytes(6).toString('base64url')}.`;
+let ridCounter = 0;
+
+export class ClaimService {
+  constructor(private readonly d: ClaimDeps) {}
+
+  /** Decides one claim; throws ApiError for errors of the error table. */
+  async claim(input: ClaimInput): Promise<ClaimAnswer> {
+    const { d } = this;
+    const now = Date.now();
+    if (!d.admission.admitGlobal(performance.now())) throw new ApiError('rate_limited');
+    const c = await redisCall(() => d.cache.get(input.templateId, now));
+    if (!c) throw new ApiError('template_not_found');
+    const t = c.template;
+    if (t.status === 'paused') return refused('paused');
+    if (t.claimStart !== null && now < t.claimStart) return refused('not_started');
+    if (t.claimEnd !== null && now >= t.claimEnd) return refused('ended');
+    const soldOut = isSoldOut(c);
+    if (soldOut && input.requestId === undefined) return refused('sold_out');
+    if (!d.admission.admitTemplate(t.id, performance.now())) throw new ApiError('rate_limited');
+
+    const home = keys.homeSubStock(t.id, input.userId, t.subStocks);
+    const ctx: ClaimCtx = {
+      c, userId: input.userId,
+      requestId: input.requestId ?? ridPrefix + (ridCounter++).toString(36),
+      remember: input.requestId === undefined ? '0' : '1',
+      home, homePartition: keys.subStockPartition(d.ks, t.id, home),
+      shardPrefix: couponIdPrefix(d.layout, input.userId),
+    };
+    // Sold out: only a replay of an earlier request can still be answered with a coupon.
+    if (soldOut) return this.replayOrSoldOut(ctx);
+    if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
+    return this.fromHome(ctx);
+  }
+
+  private async fromHome(ctx: ClaimCtx): Promise<ClaimAnswer> {
+    const deadline = Date.now() + this.d.cfg.pendingWaitMs;
+    for (let wait = 5; ; wait *= 2) {
+      const [code, value] = await redisCall(() => this.callHome(ctx));
+      switch (code) {
+        case ScriptCode.Issued: return issued(ctx, String(value));
+        case ScriptCode.Replayed: return issued(ctx, String(value), true);
+        case ScriptCode.LimitReached: return refused('limit_reached');
+        case ScriptCode.Reserved:
+          markEmpty(ctx.c, ctx.home);
+          return takeOverflow(this.d, ctx);
+        case ScriptCode.StockMissing:
+          throw new ApiError('unavailable', 'template stock is missing in Redis');
+        case ScriptCode.Pending:
+        case ScriptCode.Busy:
+          // An earlier reservation of this user is settling: its outcome decides this answer.
+          if (Date.now() + wait > deadline) throw new ApiError('unavailable', 'an earlier claim of this user is still settling');
+          await sleep(wait);
+          break;
+        default:
+          throw new Error(`claimHome returned unknown code ${code}`);
+      }
+    }
+  }
+
+  private callHome(ctx: ClaimCtx): Promise<ScriptReply> {
+    const { ks } = this.d;
+    const id = ctx.c.template.id;
+    const h = ctx.homePartition;
+    return this.d.redis.claimHome(keys.stockKey(ks, id, ctx.home), keys.usersKey(ks, h, id), keys.pendingKey(ks, h),
+      keys.seqKey(ks, h), keys.streamKey(ks, h), id, ctx.userId, ctx.requestId, ctx.remember,
+      ctx.c.template.perUserLimit, ctx.shardPrefix, h);
+  }
+
+  private async replayOrSoldOut(ctx: ClaimCtx): Promise<ClaimAnswer> {
+    const key = keys.usersKey(this.d.ks, ctx.homePartition, ctx.c.template.id);
+    const field = `${ctx.userId}|${ctx.requestId}`;
+    const deadline = Date.now() + this.d.cfg.pendingWaitMs;
+    for (let wait = 5; ; wait *= 2) {
+      const prior = await redisCall(() => this.d.redis.hget(key, field));
+      if (prior === null) return refused('sold_out');
+      if (prior !== 'P') return issued(ctx, prior, true);
+      if (Date.now() + wait > deadline) throw new ApiError('unavailable', 'this claim is still settling');
+      await sleep(wait);
+    }
+  }
+}

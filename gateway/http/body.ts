@@ -1,0 +1,39 @@
+/** Reads a request body with a hard size cap, copying chunks (uWS reuses their memory). */
+import type { HttpResponse } from './uws.ts';
+import { ApiError } from './errors.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Must be called synchronously inside the uWS handler (before any await). Rejects with a 413
+ * ApiError as soon as the declared or received size passes `cap`; the caller then answers and
+ * closes the connection so the rest of the body is never read.
+ */
+export function readBody(res: HttpResponse, contentLength: string, cap: number): Promise<Buffer> {
+  if (contentLength !== '') {
+    const declared = /^\d{1,12}$/.test(contentLength) ? Number(contentLength) : NaN;
+    if (Number.isNaN(declared)) return Promise.reject(new ApiError('bad_request', 'invalid Content-Length'));
+    if (declared > cap) return Promise.reject(new ApiError('payload_too_large', `body is limited to ${cap} bytes`));
+    if (declared === 0) return Promise.resolve(EMPTY);
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > cap) {
+        done = true;
+        reject(new ApiError('payload_too_large', `body is limited to ${cap} bytes`));
+        return;
+      }
+      // Buffer.from(ArrayBuffer) would alias memory uWS frees after this callback: copy.
+      chunks.push(Buffer.from(new Uint8Array(chunk)));
+      if (isLast) {
+        done = true;
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      }
+    });
+  });
+}

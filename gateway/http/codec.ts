@@ -1,0 +1,37 @@
+/** Request/response body formats: JSON everywhere, msgpack (msgpackr) where a route allows it. */
+import { Packr } from 'msgpackr';
+import { ApiError } from './errors.ts';
+
+export type Format = 'json' | 'msgpack';
+
+// Plain maps and arrays only: no record extension, so any msgpack client can read the answers.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** Which format a Content-Type names; throws 415 for anything the route does not accept. */
+export function formatOf(contentType: string, allowMsgpack: boolean): Format {
+  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  if (type === 'application/json') return 'json';
+  if (allowMsgpack && (type === 'application/msgpack' || type === 'application/x-msgpack')) return 'msgpack';
+  throw new ApiError('unsupported_media_type',
+    `Content-Type must be application/json${allowMsgpack ? ' or application/msgpack' : ''}`);
+}
+
+/** Decodes a body; malformed input is a 400, never an exception that escapes. */
+export function decodeBody(body: Buffer, format: Format): unknown {
+  if (body.length === 0) throw new ApiError('bad_request', 'request body is empty');
+  try {
+    return format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
+  } catch {
+    throw new ApiError('bad_request', format === 'json' ? 'body is not valid JSON' : 'body is not valid msgpack');
+  }
+}
+
+/** Encodes a reply body. */
+export function encodeBody(value: unknown, format: Format): string | Buffer {
+  return format === 'json' ? JSON.stringify(value) : packr.pack(value);
+}
+
+/** The Content-Type header value of a format. */
+export function contentTypeOf(format: Format): string {
+  return format === 'json' ? 'application/json' : 'application/msgpack';
+}

@@ -1,0 +1,122 @@
+/**
+ * The one adapter between uWS callbacks and async handlers. It applies the uWS rules for every
+ * route: read the request synchronously, attach onAborted before any await, cap and copy the
+ * body, answer inside cork, and never let an exception escape into a uWS callback.
+ */
+import type { HttpRequest, HttpResponse } from './uws.ts';
+import { readBody } from './body.ts';
+import { contentTypeOf, encodeBody, type Format } from './codec.ts';
+import { ApiError, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
+
+/** What a handler sees: everything copied out of the uWS request up front. */
+export interface Incoming {
+  readonly method: string;
+  readonly url: string;
+  readonly query: string;
+  readonly params: readonly string[];
+  readonly contentType: string;
+  readonly authorization: string;
+  readonly body: Buffer;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly format?: Format;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RouteOptions {
+  /** Number of `:param` segments in the pattern. */
+  readonly params?: number;
+  /** Body size cap in bytes; routes without it ignore any body. */
+  readonly bodyCap?: number;
+}
+
+export type Handler = (req: Incoming) => Reply | Promise<Reply>;
+
+/** Counts requests between arrival and answer, for graceful shutdown. */
+export class InFlight {
+  count = 0;
+  private idle: (() => void)[] = [];
+  start(): void { this.count++; }
+  end(): void {
+    if (--this.count === 0) for (const f of this.idle.splice(0)) f();
+  }
+  /** Resolves when no request is in flight (or at once if none is). */
+  drained(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((r) => this.idle.push(r));
+  }
+}
+
+/** Logger for errors the client cannot be told about. */
+export type ErrorLog = (msg: string, err: unknown) => void;
+
+interface State { done: boolean }
+
+const NO_BODY = Buffer.alloc(0);
+
+/** Wraps an async handler as a uWS route callback. */
+export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const state: State = { done: false };
+    res.onAborted(() => { state.done = true; });
+    inFlight.start();
+    try {
+      const params: string[] = [];
+      for (let i = 0; i < (opts.params ?? 0); i++) params.push(req.getParameter(i) ?? '');
+      const head = {
+        method: req.getMethod(),
+        url: req.getUrl(),
+        query: req.getQuery() ?? '',
+        params,
+        contentType: req.getHeader('content-type'),
+        authorization: req.getHeader('authorization'),
+      };
+      const body = opts.bodyCap === undefined
+        ? Promise.resolve(NO_BODY)
+        : readBody(res, req.getHeader('content-length'), opts.bodyCap);
+      body
+        .then((b) => handler({ ...head, body: b }))
+        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log))
+        .catch((err) => log('reply failed', err))
+        .finally(() => inFlight.end());
+    } catch (err) {
+      sendError(res, state, err, log);
+      inFlight.end();
+    }
+  };
+}
+
+/** Builds the error reply of an ApiError. */
+export function errorReply(err: ApiError): Reply {
+  const retry = RETRY_AFTER_SECONDS[err.code];
+  return {
+    status: err.status,
+    body: err.message === err.code ? { error: err.code } : { error: err.code, message: err.message },
+    headers: retry === undefined ? undefined : { 'Retry-After': String(retry) },
+  };
+}
+
+function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog): void {
+  if (err instanceof ApiError) {
+    // An oversized body is still arriving: close the connection rather than read it.
+    send(res, state, errorReply(err), err.code === 'payload_too_large');
+    return;
+  }
+  log('unhandled error in handler', err);
+  send(res, state, { status: 500, body: { error: 'internal' } }, false);
+}
+
+function send(res: HttpResponse, state: State, reply: Reply, close: boolean): void {
+  if (state.done) return;
+  state.done = true;
+  const format = reply.format ?? 'json';
+  const payload = encodeBody(reply.body, format);
+  res.cork(() => {
+    res.writeStatus(statusLine(reply.status));
+    res.writeHeader('Content-Type', contentTypeOf(format));
+    if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
+    res.end(payload, close);
+  });
+}

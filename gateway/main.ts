@@ -1,0 +1,31 @@
+/** Gateway process: boot, log where it listens, drain on SIGTERM/SIGINT. */
+import { loadConfig } from '../config/index.ts';
+import { startGateway } from './app.ts';
+import { log } from './log.ts';
+
+process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
+
+try {
+  const cfg = loadConfig();
+  if (cfg.adminTokenIsDefault) log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
+  const gw = await startGateway(cfg);
+  log('info', 'gateway listening', { url: `http://${cfg.http.host}:${gw.port}`, port: gw.port, pid: process.pid });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'draining', { signal });
+    gw.stop().then(() => {
+      log('info', 'stopped');
+      process.exit(0);
+    }, (err) => {
+      log('error', 'shutdown failed', { err });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+} catch (err) {
+  log('error', 'gateway failed to start', { err });
+  process.exit(1);
+}

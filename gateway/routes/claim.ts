@@ -1,0 +1,39 @@
+/** POST /v1/claim: JSON or msgpack in, the same format out. */
+import type { ClaimInput, ClaimService } from '../claim.ts';
+import { decodeBody, formatOf } from '../http/codec.ts';
+import { ApiError } from '../http/errors.ts';
+import { errorReply, type Handler, type Reply } from '../http/route.ts';
+import { isId } from '../validate.ts';
+
+const FIELDS = new Set(['userId', 'templateId', 'requestId']);
+
+/** Validates a claim body: known fields only, ids of 1-64 chars of [A-Za-z0-9_.:-]. */
+export function parseClaim(body: unknown): ClaimInput {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError('bad_request', 'body must be an object with userId and templateId');
+  }
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
+  for (const f of ['userId', 'templateId'] as const) {
+    if (!isId(o[f])) throw new ApiError('bad_request', `${f}: required, 1-64 characters of [A-Za-z0-9_.:-]`);
+  }
+  if (o.requestId !== undefined && !isId(o.requestId)) {
+    throw new ApiError('bad_request', 'requestId: 1-64 characters of [A-Za-z0-9_.:-]');
+  }
+  return o as unknown as ClaimInput;
+}
+
+/** The claim route handler. */
+export function claimHandler(service: ClaimService): Handler {
+  return async (req): Promise<Reply> => {
+    const format = formatOf(req.contentType, true);
+    try {
+      const answer = await service.claim(parseClaim(decodeBody(req.body, format)));
+      return { ...answer, format };
+    } catch (err) {
+      // Errors answer in the client's format too, so a msgpack client can always decode them.
+      if (err instanceof ApiError) return { ...errorReply(err), format };
+      throw err;
+    }
+  };
+}

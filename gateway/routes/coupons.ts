@@ -1,0 +1,49 @@
+/** GET /v1/users/:userId/coupons: the user's coupons, newest first, from their MySQL shard. */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../../config/index.ts';
+import type { MysqlPools } from '../../sink/mysql.ts';
+import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../sink/shards.ts';
+import { ApiError } from '../http/errors.ts';
+import type { Handler } from '../http/route.ts';
+import { isId } from '../validate.ts';
+
+const iso = (d: Date) => d.toISOString();
+const num = (v: unknown) => (v === null ? null : Number(v));
+
+/** Parses `limit` (1-200, default 50); any other query parameter is an error. */
+function parseLimit(query: string): number {
+  const q = new URLSearchParams(query);
+  for (const k of q.keys()) if (k !== 'limit') throw new ApiError('bad_request', `${k}: unknown query parameter`);
+  const raw = q.get('limit');
+  if (raw === null) return 50;
+  if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 200) {
+    throw new ApiError('bad_request', 'limit: must be an integer from 1 to 200');
+  }
+  return Number(raw);
+}
+
+/** The listing route handler. */
+export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Config['mysql']): Handler {
+  return async (req) => {
+    const userId = req.params[0] ?? '';
+    if (!isId(userId)) throw new ApiError('bad_request', 'userId: 1-64 characters of [A-Za-z0-9_.:-]');
+    const limit = parseLimit(req.query);
+    const s = shardOfUser(layout, userId);
+    let rows: RowDataPacket[];
+    try {
+      [rows] = await mysql.forDb(s.db).query<RowDataPacket[]>(
+        `SELECT coupon_id, template_id, status, claimed_at, valid_from, valid_to, name, type, value, threshold,
+                max_discount
+           FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
+          WHERE user_id = ? ORDER BY claimed_at DESC, coupon_id DESC LIMIT ?`, [userId, limit]);
+    } catch (err) {
+      throw new ApiError('unavailable', `coupon store unavailable: ${(err as Error).message}`);
+    }
+    const coupons = rows.map((r) => ({
+      couponId: r.coupon_id, templateId: r.template_id, status: r.status, claimedAt: iso(r.claimed_at),
+      validFrom: iso(r.valid_from), validTo: iso(r.valid_to), name: r.name, type: r.type,
+      value: Number(r.value), threshold: num(r.threshold), maxDiscount: num(r.max_discount),
+    }));
+    return { status: 200, body: { coupons } };
+  };
+}

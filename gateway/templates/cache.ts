@@ -1,0 +1,81 @@
+/**
+ * The gateway's local template cache: a claim for a known template reads no template data from
+ * Redis, and a template this process has seen sell out is answered from memory. Sub-stocks only
+ * shrink between top-ups, so "empty" learned here stays true until the template is replaced.
+ */
+import type { Template } from './model.ts';
+
+export interface CachedTemplate {
+  readonly template: Template;
+  /** empty[k] = 1 once this process saw sub-stock k at zero. */
+  readonly empty: Uint8Array;
+  emptyCount: number;
+}
+
+/** Marks sub-stock k empty; returns true when that makes the whole template sold out. */
+export function markEmpty(c: CachedTemplate, k: number): boolean {
+  if (c.empty[k] === 0) {
+    c.empty[k] = 1;
+    c.emptyCount++;
+  }
+  return isSoldOut(c);
+}
+
+/** True when every sub-stock is known to be empty. */
+export function isSoldOut(c: CachedTemplate): boolean {
+  return c.emptyCount >= c.template.subStocks;
+}
+
+export type Loader = (id: string) => Promise<Template | null>;
+
+export class TemplateCache {
+  private readonly entries = new Map<string, CachedTemplate>();
+  private readonly missing = new Map<string, number>();
+  private readonly loading = new Map<string, Promise<CachedTemplate | null>>();
+
+  constructor(private readonly load: Loader, private readonly missTtlMs: number, private readonly missMax: number) {}
+
+  /** The cached template, without any I/O. */
+  peek(id: string): CachedTemplate | undefined {
+    return this.entries.get(id);
+  }
+
+  /** The template from memory, else from the loader once (concurrent misses share one load). */
+  async get(id: string, now: number): Promise<CachedTemplate | null> {
+    const hit = this.entries.get(id);
+    if (hit) return hit;
+    const missUntil = this.missing.get(id);
+    if (missUntil !== undefined) {
+      if (missUntil > now) return null;
+      this.missing.delete(id);
+    }
+    let p = this.loading.get(id);
+    if (!p) {
+      p = this.fetch(id, now).finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  /** Puts a template in the cache (after a create, or a newer version), keeping what is known empty. */
+  put(t: Template): CachedTemplate {
+    const old = this.entries.get(t.id);
+    if (old && old.template.version > t.version) return old;
+    const keep = old && old.template.subStocks === t.subStocks && old.template.totalStock === t.totalStock;
+    const entry: CachedTemplate = keep
+      ? { template: t, empty: old.empty, emptyCount: old.emptyCount }
+      : { template: t, empty: new Uint8Array(t.subStocks), emptyCount: 0 };
+    this.entries.set(t.id, entry);
+    this.missing.delete(t.id);
+    return entry;
+  }
+
+  private async fetch(id: string, now: number): Promise<CachedTemplate | null> {
+    const t = await this.load(id);
+    if (t) return this.put(t);
+    // Bounded: the oldest remembered miss goes first, so random ids cannot grow memory.
+    if (this.missing.size >= this.missMax) this.missing.delete(this.missing.keys().next().value!);
+    this.missing.set(id, now + this.missTtlMs);
+    return null;
+  }
+}

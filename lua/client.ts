@@ -1,0 +1,36 @@
+/** Creates the Redis client every process uses: single node or Cluster, scripts registered. */
+import { Cluster, Redis } from 'ioredis';
+import type { Config } from '../config/index.ts';
+import { defineScripts } from './scripts.ts';
+
+export type RedisClient = Redis | Cluster;
+
+/** Options: `offlineQueue` false makes a dead Redis fail commands at once (gateway: fast 503s). */
+export function createRedis(cfg: Config['redis'], opts: { offlineQueue: boolean; name: string }): RedisClient {
+  const common = {
+    commandTimeout: cfg.commandTimeoutMs,
+    enableOfflineQueue: opts.offlineQueue,
+    connectionName: opts.name,
+    maxRetriesPerRequest: 1,
+  };
+  const client: RedisClient = cfg.clusterNodes.length > 0
+    ? new Cluster(cfg.clusterNodes.map(parseNode), { redisOptions: common, enableOfflineQueue: opts.offlineQueue })
+    : new Redis(cfg.url, { ...common, retryStrategy: (n: number) => Math.min(50 * n, 1000) });
+  defineScripts(client);
+  return client;
+}
+
+function parseNode(hostPort: string): { host: string; port: number } {
+  const i = hostPort.lastIndexOf(':');
+  if (i < 1) throw new Error(`REDIS_CLUSTER_NODES entry ${hostPort} is not host:port`);
+  return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
+}
+
+/** Resolves once the client can serve commands, or rejects after `timeoutMs`. */
+export async function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    client.once('ready', () => { clearTimeout(timer); resolve(); });
+  });
+}

@@ -1,0 +1,18 @@
+/** Integer result codes of every Lua script in lua/ (the first element of each reply). */
+export enum ScriptCode {
+  Issued = 1,
+  Replayed = 2,
+  LimitReached = 3,
+  Reserved = 4,
+  Pending = 5,
+  Busy = 6,
+  StockMissing = 7,
+  Empty = 8,
+  Settled = 9,
+  NotPending = 10,
+  Trimmed = 11,
+  NoGroup = 12,
+}
+
+/** A script reply: the code, then an optional string or number payload. */
+export type ScriptReply = [code: ScriptCode, value?: string | number];

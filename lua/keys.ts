@@ -1,0 +1,56 @@
+/**
+ * Every Redis key of the product, built here and nowhere else.
+ *
+ * Partition keys carry the hash tag `{p}`: every Lua call touches keys of one partition only,
+ * so the same scripts run on one Redis and on Redis Cluster (brief, section 5). Template k's
+ * sub-stock lives in partition (hash(templateId) + k) mod P; a user's home sub-stock for a
+ * template is hash(templateId|userId) mod K, and the home partition holds the user's entry.
+ */
+import { fnv1a } from '../sink/shards.ts';
+
+export interface KeySpace {
+  readonly prefix: string;
+  readonly partitions: number;
+}
+
+/** Partition of sub-stock k of a template. */
+export function subStockPartition(ks: KeySpace, templateId: string, k: number): number {
+  return (fnv1a(templateId) + k) % ks.partitions;
+}
+
+/** The user's home sub-stock index for a template with `subStocks` sub-stocks. */
+export function homeSubStock(templateId: string, userId: string, subStocks: number): number {
+  return fnv1a(`${templateId}|${userId}`) % subStocks;
+}
+
+const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
+
+/** Remaining count of sub-stock k (integer string). */
+export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
+
+/** Per-template user hash in partition p: `<user>` claim count, `<user>#p` pending, `<user>|<rid>` result. */
+export const usersKey = (ks: KeySpace, p: number, templateId: string) => `${tag(ks, p)}:users:${templateId}`;
+
+/** Reservations awaiting settle in partition p: zset of `<template>|<user>|<rid>` scored by ms. */
+export const pendingKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:pending`;
+
+/** Coupon sequence of partition p. */
+export const seqKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:seq`;
+
+/** Issuance record stream of partition p. */
+export const streamKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:stream`;
+
+/** Records the sink could not decode, kept for a person to inspect (never dropped silently). */
+export const deadKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:dead`;
+
+/** The live copy of a template (JSON); its own slot. */
+export const templateKey = (ks: KeySpace, templateId: string) => `${ks.prefix}:template:${templateId}`;
+
+/** Layout facts fixed for the life of the data (partition count). */
+export const metaKey = (ks: KeySpace) => `${ks.prefix}:meta`;
+
+/** All stream keys, one per partition. */
+export function allStreamKeys(ks: KeySpace): string[] {
+  return Array.from({ length: ks.partitions }, (_, p) => streamKey(ks, p));
+}

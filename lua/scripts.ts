@@ -1,0 +1,48 @@
+/**
+ * Registers every Lua script once per client with defineCommand, and types them on ioredis by
+ * module augmentation. Scripts live one per file as <command>-<numKeys>.lua; a line
+ * `--- @include "name"` is replaced by lua/includes/name.lua before registration.
+ */
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis, Result } from 'ioredis';
+import type { ScriptReply } from './codes.ts';
+
+const here = new URL('.', import.meta.url);
+
+function loadScript(file: string): string {
+  const text = readFileSync(new URL(file, here), 'utf8');
+  if (!text.startsWith('#!lua')) throw new Error(`lua/${file} must start with #!lua`);
+  return text.replace(/^--- @include "([a-z-]+)"$/gm, (_, name: string) =>
+    readFileSync(new URL(`includes/${name}.lua`, here), 'utf8'));
+}
+
+/** Command name -> script file; the number of keys is read from the file name. */
+const FILES = {
+  claimHome: 'claim-home-5.lua',
+  claimTake: 'claim-take-3.lua',
+  claimSettle: 'claim-settle-2.lua',
+  streamTrim: 'stream-trim-1.lua',
+} as const;
+
+/** Registers every script on a client (single node or cluster). */
+export function defineScripts(client: Redis | Cluster): void {
+  for (const [name, file] of Object.entries(FILES)) {
+    const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)![1]);
+    client.defineCommand(name, { lua: loadScript(file), numberOfKeys });
+  }
+}
+
+type S = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    claimHome(stock: string, users: string, pending: string, seq: string, stream: string,
+      templateId: string, userId: string, requestId: string, remember: '0' | '1', perUserLimit: S,
+      shardPrefix: string, homePartition: S): Result<ScriptReply, Context>;
+    claimTake(stock: string, seq: string, stream: string, templateId: string, userId: string,
+      requestId: string, shardPrefix: string, partition: S, homePartition: S): Result<ScriptReply, Context>;
+    claimSettle(users: string, pending: string, templateId: string, userId: string,
+      requestId: string, couponId: string, remember: '0' | '1'): Result<ScriptReply, Context>;
+    streamTrim(stream: string): Result<ScriptReply, Context>;
+  }
+}

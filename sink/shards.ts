@@ -1,0 +1,62 @@
+/**
+ * MySQL routing: N databases x M tables, by user (brief, section 2):
+ * db = hash(userId) / M % N, table = hash(userId) % M. A coupon id starts with "<db>.<table>."
+ * so the id alone finds its row. The gateway imports this to mint ids; the sink to route rows.
+ */
+
+/** 32-bit FNV-1a over the UTF-16 code units; ids are ASCII so this equals the byte hash. */
+export function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export interface ShardLayout {
+  readonly dbs: number;
+  readonly tables: number;
+}
+
+export interface Shard {
+  readonly db: number;
+  readonly table: number;
+}
+
+/** Which database and table hold this user's coupons. */
+export function shardOfUser(layout: ShardLayout, userId: string): Shard {
+  const h = fnv1a(userId);
+  return { db: Math.floor(h / layout.tables) % layout.dbs, table: h % layout.tables };
+}
+
+/** The "<db>.<table>" prefix a coupon id for this user starts with. */
+export function couponIdPrefix(layout: ShardLayout, userId: string): string {
+  const s = shardOfUser(layout, userId);
+  return `${s.db}.${s.table}`;
+}
+
+/** Reads the shard back out of a coupon id; undefined when the id is not one of ours. */
+export function shardOfCoupon(layout: ShardLayout, couponId: string): Shard | undefined {
+  const m = /^(\d{1,4})\.(\d{1,4})\.\d{1,4}\.\d{1,20}$/.exec(couponId);
+  if (!m) return undefined;
+  const db = Number(m[1]);
+  const table = Number(m[2]);
+  if (db >= layout.dbs || table >= layout.tables) return undefined;
+  return { db, table };
+}
+
+/** Database name of shard database `db`. */
+export function shardDbName(dbPrefix: string, db: number): string {
+  return `${dbPrefix}_${db}`;
+}
+
+/** Table name of shard table `table` (the same in every shard database). */
+export function shardTableName(table: number): string {
+  return `user_coupon_${table}`;
+}
+
+/** Database that holds templates and other unsharded tables. */
+export function mainDbName(dbPrefix: string): string {
+  return `${dbPrefix}_main`;
+}

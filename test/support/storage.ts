@@ -1,0 +1,55 @@
+/**
+ * Test harness: every test file gets its own key prefix and MySQL database prefix on the real
+ * Redis and MariaDB that `make test` started, so files never see each other's data.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Config, loadConfigWith } from '../../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../../lua/client.ts';
+import { openMysql, type MysqlPools } from '../../sink/mysql.ts';
+import { dropSchema, ensureSchema } from '../../sink/schema.ts';
+
+/** A config with a unique prefix for this test file; `overrides` are env-style variables. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  return loadConfigWith({ APP_ENV: 'test', KEY_PREFIX: prefix, DB_PREFIX: prefix, ...overrides });
+}
+
+export interface Storage {
+  readonly cfg: Config;
+  readonly redis: RedisClient;
+  readonly mysql: MysqlPools;
+  /** Deletes this prefix's keys and databases and closes the connections. */
+  close(): Promise<void>;
+}
+
+/** Connects to the test Redis and MariaDB and creates this prefix's schema. */
+export async function openStorage(cfg: Config): Promise<Storage> {
+  const redis = createRedis(cfg.redis, { offlineQueue: true, name: 'test' });
+  await waitReady(redis, 5000);
+  const mysql = openMysql(cfg.mysql);
+  await ensureSchema(mysql, cfg.mysql);
+  return {
+    cfg,
+    redis,
+    mysql,
+    close: async () => {
+      await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`);
+      await dropSchema(mysql, cfg.mysql);
+      await mysql.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** Deletes keys matching a pattern on every master (works for single node and cluster). */
+export async function deleteKeys(redis: RedisClient, pattern: string): Promise<void> {
+  const nodes = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) await node.del(k);
+    } while (cursor !== '0');
+  }
+}
