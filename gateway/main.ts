@@ -7,7 +7,10 @@ process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { 
 
 try {
   const cfg = loadConfig();
-  if (cfg.adminTokenIsDefault) log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
+  if (cfg.adminTokenIsDefault) {
+    if (cfg.appEnv === 'production') throw new Error('ADMIN_TOKEN is required outside local runs (APP_ENV=local uses a dev token)');
+    log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
+  }
   const gw = await startGateway(cfg);
   log('info', 'gateway listening', { url: `http://${cfg.http.host}:${gw.port}`, port: gw.port, pid: process.pid });
   let stopping = false;

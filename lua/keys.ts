@@ -6,7 +6,7 @@
  * sub-stock lives in partition (hash(templateId) + k) mod P; a user's home sub-stock for a
  * template is hash(templateId|userId) mod K, and the home partition holds the user's entry.
  */
-import { fnv1a } from '../sink/shards.ts';
+import { hash32 } from '../sink/shards.ts';
 
 export interface KeySpace {
   readonly prefix: string;
@@ -15,12 +15,12 @@ export interface KeySpace {
 
 /** Partition of sub-stock k of a template. */
 export function subStockPartition(ks: KeySpace, templateId: string, k: number): number {
-  return (fnv1a(templateId) + k) % ks.partitions;
+  return (hash32(templateId) + k) % ks.partitions;
 }
 
 /** The user's home sub-stock index for a template with `subStocks` sub-stocks. */
 export function homeSubStock(templateId: string, userId: string, subStocks: number): number {
-  return fnv1a(`${templateId}|${userId}`) % subStocks;
+  return hash32(`${templateId}|${userId}`) % subStocks;
 }
 
 const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;

@@ -4,13 +4,22 @@
  * so the id alone finds its row. The gateway imports this to mint ids; the sink to route rows.
  */
 
-/** 32-bit FNV-1a over the UTF-16 code units; ids are ASCII so this equals the byte hash. */
-export function fnv1a(s: string): number {
+/**
+ * 32-bit FNV-1a over the UTF-16 code units (ids are ASCII, so the byte hash), finished with
+ * murmur3's fmix32: FNV's low bits depend only on the input's low bits, and both the shard
+ * (hash % M) and the home sub-stock (hash % K) take low bits, which would tie one to the other.
+ */
+export function hash32(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
 }
 
@@ -26,7 +35,7 @@ export interface Shard {
 
 /** Which database and table hold this user's coupons. */
 export function shardOfUser(layout: ShardLayout, userId: string): Shard {
-  const h = fnv1a(userId);
+  const h = hash32(userId);
   return { db: Math.floor(h / layout.tables) % layout.dbs, table: h % layout.tables };
 }
 

@@ -8,10 +8,15 @@ import { createRedis, type RedisClient, waitReady } from '../../lua/client.ts';
 import { openMysql, type MysqlPools } from '../../sink/mysql.ts';
 import { dropSchema, ensureSchema } from '../../sink/schema.ts';
 
+/** Env-style variables giving a unique key and database prefix, plus `overrides`. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  return { APP_ENV: 'test', KEY_PREFIX: prefix, DB_PREFIX: prefix, ...overrides };
+}
+
 /** A config with a unique prefix for this test file; `overrides` are env-style variables. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  const prefix = `t${randomBytes(4).toString('hex')}`;
-  return loadConfigWith({ APP_ENV: 'test', KEY_PREFIX: prefix, DB_PREFIX: prefix, ...overrides });
+  return loadConfigWith(testEnv(overrides));
 }
 
 export interface Storage {

@@ -1,0 +1,78 @@
+# Thin wrapper over scripts/services.sh; all state lives in .data/.
+# Ports can be overridden: make run PORT=9090 REDIS_PORT=6392 MYSQL_PORT=3392
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+REDIS_PORT ?= 6391
+MYSQL_PORT ?= 3391
+PORT ?= 8080
+CLUSTER_PORTS ?= 7101 7102 7103
+export REDIS_PORT MYSQL_PORT PORT CLUSTER_PORTS
+
+SERVICES := bash scripts/services.sh
+LOG_DIR := .data/log
+
+comma := ,
+space := $(subst ,, )
+LOCAL_REDIS_URL = redis://127.0.0.1:$(REDIS_PORT)
+LOCAL_MYSQL_URL = mysql://root@127.0.0.1:$(MYSQL_PORT)
+CLUSTER_NODES = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(strip $(CLUSTER_PORTS))))
+
+TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL) \
+	TEST_REDIS_CLUSTER_NODES=$(CLUSTER_NODES)
+LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
+	MYSQL_URL=$(LOCAL_MYSQL_URL)
+
+.PHONY: help deps services run stop status test typecheck bench logs clean
+
+help:
+	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
+	@echo "make stop       stop app, redis, mariadb and the test cluster"
+	@echo "make services   deps, redis, mariadb (no app)"
+	@echo "make test       services + redis cluster, typecheck, test suite"
+	@echo "make bench      services, then bench/run.ts"
+	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
+
+deps:
+	@$(SERVICES) deps
+
+services:
+	@$(SERVICES) up
+
+run:
+	@$(SERVICES) up
+	@$(SERVICES) app-up
+
+stop:
+	@$(SERVICES) down
+
+status:
+	@$(SERVICES) status
+
+typecheck:
+	@$(SERVICES) deps
+	@echo "typecheck: tsc --noEmit"
+	@npx tsc --noEmit
+
+test:
+	@$(SERVICES) up
+	@$(SERVICES) cluster-up
+	@echo "typecheck: tsc --noEmit"
+	@npx tsc --noEmit
+	@files=$$(find test -name '*.test.ts' | sort); \
+	if [[ -z "$$files" ]]; then echo "error: no test files (test/**/*.test.ts)" >&2; exit 1; fi; \
+	echo "test: $$(wc -l <<<"$$files") files"; \
+	export $(TEST_ENV); \
+	node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$files
+
+bench:
+	@$(SERVICES) up
+	@export $(LOCAL_ENV); node --import tsx bench/run.ts
+
+logs:
+	@mkdir -p $(LOG_DIR)
+	tail -n 100 -F $(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log
+
+clean: stop
+	rm -rf .data

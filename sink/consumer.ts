@@ -1,0 +1,204 @@
+/**
+ * The Redis side of the sink: one consumer of the consumer group on every partition stream.
+ * Every command names ONE partition's keys, so on Redis Cluster each goes to the node that owns
+ * that partition; the partitions are read concurrently instead of in one multi-key command.
+ */
+import type { RedisClient } from '../lua/client.ts';
+import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
+import { decodeRecord, type IssuanceRecord, RECORD_FIELD } from '../lua/record.ts';
+import { errorText, type Log } from './log.ts';
+
+/** One stream entry as read: `fields` is the flat [name, value, ...] list, null if deleted. */
+export interface StreamEntry {
+  readonly partition: number;
+  readonly id: string;
+  readonly fields: readonly Buffer[] | null;
+}
+
+/** Either the decoded record (with its packed bytes) or why the entry is poison. */
+export type Decoded =
+  | { readonly ok: true; readonly record: IssuanceRecord; readonly raw: Buffer }
+  | { readonly ok: false; readonly error: string };
+
+/** Decodes the record of an entry; never throws (a bad entry must go to the dead letters). */
+export function decodeEntry(entry: StreamEntry): Decoded {
+  if (entry.fields === null) return { ok: false, error: 'entry was deleted from the stream before it was written' };
+  let raw: Buffer | undefined;
+  for (let i = 0; i + 1 < entry.fields.length; i += 2) {
+    if (entry.fields[i]!.toString() === RECORD_FIELD) raw = entry.fields[i + 1];
+  }
+  if (raw === undefined) return { ok: false, error: `entry has no field "${RECORD_FIELD}"` };
+  try {
+    return { ok: true, record: decodeRecord(raw), raw };
+  } catch (err) {
+    return { ok: false, error: `undecodable record: ${errorText(err)}` };
+  }
+}
+
+export interface ConsumerOptions {
+  readonly group: string;
+  readonly consumer: string;
+  readonly readCount: number;
+  readonly reclaimIdleMs: number;
+}
+
+type EntryReply = [id: Buffer, fields: Buffer[] | null];
+type ReadReply = [key: Buffer, entries: EntryReply[]][] | null;
+type ClaimReply = [cursor: Buffer, entries: EntryReply[], deleted?: Buffer[]];
+
+const isNoGroup = (err: unknown) => err instanceof Error && err.message.startsWith('NOGROUP');
+
+export class StreamConsumer {
+  /** Stream key of each partition, index = partition. */
+  readonly keys: readonly string[];
+  // XAUTOCLAIM cursor per partition, kept between runs when a run stops early at its budget.
+  private readonly cursors: string[];
+
+  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace,
+    private readonly o: ConsumerOptions, private readonly log: Log) {
+    this.keys = Array.from({ length: ks.partitions }, (_, p) => streamKey(ks, p));
+    this.cursors = this.keys.map(() => '0-0');
+  }
+
+  /** Creates the consumer group on every partition stream (from the start: 0), if missing. */
+  async ensureGroups(): Promise<void> {
+    await Promise.all(this.keys.map((_, p) => this.createGroup(p)));
+  }
+
+  private async createGroup(p: number): Promise<void> {
+    try {
+      // MKSTREAM: the sink may start before the first claim ever reached this partition.
+      await this.redis.xgroup('CREATE', this.keys[p]!, this.o.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+    }
+  }
+
+  /** One non-blocking XREADGROUP per partition, concurrently; failed partitions are counted. */
+  async read(): Promise<{ entries: StreamEntry[]; failures: number }> {
+    const results = await Promise.allSettled(this.keys.map((_, p) => this.readPartition(p)));
+    const entries: StreamEntry[] = [];
+    for (const r of results) if (r.status === 'fulfilled') entries.push(...r.value);
+    return { entries, failures: this.reportFailures('XREADGROUP', results) };
+  }
+
+  private async readPartition(p: number): Promise<StreamEntry[]> {
+    const key = this.keys[p]!;
+    let reply: ReadReply;
+    try {
+      reply = await this.redis.xreadgroupBuffer('GROUP', this.o.group, this.o.consumer,
+        'COUNT', this.o.readCount, 'STREAMS', key, '>') as unknown as ReadReply;
+    } catch (err) {
+      // the stream (and its group) vanished, e.g. deleted by hand: recreate and read next round.
+      if (!isNoGroup(err)) throw err;
+      this.log.error(`nogroup-${p}`, `group missing on ${key}; recreating it`);
+      await this.createGroup(p);
+      return [];
+    }
+    if (!reply) return [];
+    return reply.flatMap(([, list]) => list.map(([id, fields]) => ({ partition: p, id: id.toString(), fields })));
+  }
+
+  /** True when the last reclaim stopped at its budget somewhere: more is waiting to be taken. */
+  get reclaimUnfinished(): boolean {
+    return this.cursors.some((c) => c !== '0-0');
+  }
+
+  /**
+   * XAUTOCLAIM per partition: takes over entries pending longer than reclaimIdleMs (a dead
+   * consumer's, or our own that we dropped to retry later). Stops a partition after `budget`
+   * entries and resumes there next time, so a big dead backlog does not flood memory.
+   */
+  async reclaim(budget: number): Promise<StreamEntry[]> {
+    const results = await Promise.allSettled(this.keys.map((_, p) => this.reclaimPartition(p, budget)));
+    const entries: StreamEntry[] = [];
+    for (const r of results) if (r.status === 'fulfilled') entries.push(...r.value);
+    this.reportFailures('XAUTOCLAIM', results);
+    return entries;
+  }
+
+  private async reclaimPartition(p: number, budget: number): Promise<StreamEntry[]> {
+    const key = this.keys[p]!;
+    const out: StreamEntry[] = [];
+    let cursor = this.cursors[p]!;
+    do {
+      // ioredis types no xautoclaimBuffer; callBuffer keeps field values binary all the same.
+      const [next, list, deleted] = await this.redis.callBuffer('XAUTOCLAIM', key, this.o.group, this.o.consumer,
+        this.o.reclaimIdleMs, cursor, 'COUNT', this.o.readCount) as ClaimReply;
+      cursor = next.toString();
+      for (const [id, fields] of list) out.push({ partition: p, id: id.toString(), fields });
+      // Redis 7 drops pending ids whose entry no longer exists; our trim never causes that.
+      if (deleted && deleted.length > 0) {
+        this.log.error(`deleted-${p}`, `${deleted.length} pending entries of ${key} were deleted from the stream ` +
+          `before being written (first ${deleted[0]!.toString()})`);
+      }
+    } while (cursor !== '0-0' && out.length < budget);
+    this.cursors[p] = cursor;
+    return out;
+  }
+
+  /** XACK entries of one partition. */
+  async ack(partition: number, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.xack(this.keys[partition]!, this.o.group, ...ids);
+  }
+
+  /**
+   * Copies a poison entry to its partition's dead-letter stream (original id, error, original
+   * fields) and acks it, in one MULTI: both keys share the partition's hash tag.
+   */
+  async deadLetter(entry: StreamEntry, error: string): Promise<void> {
+    const fields: (string | Buffer)[] = ['id', entry.id, 'error', error, 'consumer', this.o.consumer];
+    if (entry.fields) fields.push(...entry.fields);
+    const res = await this.redis.multi()
+      .xadd(deadKey(this.ks, entry.partition), '*', ...fields)
+      .xack(this.keys[entry.partition]!, this.o.group, entry.id)
+      .exec();
+    const failed = res?.find(([err]) => err);
+    if (!res || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
+  }
+
+  /** Trims every partition below its acknowledged position (lua/stream-trim-1.lua). */
+  async trim(): Promise<number> {
+    const results = await Promise.allSettled(this.keys.map((k) => this.redis.streamTrim(k)));
+    let trimmed = 0;
+    for (const r of results) if (r.status === 'fulfilled' && typeof r.value[1] === 'number') trimmed += r.value[1];
+    this.reportFailures('stream trim', results);
+    return trimmed;
+  }
+
+  /**
+   * Records not yet acknowledged by the group, over all partitions: pending + not yet
+   * delivered. Redis reports `lag` as null when it cannot tell; XLEN is then an upper bound.
+   */
+  async backlog(): Promise<number> {
+    const counts = await Promise.all(this.keys.map(async (key) => {
+      const groups = await this.redis.xinfo('GROUPS', key) as unknown[][];
+      for (const g of groups) {
+        const f = fieldMap(g);
+        if (f.get('name') !== this.o.group) continue;
+        const pending = Number(f.get('pending') ?? 0);
+        const lag = f.get('lag');
+        return pending + (lag === null || lag === undefined ? await this.redis.xlen(key) : Number(lag));
+      }
+      return 0;
+    }));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** One log line for a round's failed partitions (a dead Redis fails all of them at once). */
+  private reportFailures(what: string, results: readonly PromiseSettledResult<unknown>[]): number {
+    const failed = results.flatMap((r, p) => (r.status === 'rejected' ? [{ p, err: r.reason as unknown }] : []));
+    if (failed.length > 0) {
+      const first = failed[0]!;
+      this.log.error(what, `${what} failed on ${failed.length} of ${results.length} partitions ` +
+        `(first: ${this.keys[first.p]})`, first.err);
+    }
+    return failed.length;
+  }
+}
+
+function fieldMap(flat: unknown[]): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), flat[i + 1]);
+  return m;
+}

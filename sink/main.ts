@@ -1,0 +1,87 @@
+/**
+ * Sink process entry: `node --import tsx sink/main.ts`. Drains the issuance streams into the
+ * MySQL shards until SIGTERM/SIGINT, then writes and acks what it holds and exits 0. Fatal
+ * errors exit non-zero so a supervisor restarts it; unacked records survive in Redis.
+ */
+import { loadConfig } from '../config/index.ts';
+import { createLog, errorText } from './log.ts';
+import { openMysql } from './mysql.ts';
+import { createSinkRedis, startSink, type Sink } from './sink.ts';
+
+const log = createLog();
+
+function fatal(what: string, err: unknown): never {
+  log.error('fatal', `${what}; exiting`, err);
+  process.exit(1);
+}
+
+// a stray rejection means some state may be wrong: die loudly, the supervisor restarts us and
+// unacknowledged records are read again.
+process.on('unhandledRejection', (err) => fatal('unhandled rejection', err));
+process.on('uncaughtException', (err) => fatal('uncaught exception', err));
+
+/** Logs rows/s and backlog at most once a second, and only when something is happening. */
+function reportProgress(sink: Sink): NodeJS.Timeout {
+  let lastRows = 0;
+  let lastAt = Date.now();
+  let lastLine = '';
+  const timer = setInterval(() => {
+    void (async () => {
+      const now = Date.now();
+      const st = sink.stats();
+      const rate = Math.round(((st.rowsWritten - lastRows) * 1000) / Math.max(1, now - lastAt));
+      lastRows = st.rowsWritten;
+      lastAt = now;
+      let backlog: string;
+      try {
+        backlog = String(await sink.backlog());
+      } catch (err) {
+        backlog = `unknown (${errorText(err)})`;
+      }
+      const line = `rows/s=${rate} backlog=${backlog} written=${st.rowsWritten} inserts=${st.inserts} ` +
+        `held=${st.held} dead=${st.deadLettered} deferred=${st.deferred} reclaimed=${st.reclaimed}`;
+      // an idle sink prints once, not every second.
+      if (rate > 0 || line !== lastLine) log.info(line);
+      lastLine = line;
+    })();
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
+async function main(): Promise<void> {
+  const cfg = loadConfig();
+  const redis = createSinkRedis(cfg);
+  // ioredis reconnects by itself; the event only needs to be seen, not to crash the process.
+  redis.on('error', (err: unknown) => log.error('redis', 'redis connection error', err));
+  const mysql = openMysql(cfg.mysql);
+  log.info(`starting consumer ${cfg.sink.consumer} of group ${cfg.redis.streamGroup} on ` +
+    `${cfg.redis.partitions} partitions (prefix ${cfg.redis.keyPrefix}, db prefix ${cfg.mysql.dbPrefix}); ` +
+    `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
+  const sink = await startSink(cfg, { redis, mysql, log });
+  const progress = reportProgress(sink);
+  log.info('running');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.info(`${signal} again: exiting now; unacked records stay pending`);
+      process.exit(1);
+    }
+    stopping = true;
+    log.info(`${signal}: writing what is held, then exiting`);
+    void (async () => {
+      await sink.stop();
+      clearInterval(progress);
+      const st = sink.stats();
+      log.info(`stopped: written=${st.rowsWritten} dead=${st.deadLettered} held=${st.held}`);
+      await mysql.close();
+      redis.disconnect();
+      process.exit(0);
+    })().catch((err) => fatal('shutdown failed', err));
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => fatal('start-up failed', err));

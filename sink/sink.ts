@@ -1,0 +1,245 @@
+/**
+ * The sink: reads the partition streams (consumer.ts), batches by size and time (batcher.ts),
+ * writes per shard table (writer.ts), and acknowledges a record only after the INSERT that
+ * holds it committed. Runs in a process (main.ts) or inside a test.
+ */
+import type { Config } from '../config/index.ts';
+import { createRedis, type RedisClient } from '../lua/client.ts';
+import { RECORD_FIELD } from '../lua/record.ts';
+import { Batcher } from './batcher.ts';
+import { decodeEntry, type StreamEntry, StreamConsumer } from './consumer.ts';
+import { createLog, type Log } from './log.ts';
+import { type MysqlPools, openMysql } from './mysql.ts';
+import { Abandoned, abortableSleep, retry } from './retry.ts';
+import { type Item, type Poison, ShardWriter } from './writer.ts';
+
+/** Counters since start; `held` and `inFlight` are current values. */
+export interface SinkStats {
+  rowsWritten: number;
+  inserts: number;
+  deadLettered: number;
+  /** Records left pending because their template row was missing (retried via reclaim). */
+  deferred: number;
+  reclaimed: number;
+  trimmed: number;
+  /** Records read but not yet written (batching or being written). */
+  held: number;
+  inFlight: number;
+}
+
+export interface Sink {
+  /** Stops reading, writes and acks what it holds, closes what it opened. */
+  stop(): Promise<void>;
+  stats(): SinkStats;
+  /** Unacknowledged records over all partitions (reads Redis). */
+  backlog(): Promise<number>;
+}
+
+export interface SinkDeps {
+  /** Shared clients are used as given and left open; missing ones are created and closed. */
+  readonly redis?: RedisClient;
+  readonly mysql?: MysqlPools;
+  readonly log?: Log;
+  /** After this long, stop() abandons writes still retrying; their records stay pending. */
+  readonly stopTimeoutMs?: number;
+}
+
+// Two batches in flight let the next batch's INSERTs overlap the previous one's acks without
+// letting a slow MySQL make the sink hold an unbounded amount of records.
+const MAX_IN_FLIGHT = 2;
+// Redis commands of the reader and the acks: a few tries, then the entries stay pending and
+// come back through XAUTOCLAIM (rows are idempotent, so a re-delivery is harmless).
+const ACK_ATTEMPTS = 5;
+
+/** The sink's Redis client: its own, longer command timeout (see SINK_REDIS_TIMEOUT_MS). */
+export function createSinkRedis(cfg: Config): RedisClient {
+  return createRedis({ ...cfg.redis, commandTimeoutMs: cfg.sink.redisTimeoutMs }, { offlineQueue: true, name: 'sink' });
+}
+
+/** Starts a sink; resolves once the consumer groups exist and reading has begun. */
+export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink> {
+  const log = deps.log ?? createLog();
+  const redis = deps.redis ?? createSinkRedis(cfg);
+  // ioredis reconnects by itself; a client we own still needs a listener, or it warns per event.
+  if (!deps.redis) redis.on('error', (err: unknown) => log.error('redis', 'redis connection error', err));
+  const mysql = deps.mysql ?? openMysql(cfg.mysql);
+  const s = cfg.sink;
+  const wake = new AbortController(); // ends idle sleeps at stop
+  const abandon = new AbortController(); // ends retries when stop runs out of time
+  const consumer = new StreamConsumer(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, {
+    group: cfg.redis.streamGroup, consumer: s.consumer, readCount: s.readCount, reclaimIdleMs: s.reclaimIdleMs,
+  }, log);
+  const writer = new ShardWriter(mysql, cfg.mysql, { retryMaxMs: s.retryMaxMs, signal: abandon.signal, log });
+  const batcher = new Batcher<Item>(s.batchMaxRows, s.batchMaxWaitMs);
+  // entries read and not yet finished, so a reclaim of our own slow entries is not a duplicate.
+  const held = new Set<string>();
+  const inFlight = new Set<Promise<void>>();
+  const st: SinkStats = { rowsWritten: 0, inserts: 0, deadLettered: 0, deferred: 0, reclaimed: 0, trimmed: 0, held: 0, inFlight: 0 };
+  let stopping = false;
+  const entryKey = (e: { partition: number; id: string }) => `${e.partition}/${e.id}`;
+  const redisRetry = (what: string) => ({
+    maxMs: s.retryMaxMs, signal: abandon.signal, maxAttempts: ACK_ATTEMPTS,
+    onError: (err: unknown, n: number) => log.error(what, `${what} failed (attempt ${n})`, err),
+  });
+
+  await retry(() => consumer.ensureGroups(), {
+    maxMs: s.retryMaxMs, signal: wake.signal,
+    onError: (err) => log.error('groups', 'creating consumer groups failed; retrying', err),
+  });
+
+  async function deadLetter(entry: StreamEntry, error: string): Promise<void> {
+    try {
+      await retry(() => consumer.deadLetter(entry, error), redisRetry('dead-letter'));
+      st.deadLettered++;
+      log.error(`poison-${entry.partition}`, `dead-lettered ${entry.id} of partition ${entry.partition}: ${error}`);
+    } catch (err) {
+      // not acked either: it stays pending and is tried again after a reclaim.
+      if (!(err instanceof Abandoned)) log.error('dead-letter-final', `could not dead-letter ${entry.id}`, err);
+    }
+  }
+
+  async function ack(items: readonly Item[]): Promise<void> {
+    const byPartition = new Map<number, string[]>();
+    for (const i of items) {
+      let ids = byPartition.get(i.partition);
+      if (!ids) byPartition.set(i.partition, (ids = []));
+      ids.push(i.id);
+    }
+    await Promise.all([...byPartition].map(async ([p, ids]) => {
+      try {
+        await retry(() => consumer.ack(p, ids), redisRetry('ack'));
+      } catch (err) {
+        if (!(err instanceof Abandoned)) log.error('ack-final', `${ids.length} written records left unacked`, err);
+      }
+    }));
+  }
+
+  const poisonEntry = (x: Poison): StreamEntry =>
+    ({ partition: x.item.partition, id: x.item.id, fields: [Buffer.from(RECORD_FIELD), x.item.raw] });
+
+  /** Takes new entries into the batcher; poison goes straight to the dead letters. */
+  async function accept(entries: readonly StreamEntry[]): Promise<number> {
+    const now = Date.now();
+    let added = 0;
+    for (const e of entries) {
+      const k = entryKey(e);
+      if (held.has(k)) continue;
+      const d = decodeEntry(e);
+      if (!d.ok) {
+        await deadLetter(e, d.error);
+        continue;
+      }
+      held.add(k);
+      batcher.add({ partition: e.partition, id: e.id, record: d.record, raw: d.raw }, now);
+      added++;
+    }
+    return added;
+  }
+
+  async function flush(items: Item[]): Promise<void> {
+    try {
+      const plan = await writer.plan(items);
+      for (const x of plan.poison) await deadLetter(poisonEntry(x), x.error);
+      if (plan.deferred.length > 0) {
+        st.deferred += plan.deferred.length;
+        log.error('template-missing', `${plan.deferred.length} records wait for missing template rows ` +
+          `(${plan.missingTemplates.slice(0, 5).join(', ')}); left pending, retried after ${s.reclaimIdleMs} ms`);
+      }
+      await Promise.all(plan.groups.map(async (g) => {
+        const res = await writer.insert(g);
+        st.inserts++;
+        st.rowsWritten += res.written.length;
+        await ack(res.written);
+        for (const x of res.poison) await deadLetter(poisonEntry(x), x.error);
+      }));
+    } catch (err) {
+      // Abandoned at shutdown, or a bug: the records stay pending and come back via reclaim.
+      if (!(err instanceof Abandoned)) log.error('flush', 'batch failed; its records stay pending', err);
+    } finally {
+      for (const i of items) held.delete(entryKey(i));
+    }
+  }
+
+  function startFlush(items: Item[]): void {
+    const p: Promise<void> = flush(items).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+
+  function dispatchDue(force: boolean): void {
+    while (inFlight.size < MAX_IN_FLIGHT && batcher.size > 0 && (force || batcher.isDue(Date.now()))) {
+      startFlush(batcher.take());
+    }
+  }
+
+  async function readLoop(): Promise<void> {
+    // reclaim once at start: a restarted sink takes over its dead predecessor's entries early.
+    let nextReclaim = 0;
+    let nextTrim = Date.now() + s.trimEveryMs;
+    let failDelay = 0;
+    while (!stopping) {
+      let got = 0;
+      let failed = false;
+      try {
+        const now = Date.now();
+        if (now >= nextReclaim && !batcher.full) {
+          nextReclaim = now + s.reclaimEveryMs;
+          const entries = await consumer.reclaim(Math.max(s.batchMaxRows, s.readCount));
+          st.reclaimed += entries.length;
+          got += await accept(entries);
+          // a dead consumer's backlog is taken over in budget-sized steps, without waiting.
+          if (consumer.reclaimUnfinished) nextReclaim = 0;
+        }
+        if (now >= nextTrim) {
+          nextTrim = now + s.trimEveryMs;
+          st.trimmed += await consumer.trim();
+        }
+        if (!batcher.full && !stopping) {
+          const r = await consumer.read();
+          got += await accept(r.entries);
+          failed = r.failures > 0 && r.entries.length === 0;
+        }
+      } catch (err) {
+        failed = true;
+        log.error('read-loop', 'reading the streams failed', err);
+      }
+      dispatchDue(false);
+      if (inFlight.size >= MAX_IN_FLIGHT && batcher.isDue(Date.now())) {
+        // backpressure: a batch is ready but MySQL is still busy with two; reading more (or
+        // polling again at once) would only pile records up, so wait for a write to finish.
+        await Promise.race(inFlight);
+      } else if (failed) {
+        failDelay = Math.min(Math.max(failDelay * 2, s.idleSleepMs), s.retryMaxMs);
+        await abortableSleep(failDelay, wake.signal);
+      } else if (got === 0) {
+        failDelay = 0;
+        await abortableSleep(Math.max(1, Math.min(s.idleSleepMs, batcher.msUntilDue(Date.now()))), wake.signal);
+      } else {
+        failDelay = 0;
+      }
+    }
+  }
+
+  const loop = readLoop().catch((err) => log.error('read-loop-fatal', 'read loop ended', err));
+  let stopped: Promise<void> | undefined;
+
+  return {
+    stats: () => ({ ...st, held: held.size, inFlight: inFlight.size }),
+    backlog: () => consumer.backlog(),
+    stop: () => (stopped ??= (async () => {
+      stopping = true;
+      wake.abort();
+      const deadline = setTimeout(() => abandon.abort(), deps.stopTimeoutMs ?? 10_000);
+      try {
+        await loop;
+        while (batcher.size > 0 || inFlight.size > 0) {
+          dispatchDue(true);
+          if (inFlight.size > 0) await Promise.race(inFlight);
+        }
+      } finally {
+        clearTimeout(deadline);
+        if (!deps.mysql) await mysql.close();
+        if (!deps.redis) redis.disconnect();
+      }
+    })()),
+  };
+}
