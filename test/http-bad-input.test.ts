@@ -1,0 +1,168 @@
+/** Bad input gets a clear 4xx with a stable code, and the gateway process stays up. */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { pack, unpack } from 'msgpackr';
+import { ADMIN, createTemplate, http } from './support/http.ts';
+import { type GatewayProc, spawnGateway } from './support/processes.ts';
+import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+
+const env = testEnv();
+let s: Storage;
+let gw: GatewayProc;
+let templateId: string;
+
+before(async () => {
+  s = await openStorage(testConfig(env));
+  gw = await spawnGateway(env);
+  templateId = (await createTemplate(gw.url, { name: 'x', type: 'direct', value: 1, totalStock: 100 })).id;
+});
+after(async () => {
+  await gw?.stop();
+  await s?.close();
+});
+
+const claim = (body: unknown, headers: Record<string, string> = {}) => http('POST', `${gw.url}/v1/claim`, body, headers);
+
+function expectError(r: { status: number; json: any; raw: Buffer }, status: number, code: string) {
+  assert.equal(r.status, status, r.raw.toString());
+  assert.equal(r.json?.error, code, r.raw.toString());
+}
+
+test('claim: malformed JSON, wrong shapes and types are 400 bad_request', async () => {
+  for (const body of ['{', '{"userId":', 'null', '[]', '"x"', '42', '{"userId":"a","templateId":"b",}']) {
+    expectError(await claim(body), 400, 'bad_request');
+  }
+  for (const body of [
+    { userId: 1, templateId: templateId },
+    { userId: 'a', templateId: ['x'] },
+    { userId: 'a' },
+    { templateId },
+    { userId: 'a', templateId, requestId: 7 },
+    { userId: '', templateId },
+    { userId: 'a'.repeat(65), templateId },
+    { userId: 'a b', templateId },
+    { userId: 'ü', templateId },
+    { userId: 'a', templateId, requestId: 'x/y' },
+  ]) {
+    const r = await claim(body);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, /userId|templateId|requestId/);
+  }
+});
+
+test('claim: unknown fields are refused, including __proto__', async () => {
+  const r = await claim({ userId: 'a', templateId, coupon: 'free' });
+  expectError(r, 400, 'bad_request');
+  assert.match(r.json.message, /coupon: unknown field/);
+  expectError(await claim(`{"userId":"a","templateId":"${templateId}","__proto__":{"x":1}}`), 400, 'bad_request');
+});
+
+test('claim: wrong or missing content type is 415, empty body 400', async () => {
+  expectError(await claim('{}', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+  expectError(await claim('{}', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
+  expectError(await http('POST', `${gw.url}/v1/claim`), 415, 'unsupported_media_type');
+  expectError(await claim('', { 'content-type': 'application/json' }), 400, 'bad_request');
+});
+
+test('claim: a body over the cap is 413, declared or streamed', async () => {
+  expectError(await claim(`{"userId":"${'a'.repeat(10_000)}"}`), 413, 'payload_too_large');
+  // Chunked: no Content-Length, so the cap must hold while reading.
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`${gw.url}/v1/claim`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+      (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    for (let i = 0; i < 20; i++) req.write('x'.repeat(1000));
+    req.end();
+  });
+  assert.equal(status, 413);
+});
+
+test('claim: msgpack in, msgpack out; bad msgpack is 400', async () => {
+  const mp = { 'content-type': 'application/msgpack' };
+  const ok = await claim(pack({ userId: 'mp-user', templateId, requestId: 'mp1' }), mp);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers['content-type'], 'application/msgpack');
+  const body = unpack(ok.raw);
+  assert.equal(body.status, 'issued');
+  assert.equal(body.userId, 'mp-user');
+  const bad = await claim(Buffer.from([0xc1, 0xff, 0x00]), mp);
+  assert.equal(bad.status, 400);
+  assert.equal(unpack(bad.raw).error, 'bad_request');
+  const truncated = await claim(pack({ userId: 'mp-user', templateId }).subarray(0, 10), mp);
+  assert.equal(truncated.status, 400);
+  const wrongShape = await claim(pack([1, 2, 3]), mp);
+  assert.equal(unpack(wrongShape.raw).error, 'bad_request');
+});
+
+test('claim: unknown template is 404, decided refusals carry their status', async () => {
+  expectError(await claim({ userId: 'a', templateId: 'no-such-template' }), 404, 'template_not_found');
+  const future = await createTemplate(gw.url, { name: 'later', type: 'direct', value: 1, totalStock: 5, claimStart: new Date(Date.now() + 3_600_000).toISOString() });
+  const r1 = await claim({ userId: 'a', templateId: future.id });
+  assert.deepEqual([r1.status, r1.json], [403, { status: 'not_started' }]);
+  const past = await createTemplate(gw.url, { name: 'over', type: 'direct', value: 1, totalStock: 5, claimEnd: new Date(Date.now() - 1000).toISOString() });
+  const r2 = await claim({ userId: 'a', templateId: past.id });
+  assert.deepEqual([r2.status, r2.json], [403, { status: 'ended' }]);
+  await claim({ userId: 'lim', templateId });
+  const r3 = await claim({ userId: 'lim', templateId });
+  assert.deepEqual([r3.status, r3.json], [409, { status: 'limit_reached' }]);
+});
+
+test('admin: missing, wrong or malformed token is 401', async () => {
+  const body = { name: 'x', type: 'direct', value: 1, totalStock: 1 };
+  expectError(await http('POST', `${gw.url}/v1/admin/templates`, body), 401, 'unauthorized');
+  expectError(await http('POST', `${gw.url}/v1/admin/templates`, body, { authorization: 'Bearer wrong-token-123' }), 401, 'unauthorized');
+  expectError(await http('POST', `${gw.url}/v1/admin/templates`, body, { authorization: 'dev-admin-token' }), 401, 'unauthorized');
+  expectError(await http('GET', `${gw.url}/v1/admin/templates/${templateId}`), 401, 'unauthorized');
+});
+
+test('admin: every bad template field is a 400 naming the field', async () => {
+  const base = { name: 'x', type: 'direct', value: 100, totalStock: 10 };
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...base, type: 'free' }, /^type:/],
+    [{ ...base, value: 0 }, /^value:/],
+    [{ ...base, value: 1.5 }, /^value:/],
+    [{ ...base, totalStock: -1 }, /^totalStock:/],
+    [{ name: 'x', type: 'direct', value: 1 }, /^totalStock:/],
+    [{ ...base, name: '' }, /^name:/],
+    [{ ...base, threshold: 500 }, /^threshold:/],
+    [{ ...base, type: 'threshold' }, /^threshold:/],
+    [{ ...base, type: 'threshold', threshold: 50 }, /^value:/],
+    [{ ...base, type: 'discount', value: 150 }, /^value:/],
+    [{ ...base, maxDiscount: 10 }, /^maxDiscount:/],
+    [{ ...base, perUserLimit: 0 }, /^perUserLimit:/],
+    [{ ...base, claimStart: 'tomorrow' }, /^claimStart:/],
+    [{ ...base, claimStart: '2030-01-02T00:00:00Z', claimEnd: '2030-01-01T00:00:00Z' }, /^claimEnd:/],
+    [{ ...base, subStocks: 11 }, /^subStocks:/],
+    [{ ...base, id: 'bad id' }, /^id:/],
+    [{ ...base, colour: 'red' }, /^colour: unknown field/],
+  ];
+  for (const [body, field] of cases) {
+    const r = await http('POST', `${gw.url}/v1/admin/templates`, body, ADMIN);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, field, JSON.stringify(body));
+  }
+  const dup = await http('POST', `${gw.url}/v1/admin/templates`, { ...base, id: templateId }, ADMIN);
+  expectError(dup, 409, 'template_exists');
+  expectError(await http('GET', `${gw.url}/v1/admin/templates/nope`, undefined, ADMIN), 404, 'template_not_found');
+  expectError(await http('GET', `${gw.url}/v1/admin/templates/${'%ff'}`, undefined, ADMIN), 400, 'bad_request');
+});
+
+test('listing and routing: bad ids and parameters are 400, unknown routes 404, wrong methods 405', async () => {
+  expectError(await http('GET', `${gw.url}/v1/users/${'x'.repeat(70)}/coupons`), 400, 'bad_request');
+  expectError(await http('GET', `${gw.url}/v1/users/a%20b/coupons`), 400, 'bad_request');
+  expectError(await http('GET', `${gw.url}/v1/users/a/coupons?limit=0`), 400, 'bad_request');
+  expectError(await http('GET', `${gw.url}/v1/users/a/coupons?limit=abc`), 400, 'bad_request');
+  expectError(await http('GET', `${gw.url}/v1/users/a/coupons?sort=asc`), 400, 'bad_request');
+  expectError(await http('GET', `${gw.url}/v1/nothing`), 404, 'not_found');
+  expectError(await http('GET', `${gw.url}/v1/claim`), 405, 'method_not_allowed');
+  expectError(await http('DELETE', `${gw.url}/v1/admin/templates`), 405, 'method_not_allowed');
+});
+
+test('after all of that the process is up and ready', async () => {
+  assert.equal(gw.child.exitCode, null);
+  assert.equal((await http('GET', `${gw.url}/healthz`)).status, 200);
+  const ready = await http('GET', `${gw.url}/readyz`);
+  assert.equal(ready.status, 200);
+  assert.equal(ready.json.status, 'ready');
+});
