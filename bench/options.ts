@@ -1,0 +1,69 @@
+/** Command-line flags of `make bench` (argv only: configuration of the product stays in config/). */
+import { parseArgs } from 'node:util';
+
+export type Section = 'e2e' | 'sink' | 'micro';
+
+export interface BenchOptions {
+  /** Measured seconds of every HTTP load run (autocannon and wrk). */
+  readonly durationS: number;
+  /** Unmeasured seconds before each autocannon run, so both servers are JIT-warm. */
+  readonly warmupS: number;
+  readonly connections: number;
+  readonly wrk: boolean;
+  /** Records pre-filled into the streams for the sink drain. */
+  readonly sinkRecords: number;
+  /** Single-row autocommit INSERTs of the comparison run, and how many run at once. */
+  readonly singleRows: number;
+  readonly singleConcurrency: number;
+  /** Time budget of each micro-benchmark task. */
+  readonly microMs: number;
+  readonly sections: readonly Section[];
+  /** The command line as typed, for the report. */
+  readonly argv: readonly string[];
+}
+
+const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N]
+  [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
+  [--only=e2e,sink,micro]`;
+
+function num(raw: string | undefined, def: number, name: string, min: number, max: number): number {
+  if (raw === undefined) return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}]\n${USAGE}`);
+  return n;
+}
+
+/** Parses argv; `--quick` shrinks every default so a smoke run takes well under a minute. */
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' },
+      'no-wrk': { type: 'boolean', default: false },
+      'sink-records': { type: 'string' }, 'single-rows': { type: 'string' }, 'single-concurrency': { type: 'string' },
+      'micro-ms': { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const q = values.quick;
+  const sections = (values.only ?? 'e2e,sink,micro').split(',').map((s) => s.trim());
+  for (const s of sections) if (!['e2e', 'sink', 'micro'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
+  return {
+    // upper bounds keep a typo from loading the shared box for an hour.
+    durationS: num(values.duration, q ? 3 : 10, 'duration', 1, 120),
+    warmupS: num(values.warmup, q ? 1 : 2, 'warmup', 0, 30),
+    connections: num(values.connections, 100, 'connections', 1, 1000),
+    wrk: !values['no-wrk'],
+    sinkRecords: num(values['sink-records'], q ? 20_000 : 100_000, 'sink-records', 1000, 2_000_000),
+    singleRows: num(values['single-rows'], q ? 3_000 : 10_000, 'single-rows', 100, 50_000),
+    singleConcurrency: num(values['single-concurrency'], 8, 'single-concurrency', 1, 64),
+    microMs: num(values['micro-ms'], q ? 100 : 250, 'micro-ms', 20, 5_000),
+    sections: sections as Section[],
+    argv,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The bench's own slice of the local Redis and MariaDB: a unique key prefix and database prefix
+ * per section, created here and deleted again by cleanup (also on failure and Ctrl-C).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type Config, loadConfigWith } from '../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
+import { streamKey } from '../lua/keys.ts';
+import { openMysql, type MysqlPools } from '../sink/mysql.ts';
+import { dropSchema, ensureSchema } from '../sink/schema.ts';
+import { shardDbName, shardTableName } from '../sink/shards.ts';
+
+const RUN_ID = randomBytes(3).toString('hex');
+
+/** A config for one bench section: its own prefixes, local app env, plus `overrides`. */
+export function benchConfig(section: string, overrides: Record<string, string> = {}): Config {
+  const prefix = `bench_${RUN_ID}_${section}`;
+  const cfg = loadConfigWith({ APP_ENV: 'local', KEY_PREFIX: prefix, DB_PREFIX: prefix, ...overrides });
+  // key cleanup below SCANs one node; the bench measures the single-node layout of `make run`.
+  if (cfg.redis.clusterNodes.length > 0) throw new Error('bench: REDIS_CLUSTER_NODES is set; the bench runs on a single Redis');
+  return cfg;
+}
+
+/** Environment of a gateway/sink child: exactly the settings of `cfg` that they read, plus `extra`. */
+export function childEnv(cfg: Config, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    APP_ENV: cfg.appEnv, HOST: '127.0.0.1', PORT: '0',
+    REDIS_URL: cfg.redis.url, MYSQL_URL: cfg.mysql.url, MYSQL_SHARD_URLS: cfg.mysql.shardUrls.join(','),
+    KEY_PREFIX: cfg.redis.keyPrefix, DB_PREFIX: cfg.mysql.dbPrefix, PARTITIONS: String(cfg.redis.partitions),
+    SHARD_DBS: String(cfg.mysql.shardDbs), SHARD_TABLES: String(cfg.mysql.shardTables),
+    STREAM_GROUP: cfg.redis.streamGroup,
+    ...(cfg.adminTokenIsDefault ? {} : { ADMIN_TOKEN: cfg.adminToken }),
+    ...extra,
+  };
+}
+
+export interface BenchStorage {
+  readonly cfg: Config;
+  readonly redis: RedisClient;
+  readonly mysql: MysqlPools;
+  /** Deletes this section's keys and databases and closes the connections (idempotent). */
+  cleanup(): Promise<void>;
+}
+
+/** Connects and creates the section's schema; the caller registers `cleanup`. */
+export async function openBenchStorage(cfg: Config): Promise<BenchStorage> {
+  const redis = createRedis(cfg.redis, { offlineQueue: true, name: 'bench' });
+  redis.on('error', () => { /* surfaced by the failing command */ });
+  const mysql = openMysql(cfg.mysql);
+  let cleaned: Promise<void> | undefined;
+  const s: BenchStorage = {
+    cfg, redis, mysql,
+    cleanup: () => (cleaned ??= (async () => {
+      try {
+        await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`);
+        await dropSchema(mysql, cfg.mysql);
+      } finally {
+        await mysql.close().catch(() => undefined);
+        redis.disconnect();
+      }
+    })()),
+  };
+  try {
+    await waitReady(redis, 10_000);
+    await ensureSchema(mysql, cfg.mysql);
+  } catch (err) {
+    await s.cleanup().catch(() => undefined);
+    throw err;
+  }
+  return s;
+}
+
+async function deleteKeys(redis: RedisClient, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+function flat(list: unknown[]): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < list.length; i += 2) m.set(String(list[i]), list[i + 1]);
+  return m;
+}
+
+/** True when the sink's group has been delivered and has acked every entry of every partition. */
+export async function drained(s: BenchStorage): Promise<boolean> {
+  const ks = { prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions };
+  for (let p = 0; p < ks.partitions; p++) {
+    const key = streamKey(ks, p);
+    if (await s.redis.exists(key) === 0) continue;
+    const last = flat(await s.redis.xinfo('STREAM', key) as unknown[]).get('last-generated-id');
+    const g = (await s.redis.xinfo('GROUPS', key) as unknown[][]).map(flat).find((x) => x.get('name') === s.cfg.redis.streamGroup);
+    if (!g || Number(g.get('pending')) !== 0 || g.get('last-delivered-id') !== last) return false;
+  }
+  return true;
+}
+
+/** Polls `cond` every 100 ms; false if it is still not true after `timeoutMs`. */
+export async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Rows of a template over every shard table (idx_template keeps this an index range count). */
+export async function countTemplateRows(s: BenchStorage, templateId: string): Promise<number> {
+  let n = 0;
+  for (let d = 0; d < s.cfg.mysql.shardDbs; d++) {
+    for (let t = 0; t < s.cfg.mysql.shardTables; t++) {
+      const [rows] = await s.mysql.forDb(d).query(
+        `SELECT COUNT(*) AS n FROM \`${shardDbName(s.cfg.mysql.dbPrefix, d)}\`.\`${shardTableName(t)}\` WHERE template_id = ?`,
+        [templateId]);
+      n += Number((rows as { n: number }[])[0]!.n);
+    }
+  }
+  return n;
+}
+
+/** Server facts and pids of Redis and MariaDB (for the CPU table and the report). */
+export async function serverFacts(s: BenchStorage): Promise<{ redisVersion: string; redisPid?: number;
+  mariadbVersion: string; mariadbPid?: number }> {
+  const info = new Map((await s.redis.info('server')).split(/\r?\n/).filter((l) => l.includes(':'))
+    .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)] as const));
+  const [rows] = await s.mysql.main.query('SELECT VERSION() AS v, @@pid_file AS f');
+  const row = (rows as { v: string; f: string }[])[0]!;
+  let mariadbPid: number | undefined;
+  try {
+    mariadbPid = Number(readFileSync(row.f, 'utf8').trim()) || undefined;
+  } catch {
+    mariadbPid = undefined;
+  }
+  return {
+    redisVersion: String(info.get('redis_version') ?? '?'), redisPid: Number(info.get('process_id')) || undefined,
+    mariadbVersion: row.v, mariadbPid,
+  };
+}
