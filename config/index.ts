@@ -38,7 +38,8 @@ export function loadConfig(env: Env = process.env) {
       url: str('redis://127.0.0.1:6391')(env, 'REDIS_URL'),
       // host:port,... of a Redis Cluster; when set, REDIS_URL is ignored.
       clusterNodes: list([])(env, 'REDIS_CLUSTER_NODES'),
-      // brief: internal budget is 100 ms; a command slower than this is treated as failed.
+      // a claim is a few Redis calls inside the brief's 100 ms internal budget; a command slower
+      // than this is treated as failed (its outcome unknown).
       commandTimeoutMs: int(250, 10, 60_000)(env, 'REDIS_COMMAND_TIMEOUT_MS'),
       // every key starts with this, so tests and tenants can share one Redis.
       keyPrefix: identifier('cg')(env, 'KEY_PREFIX'),

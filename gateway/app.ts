@@ -39,7 +39,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const redis = createRedis(cfg.redis, { offlineQueue: false, name: 'gateway' });
   redis.on('error', (err) => log('warn', 'redis', { err }));
   await waitReady(redis, 10_000);
-  await checkLayout(redis, ks);
+  await checkLayout(redis, ks, { partitions: ks.partitions, shardDbs: layout.dbs, shardTables: layout.tables });
   const mysql = openMysql(cfg.mysql);
 
   const store = new TemplateStore(redis, mysql, ks, cfg.mysql);

@@ -12,7 +12,7 @@ import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
 import type { Admission } from './admission.ts';
 import type { BacklogMonitor } from './backlog.ts';
-import { ApiError, type Refusal, REFUSAL_STATUS } from './http/errors.ts';
+import { ApiError, orUnavailable, type Refusal, REFUSAL_STATUS } from './http/errors.ts';
 import { takeOverflow } from './overflow.ts';
 import { type CachedTemplate, isSoldOut, markEmpty, type TemplateCache } from './templates/cache.ts';
 
@@ -62,13 +62,31 @@ export function refused(status: Refusal): ClaimAnswer {
   return { status: REFUSAL_STATUS[status], body: { status } };
 }
 
-/** Runs a Redis call; any Redis failure (down, timeout, OOM) becomes a 503. */
-export async function redisCall<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    throw new ApiError('unavailable', `storage unavailable: ${(err as Error).message}`);
+/** Redis call of the claim path: a failure of any kind is a 503 (http/errors.ts). */
+export const redisCall = <T>(f: () => Promise<T>): Promise<T> => orUnavailable('redis', f);
+
+/**
+ * Repeats `attempt` with backoff (5, 10, 20 ms ...) until it gives an answer or `waitMs` is
+ * spent, then answers 503: used while an earlier reservation of the same user is settling.
+ */
+async function untilSettled(waitMs: number, attempt: () => Promise<ClaimAnswer | undefined>): Promise<ClaimAnswer> {
+  const deadline = Date.now() + waitMs;
+  for (let wait = 5; ; wait *= 2) {
+    const answer = await attempt();
+    if (answer) return answer;
+    if (Date.now() + wait > deadline) throw new ApiError('unavailable', 'an earlier claim of this user is still settling');
+    await sleep(wait);
   }
+}
+
+/** The refusal this process can decide from memory alone, if any. */
+function localRefusal(c: CachedTemplate, now: number): Refusal | undefined {
+  const t = c.template;
+  if (t.status === 'paused') return 'paused';
+  if (t.claimStart !== null && now < t.claimStart) return 'not_started';
+  if (t.claimEnd !== null && now >= t.claimEnd) return 'ended';
+  if (isSoldOut(c)) return 'sold_out';
+  return undefined;
 }
 
 // Generated request ids: unique per process start, cheap to make (no syscall per claim).
@@ -86,11 +104,9 @@ export class ClaimService {
     const c = await redisCall(() => d.cache.get(input.templateId, now));
     if (!c) throw new ApiError('template_not_found');
     const t = c.template;
-    if (t.status === 'paused') return refused('paused');
-    if (t.claimStart !== null && now < t.claimStart) return refused('not_started');
-    if (t.claimEnd !== null && now >= t.claimEnd) return refused('ended');
-    const soldOut = isSoldOut(c);
-    if (soldOut && input.requestId === undefined) return refused('sold_out');
+    const refusal = localRefusal(c, now);
+    // Without a request id nothing can be a replay: the refusal costs no Redis call at all.
+    if (refusal && input.requestId === undefined) return refused(refusal);
     if (!d.admission.admitTemplate(t.id, performance.now())) throw new ApiError('rate_limited');
 
     const home = keys.homeSubStock(t.id, input.userId, t.subStocks);
@@ -101,15 +117,11 @@ export class ClaimService {
       home, homePartition: keys.subStockPartition(d.ks, t.id, home),
       shardPrefix: couponIdPrefix(d.layout, input.userId),
     };
-    // Sold out: only a replay of an earlier request can still be answered with a coupon.
-    if (soldOut) return this.replayOrSoldOut(ctx);
+    // A retry of a request that was issued before the window closed, the template paused or
+    // the stock ran out still gets its coupon: idempotency outranks every refusal.
+    if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
-    return this.fromHome(ctx);
-  }
-
-  private async fromHome(ctx: ClaimCtx): Promise<ClaimAnswer> {
-    const deadline = Date.now() + this.d.cfg.pendingWaitMs;
-    for (let wait = 5; ; wait *= 2) {
+    return untilSettled(d.cfg.pendingWaitMs, async () => {
       const [code, value] = await redisCall(() => this.callHome(ctx));
       switch (code) {
         case ScriptCode.Issued: return issued(ctx, String(value));
@@ -117,19 +129,17 @@ export class ClaimService {
         case ScriptCode.LimitReached: return refused('limit_reached');
         case ScriptCode.Reserved:
           markEmpty(ctx.c, ctx.home);
-          return takeOverflow(this.d, ctx);
+          return takeOverflow(d, ctx);
         case ScriptCode.StockMissing:
-          throw new ApiError('unavailable', 'template stock is missing in Redis');
+          throw new ApiError('unavailable', 'template stock is missing, retry shortly');
+        // Pending / Busy: an earlier reservation of this user decides the answer: wait for it.
         case ScriptCode.Pending:
         case ScriptCode.Busy:
-          // An earlier reservation of this user is settling: its outcome decides this answer.
-          if (Date.now() + wait > deadline) throw new ApiError('unavailable', 'an earlier claim of this user is still settling');
-          await sleep(wait);
-          break;
+          return undefined;
         default:
           throw new Error(`claimHome returned unknown code ${code}`);
       }
-    }
+    });
   }
 
   private callHome(ctx: ClaimCtx): Promise<ScriptReply> {
@@ -141,16 +151,13 @@ export class ClaimService {
       ctx.c.template.perUserLimit, ctx.shardPrefix, h);
   }
 
-  private async replayOrSoldOut(ctx: ClaimCtx): Promise<ClaimAnswer> {
+  private replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
     const key = keys.usersKey(this.d.ks, ctx.homePartition, ctx.c.template.id);
     const field = `${ctx.userId}|${ctx.requestId}`;
-    const deadline = Date.now() + this.d.cfg.pendingWaitMs;
-    for (let wait = 5; ; wait *= 2) {
+    return untilSettled(this.d.cfg.pendingWaitMs, async () => {
       const prior = await redisCall(() => this.d.redis.hget(key, field));
-      if (prior === null) return refused('sold_out');
-      if (prior !== 'P') return issued(ctx, prior, true);
-      if (Date.now() + wait > deadline) throw new ApiError('unavailable', 'this claim is still settling');
-      await sleep(wait);
-    }
+      if (prior === null) return refused(refusal);
+      return prior === 'P' ? undefined : issued(ctx, prior, true);
+    });
   }
 }

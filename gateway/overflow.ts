@@ -7,6 +7,7 @@ import { ScriptCode } from '../lua/codes.ts';
 import * as keys from '../lua/keys.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, redisCall, refused } from './claim.ts';
 import { ApiError } from './http/errors.ts';
+import { logThrottled } from './log.ts';
 import { isSoldOut, markEmpty } from './templates/cache.ts';
 
 /** Fisher-Yates shuffle of the sub-stocks not known to be empty. */
@@ -27,7 +28,7 @@ export async function takeOverflow(d: ClaimDeps, ctx: ClaimCtx): Promise<ClaimAn
   let couponId = '';
   for (const k of candidates(ctx.c.empty)) {
     const p = keys.subStockPartition(ks, id, k);
-    // A failure here leaves the reservation pending on purpose: whether this take issued is
+    // A failure here leaves the reservation pending on purpose: whether this take ran is
     // unknown, and the record (which carries the request id) is what settles it later.
     const [code, value] = await redisCall(() => redis.claimTake(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
       keys.streamKey(ks, p), id, ctx.userId, ctx.requestId, ctx.shardPrefix, p, ctx.homePartition));
@@ -39,21 +40,40 @@ export async function takeOverflow(d: ClaimDeps, ctx: ClaimCtx): Promise<ClaimAn
     markEmpty(ctx.c, k);
   }
 
-  const h = ctx.homePartition;
-  let settled: [ScriptCode, (string | number)?];
-  try {
-    settled = await redis.claimSettle(keys.usersKey(ks, h, id), keys.pendingKey(ks, h), id, ctx.userId,
-      ctx.requestId, couponId, ctx.remember);
-  } catch {
-    // The coupon (if any) is already in the stream and will reach MySQL; the reservation
-    // is left for reconciliation. The answer below is still the truth.
-    settled = [ScriptCode.Settled];
-  }
-  if (settled[0] === ScriptCode.NotPending && settled[1]) {
-    // Someone settled it first (reconciliation): its answer is the answer.
-    return issued(ctx, String(settled[1]), couponId === '');
+  const settled = await settle(d, ctx, couponId);
+  if (settled !== undefined && settled !== couponId && settled !== '') {
+    // The entry was settled with another coupon before us: that is the answer replays give,
+    // so it is the answer now (idempotency); ours, if any, is logged as an extra issue.
+    if (couponId !== '') logThrottled('settle-conflict', 'error', 'reservation settled with another coupon',
+      { templateId: id, userId: ctx.userId, ours: couponId, settled });
+    return issued(ctx, settled, true);
   }
   if (couponId !== '') return issued(ctx, couponId);
   if (isSoldOut(ctx.c)) return refused('sold_out');
-  throw new ApiError('unavailable', 'template stock is missing in Redis');
+  throw new ApiError('unavailable', 'template stock is missing, retry shortly');
+}
+
+const SETTLE_ATTEMPTS = 3;
+
+/**
+ * Confirms (couponId) or releases ('') the reservation; the script is idempotent, so it is
+ * retried. Returns what a retry found already settled, if it had been. If every attempt fails
+ * the entry stays pending: the coupon, if any, is in the stream and still reaches MySQL, and
+ * the record's request id is what settles the entry later.
+ */
+async function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<string | undefined> {
+  const id = ctx.c.template.id;
+  const h = ctx.homePartition;
+  for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
+    try {
+      const [code, current] = await d.redis.claimSettle(keys.usersKey(d.ks, h, id), keys.pendingKey(d.ks, h), id,
+        ctx.userId, ctx.requestId, couponId, ctx.remember);
+      return code === ScriptCode.NotPending ? String(current ?? '') : undefined;
+    } catch (err) {
+      if (attempt === SETTLE_ATTEMPTS) {
+        logThrottled('settle-failed', 'error', 'reservation left pending', { templateId: id, userId: ctx.userId, err });
+      }
+    }
+  }
+  return undefined;
 }

@@ -22,7 +22,7 @@
 
 local stockKey, usersKey, pendingKey, seqKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local templateId, userId, requestId = ARGV[1], ARGV[2], ARGV[3]
-local remember, limit, shardPrefix, home = ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local remember, limit, shardPrefix, homePartition = ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local requestField = userId .. '|' .. requestId
 
 if remember then
@@ -42,7 +42,7 @@ if not stock then return {7} end
 
 if tonumber(stock) > 0 then
   redis.call('DECR', stockKey)
-  local couponId = issue(seqKey, streamKey, shardPrefix, home, templateId, userId, requestId, home)
+  local couponId = issue(seqKey, streamKey, shardPrefix, homePartition, templateId, userId, requestId, homePartition)
   redis.call('HINCRBY', usersKey, userId, 1)
   if remember then redis.call('HSET', usersKey, requestField, couponId) end
   return {1, couponId}

@@ -1,13 +1,40 @@
-/** Guards the key layout: the partition count is fixed for the life of the data. */
+/**
+ * Start-up guards on the Redis side. The partition count and the MySQL shard layout are fixed
+ * for the life of the data: a process started with other values would look for keys in the
+ * wrong partitions or mint coupon ids the sink routes to the wrong table. And Redis must never
+ * evict our keys (a lost stream, users hash or sequence breaks the invariants silently).
+ */
 import { type KeySpace, metaKey } from './keys.ts';
 import type { RedisClient } from './client.ts';
 
-/** Records the partition count on first use; throws if this process was started with another. */
-export async function checkLayout(redis: RedisClient, ks: KeySpace): Promise<void> {
+export interface LayoutFacts {
+  readonly partitions: number;
+  readonly shardDbs: number;
+  readonly shardTables: number;
+}
+
+/** Records the layout on first use; throws if this process was started with another one. */
+export async function checkLayout(redis: RedisClient, ks: KeySpace, facts: LayoutFacts): Promise<void> {
   const key = metaKey(ks);
-  await redis.hsetnx(key, 'partitions', ks.partitions);
-  const stored = Number(await redis.hget(key, 'partitions'));
-  if (stored !== ks.partitions) {
-    throw new Error(`PARTITIONS=${ks.partitions} but the data in Redis was laid out with ${stored}; keys would not be found`);
+  for (const [field, value] of Object.entries(facts)) await redis.hsetnx(key, field, value);
+  const stored = await redis.hmget(key, ...Object.keys(facts));
+  Object.entries(facts).forEach(([field, value], i) => {
+    if (Number(stored[i]) !== value) {
+      const env = { partitions: 'PARTITIONS', shardDbs: 'SHARD_DBS', shardTables: 'SHARD_TABLES' }[field];
+      throw new Error(`${env}=${value} but the data in Redis was laid out with ${stored[i]}; keys and rows would not be found`);
+    }
+  });
+  await checkEviction(redis);
+}
+
+/** Throws unless every master keeps keys without a TTL (noeviction or a volatile-* policy). */
+async function checkEviction(redis: RedisClient): Promise<void> {
+  const nodes = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    const policy = /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1];
+    // Our keys have no TTL, so volatile-* policies never pick them; allkeys-* would.
+    if (policy === undefined || !(policy === 'noeviction' || policy.startsWith('volatile-'))) {
+      throw new Error(`Redis maxmemory-policy is ${policy}: it may evict claim data; use noeviction`);
+    }
   }
 }

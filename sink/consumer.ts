@@ -6,6 +6,7 @@
 import type { RedisClient } from '../lua/client.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
 import { decodeRecord, type IssuanceRecord, RECORD_FIELD } from '../lua/record.ts';
+import { totalBacklog } from './backlog.ts';
 import { errorText, type Log } from './log.ts';
 
 /** One stream entry as read: `fields` is the flat [name, value, ...] list, null if deleted. */
@@ -166,23 +167,9 @@ export class StreamConsumer {
     return trimmed;
   }
 
-  /**
-   * Records not yet acknowledged by the group, over all partitions: pending + not yet
-   * delivered. Redis reports `lag` as null when it cannot tell; XLEN is then an upper bound.
-   */
+  /** Records not yet acknowledged by the group, over all partitions (sink/backlog.ts). */
   async backlog(): Promise<number> {
-    const counts = await Promise.all(this.keys.map(async (key) => {
-      const groups = await this.redis.xinfo('GROUPS', key) as unknown[][];
-      for (const g of groups) {
-        const f = fieldMap(g);
-        if (f.get('name') !== this.o.group) continue;
-        const pending = Number(f.get('pending') ?? 0);
-        const lag = f.get('lag');
-        return pending + (lag === null || lag === undefined ? await this.redis.xlen(key) : Number(lag));
-      }
-      return 0;
-    }));
-    return counts.reduce((a, b) => a + b, 0);
+    return totalBacklog(this.redis, this.ks, this.o.group);
   }
 
   /** One log line for a round's failed partitions (a dead Redis fails all of them at once). */
@@ -197,8 +184,3 @@ export class StreamConsumer {
   }
 }
 
-function fieldMap(flat: unknown[]): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  for (let i = 0; i + 1 < flat.length; i += 2) m.set(String(flat[i]), flat[i + 1]);
-  return m;
-}

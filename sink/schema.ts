@@ -6,7 +6,7 @@ import { mainDbName, shardDbName, shardTableName } from './shards.ts';
 const templateTable = (db: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_template (
   id             VARCHAR(64)  NOT NULL PRIMARY KEY,
-  name           VARCHAR(200) NOT NULL,
+  name           VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL COMMENT 'operators name campaigns in any script',
   type           ENUM('direct','threshold','discount') NOT NULL,
   value          BIGINT UNSIGNED NOT NULL COMMENT 'cents off, or percent off for discount',
   threshold      BIGINT UNSIGNED NULL COMMENT 'minimum order in cents',
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   template_id  VARCHAR(64)  NOT NULL,
   request_id   VARCHAR(72)  NOT NULL,
   status       ENUM('unused','locked','used','expired') NOT NULL DEFAULT 'unused',
-  name         VARCHAR(200) NOT NULL,
+  name         VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL,
   type         ENUM('direct','threshold','discount') NOT NULL,
   value        BIGINT UNSIGNED NOT NULL,
   threshold    BIGINT UNSIGNED NULL,

@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient } from '../lua/client.ts';
+import { checkLayout } from '../lua/layout.ts';
 import { RECORD_FIELD } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
 import { decodeEntry, type StreamEntry, StreamConsumer } from './consumer.ts';
@@ -82,6 +83,9 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
     onError: (err: unknown, n: number) => log.error(what, `${what} failed (attempt ${n})`, err),
   });
 
+  // A sink with another shard layout would dead-letter every coupon id the gateways mint.
+  await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions },
+    { partitions: cfg.redis.partitions, shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables });
   await retry(() => consumer.ensureGroups(), {
     maxMs: s.retryMaxMs, signal: wake.signal,
     onError: (err) => log.error('groups', 'creating consumer groups failed; retrying', err),

@@ -123,3 +123,14 @@ test('sold out is answered from memory: it works with Redis gone', async () => {
   await assert.rejects(mine.service.claim({ userId: 'v0', templateId: t.id, requestId: 'r' }),
     (e: unknown) => e instanceof ApiError && e.code === 'unavailable');
 });
+
+test('idempotency outranks refusals: an issued request replays after the window closed', async () => {
+  const t = await rig.template({ totalStock: 10, claimEnd: Date.now() + 400 });
+  const first = await rig.service.claim({ userId: 'dora', templateId: t.id, requestId: 'late-retry' });
+  assert.equal(first.status, 200);
+  await sleep(450);
+  const retry = await rig.service.claim({ userId: 'dora', templateId: t.id, requestId: 'late-retry' });
+  assert.deepEqual([retry.status, retry.body.couponId, retry.body.replayed], [200, first.body.couponId, true]);
+  const fresh = await rig.service.claim({ userId: 'dora', templateId: t.id, requestId: 'other' });
+  assert.deepEqual(fresh.body, { status: 'ended' });
+});

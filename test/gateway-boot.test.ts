@@ -30,16 +30,26 @@ test('refuses to start in production without an admin token', async () => {
   assert.match(r.log, /ADMIN_TOKEN is required/);
 });
 
-test('refuses a partition count that differs from the data in Redis', async () => {
+test('refuses a partition count or shard layout that differs from the data in Redis', async () => {
   const gw = await spawnGateway(env);
   await gw.stop();
   const r = await exitOf({ PARTITIONS: '8' });
   assert.equal(r.code, 1);
   assert.match(r.log, /PARTITIONS=8 but the data in Redis was laid out with 16/);
+  const t = await exitOf({ SHARD_TABLES: '16' });
+  assert.equal(t.code, 1);
+  assert.match(t.log, /SHARD_TABLES=16 but the data in Redis was laid out with 4/);
 });
 
 test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
-  const gw = await spawnGateway(env);
+  const gw = await spawnGateway({ ...env, SHUTDOWN_GRACE_MS: '60000' });
+  const port0 = Number(new URL(gw.url).port);
+  // A client that gave up half-way through its body is not in flight any more.
+  const quitter = connect(port0, '127.0.0.1');
+  await once(quitter, 'connect');
+  quitter.write('POST /v1/claim HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"us');
+  await new Promise((r) => setTimeout(r, 50));
+  quitter.destroy();
   const port = Number(new URL(gw.url).port);
   // A request whose body is only half sent is in flight until we send the rest.
   const sock = connect(port, '127.0.0.1');
@@ -61,7 +71,10 @@ test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async 
   let answer = '';
   sock.on('data', (b) => { answer += b.toString(); });
   sock.write(body.slice(10));
+  const started = Date.now();
   const [code] = await once(gw.child, 'exit');
+  // Waiting out the 60 s grace would mean the quitter above was still counted.
+  assert.ok(Date.now() - started < 20_000, 'shutdown waited for a request whose client had left');
   assert.match(answer, /^HTTP\/1\.1 404/);
   assert.match(answer, /template_not_found/);
   assert.equal(code, 0);

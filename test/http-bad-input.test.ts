@@ -1,6 +1,8 @@
 /** Bad input gets a clear 4xx with a stable code, and the gateway process stays up. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pack, unpack } from 'msgpackr';
 import { ADMIN, createTemplate, http } from './support/http.ts';
@@ -132,6 +134,8 @@ test('admin: every bad template field is a 400 naming the field', async () => {
     [{ ...base, maxDiscount: 10 }, /^maxDiscount:/],
     [{ ...base, perUserLimit: 0 }, /^perUserLimit:/],
     [{ ...base, claimStart: 'tomorrow' }, /^claimStart:/],
+    [{ ...base, claimStart: '0000-01-01T00:00:00Z' }, /^claimStart:/],
+    [{ ...base, name: 'tab\there' }, /^name:/],
     [{ ...base, claimStart: '2030-01-02T00:00:00Z', claimEnd: '2030-01-01T00:00:00Z' }, /^claimEnd:/],
     [{ ...base, subStocks: 11 }, /^subStocks:/],
     [{ ...base, id: 'bad id' }, /^id:/],
@@ -146,6 +150,32 @@ test('admin: every bad template field is a 400 naming the field', async () => {
   expectError(dup, 409, 'template_exists');
   expectError(await http('GET', `${gw.url}/v1/admin/templates/nope`, undefined, ADMIN), 404, 'template_not_found');
   expectError(await http('GET', `${gw.url}/v1/admin/templates/${'%ff'}`, undefined, ADMIN), 400, 'bad_request');
+});
+
+test('a template name in any script is stored as given', async () => {
+  const t = await createTemplate(gw.url, { name: '满100减10', type: 'threshold', value: 1000, threshold: 10000, totalStock: 5 });
+  assert.equal(t.name, '满100减10');
+  assert.equal((await claim({ userId: 'zh-user', templateId: t.id })).status, 200);
+  const view = await http('GET', `${gw.url}/v1/admin/templates/${t.id}`, undefined, ADMIN);
+  assert.equal(view.json.name, '满100减10');
+});
+
+test('ambiguous body lengths are refused and the connection closed', async () => {
+  const port = Number(new URL(gw.url).port);
+  // Duplicate lengths get our 400; uWS's own parser drops length + chunked without an answer.
+  const cases: [string, RegExp][] = [
+    ['Content-Length: 5\r\nContent-Length: 40', /^HTTP\/1\.1 400 .*ambiguous body length/s],
+    ['Content-Length: 5\r\nTransfer-Encoding: chunked', /^$/],
+  ];
+  for (const [head, expected] of cases) {
+    const sock = connect(port, '127.0.0.1');
+    await once(sock, 'connect');
+    let answer = '';
+    sock.on('data', (b) => { answer += b.toString(); });
+    sock.write(`POST /v1/claim HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${head}\r\n\r\n{"a":1}`);
+    await once(sock, 'close');
+    assert.match(answer, expected, head);
+  }
 });
 
 test('listing and routing: bad ids and parameters are 400, unknown routes 404, wrong methods 405', async () => {

@@ -4,12 +4,17 @@ import { ApiError } from './errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 
+/** Thrown when the client went away before its body was complete. */
+export class BodyAborted extends Error {}
+
 /**
  * Must be called synchronously inside the uWS handler (before any await). Rejects with a 413
  * ApiError as soon as the declared or received size passes `cap`; the caller then answers and
- * closes the connection so the rest of the body is never read.
+ * closes the connection so the rest of the body is never read. `onAbort` receives the function
+ * the caller's onAborted handler must call, so an abandoned body settles instead of hanging.
  */
-export function readBody(res: HttpResponse, contentLength: string, cap: number): Promise<Buffer> {
+export function readBody(res: HttpResponse, contentLength: string, cap: number,
+  onAbort: (abort: () => void) => void): Promise<Buffer> {
   if (contentLength !== '') {
     const declared = /^\d{1,12}$/.test(contentLength) ? Number(contentLength) : NaN;
     if (Number.isNaN(declared)) return Promise.reject(new ApiError('bad_request', 'invalid Content-Length'));
@@ -20,6 +25,11 @@ export function readBody(res: HttpResponse, contentLength: string, cap: number):
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    onAbort(() => {
+      if (done) return;
+      done = true;
+      reject(new BodyAborted('client aborted'));
+    });
     res.onData((chunk, isLast) => {
       if (done) return;
       size += chunk.byteLength;

@@ -34,6 +34,8 @@ export type Refusal = keyof typeof REFUSAL_STATUS;
 /** Errors with these codes tell the client when to come back. */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { rate_limited: 1, unavailable: 1 };
 
+import { logThrottled } from '../log.ts';
+
 /** Thrown anywhere in a handler to answer with an error from the table. */
 export class ApiError extends Error {
   constructor(readonly code: ErrorCode, message?: string) {
@@ -54,4 +56,17 @@ const STATUS_TEXT: Record<number, string> = {
 /** "404 Not Found" for uWS writeStatus. */
 export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trimEnd();
+}
+
+/**
+ * Runs a storage call; any failure (down, timeout, OOM) becomes a 503. The driver's detail goes
+ * to the log, never to the client (it names schemas and columns).
+ */
+export async function orUnavailable<T>(what: 'redis' | 'mysql', f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    logThrottled(`${what}-failure`, 'warn', `${what} call failed`, { err });
+    throw new ApiError('unavailable', 'storage unavailable, retry shortly');
+  }
 }

@@ -4,7 +4,7 @@
  * body, answer inside cork, and never let an exception escape into a uWS callback.
  */
 import type { HttpRequest, HttpResponse } from './uws.ts';
-import { readBody } from './body.ts';
+import { BodyAborted, readBody } from './body.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
 
@@ -52,7 +52,11 @@ export class InFlight {
 /** Logger for errors the client cannot be told about. */
 export type ErrorLog = (msg: string, err: unknown) => void;
 
-interface State { done: boolean }
+interface State {
+  done: boolean;
+  /** Settles a body still being read when the client goes away. */
+  abortBody?: () => void;
+}
 
 const NO_BODY = Buffer.alloc(0);
 
@@ -60,7 +64,10 @@ const NO_BODY = Buffer.alloc(0);
 export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const state: State = { done: false };
-    res.onAborted(() => { state.done = true; });
+    res.onAborted(() => {
+      state.done = true;
+      state.abortBody?.();
+    });
     inFlight.start();
     try {
       const params: string[] = [];
@@ -75,17 +82,35 @@ export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, han
       };
       const body = opts.bodyCap === undefined
         ? Promise.resolve(NO_BODY)
-        : readBody(res, req.getHeader('content-length'), opts.bodyCap);
+        : readBody(res, singleContentLength(req), opts.bodyCap, (abort) => { state.abortBody = abort; });
       body
         .then((b) => handler({ ...head, body: b }))
         .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log))
         .catch((err) => log('reply failed', err))
         .finally(() => inFlight.end());
     } catch (err) {
-      sendError(res, state, err, log);
+      // Failed before the body was read: close, or its bytes would be parsed as a request.
+      sendError(res, state, err, log, opts.bodyCap !== undefined);
       inFlight.end();
     }
   };
+}
+
+/**
+ * The Content-Length header, refusing a request that has two of them or one next to chunked
+ * encoding: proxies may read such a body differently from us (request smuggling).
+ */
+function singleContentLength(req: HttpRequest): string {
+  let lengths = 0;
+  let chunked = false;
+  req.forEach((k) => {
+    if (k === 'content-length') lengths++;
+    else if (k === 'transfer-encoding') chunked = true;
+  });
+  if (lengths > 1 || (lengths === 1 && chunked)) {
+    throw new ApiError('bad_request', 'ambiguous body length: several Content-Length headers, or one with chunked encoding');
+  }
+  return req.getHeader('content-length');
 }
 
 /** Builds the error reply of an ApiError. */
@@ -98,21 +123,31 @@ export function errorReply(err: ApiError): Reply {
   };
 }
 
-function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog): void {
+function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog, close = false): void {
+  if (err instanceof BodyAborted) return;
   if (err instanceof ApiError) {
     // An oversized body is still arriving: close the connection rather than read it.
-    send(res, state, errorReply(err), err.code === 'payload_too_large');
+    send(res, state, errorReply(err), close || err.code === 'payload_too_large');
     return;
   }
   log('unhandled error in handler', err);
-  send(res, state, { status: 500, body: { error: 'internal' } }, false);
+  send(res, state, INTERNAL, close);
 }
+
+const INTERNAL: Reply = { status: 500, body: { error: 'internal' } };
+const INTERNAL_PAYLOAD = encodeBody(INTERNAL.body, 'json');
 
 function send(res: HttpResponse, state: State, reply: Reply, close: boolean): void {
   if (state.done) return;
   state.done = true;
-  const format = reply.format ?? 'json';
-  const payload = encodeBody(reply.body, format);
+  let format = reply.format ?? 'json';
+  let payload: string | Buffer;
+  try {
+    payload = encodeBody(reply.body, format);
+  } catch {
+    // A reply that cannot be encoded is our bug; the client still gets an answer.
+    [reply, format, payload] = [INTERNAL, 'json', INTERNAL_PAYLOAD];
+  }
   res.cork(() => {
     res.writeStatus(statusLine(reply.status));
     res.writeHeader('Content-Type', contentTypeOf(format));

@@ -1,6 +1,6 @@
 /** Operator routes: create and read templates, behind a bearer token compared in constant time. */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, orUnavailable } from '../http/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import type { Handler, Incoming } from '../http/route.ts';
 import type { TemplateCache } from '../templates/cache.ts';
@@ -27,20 +27,12 @@ export interface AdminDeps {
   readonly auth: (req: Incoming) => void;
 }
 
-async function storage<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    throw new ApiError('unavailable', `storage unavailable: ${(err as Error).message}`);
-  }
-}
-
 /** POST /v1/admin/templates */
 export function createTemplateHandler(d: AdminDeps): Handler {
   return async (req) => {
     d.auth(req);
     const t = parseTemplate(decodeBody(req.body, formatOf(req.contentType, false)), d.rules, Date.now());
-    const { created, template } = await storage(() => d.store.create(t));
+    const { created, template } = await orUnavailable('mysql', () => d.store.create(t));
     if (!created) throw new ApiError('template_exists', `template ${t.id} already exists`);
     d.cache.put(template);
     return { status: 201, body: templateJson(template) };
@@ -53,9 +45,9 @@ export function getTemplateHandler(d: AdminDeps): Handler {
     d.auth(req);
     const id = req.params[0] ?? '';
     if (!isId(id)) throw new ApiError('bad_request', 'id: 1-64 characters of [A-Za-z0-9_.:-]');
-    const t = await storage(() => d.store.get(id));
+    const t = await orUnavailable('mysql', () => d.store.get(id));
     if (!t) throw new ApiError('template_not_found');
-    const stock = await storage(() => d.store.stock(t));
+    const stock = await orUnavailable('redis', () => d.store.stock(t));
     return { status: 200, body: { ...templateJson(t), stock } };
   };
 }

@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../sink/mysql.ts';
 import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../sink/shards.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, orUnavailable } from '../http/errors.ts';
 import type { Handler } from '../http/route.ts';
 import { isId } from '../validate.ts';
 
@@ -29,16 +29,11 @@ export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Conf
     if (!isId(userId)) throw new ApiError('bad_request', 'userId: 1-64 characters of [A-Za-z0-9_.:-]');
     const limit = parseLimit(req.query);
     const s = shardOfUser(layout, userId);
-    let rows: RowDataPacket[];
-    try {
-      [rows] = await mysql.forDb(s.db).query<RowDataPacket[]>(
+    const [rows] = await orUnavailable('mysql', () => mysql.forDb(s.db).query<RowDataPacket[]>(
         `SELECT coupon_id, template_id, status, claimed_at, valid_from, valid_to, name, type, value, threshold,
                 max_discount
            FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
-          WHERE user_id = ? ORDER BY claimed_at DESC, coupon_id DESC LIMIT ?`, [userId, limit]);
-    } catch (err) {
-      throw new ApiError('unavailable', `coupon store unavailable: ${(err as Error).message}`);
-    }
+          WHERE user_id = ? ORDER BY claimed_at DESC, coupon_id DESC LIMIT ?`, [userId, limit]));
     const coupons = rows.map((r) => ({
       couponId: r.coupon_id, templateId: r.template_id, status: r.status, claimedAt: iso(r.claimed_at),
       validFrom: iso(r.valid_from), validTo: iso(r.valid_to), name: r.name, type: r.type,

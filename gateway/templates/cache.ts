@@ -12,13 +12,12 @@ export interface CachedTemplate {
   emptyCount: number;
 }
 
-/** Marks sub-stock k empty; returns true when that makes the whole template sold out. */
-export function markEmpty(c: CachedTemplate, k: number): boolean {
+/** Marks sub-stock k empty (this process saw it at zero). */
+export function markEmpty(c: CachedTemplate, k: number): void {
   if (c.empty[k] === 0) {
     c.empty[k] = 1;
     c.emptyCount++;
   }
-  return isSoldOut(c);
 }
 
 /** True when every sub-stock is known to be empty. */
@@ -34,11 +33,6 @@ export class TemplateCache {
   private readonly loading = new Map<string, Promise<CachedTemplate | null>>();
 
   constructor(private readonly load: Loader, private readonly missTtlMs: number, private readonly missMax: number) {}
-
-  /** The cached template, without any I/O. */
-  peek(id: string): CachedTemplate | undefined {
-    return this.entries.get(id);
-  }
 
   /** The template from memory, else from the loader once (concurrent misses share one load). */
   async get(id: string, now: number): Promise<CachedTemplate | null> {

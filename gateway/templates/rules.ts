@@ -8,6 +8,8 @@ const FIELDS = new Set(['id', 'name', 'type', 'value', 'threshold', 'maxDiscount
   'perUserLimit', 'claimStart', 'claimEnd', 'validDays', 'subStocks']);
 
 const MAX_CENTS = 1e12;
+const MIN_TIME = Date.UTC(2000, 0, 1);
+const MAX_TIME = Date.UTC(2100, 0, 1);
 
 function bad(field: string, why: string): never {
   throw new ApiError('bad_request', `${field}: ${why}`);
@@ -27,6 +29,7 @@ function time(o: Record<string, unknown>, field: string): number | null {
   if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) bad(field, 'must be an ISO 8601 date-time');
   const ms = Date.parse(v);
   if (Number.isNaN(ms)) bad(field, 'must be an ISO 8601 date-time');
+  if (ms < MIN_TIME || ms > MAX_TIME) bad(field, 'must be between 2000 and 2100');
   return ms;
 }
 
@@ -44,6 +47,7 @@ export function parseTemplate(body: unknown, d: RuleDefaults, now: number): Temp
   const id = o.id === undefined ? `t_${randomBytes(9).toString('base64url').replace(/-/g, '_')}` : o.id;
   if (typeof id !== 'string' || !isId(id)) bad('id', 'must be 1-64 characters of [A-Za-z0-9_.:-]');
   if (typeof o.name !== 'string' || o.name.trim() === '' || o.name.length > 200) bad('name', 'must be a string of 1-200 characters');
+  if (/[\u0000-\u001f\u007f]/.test(o.name)) bad('name', 'must not contain control characters');
   if (!TEMPLATE_TYPES.includes(o.type as TemplateType)) bad('type', `must be one of ${TEMPLATE_TYPES.join(', ')}`);
   const type = o.type as TemplateType;
 

@@ -1,0 +1,53 @@
+/**
+ * A loopback TCP proxy in front of Redis that can lose one reply: when armed, the next request
+ * from the client reaches Redis, its reply is swallowed and the client connection is cut. The
+ * client cannot know whether the command ran, the situation of a timeout or a network fault.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+
+export interface CuttingProxy {
+  readonly port: number;
+  /** The next request is delivered, its reply dropped, and the connection cut. */
+  armCut(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy to host:port on a free loopback port. */
+export async function startCuttingProxy(host: string, port: number): Promise<CuttingProxy> {
+  let armed = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(port, host);
+    sockets.add(client).add(upstream);
+    let cutting = false;
+    client.on('data', (b) => {
+      if (armed) {
+        armed = false;
+        cutting = true;
+      }
+      upstream.write(b);
+    });
+    upstream.on('data', (b) => {
+      if (cutting) {
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(b);
+    });
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    armCut: () => { armed = true; },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
