@@ -17,7 +17,10 @@ export function onCleanup(name: string, fn: () => Promise<void>): () => Promise<
   };
 }
 
-/** Runs every registered step (newest first), each bounded by `stepTimeoutMs`; returns failures. */
+/**
+ * Runs every registered step (newest first), each bounded by `stepTimeoutMs`; returns failures.
+ * Concurrent calls (end of a section racing Ctrl-C) share one pass.
+ */
 export function runCleanup(stepTimeoutMs = 20_000): Promise<string[]> {
   return (running ??= (async () => {
     const failures: string[] = [];
@@ -35,5 +38,5 @@ export function runCleanup(stepTimeoutMs = 20_000): Promise<string[]> {
       }
     }
     return failures;
-  })());
+  })().finally(() => { running = undefined; }));
 }

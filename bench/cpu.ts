@@ -18,6 +18,12 @@ function clkTck(): number {
   return ticksPerSecond;
 }
 
+function statFields(pid: number | 'self'): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name may contain spaces: fields are counted after the closing parenthesis.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** User+system CPU seconds of a process so far; NaN when it cannot be read. */
 export function cpuSeconds(pid: number): number {
   if (pid === process.pid) {
@@ -25,13 +31,25 @@ export function cpuSeconds(pid: number): number {
     return (u.user + u.system) / 1e6;
   }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // the command name may contain spaces: fields are counted after the closing parenthesis.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const f = statFields(pid);
     return (Number(f[11]) + Number(f[12])) / clkTck();
   } catch {
     return NaN;
   }
+}
+
+/** CPU seconds of this process's children that have exited and been reaped (wrk). */
+function reapedChildrenSeconds(): number {
+  const f = statFields('self');
+  return (Number(f[13]) + Number(f[14])) / clkTck();
+}
+
+/** Busy CPU seconds of the whole machine (all cores), from /proc/stat. */
+function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - f[3]! - f[4]!) / clkTck();
 }
 
 export interface CpuShare {
@@ -41,17 +59,33 @@ export interface CpuShare {
   readonly cpuS: number;
 }
 
-/** Samples the named pids now; `finish()` returns each one's cores used since. */
-export function cpuMeter(pids: Readonly<Record<string, number | undefined>>): { finish(): CpuShare[] } {
+/** The whole machine's row name: everything, including processes that are not ours. */
+export const MACHINE = 'whole machine (/proc/stat)';
+
+/**
+ * Samples the named pids (and the whole machine) now; `finish()` returns each one's cores used
+ * since. `reapedLabel` names a row for children that exit during the interval (wrk).
+ */
+export function cpuMeter(pids: Readonly<Record<string, number | undefined>>, reapedLabel?: string): { finish(): CpuShare[] } {
   const t0 = performance.now();
-  const start = Object.entries(pids).map(([name, pid]) => ({ name, pid, cpu: pid ? cpuSeconds(pid) : NaN }));
+  const readers: [string, () => number][] = Object.entries(pids).map(([name, pid]) => [name, () => (pid ? cpuSeconds(pid) : NaN)]);
+  if (reapedLabel) readers.push([reapedLabel, reapedChildrenSeconds]);
+  readers.push([MACHINE, machineBusySeconds]);
+  const start = readers.map(([, read]) => read());
   return {
     finish: () => {
       const wall = (performance.now() - t0) / 1000;
-      return start.map(({ name, pid, cpu }) => {
-        const used = pid ? cpuSeconds(pid) - cpu : NaN;
+      return readers.map(([name, read], i) => {
+        const used = read() - start[i]!;
         return { name, cpuS: used, cores: used / wall };
       });
     },
   };
+}
+
+/** Cores the whole machine keeps busy over `ms` (others' work, when the bench itself is idle). */
+export async function machineBusyCores(ms: number): Promise<number> {
+  const m = cpuMeter({});
+  await new Promise((r) => setTimeout(r, ms));
+  return m.finish().find((x) => x.name === MACHINE)!.cores;
 }

@@ -18,13 +18,15 @@ export interface BenchOptions {
   /** Time budget of each micro-benchmark task. */
   readonly microMs: number;
   readonly sections: readonly Section[];
+  /** Directory for V8 CPU profiles of the gateway and sink children, or undefined. */
+  readonly profileDir?: string;
   /** The command line as typed, for the report. */
   readonly argv: readonly string[];
 }
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N]
   [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
-  [--only=e2e,sink,micro]`;
+  [--only=e2e,sink,micro] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
 
 function num(raw: string | undefined, def: number, name: string, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -43,6 +45,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'no-wrk': { type: 'boolean', default: false },
       'sink-records': { type: 'string' }, 'single-rows': { type: 'string' }, 'single-concurrency': { type: 'string' },
       'micro-ms': { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -64,6 +67,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     singleConcurrency: num(values['single-concurrency'], 8, 'single-concurrency', 1, 64),
     microMs: num(values['micro-ms'], q ? 100 : 250, 'micro-ms', 20, 5_000),
     sections: sections as Section[],
+    profileDir: values.profile ? '.data/bench-prof' : undefined,
     argv,
   };
 }

@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 
+/** The repository root (with a trailing slash): children run there. */
 export const ROOT = new URL('../', import.meta.url).pathname;
 
 // Enough of a child's output to explain a failure, without growing for a whole run.
@@ -62,9 +63,11 @@ export function spawnChild(name: string, cmd: string, args: readonly string[], e
   return child;
 }
 
-/** Spawns `node --import tsx <entry>` (a TypeScript entry point of this repo). */
-export function spawnNode(name: string, entry: string, env: Record<string, string>): Child {
-  return spawnChild(name, process.execPath, ['--import', 'tsx', entry], env);
+/** Spawns `node --import tsx <entry>` (a TypeScript entry point of this repo); `profileDir` adds --cpu-prof. */
+export function spawnNode(name: string, entry: string, env: Record<string, string>, profileDir?: string): Child {
+  // one directory per process: node writes one profile per thread (tsx's loader has its own).
+  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${name}`] : [];
+  return spawnChild(name, process.execPath, [...prof, '--import', 'tsx', entry], env);
 }
 
 /** Waits until the child's output matches `re`; throws with its output on exit or timeout. */

@@ -29,7 +29,10 @@ export function childEnv(cfg: Config, extra: Record<string, string> = {}): Recor
     REDIS_URL: cfg.redis.url, MYSQL_URL: cfg.mysql.url, MYSQL_SHARD_URLS: cfg.mysql.shardUrls.join(','),
     KEY_PREFIX: cfg.redis.keyPrefix, DB_PREFIX: cfg.mysql.dbPrefix, PARTITIONS: String(cfg.redis.partitions),
     SHARD_DBS: String(cfg.mysql.shardDbs), SHARD_TABLES: String(cfg.mysql.shardTables),
-    STREAM_GROUP: cfg.redis.streamGroup,
+    STREAM_GROUP: cfg.redis.streamGroup, MYSQL_POOL_SIZE: String(cfg.mysql.poolSize),
+    // the sink's batching, so an experiment can vary it from the bench's environment.
+    SINK_BATCH_MAX_ROWS: String(cfg.sink.batchMaxRows), SINK_BATCH_MAX_WAIT_MS: String(cfg.sink.batchMaxWaitMs),
+    SINK_READ_COUNT: String(cfg.sink.readCount), REDIS_AUTO_PIPELINING: String(cfg.redis.autoPipelining),
     ...(cfg.adminTokenIsDefault ? {} : { ADMIN_TOKEN: cfg.adminToken }),
     ...extra,
   };

@@ -41,6 +41,8 @@ export function loadConfig(env: Env = process.env) {
       // a claim is a few Redis calls inside the brief's 100 ms internal budget; a command slower
       // than this is treated as failed (its outcome unknown).
       commandTimeoutMs: int(250, 10, 60_000)(env, 'REDIS_COMMAND_TIMEOUT_MS'),
+      // batch the commands of one event-loop turn into one socket write (measured: BENCHMARKS.md).
+      autoPipelining: bool(false)(env, 'REDIS_AUTO_PIPELINING'),
       // every key starts with this, so tests and tenants can share one Redis.
       keyPrefix: identifier('cg')(env, 'KEY_PREFIX'),
       // stream partitions / hash tags; fixed for the life of the data (checked at start-up).
@@ -92,8 +94,9 @@ export function loadConfig(env: Env = process.env) {
     sink: {
       // unique per process so the group can tell a dead consumer's entries apart.
       consumer: str(`${hostname()}-${process.pid}`)(env, 'SINK_CONSUMER'),
-      // brief, section 6: ~500-row INSERTs are where MariaDB peaks.
-      batchMaxRows: int(500, 1, 10_000)(env, 'SINK_BATCH_MAX_ROWS'),
+      // a batch is split over the shard tables: 4,000 rows over the default 2 x 4 tables make
+      // the ~500-row INSERTs where MariaDB peaks (brief, section 6).
+      batchMaxRows: int(4_000, 1, 50_000)(env, 'SINK_BATCH_MAX_ROWS'),
       // waiting to fill a batch is what keeps the sink off the gateway's CPU (brief, section 6).
       batchMaxWaitMs: int(100, 0, 60_000)(env, 'SINK_BATCH_MAX_WAIT_MS'),
       // entries per XREADGROUP per partition.

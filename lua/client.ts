@@ -15,6 +15,7 @@ export function createRedis(cfg: Config['redis'], opts: { offlineQueue: boolean;
     // Never re-send a command whose connection dropped before the reply: a claim script that
     // may already have run must not run twice. Its outcome is unknown and handled as such.
     autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: cfg.autoPipelining,
   };
   const client: RedisClient = cfg.clusterNodes.length > 0
     ? new Cluster(cfg.clusterNodes.map(parseNode), { redisOptions: common, enableOfflineQueue: opts.offlineQueue })

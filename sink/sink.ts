@@ -149,6 +149,8 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
         log.error('template-missing', `${plan.deferred.length} records wait for missing template rows ` +
           `(${plan.missingTemplates.slice(0, 5).join(', ')}); left pending, retried after ${s.reclaimIdleMs} ms`);
       }
+      // Each shard table's rows are acknowledged as soon as its INSERT commits, so one failing
+      // shard database does not hold back the others.
       await Promise.all(plan.groups.map(async (g) => {
         const res = await writer.insert(g);
         st.inserts++;

@@ -1,0 +1,222 @@
+/**
+ * End to end: the same HTTP load against a bare uWS hello server and against the real gateway
+ * (with the real sink draining into MariaDB), once more with the sink stopped (what the sink
+ * costs the claim path), then a check that MySQL holds exactly the coupons the gateway issued.
+ */
+import type { Config } from '../config/index.ts';
+import { onCleanup } from './cleanup.ts';
+import { type CpuShare, cpuMeter } from './cpu.ts';
+import { haveWrk, type LoadResult, runAutocannon, runWrk } from './load.ts';
+import type { BenchOptions } from './options.ts';
+import { type Child, spawnNode, waitForOutput } from './procs.ts';
+import { type CommandDelta, commandMeter } from './redis-stats.ts';
+import { benchConfig, type BenchStorage, childEnv, countTemplateRows, drained, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+
+export interface RunPair {
+  readonly hello: LoadResult;
+  readonly claim: LoadResult;
+  readonly cpuHello: CpuShare[];
+  readonly cpuClaim: CpuShare[];
+  /** Redis commands sent during the claim run. */
+  readonly redisClaim: CommandDelta[];
+}
+
+export interface Verification {
+  readonly templateId: string;
+  readonly issued: number;
+  readonly rows: number;
+  /** 2xx answers counted by the load tools (warm-ups included); in-flight answers at a run's end are not. */
+  readonly counted2xx: number;
+  readonly drainMs: number;
+  readonly ok: boolean;
+}
+
+export interface E2eResult {
+  readonly autocannon: RunPair;
+  readonly wrk?: RunPair;
+  readonly verify: Verification;
+  readonly servers: { redisVersion: string; mariadbVersion: string };
+  /** The autocannon claim run with the sink stopped (the gateway and Redis alone). */
+  readonly noSink: { result: LoadResult; cpu: CpuShare[] };
+  /** The first sink's counters (from its progress log) after the claim runs, for rows per INSERT. */
+  readonly sinkTotals?: { written: number; inserts: number };
+  readonly failures: string[];
+}
+
+// Token buckets far above anything 2 cores can do, and a backlog bound the run with the sink
+// stopped cannot reach: the bench measures the path, not the guards.
+const GATEWAY_LIMITS = {
+  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000',
+  ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
+  BACKLOG_MAX: '10000000',
+};
+// Per connection; with perUserLimit 100 that allows 10M claims at 100 connections, so the
+// limit never refuses during a bounded run, while 100k distinct users keep the hashes realistic.
+const USERS_PER_CONNECTION = 1000;
+const PER_USER_LIMIT = 100;
+
+/** Runs section 1; failures of the checks are returned, errors of the set-up are thrown. */
+export async function runE2e(o: BenchOptions): Promise<E2eResult> {
+  const failures: string[] = [];
+  const withWrk = o.wrk && haveWrk();
+  if (o.wrk && !withWrk) console.log('e2e: /usr/bin/wrk not found; skipping the wrk runs');
+  let counted2xx = 0;
+  const ac = (label: string, url: string, templateId: string, durationS: number) => {
+    console.log(`e2e: autocannon ${label}: ${o.connections} connections, ${durationS} s`);
+    return runAutocannon({ label, url, path: new URL(url).pathname, templateId, connections: o.connections, durationS,
+      usersPerConnection: USERS_PER_CONNECTION });
+  };
+  const wrk = (label: string, url: string, templateId: string) => {
+    console.log(`e2e: wrk ${label}: ${o.connections} connections, ${o.durationS} s`);
+    return runWrk(label, url, templateId, o.connections, o.durationS);
+  };
+
+  // 1a. bare uWS
+  const hello = spawnNode('hello server', 'bench/hello-server.ts', {});
+  const stopHello = onCleanup('hello server', () => hello.stop());
+  const helloPort = (await waitForOutput(hello, /hello listening port=(\d+)/, 20_000))[1];
+  const helloUrl = `http://127.0.0.1:${helloPort}/v1/claim`;
+  if (o.warmupS > 0) await ac('hello warm-up', helloUrl, 'hello', o.warmupS);
+  let m = cpuMeter({ 'hello server': hello.proc.pid, 'load generator': process.pid });
+  const acHello = await ac('hello', helloUrl, 'hello', o.durationS);
+  const acHelloCpu = m.finish();
+  let wrkHello: LoadResult | undefined;
+  let wrkHelloCpu: CpuShare[] = [];
+  if (withWrk) {
+    m = cpuMeter({ 'hello server': hello.proc.pid }, 'load generator');
+    wrkHello = await wrk('hello', helloUrl, 'hello');
+    wrkHelloCpu = m.finish();
+  }
+  await stopHello();
+
+  // 1b. the real gateway and sink on the bench's own prefixes
+  const cfg = benchConfig('e2e', GATEWAY_LIMITS);
+  const st = await openBenchStorage(cfg);
+  onCleanup('e2e storage', () => st.cleanup());
+  const facts = await serverFacts(st);
+  let sink = await startSinkChild(cfg, o, failures);
+  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS), o.profileDir);
+  // registered after the sink, so it is stopped first: the sink then writes what is left.
+  const stopGateway = onCleanup('gateway', () => gateway.stop(15_000));
+  const gwPort = (await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1];
+  const base = `http://127.0.0.1:${gwPort}`;
+  const auth = { authorization: `Bearer ${cfg.adminToken}` };
+
+  const loadSeconds = 2 * (o.warmupS + o.durationS) + (withWrk ? o.durationS : 0);
+  const totalStock = Math.min(1e9, Math.max(5_000_000, 200_000 * loadSeconds));
+  const created = await fetch(`${base}/v1/admin/templates`, {
+    method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', type: 'direct', value: 100, totalStock, perUserLimit: PER_USER_LIMIT }),
+  });
+  if (created.status !== 201) throw new Error(`create template: ${created.status} ${await created.text()}`);
+  const templateId = ((await created.json()) as { id: string }).id;
+  console.log(`e2e: template ${templateId} with ${totalStock} coupons, ${PER_USER_LIMIT} per user`);
+
+  const servers = { gateway: gateway.proc.pid, redis: facts.redisPid, mariadb: facts.mariadbPid };
+  const claimUrl = `${base}/v1/claim`;
+  const check = (r: LoadResult) => {
+    counted2xx += r.ok2xx;
+    if (r.ok2xx < 0.9 * r.responses) {
+      failures.push(`${r.tool} ${r.label}: only ${r.ok2xx} of ${r.responses} answers were 2xx (${JSON.stringify(r.statuses)})`);
+    }
+    return r;
+  };
+  if (o.warmupS > 0) check(await ac('claim warm-up', claimUrl, templateId, o.warmupS));
+  let cmds = await commandMeter(st.redis);
+  m = cpuMeter({ ...servers, sink: sink.child.proc.pid, 'load generator': process.pid });
+  const acClaim = check(await ac('claim', claimUrl, templateId, o.durationS));
+  const acClaimCpu = m.finish();
+  const acRedis = await cmds.finish();
+  let wrkClaim: LoadResult | undefined;
+  let wrkClaimCpu: CpuShare[] = [];
+  let wrkRedis: CommandDelta[] = [];
+  if (withWrk) {
+    cmds = await commandMeter(st.redis);
+    m = cpuMeter({ ...servers, sink: sink.child.proc.pid }, 'load generator');
+    wrkClaim = check(await wrk('claim', claimUrl, templateId));
+    wrkClaimCpu = m.finish();
+    wrkRedis = await cmds.finish();
+  }
+  const sinkTotals = await sinkCounters(sink.child, 0);
+
+  // 1c. the same autocannon load with the sink stopped: what the sink costs the claim path.
+  await sink.stop();
+  if (o.warmupS > 0) check(await ac('claim warm-up, sink stopped', claimUrl, templateId, o.warmupS));
+  m = cpuMeter({ ...servers, 'load generator': process.pid });
+  const acNoSink = check(await ac('claim, sink stopped', claimUrl, templateId, o.durationS));
+  const noSink = { result: acNoSink, cpu: m.finish() };
+  if (gateway.exited) failures.push(`gateway exited during the load:\n${gateway.tail().slice(-2000)}`);
+  // a fresh sink (new consumer) drains what piled up, as after a sink restart in production.
+  sink = await startSinkChild(cfg, o, failures);
+
+  const verify = await verifyRows(st, base, auth, templateId, counted2xx, sink.child);
+  if (!verify.ok) {
+    failures.push(`MISMATCH: gateway says ${verify.issued} coupons issued, MySQL holds ${verify.rows} rows ` +
+      `for template ${templateId}`);
+  }
+  await stopGateway();
+  if (gateway.proc.exitCode !== 0) failures.push(`gateway did not exit cleanly (code ${gateway.proc.exitCode}, signal ${gateway.proc.signalCode})`);
+  await sink.stop();
+  return {
+    autocannon: { hello: acHello, claim: acClaim, cpuHello: acHelloCpu, cpuClaim: acClaimCpu, redisClaim: acRedis },
+    wrk: wrkHello && wrkClaim
+      ? { hello: wrkHello, claim: wrkClaim, cpuHello: wrkHelloCpu, cpuClaim: wrkClaimCpu, redisClaim: wrkRedis }
+      : undefined,
+    noSink, verify, servers: facts, sinkTotals, failures,
+  };
+}
+
+/** Waits for the sink to drain, then compares MySQL's row count with the gateway's `stock.issued`. */
+async function verifyRows(st: BenchStorage, base: string, auth: Record<string, string>, templateId: string,
+  counted2xx: number, sink: Child): Promise<Verification> {
+  const issuedNow = async () => {
+    const r = await fetch(`${base}/v1/admin/templates/${templateId}`, { headers: auth });
+    if (r.status !== 200) throw new Error(`read template: ${r.status} ${await r.text()}`);
+    return ((await r.json()) as { stock: { issued: number } }).stock.issued;
+  };
+  // claims answered just after a tool stopped are still finishing inside the gateway.
+  await new Promise((r) => setTimeout(r, 500));
+  const t0 = Date.now();
+  console.log('e2e: waiting for the sink to drain');
+  const isDrained = await waitUntil(() => drained(st), 120_000);
+  const drainMs = Date.now() - t0;
+  if (!isDrained) throw new Error(`the sink did not drain within 120 s; its output:\n${sink.tail().slice(-3000)}`);
+  let issued = await issuedNow();
+  let rows = await countTemplateRows(st, templateId);
+  if (rows !== issued) {
+    // one more look before crying wolf: a straggler may have landed between the two reads.
+    await new Promise((r) => setTimeout(r, 2_000));
+    await waitUntil(() => drained(st), 30_000);
+    issued = await issuedNow();
+    rows = await countTemplateRows(st, templateId);
+  }
+  console.log(`e2e: issued ${issued}, MySQL rows ${rows}, 2xx counted by the load tools ${counted2xx}`);
+  return { templateId, issued, rows, counted2xx, drainMs, ok: rows === issued };
+}
+
+/** Starts a sink child and waits until it reads; `stop()` is graceful and records a bad exit in `failures`. */
+async function startSinkChild(cfg: Config, o: BenchOptions, failures: string[]): Promise<{ child: Child; stop(): Promise<void> }> {
+  const child = spawnNode('sink', 'sink/main.ts', childEnv(cfg), o.profileDir);
+  const stopNow = onCleanup('sink', () => child.stop(15_000));
+  await waitForOutput(child, /sink info running/, 30_000);
+  return {
+    child,
+    stop: async () => {
+      await stopNow();
+      if (child.proc.exitCode !== 0) failures.push(`sink did not exit cleanly (code ${child.proc.exitCode}, signal ${child.proc.signalCode})`);
+    },
+  };
+}
+
+/** The sink's `written=` and `inserts=` counters from its once-a-second progress line. */
+async function sinkCounters(sink: Child, rows: number): Promise<{ written: number; inserts: number } | undefined> {
+  const last = () => {
+    const all = [...sink.tail().matchAll(/written=(\d+) inserts=(\d+)/g)];
+    const m = all[all.length - 1];
+    return m ? { written: Number(m[1]), inserts: Number(m[2]) } : undefined;
+  };
+  // the line is printed once a second: wait for the one that includes the last rows.
+  const deadline = Date.now() + 3_000;
+  while ((last()?.written ?? 0) < rows && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return last();
+}

@@ -1,0 +1,144 @@
+/**
+ * Sink throughput against its own baseline in the same run: rows/s of the real sink draining
+ * pre-filled streams with its configured batching (the defaults unless SINK_BATCH_* are set),
+ * and rows/s of single-row autocommit INSERTs of the same row shape into the same shard tables.
+ */
+import { ScriptCode } from '../lua/codes.ts';
+import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import type { Template } from '../gateway/templates/model.ts';
+import { TemplateStore } from '../gateway/templates/store.ts';
+import { createLog } from '../sink/log.ts';
+import { openMysql } from '../sink/mysql.ts';
+import { couponIdPrefix, shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../sink/shards.ts';
+import { startSink } from '../sink/sink.ts';
+import { onCleanup } from './cleanup.ts';
+import { type CpuShare, cpuMeter } from './cpu.ts';
+import type { BenchOptions } from './options.ts';
+import { benchConfig, type BenchStorage, countTemplateRows, drained, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+
+export interface WriteRun {
+  readonly rows: number;
+  readonly seconds: number;
+  readonly rowsPerS: number;
+  /** Rows per INSERT statement. */
+  readonly rowsPerInsert: number;
+  readonly cpu: CpuShare[];
+}
+
+export interface SinkBenchResult {
+  readonly produced: number;
+  readonly produceS: number;
+  readonly sink: WriteRun;
+  readonly single: WriteRun & { readonly concurrency: number };
+  readonly servers: { redisVersion: string; mariadbVersion: string };
+  /** The sink's batching settings (defaults unless SINK_BATCH_* are set). */
+  readonly batch: { readonly maxRows: number; readonly maxWaitMs: number };
+  readonly failures: string[];
+}
+
+const TEMPLATE_ID = 'bench-sink';
+const DAY_MS = 86_400_000;
+// The sink's INSERT (sink/writer.ts), one row at a time.
+const COLUMNS = ['coupon_id', 'user_id', 'template_id', 'request_id', 'name', 'type', 'value', 'threshold',
+  'max_discount', 'claimed_at', 'valid_from', 'valid_to', 'stream_id'];
+const SINGLE_INSERT = (target: string) => `INSERT INTO ${target} (${COLUMNS.map((c) => `\`${c}\``).join(',')}) ` +
+  `VALUES (${COLUMNS.map(() => '?').join(',')}) ON DUPLICATE KEY UPDATE coupon_id = coupon_id`;
+
+/** Runs section 2. */
+export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
+  const failures: string[] = [];
+  const cfg = benchConfig('sink');
+  const st = await openBenchStorage(cfg);
+  onCleanup('sink storage', () => st.cleanup());
+  const facts = await serverFacts(st);
+  const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+  const layout: ShardLayout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
+  const subStocks = Math.min(16, cfg.redis.partitions);
+  const template: Template = {
+    id: TEMPLATE_ID, name: 'bench sink', type: 'direct', value: 100, threshold: null, maxDiscount: null,
+    totalStock: o.sinkRecords * 2, perUserLimit: 1, subStocks, claimStart: null, claimEnd: null, validDays: 30,
+    status: 'active', version: 1, createdAt: Date.now(),
+  };
+  await new TemplateStore(st.redis, st.mysql, ks, cfg.mysql).create(template);
+
+  console.log(`sink: producing ${o.sinkRecords} issuance records with the claim-home script`);
+  const t0 = performance.now();
+  await produce(st, ks, layout, template, o.sinkRecords);
+  const produceS = (performance.now() - t0) / 1000;
+
+  console.log(`sink: draining them with the real sink (batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms)`);
+  const lines: string[] = [];
+  const log = createLog((l) => { if (lines.push(l) > 200) lines.shift(); });
+  let m = cpuMeter({ 'sink (bench process)': process.pid, redis: facts.redisPid, mariadb: facts.mariadbPid });
+  const t1 = performance.now();
+  const sink = await startSink(cfg, { log });
+  const stopSink = onCleanup('in-process sink', () => sink.stop());
+  let done = false;
+  const deadline = Date.now() + 180_000;
+  while (!(done = sink.stats().rowsWritten >= o.sinkRecords) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sinkS = (performance.now() - t1) / 1000;
+  const sinkCpu = m.finish();
+  const stats = sink.stats();
+  if (!done) throw new Error(`the sink wrote ${stats.rowsWritten} of ${o.sinkRecords} rows in 180 s:\n${lines.join('\n')}`);
+  if (!(await waitUntil(() => drained(st), 30_000))) failures.push('sink bench: the sink wrote the rows but did not ack them all');
+  await stopSink();
+  const rows = await countTemplateRows(st, TEMPLATE_ID);
+  if (rows !== o.sinkRecords) failures.push(`sink bench: ${o.sinkRecords} records produced but ${rows} rows in MySQL`);
+
+  console.log(`sink: ${o.singleRows} single-row autocommit INSERTs, ${o.singleConcurrency} at a time`);
+  m = cpuMeter({ 'bench process': process.pid, mariadb: facts.mariadbPid });
+  const single = await singleRowInserts(st, layout, o.singleRows, o.singleConcurrency);
+  const singleCpu = m.finish();
+  return {
+    produced: o.sinkRecords, produceS,
+    sink: { rows: stats.rowsWritten, seconds: sinkS, rowsPerS: stats.rowsWritten / sinkS,
+      rowsPerInsert: stats.rowsWritten / Math.max(1, stats.inserts), cpu: sinkCpu },
+    single: { ...single, rowsPerInsert: 1, cpu: singleCpu, concurrency: o.singleConcurrency },
+    servers: facts, batch: { maxRows: cfg.sink.batchMaxRows, maxWaitMs: cfg.sink.batchMaxWaitMs }, failures,
+  };
+}
+
+/** Fills the streams through the real claim-home script: one record per distinct user. */
+async function produce(st: BenchStorage, ks: KeySpace, layout: ShardLayout, t: Template, n: number): Promise<void> {
+  const CHUNK = 2000;
+  for (let i = 0; i < n; i += CHUNK) {
+    const replies = await Promise.all(Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => {
+      const userId = `s${i + j}`;
+      const k = homeSubStock(t.id, userId, t.subStocks);
+      const p = subStockPartition(ks, t.id, k);
+      return st.redis.claimHome(stockKey(ks, t.id, k), usersKey(ks, p, t.id), pendingKey(ks, p), seqKey(ks, p),
+        streamKey(ks, p), t.id, userId, `~bench.${i + j}`, '0', t.perUserLimit, couponIdPrefix(layout, userId), p);
+    }));
+    const bad = replies.find((r) => r[0] !== ScriptCode.Issued);
+    if (bad) throw new Error(`claim-home did not issue while producing records: ${JSON.stringify(bad)}`);
+  }
+}
+
+/** `rows` one-row INSERTs, `concurrency` in flight, on a pool of that many connections. */
+async function singleRowInserts(st: BenchStorage, layout: ShardLayout, rows: number, concurrency: number) {
+  const pools = openMysql({ ...st.cfg.mysql, poolSize: concurrency });
+  const close = onCleanup('single-row pool', () => pools.close());
+  const now = Date.now();
+  const insert = (i: number) => {
+    const userId = `x${i}`;
+    const s = shardOfUser(layout, userId);
+    const target = `\`${shardDbName(st.cfg.mysql.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\``;
+    const claimedAt = new Date(now + i);
+    return pools.forDb(s.db).query(SINGLE_INSERT(target), [`${s.db}.${s.table}.0.${now * 1000 + i}`, userId,
+      TEMPLATE_ID, `~single.${i}`, 'bench sink', 'direct', 100, null, null, claimedAt, claimedAt,
+      new Date(now + i + 30 * DAY_MS), `${now}-${i}`]);
+  };
+  let next = 0;
+  const worker = async (end: number) => {
+    while (next < end) await insert(next++);
+  };
+  // warm-up: open every connection before the clock starts; connecting is not what is compared.
+  await Promise.all(Array.from({ length: concurrency }, () => worker(concurrency)));
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => worker(concurrency + rows)));
+  const seconds = (performance.now() - t0) / 1000;
+  await close();
+  return { rows, seconds, rowsPerS: rows / seconds };
+}
