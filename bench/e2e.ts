@@ -10,7 +10,8 @@ import { haveWrk, type LoadResult, runAutocannon, runWrk } from './load.ts';
 import type { BenchOptions } from './options.ts';
 import { type Child, spawnNode, waitForOutput } from './procs.ts';
 import { type CommandDelta, commandMeter } from './redis-stats.ts';
-import { benchConfig, type BenchStorage, childEnv, countTemplateRows, drained, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+import { drained } from '../test/support/sink-fixtures.ts';
+import { benchConfig, type BenchStorage, childEnv, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
 
 export interface RunPair {
   readonly hello: LoadResult;

@@ -14,7 +14,8 @@ import { startSink } from '../sink/sink.ts';
 import { onCleanup } from './cleanup.ts';
 import { type CpuShare, cpuMeter } from './cpu.ts';
 import type { BenchOptions } from './options.ts';
-import { benchConfig, type BenchStorage, countTemplateRows, drained, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+import { drained } from '../test/support/sink-fixtures.ts';
+import { benchConfig, type BenchStorage, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
 
 export interface WriteRun {
   readonly rows: number;

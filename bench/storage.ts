@@ -5,10 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Config, loadConfigWith } from '../config/index.ts';
-import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { streamKey } from '../lua/keys.ts';
-import { openMysql, type MysqlPools } from '../sink/mysql.ts';
-import { dropSchema, ensureSchema } from '../sink/schema.ts';
+import type { RedisClient } from '../lua/client.ts';
+import type { MysqlPools } from '../sink/mysql.ts';
+import { openStorage } from '../test/support/storage.ts';
 import { shardDbName, shardTableName } from '../sink/shards.ts';
 
 const RUN_ID = randomBytes(3).toString('hex');
@@ -46,60 +45,11 @@ export interface BenchStorage {
   cleanup(): Promise<void>;
 }
 
-/** Connects and creates the section's schema; the caller registers `cleanup`. */
+/** Connects and creates the section's schema (the test harness's slice); the caller registers `cleanup`. */
 export async function openBenchStorage(cfg: Config): Promise<BenchStorage> {
-  const redis = createRedis(cfg.redis, { offlineQueue: true, name: 'bench' });
-  redis.on('error', () => { /* surfaced by the failing command */ });
-  const mysql = openMysql(cfg.mysql);
+  const s = await openStorage(cfg);
   let cleaned: Promise<void> | undefined;
-  const s: BenchStorage = {
-    cfg, redis, mysql,
-    cleanup: () => (cleaned ??= (async () => {
-      try {
-        await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`);
-        await dropSchema(mysql, cfg.mysql);
-      } finally {
-        await mysql.close().catch(() => undefined);
-        redis.disconnect();
-      }
-    })()),
-  };
-  try {
-    await waitReady(redis, 10_000);
-    await ensureSchema(mysql, cfg.mysql);
-  } catch (err) {
-    await s.cleanup().catch(() => undefined);
-    throw err;
-  }
-  return s;
-}
-
-async function deleteKeys(redis: RedisClient, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-function flat(list: unknown[]): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  for (let i = 0; i + 1 < list.length; i += 2) m.set(String(list[i]), list[i + 1]);
-  return m;
-}
-
-/** True when the sink's group has been delivered and has acked every entry of every partition. */
-export async function drained(s: BenchStorage): Promise<boolean> {
-  const ks = { prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions };
-  for (let p = 0; p < ks.partitions; p++) {
-    const key = streamKey(ks, p);
-    if (await s.redis.exists(key) === 0) continue;
-    const last = flat(await s.redis.xinfo('STREAM', key) as unknown[]).get('last-generated-id');
-    const g = (await s.redis.xinfo('GROUPS', key) as unknown[][]).map(flat).find((x) => x.get('name') === s.cfg.redis.streamGroup);
-    if (!g || Number(g.get('pending')) !== 0 || g.get('last-delivered-id') !== last) return false;
-  }
-  return true;
+  return { cfg, redis: s.redis, mysql: s.mysql, cleanup: () => (cleaned ??= s.close()) };
 }
 
 /** Polls `cond` every 100 ms; false if it is still not true after `timeoutMs`. */

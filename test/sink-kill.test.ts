@@ -14,7 +14,7 @@ import { createLog } from '../sink/log.ts';
 import { startSink } from '../sink/sink.ts';
 import {
   countRows, couponRows, drained, insertTemplate, type Issued, keySpace, pendingTotal, produceClaims, sinkEnv, waitFor,
-} from './sink-fixtures.ts';
+} from './support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig } from './support/storage.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

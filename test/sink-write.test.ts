@@ -14,7 +14,7 @@ import { shardDbName, shardOfCoupon, shardOfUser } from '../sink/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import {
   countRows, couponRows, drained, insertTemplate, type Issued, keySpace, layout, pendingTotal, produceClaims, waitFor,
-} from './sink-fixtures.ts';
+} from './support/sink-fixtures.ts';
 import { openStorage, testConfig } from './support/storage.ts';
 
 const DAY_MS = 86_400_000;

@@ -54,7 +54,8 @@ export async function deleteKeys(redis: RedisClient, pattern: string): Promise<v
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
-      for (const k of keys) await node.del(k);
+      // One key per call: on a cluster the keys of one SCAN page live in different slots.
+      await Promise.all(keys.map((k) => node.unlink(k)));
     } while (cursor !== '0');
   }
 }

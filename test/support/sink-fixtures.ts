@@ -3,12 +3,12 @@
  * the claim script, and probes of the streams and shard tables.
  */
 import assert from 'node:assert/strict';
-import type { Config } from '../config/index.ts';
-import { ScriptCode } from '../lua/codes.ts';
-import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
-import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../sink/shards.ts';
-import { mainDbName } from '../sink/shards.ts';
-import type { Storage } from './support/storage.ts';
+import type { Config } from '../../config/index.ts';
+import { ScriptCode } from '../../lua/codes.ts';
+import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../sink/shards.ts';
+import { mainDbName } from '../../sink/shards.ts';
+import type { Storage } from './storage.ts';
 
 export const keySpace = (cfg: Config): KeySpace => ({ prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions });
 export const layout = (cfg: Config): ShardLayout => ({ dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables });
@@ -104,7 +104,7 @@ export async function pendingTotal(st: Storage): Promise<number> {
 }
 
 /** True when the group has been delivered every entry of every partition and acked them all. */
-export async function drained(st: Storage): Promise<boolean> {
+export async function drained(st: Pick<Storage, 'cfg' | 'redis'>): Promise<boolean> {
   for (let p = 0; p < st.cfg.redis.partitions; p++) {
     const key = streamKey(keySpace(st.cfg), p);
     if (await st.redis.exists(key) === 0) continue;
