@@ -96,7 +96,8 @@ export function loadConfig(env: Env = process.env) {
       consumer: str(`${hostname()}-${process.pid}`)(env, 'SINK_CONSUMER'),
       // a batch is split over the shard tables: 4,000 rows over the default 2 x 4 tables make
       // the ~500-row INSERTs where MariaDB peaks (brief, section 6).
-      batchMaxRows: int(4_000, 1, 50_000)(env, 'SINK_BATCH_MAX_ROWS'),
+      // at most 20,000: one shard table's INSERT must stay far below max_allowed_packet (16 MiB).
+      batchMaxRows: int(4_000, 1, 20_000)(env, 'SINK_BATCH_MAX_ROWS'),
       // waiting to fill a batch is what keeps the sink off the gateway's CPU (brief, section 6).
       batchMaxWaitMs: int(100, 0, 60_000)(env, 'SINK_BATCH_MAX_WAIT_MS'),
       // entries per XREADGROUP per partition.
@@ -111,6 +112,12 @@ export function loadConfig(env: Env = process.env) {
       redisTimeoutMs: int(5_000, 100, 600_000)(env, 'SINK_REDIS_TIMEOUT_MS'),
       // pause between empty polls of all partitions.
       idleSleepMs: int(20, 1, 10_000)(env, 'SINK_IDLE_SLEEP_MS'),
+      // a hung INSERT (half-open connection, lock) fails after this and is retried on a new
+      // connection; rows are idempotent, so a retry of one that did commit is harmless.
+      mysqlTimeoutMs: int(10_000, 100, 600_000)(env, 'SINK_MYSQL_TIMEOUT_MS'),
+      // a record whose template row is still missing this long after the claim is dead-lettered
+      // rather than pinning its stream (trimming stops at the oldest pending entry).
+      templateWaitMs: int(600_000, 1_000, 86_400_000)(env, 'SINK_TEMPLATE_WAIT_MS'),
       // cap of the exponential backoff while MySQL is failing.
       retryMaxMs: int(5_000, 10, 600_000)(env, 'SINK_RETRY_MAX_MS'),
     },

@@ -1,7 +1,7 @@
 /** Builds the gateway: storage clients, cache, admission, routes; listens; shuts down gracefully. */
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { checkLayout } from '../lua/layout.ts';
+import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { openMysql } from '../sink/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
@@ -39,7 +39,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const redis = createRedis(cfg.redis, { offlineQueue: false, name: 'gateway' });
   redis.on('error', (err) => log('warn', 'redis', { err }));
   await waitReady(redis, 10_000);
-  await checkLayout(redis, ks, { partitions: ks.partitions, shardDbs: layout.dbs, shardTables: layout.tables });
+  await checkLayout(redis, ks, layoutFacts(cfg));
   const mysql = openMysql(cfg.mysql);
 
   const store = new TemplateStore(redis, mysql, ks, cfg.mysql);

@@ -11,6 +11,17 @@ export interface LayoutFacts {
   readonly partitions: number;
   readonly shardDbs: number;
   readonly shardTables: number;
+  /** Servers the shard databases are spread over (database d on server d % n); host names
+   *  may change (failover), their number may not without moving the data. */
+  readonly shardServers: number;
+}
+
+/** The layout facts of a config. */
+export function layoutFacts(cfg: { redis: { partitions: number }; mysql: { shardDbs: number; shardTables: number; shardUrls: readonly string[] } }): LayoutFacts {
+  return {
+    partitions: cfg.redis.partitions, shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables,
+    shardServers: Math.max(1, cfg.mysql.shardUrls.length),
+  };
 }
 
 /** Records the layout on first use; throws if this process was started with another one. */
@@ -20,7 +31,8 @@ export async function checkLayout(redis: RedisClient, ks: KeySpace, facts: Layou
   const stored = await redis.hmget(key, ...Object.keys(facts));
   Object.entries(facts).forEach(([field, value], i) => {
     if (Number(stored[i]) !== value) {
-      const env = { partitions: 'PARTITIONS', shardDbs: 'SHARD_DBS', shardTables: 'SHARD_TABLES' }[field];
+      const env = { partitions: 'PARTITIONS', shardDbs: 'SHARD_DBS', shardTables: 'SHARD_TABLES',
+        shardServers: 'the number of MYSQL_SHARD_URLS' }[field];
       throw new Error(`${env}=${value} but the data in Redis was laid out with ${stored[i]}; keys and rows would not be found`);
     }
   });

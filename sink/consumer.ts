@@ -107,11 +107,13 @@ export class StreamConsumer {
 
   /**
    * XAUTOCLAIM per partition: takes over entries pending longer than reclaimIdleMs (a dead
-   * consumer's, or our own that we dropped to retry later). Stops a partition after `budget`
-   * entries and resumes there next time, so a big dead backlog does not flood memory.
+   * consumer's, or our own that we dropped to retry later). `budget` is shared by all
+   * partitions; a partition stops at its share and resumes there next time, so a big dead
+   * backlog does not flood memory.
    */
   async reclaim(budget: number): Promise<StreamEntry[]> {
-    const results = await Promise.allSettled(this.keys.map((_, p) => this.reclaimPartition(p, budget)));
+    const share = Math.max(1, Math.ceil(budget / this.keys.length));
+    const results = await Promise.allSettled(this.keys.map((_, p) => this.reclaimPartition(p, share)));
     const entries: StreamEntry[] = [];
     for (const r of results) if (r.status === 'fulfilled') entries.push(...r.value);
     this.reportFailures('XAUTOCLAIM', results);

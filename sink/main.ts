@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   log.info(`starting consumer ${cfg.sink.consumer} of group ${cfg.redis.streamGroup} on ` +
     `${cfg.redis.partitions} partitions (prefix ${cfg.redis.keyPrefix}, db prefix ${cfg.mysql.dbPrefix}); ` +
     `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
-  const sink = await startSink(cfg, { redis, mysql, log });
+  const sink = await startSink(cfg, { redis, mysql, log, onFatal: (err) => fatal('read loop ended', err) });
   const progress = reportProgress(sink);
   log.info('running');
 

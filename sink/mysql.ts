@@ -1,4 +1,5 @@
 /** MySQL connection pools: one per server, with shard database d on shardUrls[d % n]. */
+import type { Connection as CoreConnection } from 'mysql2';
 import mysql, { type Pool } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 
@@ -13,7 +14,7 @@ export interface MysqlPools {
 }
 
 function openPool(uri: string, cfg: Config['mysql']): Pool {
-  return mysql.createPool({
+  const pool = mysql.createPool({
     uri,
     connectionLimit: cfg.poolSize,
     connectTimeout: cfg.connectTimeoutMs,
@@ -24,6 +25,15 @@ function openPool(uri: string, cfg: Config['mysql']): Pool {
     // bounded queue: callers fail fast instead of piling up when MySQL is gone.
     queueLimit: cfg.poolSize * 64,
   });
+  // Whatever the server's defaults: every statement commits on its own (the sink acks after
+  // it), and a value that does not fit is an error, never a silent truncation.
+  pool.on('connection', (conn) => {
+    // The event hands over the callback-style connection (the promise typings say otherwise).
+    // Queued ahead of the connection's first query, on the same connection.
+    (conn as unknown as CoreConnection).query(
+      "SET SESSION autocommit = 1, sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION'", () => {});
+  });
+  return pool;
 }
 
 /** Opens the pools lazily connecting; nothing is contacted until the first query. */

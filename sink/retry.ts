@@ -17,8 +17,6 @@ export interface RetryOptions {
   readonly maxMs: number;
   /** Aborting ends the retries with Abandoned. */
   readonly signal: AbortSignal;
-  /** Errors that retrying cannot fix are thrown at once (e.g. a row MySQL refuses). */
-  readonly isPermanent?: (err: unknown) => boolean;
   /** Gives up after this many attempts (default: never) by rethrowing the last error. */
   readonly maxAttempts?: number;
   /** Called before each wait. */
@@ -27,18 +25,21 @@ export interface RetryOptions {
 
 const FIRST_DELAY_MS = 50;
 
-/** Runs `fn` until it succeeds, waiting 50 ms, 100 ms, ... up to `maxMs` between attempts. */
+/**
+ * Runs `fn` until it succeeds, waiting 50 ms, 100 ms, ... up to `maxMs` between attempts. The
+ * first attempt runs even after the abort: the ack of rows that did commit must still be tried.
+ */
 export async function retry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
   let delay = Math.min(FIRST_DELAY_MS, o.maxMs);
   for (let attempt = 1; ; attempt++) {
-    if (o.signal.aborted) throw new Abandoned();
     try {
       return await fn();
     } catch (err) {
-      if (o.isPermanent?.(err)) throw err;
       if (o.maxAttempts !== undefined && attempt >= o.maxAttempts) throw err;
+      if (o.signal.aborted) throw new Abandoned();
       o.onError(err, attempt, delay);
       await abortableSleep(delay, o.signal);
+      if (o.signal.aborted) throw new Abandoned();
       delay = Math.min(delay * 2, o.maxMs);
     }
   }

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   valid_from   DATETIME(3) NOT NULL,
   valid_to     DATETIME(3) NOT NULL,
   stream_id    VARCHAR(32)  NOT NULL COMMENT 'partition stream entry, for reconciliation',
+  conflicts    INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'other claims that arrived with this coupon id (dead-lettered)',
   KEY idx_user_claimed (user_id, claimed_at),
   KEY idx_template (template_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii`;

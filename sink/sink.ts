@@ -3,9 +3,10 @@
  * writes per shard table (writer.ts), and acknowledges a record only after the INSERT that
  * holds it committed. Runs in a process (main.ts) or inside a test.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient } from '../lua/client.ts';
-import { checkLayout } from '../lua/layout.ts';
+import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { RECORD_FIELD } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
 import { decodeEntry, type StreamEntry, StreamConsumer } from './consumer.ts';
@@ -43,6 +44,8 @@ export interface SinkDeps {
   readonly log?: Log;
   /** After this long, stop() abandons writes still retrying; their records stay pending. */
   readonly stopTimeoutMs?: number;
+  /** Called if the read loop dies; the process entry exits so a supervisor restarts it. */
+  readonly onFatal?: (err: unknown) => void;
 }
 
 // Two batches in flight let the next batch's INSERTs overlap the previous one's acks without
@@ -70,7 +73,9 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   const consumer = new StreamConsumer(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, {
     group: cfg.redis.streamGroup, consumer: s.consumer, readCount: s.readCount, reclaimIdleMs: s.reclaimIdleMs,
   }, log);
-  const writer = new ShardWriter(mysql, cfg.mysql, { retryMaxMs: s.retryMaxMs, signal: abandon.signal, log });
+  const writer = new ShardWriter(mysql, cfg.mysql, {
+    retryMaxMs: s.retryMaxMs, queryTimeoutMs: s.mysqlTimeoutMs, templateWaitMs: s.templateWaitMs, signal: abandon.signal, log,
+  });
   const batcher = new Batcher<Item>(s.batchMaxRows, s.batchMaxWaitMs);
   // entries read and not yet finished, so a reclaim of our own slow entries is not a duplicate.
   const held = new Set<string>();
@@ -84,8 +89,7 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   });
 
   // A sink with another shard layout would dead-letter every coupon id the gateways mint.
-  await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions },
-    { partitions: cfg.redis.partitions, shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables });
+  await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, layoutFacts(cfg));
   await retry(() => consumer.ensureGroups(), {
     maxMs: s.retryMaxMs, signal: wake.signal,
     onError: (err) => log.error('groups', 'creating consumer groups failed; retrying', err),
@@ -189,9 +193,10 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
         const now = Date.now();
         if (now >= nextReclaim && !batcher.full) {
           nextReclaim = now + s.reclaimEveryMs;
-          const entries = await consumer.reclaim(Math.max(s.batchMaxRows, s.readCount));
-          st.reclaimed += entries.length;
-          got += await accept(entries);
+          const taken = await accept(await consumer.reclaim(Math.max(s.batchMaxRows, s.readCount)));
+          // our own in-flight entries come back too and are skipped: count only real takeovers.
+          st.reclaimed += taken;
+          got += taken;
           // a dead consumer's backlog is taken over in budget-sized steps, without waiting.
           if (consumer.reclaimUnfinished) nextReclaim = 0;
         }
@@ -225,7 +230,11 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
     }
   }
 
-  const loop = readLoop().catch((err) => log.error('read-loop-fatal', 'read loop ended', err));
+  // The loop catches its own errors; if it ever ends otherwise the process must not idle on.
+  const loop = readLoop().catch((err) => {
+    log.error('read-loop-fatal', 'read loop ended', err);
+    deps.onFatal?.(err);
+  });
   let stopped: Promise<void> | undefined;
 
   return {
@@ -235,15 +244,17 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
       stopping = true;
       wake.abort();
       const deadline = setTimeout(() => abandon.abort(), deps.stopTimeoutMs ?? 10_000);
+      // Past the deadline stop() returns even if a write hangs: its records stay pending.
+      const gaveUp = new Promise<void>((r) => abandon.signal.addEventListener('abort', () => r(), { once: true }));
       try {
-        await loop;
-        while (batcher.size > 0 || inFlight.size > 0) {
+        await Promise.race([loop, gaveUp]);
+        while ((batcher.size > 0 || inFlight.size > 0) && !abandon.signal.aborted) {
           dispatchDue(true);
-          if (inFlight.size > 0) await Promise.race(inFlight);
+          if (inFlight.size > 0) await Promise.race([...inFlight, gaveUp]);
         }
       } finally {
         clearTimeout(deadline);
-        if (!deps.mysql) await mysql.close();
+        if (!deps.mysql) await Promise.race([mysql.close(), sleep(1000)]);
         if (!deps.redis) redis.disconnect();
       }
     })()),

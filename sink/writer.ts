@@ -4,7 +4,7 @@
  * ceiling of one write per claim). Template fields are copied into each row so a reader never
  * joins across shards; templates are cached because the copied fields never change.
  */
-import type { Pool } from 'mysql2/promise';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import type { Log } from './log.ts';
@@ -17,15 +17,17 @@ export interface Item {
   readonly partition: number;
   readonly id: string;
   readonly record: IssuanceRecord;
-  /** The packed bytes, copied to the dead letters if MySQL refuses the row. */
+  /** The packed bytes, copied to the dead letters if the record cannot be stored. */
   readonly raw: Buffer;
 }
 
-/** Records bound for one shard table. */
+/** Records bound for one shard table, with the template fields their rows copy. */
 export interface ShardGroup {
   readonly db: number;
   readonly table: number;
   readonly items: Item[];
+  // A snapshot taken when planning: the cache may drop entries while this group is written.
+  readonly templates: Map<string, TemplateFields>;
 }
 
 export interface Poison {
@@ -64,28 +66,12 @@ const COLUMNS = ['coupon_id', 'user_id', 'template_id', 'request_id', 'name', 't
 const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => '?').join(',')})`;
 const COLUMN_LIST = COLUMNS.map((c) => `\`${c}\``).join(',');
 
-/**
- * MySQL errors that are about the data of a row, which no retry can fix. Everything else
- * (connection, deadlock, missing table, syntax) is retried: a code or schema problem must
- * stall the sink loudly, not send every record to the dead letters.
- */
-const ROW_ERRNOS = new Set([
-  1048, // column cannot be null
-  1264, // out of range
-  1265, // data truncated
-  1292, // incorrect datetime / truncated value
-  1366, // incorrect string value
-  1406, // data too long
-]);
-
-/** True when MySQL refused a row's data (the batch is split to find the row). */
-export function isRowError(err: unknown): boolean {
-  const errno = (err as { errno?: unknown } | null)?.errno;
-  return typeof errno === 'number' && ROW_ERRNOS.has(errno);
-}
-
 export interface WriterOptions {
   readonly retryMaxMs: number;
+  /** A query slower than this fails and is retried on a fresh connection (writes are idempotent). */
+  readonly queryTimeoutMs: number;
+  /** A record whose template row is still missing this long after its claim is dead-lettered. */
+  readonly templateWaitMs: number;
   /** Aborted at shutdown: retries stop and the records stay pending. */
   readonly signal: AbortSignal;
   readonly log: Log;
@@ -114,16 +100,24 @@ export class ShardWriter {
         poison.push({ item, error });
         continue;
       }
-      if (!this.templates.has(item.record.templateId)) {
-        deferred.push(item);
-        missing.add(item.record.templateId);
+      const template = this.templates.get(item.record.templateId);
+      if (!template) {
+        // Normally the row lands moments later; a template that never appears must not pin
+        // the stream (trimming stops at the oldest pending entry) for ever.
+        if (Date.now() - item.record.claimedAtMs > this.o.templateWaitMs) {
+          poison.push({ item, error: `template ${item.record.templateId} has no row in coupon_template` });
+        } else {
+          deferred.push(item);
+          missing.add(item.record.templateId);
+        }
         continue;
       }
       const s = shardOfUser(this.layout, item.record.userId);
       const key = `${s.db}.${s.table}`;
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { db: s.db, table: s.table, items: [] }));
+      if (!g) groups.set(key, (g = { db: s.db, table: s.table, items: [], templates: new Map() }));
       g.items.push(item);
+      g.templates.set(item.record.templateId, template);
     }
     return { groups: [...groups.values()], poison, deferred, missingTemplates: [...missing] };
   }
@@ -153,9 +147,10 @@ export class ShardWriter {
     const wanted = [...new Set(ids)].filter((id) => !this.templates.has(id));
     if (wanted.length === 0) return;
     const rows = await retry(async () => {
-      const [r] = await this.pools.main.query(
-        `SELECT id, name, type, value, threshold, max_discount, valid_days FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
-        [wanted]);
+      const [r] = await this.pools.main.query({
+        sql: `SELECT id, name, type, value, threshold, max_discount, valid_days FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
+        timeout: this.o.queryTimeoutMs,
+      }, [wanted]);
       return r as Record<string, unknown>[];
     }, this.retryOptions('template-load', 'loading templates'));
     if (this.templates.size + rows.length > TEMPLATE_CACHE_MAX) this.templates.clear();
@@ -172,49 +167,56 @@ export class ShardWriter {
   }
 
   /**
-   * Writes one shard table's records: one INSERT, retried with backoff on MySQL errors. A
-   * refused row is found by splitting the batch in halves and is returned as poison.
+   * Writes one shard table's records: one INSERT, retried with backoff on any MySQL error.
+   * validate() already holds every value to its column, so a refusal here means the schema
+   * or the server is wrong: the sink stalls loudly instead of emptying into the dead letters.
+   * A record whose coupon id is already stored for another claim is returned as poison.
    */
   async insert(group: ShardGroup): Promise<{ written: Item[]; poison: Poison[] }> {
-    const out = { written: [] as Item[], poison: [] as Poison[] };
     const pool = this.pools.forDb(group.db);
     const target = `\`${shardDbName(this.cfg.dbPrefix, group.db)}\`.\`${shardTableName(group.table)}\``;
-    await this.insertOrSplit(pool, target, group.items, out);
-    return out;
+    const collisions = await retry(() => this.insertRows(pool, target, group),
+      this.retryOptions(`insert-${target}`, `insert into ${target}`));
+    if (collisions === 0) return { written: group.items, poison: [] };
+    const foreign = await retry(() => this.foreignRows(pool, target, group.items),
+      this.retryOptions(`collision-${target}`, `collision check of ${target}`));
+    const error = 'coupon id already stored for another claim (its row keeps the first; see conflicts)';
+    return {
+      written: group.items.filter((i) => !foreign.has(i.record.couponId)),
+      poison: group.items.filter((i) => foreign.has(i.record.couponId)).map((item) => ({ item, error })),
+    };
   }
 
-  private async insertOrSplit(pool: Pool, target: string, items: readonly Item[],
-    out: { written: Item[]; poison: Poison[] }): Promise<void> {
-    try {
-      await retry(() => this.insertRows(pool, target, items), {
-        ...this.retryOptions(`insert-${target}`, `insert into ${target}`),
-        isPermanent: isRowError,
-      });
-      out.written.push(...items);
-    } catch (err) {
-      if (!isRowError(err)) throw err;
-      if (items.length === 1) {
-        out.poison.push({ item: items[0]!, error: `MySQL refused the row: ${(err as Error).message}` });
-        return;
-      }
-      const half = Math.ceil(items.length / 2);
-      await this.insertOrSplit(pool, target, items.slice(0, half), out);
-      await this.insertOrSplit(pool, target, items.slice(half), out);
-    }
-  }
-
-  private async insertRows(pool: Pool, target: string, items: readonly Item[]): Promise<void> {
+  /** Inserts the rows; returns how many met an existing row of another claim. */
+  private async insertRows(pool: Pool, target: string, group: ShardGroup): Promise<number> {
     const params: unknown[] = [];
-    for (const { id, record: r } of items) {
-      const t = this.templates.get(r.templateId)!;
+    for (const { id, record: r } of group.items) {
+      const t = group.templates.get(r.templateId)!;
       const claimedAt = new Date(r.claimedAtMs);
       params.push(r.couponId, r.userId, r.templateId, r.requestId, t.name, t.type, t.value, t.threshold,
         t.maxDiscount, claimedAt, claimedAt, new Date(r.claimedAtMs + t.validDays * DAY_MS), id);
     }
-    // ON DUPLICATE KEY keeps redelivery idempotent while still failing on any other error,
-    // which INSERT IGNORE would turn into a warning and a silently missing row.
-    await pool.query(`INSERT INTO ${target} (${COLUMN_LIST}) VALUES ${items.map(() => ROW_PLACEHOLDERS).join(',')} ` +
-      'ON DUPLICATE KEY UPDATE coupon_id = coupon_id', params);
+    // A redelivered record meets its own row: nothing changes. A different claim with the same
+    // id (only if a coupon sequence ever went backwards) bumps `conflicts`, which mysql2's
+    // found-rows counting reports as one extra affected row: detected here, never silent.
+    // INSERT IGNORE would also turn every other error into a warning and a missing row.
+    const [res] = await pool.query<ResultSetHeader>({
+      sql: `INSERT INTO ${target} (${COLUMN_LIST}) VALUES ${group.items.map(() => ROW_PLACEHOLDERS).join(',')} ` +
+        'ON DUPLICATE KEY UPDATE conflicts = conflicts + ' +
+        'IF(user_id <=> VALUES(user_id) AND request_id <=> VALUES(request_id), 0, 1)',
+      timeout: this.o.queryTimeoutMs,
+    }, params);
+    return res.affectedRows - group.items.length;
+  }
+
+  /** Coupon ids of `items` whose stored row belongs to another claim. */
+  private async foreignRows(pool: Pool, target: string, items: readonly Item[]): Promise<Set<string>> {
+    const [rows] = await pool.query<RowDataPacket[]>({
+      sql: `SELECT coupon_id, user_id, request_id FROM ${target} WHERE coupon_id IN (?)`, timeout: this.o.queryTimeoutMs,
+    }, [items.map((i) => i.record.couponId)]);
+    const stored = new Map(rows.map((r) => [String(r.coupon_id), `${r.user_id}|${r.request_id}`]));
+    return new Set(items.filter((i) => stored.get(i.record.couponId) !== `${i.record.userId}|${i.record.requestId}`)
+      .map((i) => i.record.couponId));
   }
 
   private retryOptions(key: string, what: string) {

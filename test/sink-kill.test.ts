@@ -149,8 +149,8 @@ test('trimming removes acknowledged entries only, never one still pending', asyn
     assert.equal(await pendingTotal(st), 1);
     assert.equal((await st.redis.xrange(key, heldId, heldId)).length, 1, 'the pending entry survives trimming');
     assert.equal((await st.redis.xrange(key, heldId, '+')).length, second.length, 'nothing at or after it is trimmed');
-    const len = await st.redis.xlen(key);
-    assert.ok(len < first.length + second.length - 500, `entries before it were trimmed (length ${len})`);
+    // MINID ~ trims whole stream nodes (100 entries): at most one node of older entries is left.
+    await waitFor(async () => (await st.redis.xlen(key)) <= second.length + 100, 5_000, 'entries before it to be trimmed');
   } finally {
     await sink?.stop();
     await st.close();
