@@ -13,7 +13,8 @@ import { runPool } from './support/pool.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
-const env = testEnv({ SINK_BATCH_MAX_WAIT_MS: '50', CLAIM_PENDING_WAIT_MS: '2000' });
+// Default sink batching (100 ms): the listing test below holds the product's own settings.
+const env = testEnv({ CLAIM_PENDING_WAIT_MS: '2000' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
@@ -112,4 +113,18 @@ test('stock < demand: issued = stock exactly, limits held, replays identical, My
     const pending = (await s.redis.xpending(key, s.cfg.redis.streamGroup)) as [number];
     assert.equal(Number(pending[0]), 0, `${key} still has pending entries`);
   }
+});
+
+test('a coupon issued under normal load is listed from MySQL within one second', async () => {
+  const tpl = await createTemplate(gw.url, { name: 'quick', type: 'direct', value: 100, totalStock: 10 });
+  const claimed = await http('POST', `${gw.url}/v1/claim`, { userId: 'listed-user', templateId: tpl.id });
+  assert.equal(claimed.status, 200);
+  const issuedAt = Date.now();
+  let listed = false;
+  while (!listed && Date.now() - issuedAt < 1000) {
+    const list = await http('GET', `${gw.url}/v1/users/listed-user/coupons`);
+    listed = list.json.coupons.some((c: { couponId: string }) => c.couponId === claimed.json.couponId);
+    if (!listed) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(listed, 'not listed within one second of the claim');
 });
