@@ -9,7 +9,7 @@ import { ClaimService } from './claim.ts';
 import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp } from './http/uws.ts';
-import { log } from './log.ts';
+import { log, logThrottled } from './log.ts';
 import { bearerCheck, createTemplateHandler, getTemplateHandler } from './routes/admin.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
@@ -37,7 +37,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   // No offline queue: while Redis is away, claims fail at once with 503 instead of hanging.
   const redis = createRedis(cfg.redis, { offlineQueue: false, name: 'gateway' });
-  redis.on('error', (err) => log('warn', 'redis', { err }));
+  redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
   const mysql = openMysql(cfg.mysql);
