@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { shardOfCoupon, shardOfUser } from '../sink/shards.ts';
 import { allStreamKeys, pendingKey } from '../lua/keys.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
-import { waitForRows } from './support/mysql-rows.ts';
+import { waitForRows } from './support/sink-fixtures.ts';
 import { runPool } from './support/pool.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
@@ -94,12 +94,12 @@ test('stock < demand: issued = stock exactly, limits held, replays identical, My
   // MySQL ends up with exactly the issued coupons, once each, in the owner's shard.
   const rows = await waitForRows(s, tpl.id, STOCK);
   assert.equal(rows.length, STOCK, `MySQL rows ${rows.length} != issued ${STOCK}`);
-  assert.deepEqual(new Set(rows.map((r) => r.couponId)), new Set(issued.keys()));
+  assert.deepEqual(new Set(rows.map((r) => r.coupon_id)), new Set(issued.keys()));
   const layout = { dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables };
   for (const r of rows) {
-    assert.equal(r.userId, issued.get(r.couponId));
-    assert.deepEqual({ db: r.db, table: r.table }, shardOfUser(layout, r.userId));
-    assert.deepEqual(shardOfCoupon(layout, r.couponId), shardOfUser(layout, r.userId));
+    assert.equal(r.user_id, issued.get(r.coupon_id));
+    assert.deepEqual({ db: r.db, table: r.table }, shardOfUser(layout, r.user_id));
+    assert.deepEqual(shardOfCoupon(layout, r.coupon_id), shardOfUser(layout, r.user_id));
   }
 
   // The listing shows a user's coupons from their shard.

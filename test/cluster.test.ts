@@ -10,7 +10,7 @@ import * as keys from '../lua/keys.ts';
 import { decodeRecord } from '../lua/record.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
-import { waitForRows } from './support/mysql-rows.ts';
+import { waitForRows } from './support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig } from './support/storage.ts';
 
 let s: Storage;
@@ -64,7 +64,7 @@ test('a hot template spread over partitions on several nodes sells out exactly, 
   const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql });
   try {
     const rows = await waitForRows(s, t.id, 120);
-    assert.deepEqual(new Set(rows.map((r) => r.couponId)), new Set(coupons.keys()));
+    assert.deepEqual(new Set(rows.map((r) => r.coupon_id)), new Set(coupons.keys()));
   } finally {
     await sink.stop();
   }

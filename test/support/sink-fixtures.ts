@@ -180,3 +180,13 @@ export function sinkEnv(cfg: Config, extra: Record<string, string>): NodeJS.Proc
     ...extra,
   };
 }
+
+/** Polls until `templateId` has `count` rows (or the timeout passes) and returns them. */
+export async function waitForRows(st: Storage, templateId: string, count: number, timeoutMs = 20_000): Promise<CouponRow[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = (await couponRows(st)).filter((r) => r.template_id === templateId);
+    if (rows.length >= count || Date.now() > deadline) return rows;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
