@@ -6,6 +6,7 @@
 import { ScriptCode } from '../lua/codes.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
 import type { Template } from '../gateway/templates/model.ts';
+import { LiveTemplates } from '../gateway/templates/live.ts';
 import { TemplateStore } from '../gateway/templates/store.ts';
 import { createLog } from '../sink/log.ts';
 import { openMysql } from '../sink/mysql.ts';
@@ -15,6 +16,7 @@ import { onCleanup } from './cleanup.ts';
 import { type CpuShare, cpuMeter } from './cpu.ts';
 import type { BenchOptions } from './options.ts';
 import { drained } from '../test/support/sink-fixtures.ts';
+import { templateFixture } from '../test/support/template-fixture.ts';
 import { benchConfig, type BenchStorage, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
 
 export interface WriteRun {
@@ -55,12 +57,8 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
   const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   const layout: ShardLayout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   const subStocks = Math.min(16, cfg.redis.partitions);
-  const template: Template = {
-    id: TEMPLATE_ID, name: 'bench sink', type: 'direct', value: 100, threshold: null, maxDiscount: null,
-    totalStock: o.sinkRecords * 2, perUserLimit: 1, subStocks, claimStart: null, claimEnd: null, validDays: 30,
-    status: 'active', version: 1, createdAt: Date.now(),
-  };
-  await new TemplateStore(st.redis, st.mysql, ks, cfg.mysql).create(template);
+  const template = templateFixture({ id: TEMPLATE_ID, name: 'bench sink', totalStock: o.sinkRecords * 2, subStocks });
+  await new TemplateStore(st.mysql, new LiveTemplates(st.redis, ks), cfg.mysql).create(template);
 
   console.log(`sink: producing ${o.sinkRecords} issuance records with the claim-home script`);
   const t0 = performance.now();

@@ -26,8 +26,8 @@ export function loadConfig(env: Env = process.env) {
       port: int(8080, 0, 65535)(env, 'PORT'),
       // a claim body is ~100 bytes; 4 KiB leaves room for ids and still refuses junk early.
       maxClaimBody: int(4096, 256, 1 << 20)(env, 'MAX_BODY_BYTES'),
-      // template bodies carry rules and lists, so admin routes get a larger cap.
-      maxAdminBody: int(65536, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
+      // template bodies carry rules and lists (an audience of 10,000 ids is ~700 KB).
+      maxAdminBody: int(1 << 20, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
       // SIGTERM: stop accepting, then wait this long for in-flight requests before exiting.
       shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
       // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
@@ -86,6 +86,12 @@ export function loadConfig(env: Env = process.env) {
       backlogPollMs: int(250, 10, 60_000)(env, 'BACKLOG_POLL_MS'),
       // coupons without validDays stay usable this many days after the claim.
       defaultValidDays: int(30, 1, 3650)(env, 'DEFAULT_VALID_DAYS'),
+    },
+    templates: {
+      // the sources' safety net behind pub/sub: a full reload from MySQL every 15 minutes.
+      reloadEveryMs: int(900_000, 1_000, 86_400_000)(env, 'TEMPLATE_RELOAD_MS'),
+      // every gateway holds each audience in memory; larger lists belong in an eligibility service.
+      audienceMax: int(10_000, 1, 1_000_000)(env, 'TEMPLATE_AUDIENCE_MAX'),
     },
     test: {
       // host:port,... of the local 3-master cluster `make test` starts; only tests read it.

@@ -10,12 +10,15 @@ import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
-import { bearerCheck, createTemplateHandler, getTemplateHandler } from './routes/admin.ts';
+import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
+  patchTemplateHandler } from './routes/admin.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
 import { TemplateCache } from './templates/cache.ts';
+import { LiveTemplates } from './templates/live.ts';
 import { TemplateStore } from './templates/store.ts';
+import { TemplateSync } from './templates/sync.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Gateway {
@@ -42,15 +45,20 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   await checkLayout(redis, ks, layoutFacts(cfg));
   const mysql = openMysql(cfg.mysql);
 
-  const store = new TemplateStore(redis, mysql, ks, cfg.mysql);
-  const cache = new TemplateCache((id) => store.getLive(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
+  const live = new LiveTemplates(redis, ks);
+  const store = new TemplateStore(mysql, live, cfg.mysql);
+  const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
+  // Subscriber mode needs a connection of its own; it queues while reconnecting.
+  const sync = new TemplateSync(createRedis(cfg.redis, { offlineQueue: true, name: 'gateway-templates' }), ks, cache,
+    { reloadEveryMs: cfg.templates.reloadEveryMs, loadCurrent: () => store.current(Date.now()) });
+  await sync.start();
   const admission = new Admission(cfg.admission, performance.now());
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   await backlog.start();
   const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, cfg: cfg.claim });
   const admin = {
     store, cache, auth: bearerCheck(cfg.adminToken),
-    rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays },
+    rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
 
   let draining = false;
@@ -62,8 +70,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
     .post('/v1/admin/templates', r({ bodyCap: cfg.http.maxAdminBody }, createTemplateHandler(admin)))
+    .get('/v1/admin/templates', r({}, listTemplatesHandler(admin)))
     .any('/v1/admin/templates', r({}, methodNotAllowed))
     .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
+    .patch('/v1/admin/templates/:id', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, patchTemplateHandler(admin)))
     .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
@@ -82,7 +92,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
       backlog.stop();
-      await Promise.allSettled([redis.quit(), mysql.close()]);
+      await Promise.allSettled([sync.stop(), redis.quit(), mysql.close()]);
     },
   };
 }

@@ -80,11 +80,12 @@ async function untilSettled(waitMs: number, attempt: () => Promise<ClaimAnswer |
 }
 
 /** The refusal this process can decide from memory alone, if any. */
-function localRefusal(c: CachedTemplate, now: number): Refusal | undefined {
+function localRefusal(c: CachedTemplate, userId: string, now: number): Refusal | undefined {
   const t = c.template;
   if (t.status === 'paused') return 'paused';
   if (t.claimStart !== null && now < t.claimStart) return 'not_started';
   if (t.claimEnd !== null && now >= t.claimEnd) return 'ended';
+  if (c.audience !== null && !c.audience.has(userId)) return 'not_eligible';
   if (isSoldOut(c)) return 'sold_out';
   return undefined;
 }
@@ -104,7 +105,7 @@ export class ClaimService {
     const c = await redisCall(() => d.cache.get(input.templateId, now));
     if (!c) throw new ApiError('template_not_found');
     const t = c.template;
-    const refusal = localRefusal(c, now);
+    const refusal = localRefusal(c, input.userId, now);
     // Without a request id nothing can be a replay: the refusal costs no Redis call at all.
     if (refusal && input.requestId === undefined) return refused(refusal);
     if (!d.admission.admitTemplate(t.id, performance.now())) throw new ApiError('rate_limited');

@@ -12,6 +12,8 @@ export enum ScriptCode {
   NotPending = 10,
   Trimmed = 11,
   NoGroup = 12,
+  Written = 13,
+  Stale = 14,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

@@ -44,8 +44,11 @@ export const streamKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:stream`;
 /** Records the sink could not decode, kept for a person to inspect (never dropped silently). */
 export const deadKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:dead`;
 
-/** The live copy of a template (JSON); its own slot. */
+/** The live copy of a template: hash of `version` and `data` (JSON); its own slot. */
 export const templateKey = (ks: KeySpace, templateId: string) => `${ks.prefix}:template:${templateId}`;
+
+/** Pub/sub channel on which every template change is announced to the gateways. */
+export const templateChannel = (ks: KeySpace) => `${ks.prefix}:templates`;
 
 /** Layout facts fixed for the life of the data (partition count). */
 export const metaKey = (ks: KeySpace) => `${ks.prefix}:meta`;

@@ -22,6 +22,7 @@ const FILES = {
   claimTake: 'claim-take-3.lua',
   claimSettle: 'claim-settle-2.lua',
   streamTrim: 'stream-trim-1.lua',
+  templatePut: 'template-put-1.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -44,5 +45,6 @@ declare module 'ioredis' {
     claimSettle(users: string, pending: string, templateId: string, userId: string,
       requestId: string, couponId: string, remember: '0' | '1'): Result<ScriptReply, Context>;
     streamTrim(stream: string): Result<ScriptReply, Context>;
+    templatePut(template: string, version: S, data: string): Result<ScriptReply, Context>;
   }
 }

@@ -16,11 +16,49 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_template (
   sub_stocks     INT UNSIGNED NOT NULL,
   claim_start    DATETIME(3) NULL,
   claim_end      DATETIME(3) NULL,
-  valid_days     INT UNSIGNED NOT NULL,
+  valid_days     INT UNSIGNED NULL COMMENT 'use window: days after the claim, or NULL with fixed dates',
+  valid_from     DATETIME(3) NULL COMMENT 'use window: fixed dates',
+  valid_to       DATETIME(3) NULL,
+  scope          TEXT NOT NULL DEFAULT '{}' COMMENT 'JSON: include/exclude lists of categories and products',
+  stackable      TINYINT(1) NOT NULL DEFAULT 0,
+  audience       MEDIUMTEXT NULL COMMENT 'JSON array of the only user ids that may claim; NULL = everyone',
   status         ENUM('active','paused') NOT NULL DEFAULT 'active',
+  stock_ready    TINYINT(1) NOT NULL DEFAULT 1 COMMENT '0 until the sub-stocks of a new template are in Redis',
   version        BIGINT UNSIGNED NOT NULL DEFAULT 1,
   created_at     DATETIME(3) NOT NULL,
-  updated_at     DATETIME(3) NOT NULL
+  updated_at     DATETIME(3) NOT NULL,
+  KEY idx_status_id (status, id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+
+// Columns added after the first release of coupon_template: an older local database gains them.
+const templateUpgrades = (db: string) => [
+  `ALTER TABLE \`${db}\`.coupon_template MODIFY COLUMN valid_days INT UNSIGNED NULL,
+    ADD COLUMN IF NOT EXISTS valid_from DATETIME(3) NULL AFTER valid_days,
+    ADD COLUMN IF NOT EXISTS valid_to DATETIME(3) NULL AFTER valid_from,
+    ADD COLUMN IF NOT EXISTS scope TEXT NOT NULL DEFAULT '{}' AFTER valid_to,
+    ADD COLUMN IF NOT EXISTS stackable TINYINT(1) NOT NULL DEFAULT 0 AFTER scope,
+    ADD COLUMN IF NOT EXISTS audience MEDIUMTEXT NULL AFTER stackable,
+    ADD COLUMN IF NOT EXISTS stock_ready TINYINT(1) NOT NULL DEFAULT 1 AFTER status,
+    ADD INDEX IF NOT EXISTS idx_status_id (status, id)`,
+];
+
+// Every stock change, keyed by the operator's request id: a retried top-up is applied once.
+const stockChangeTable = (db: string) => `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_stock_change (
+  template_id VARCHAR(64) NOT NULL,
+  request_id  VARCHAR(64) NOT NULL,
+  delta       BIGINT NOT NULL COMMENT 'applied change of total_stock (negative: reduction)',
+  total_after BIGINT UNSIGNED NOT NULL,
+  created_at  DATETIME(3) NOT NULL,
+  PRIMARY KEY (template_id, request_id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+
+// Products and categories no coupon may ever apply to (brief, section 2: global blacklist).
+const blacklistTable = (db: string) => `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_global_blacklist (
+  kind    ENUM('category','product') NOT NULL,
+  item_id VARCHAR(64) NOT NULL,
+  PRIMARY KEY (kind, item_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
 
 // Template fields a reader needs are copied into the row: no cross-shard join (brief, section 2).
@@ -50,6 +88,9 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
   const main = mainDbName(cfg.dbPrefix);
   await pools.main.query(`CREATE DATABASE IF NOT EXISTS \`${main}\``);
   await pools.main.query(templateTable(main));
+  for (const sql of templateUpgrades(main)) await pools.main.query(sql);
+  await pools.main.query(stockChangeTable(main));
+  await pools.main.query(blacklistTable(main));
   for (let d = 0; d < cfg.shardDbs; d++) {
     const db = shardDbName(cfg.dbPrefix, d);
     const pool = pools.forDb(d);

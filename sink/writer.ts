@@ -2,7 +2,8 @@
  * The MySQL side of the sink: routes records to their shard table and writes one multi-row
  * idempotent INSERT per table (brief, section 2: batching is what breaks the ~4,000 writes/s
  * ceiling of one write per claim). Template fields are copied into each row so a reader never
- * joins across shards; templates are cached because the copied fields never change.
+ * joins across shards. Templates are cached: the money and use-window fields never change after
+ * creation; only the display name can, and a cached row is re-read after TEMPLATE_TTL_MS.
  */
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
@@ -50,7 +51,11 @@ interface TemplateFields {
   readonly value: number | string;
   readonly threshold: number | string | null;
   readonly maxDiscount: number | string | null;
-  readonly validDays: number;
+  /** Fixed use window, or null when coupons are valid validDays after the claim. */
+  readonly validFrom: Date | null;
+  readonly validTo: Date | null;
+  readonly validDays: number | null;
+  readonly loadedAt: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -60,6 +65,8 @@ const MAX_LEN = { couponId: 48, userId: 64, templateId: 64, requestId: 72 } as c
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31);
 const ASCII = /^[\x20-\x7e]*$/;
 const TEMPLATE_CACHE_MAX = 100_000;
+// A renamed template shows its new name on rows written at most this long after the change.
+const TEMPLATE_TTL_MS = 60_000;
 
 const COLUMNS = ['coupon_id', 'user_id', 'template_id', 'request_id', 'name', 'type', 'value', 'threshold',
   'max_discount', 'claimed_at', 'valid_from', 'valid_to', 'stream_id'];
@@ -144,11 +151,13 @@ export class ShardWriter {
   }
 
   private async loadTemplates(ids: readonly string[]): Promise<void> {
-    const wanted = [...new Set(ids)].filter((id) => !this.templates.has(id));
+    const now = Date.now();
+    const fresh = (id: string) => (this.templates.get(id)?.loadedAt ?? -Infinity) > now - TEMPLATE_TTL_MS;
+    const wanted = [...new Set(ids)].filter((id) => !fresh(id));
     if (wanted.length === 0) return;
     const rows = await retry(async () => {
       const [r] = await this.pools.main.query({
-        sql: `SELECT id, name, type, value, threshold, max_discount, valid_days FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
+        sql: `SELECT id, name, type, value, threshold, max_discount, valid_days, valid_from, valid_to FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
         timeout: this.o.queryTimeoutMs,
       }, [wanted]);
       return r as Record<string, unknown>[];
@@ -161,7 +170,10 @@ export class ShardWriter {
         value: row.value as number | string,
         threshold: (row.threshold ?? null) as number | string | null,
         maxDiscount: (row.max_discount ?? null) as number | string | null,
-        validDays: Number(row.valid_days),
+        validFrom: (row.valid_from ?? null) as Date | null,
+        validTo: (row.valid_to ?? null) as Date | null,
+        validDays: row.valid_days === null ? null : Number(row.valid_days),
+        loadedAt: now,
       });
     }
   }
@@ -193,8 +205,11 @@ export class ShardWriter {
     for (const { id, record: r } of group.items) {
       const t = group.templates.get(r.templateId)!;
       const claimedAt = new Date(r.claimedAtMs);
+      const [validFrom, validTo] = t.validDays === null
+        ? [t.validFrom, t.validTo]
+        : [claimedAt, new Date(r.claimedAtMs + t.validDays * DAY_MS)];
       params.push(r.couponId, r.userId, r.templateId, r.requestId, t.name, t.type, t.value, t.threshold,
-        t.maxDiscount, claimedAt, claimedAt, new Date(r.claimedAtMs + t.validDays * DAY_MS), id);
+        t.maxDiscount, claimedAt, validFrom, validTo, id);
     }
     // A redelivered record meets its own row: nothing changes. A different claim with the same
     // id (only if a coupon sequence ever went backwards) bumps `conflicts`, which mysql2's

@@ -3,12 +3,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSoldOut, markEmpty, TemplateCache } from '../gateway/templates/cache.ts';
 import type { Template } from '../gateway/templates/model.ts';
+import { templateFixture } from './support/template-fixture.ts';
 
-const tpl = (over: Partial<Template> = {}): Template => ({
-  id: 't', name: 'n', type: 'direct', value: 1, threshold: null, maxDiscount: null, totalStock: 3,
-  perUserLimit: 1, subStocks: 3, claimStart: null, claimEnd: null, validDays: 30, status: 'active',
-  version: 1, createdAt: 0, ...over,
-});
+const tpl = (over: Partial<Template> = {}): Template => templateFixture({ id: 't', totalStock: 3, subStocks: 3, ...over });
 
 test('sold out only when every sub-stock was seen empty; repeats do not count twice', () => {
   const c = new TemplateCache(async () => null, 1000, 10).put(tpl());
@@ -44,12 +41,34 @@ test('misses are remembered for the TTL, and their number is bounded', async () 
   assert.equal(loads, 2 + 100 + 1);
 });
 
-test('an older version never replaces a newer one; a new version keeps what is known empty', () => {
+test('an older version never replaces a newer one; a new version forgets what was seen empty', () => {
   const cache = new TemplateCache(async () => null, 1000, 10);
   const c2 = cache.put(tpl({ version: 2 }));
   markEmpty(c2, 1);
-  assert.equal(cache.put(tpl({ version: 1, name: 'old' })).template.name, 'n');
+  assert.equal(cache.put(tpl({ version: 1, name: 'old' })).template.name, 'test');
+  // The same version again (a periodic reload) keeps the entry and what it learned.
+  assert.equal(cache.put(tpl({ version: 2 })), c2);
+  // A new version may have refilled sub-stocks (top-up, rebuild): learn emptiness again.
   const c3 = cache.put(tpl({ version: 3, name: 'renamed' }));
   assert.equal(c3.template.name, 'renamed');
-  assert.equal(c3.empty[1], 1);
+  assert.equal(c3.empty[1], 0);
+});
+
+test('a notice reloads only an older cached version and forgets a remembered miss', async () => {
+  let version = 1;
+  let loads = 0;
+  const cache = new TemplateCache(async (id) => { loads++; return id === 't' ? tpl({ version }) : null; }, 60_000, 10);
+  assert.equal(await cache.get('gone', 0), null);
+  await cache.get('t', 0);
+  assert.equal(loads, 2);
+  assert.ok(await cache.notice('t', 1));
+  assert.equal(loads, 2);
+  version = 2;
+  assert.ok(await cache.notice('t', 2));
+  assert.equal((await cache.get('t', 0))!.template.version, 2);
+  // A notice for a template this process never loaded costs nothing, but clears its miss.
+  assert.ok(await cache.notice('gone', 1));
+  assert.equal(loads, 3);
+  await cache.get('gone', 0);
+  assert.equal(loads, 4);
 });

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   template_not_found: 404,
   method_not_allowed: 405,
   template_exists: 409,
+  version_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
@@ -27,6 +28,7 @@ export const REFUSAL_STATUS = {
   not_started: 403,
   ended: 403,
   paused: 403,
+  not_eligible: 403,
 } as const;
 
 export type Refusal = keyof typeof REFUSAL_STATUS;
@@ -59,13 +61,14 @@ export function statusLine(status: number): string {
 }
 
 /**
- * Runs a storage call; any failure (down, timeout, OOM) becomes a 503. The driver's detail goes
- * to the log, never to the client (it names schemas and columns).
+ * Runs a storage call; any failure (down, timeout, OOM) becomes a 503, and an ApiError passes
+ * as is. The driver's detail goes to the log, never to the client (it names schemas and columns).
  */
 export async function orUnavailable<T>(what: 'redis' | 'mysql', f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
+    if (err instanceof ApiError) throw err;
     logThrottled(`${what}-failure`, 'warn', `${what} call failed`, { err });
     throw new ApiError('unavailable', 'storage unavailable, retry shortly');
   }

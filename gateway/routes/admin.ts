@@ -1,11 +1,12 @@
-/** Operator routes: create and read templates, behind a bearer token compared in constant time. */
+/** Operator routes for templates (create, read, list, change), behind a bearer token compared in constant time. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError, orUnavailable } from '../http/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
+import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler, Incoming } from '../http/route.ts';
 import type { TemplateCache } from '../templates/cache.ts';
-import { templateJson } from '../templates/model.ts';
-import { parseTemplate, type RuleDefaults } from '../templates/rules.ts';
+import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } from '../templates/model.ts';
+import { parsePatch, parseTemplate, type RuleDefaults } from '../templates/rules.ts';
 import type { TemplateStore } from '../templates/store.ts';
 import { isId } from '../validate.ts';
 
@@ -39,15 +40,64 @@ export function createTemplateHandler(d: AdminDeps): Handler {
   };
 }
 
+/** The `:id` of a template route, validated. */
+export function templateIdParam(req: Incoming): string {
+  const id = req.params[0] ?? '';
+  if (!isId(id)) throw new ApiError('bad_request', 'id: 1-64 characters of [A-Za-z0-9_.:-]');
+  return id;
+}
+
+/** Reads a template from MySQL; 404 when there is none. */
+export async function loadTemplate(d: AdminDeps, id: string): Promise<Template> {
+  const t = await orUnavailable('mysql', () => d.store.get(id));
+  if (!t) throw new ApiError('template_not_found');
+  return t;
+}
+
 /** GET /v1/admin/templates/:id */
 export function getTemplateHandler(d: AdminDeps): Handler {
   return async (req) => {
     d.auth(req);
-    const id = req.params[0] ?? '';
-    if (!isId(id)) throw new ApiError('bad_request', 'id: 1-64 characters of [A-Za-z0-9_.:-]');
-    const t = await orUnavailable('mysql', () => d.store.get(id));
-    if (!t) throw new ApiError('template_not_found');
-    const stock = await orUnavailable('redis', () => d.store.stock(t));
+    const t = await loadTemplate(d, templateIdParam(req));
+    const stock = await orUnavailable('redis', () => d.store.live.stock(t));
     return { status: 200, body: { ...templateJson(t), stock } };
+  };
+}
+
+/** PATCH /v1/admin/templates/:id: the changes that are safe while live; applied by every gateway within a second. */
+export function patchTemplateHandler(d: AdminDeps): Handler {
+  return async (req) => {
+    d.auth(req);
+    const id = templateIdParam(req);
+    const patch = parsePatch(decodeBody(req.body, formatOf(req.contentType, false)), d.rules);
+    const t = await orUnavailable('mysql', () => d.store.update(id, patch, Date.now()));
+    d.cache.put(t);
+    return { status: 200, body: templateJson(t) };
+  };
+}
+
+const LIST_PARAMS = new Set(['status', 'cursor', 'limit']);
+const cursorOf = (id: string) => Buffer.from(id).toString('base64url');
+
+/** GET /v1/admin/templates?status=&cursor=&limit=: a page ordered by id; audiences shown as sizes. */
+export function listTemplatesHandler(d: AdminDeps): Handler {
+  return async (req) => {
+    d.auth(req);
+    const q = queryParams(req.query, LIST_PARAMS);
+    const status = q.get('status') ?? undefined;
+    if (status !== undefined && !TEMPLATE_STATUSES.includes(status as TemplateStatus)) {
+      throw new ApiError('bad_request', `status: must be one of ${TEMPLATE_STATUSES.join(', ')}`);
+    }
+    const rawCursor = q.get('cursor');
+    const cursor = rawCursor === null ? undefined : Buffer.from(rawCursor, 'base64url').toString();
+    if (cursor !== undefined && (!isId(cursor) || cursorOf(cursor) !== rawCursor)) {
+      throw new ApiError('bad_request', 'cursor: not a cursor this API returned');
+    }
+    const limit = limitParam(q, 50, 200);
+    const page = await orUnavailable('mysql', () => d.store.list(status as TemplateStatus | undefined, cursor, limit));
+    return {
+      status: 200,
+      body: { templates: page.templates.map((t) => templateJson(t, false)), nextCursor: page.next && cursorOf(page.next) },
+    };
   };
 }

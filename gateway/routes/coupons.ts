@@ -4,30 +4,21 @@ import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../sink/mysql.ts';
 import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../sink/shards.ts';
 import { ApiError, orUnavailable } from '../http/errors.ts';
+import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
 import { isId } from '../validate.ts';
 
 const iso = (d: Date) => d.toISOString();
 const num = (v: unknown) => (v === null ? null : Number(v));
 
-/** Parses `limit` (1-200, default 50); any other query parameter is an error. */
-function parseLimit(query: string): number {
-  const q = new URLSearchParams(query);
-  for (const k of q.keys()) if (k !== 'limit') throw new ApiError('bad_request', `${k}: unknown query parameter`);
-  const raw = q.get('limit');
-  if (raw === null) return 50;
-  if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1 || Number(raw) > 200) {
-    throw new ApiError('bad_request', 'limit: must be an integer from 1 to 200');
-  }
-  return Number(raw);
-}
+const PARAMS = new Set(['limit']);
 
 /** The listing route handler. */
 export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Config['mysql']): Handler {
   return async (req) => {
     const userId = req.params[0] ?? '';
     if (!isId(userId)) throw new ApiError('bad_request', 'userId: 1-64 characters of [A-Za-z0-9_.:-]');
-    const limit = parseLimit(req.query);
+    const limit = limitParam(queryParams(req.query, PARAMS), 50, 200);
     const s = shardOfUser(layout, userId);
     const [rows] = await orUnavailable('mysql', () => mysql.forDb(s.db).query<RowDataPacket[]>(
         `SELECT coupon_id, template_id, status, claimed_at, valid_from, valid_to, name, type, value, threshold,

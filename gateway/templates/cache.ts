@@ -1,7 +1,7 @@
 /**
  * The gateway's local template cache: a claim for a known template reads no template data from
  * Redis, and a template this process has seen sell out is answered from memory. Sub-stocks only
- * shrink between top-ups, so "empty" learned here stays true until the template is replaced.
+ * shrink within one version; a new version (top-up, rebuild, any change) starts from scratch.
  */
 import type { Template } from './model.ts';
 
@@ -10,6 +10,8 @@ export interface CachedTemplate {
   /** empty[k] = 1 once this process saw sub-stock k at zero. */
   readonly empty: Uint8Array;
   emptyCount: number;
+  /** The named audience as a set, or null for everyone. */
+  readonly audience: ReadonlySet<string> | null;
 }
 
 /** Marks sub-stock k empty (this process saw it at zero). */
@@ -51,17 +53,35 @@ export class TemplateCache {
     return p;
   }
 
-  /** Puts a template in the cache (after a create, or a newer version), keeping what is known empty. */
+  /** Puts a template in the cache unless the cached version is the same or newer. */
   put(t: Template): CachedTemplate {
     const old = this.entries.get(t.id);
-    if (old && old.template.version > t.version) return old;
-    const keep = old && old.template.subStocks === t.subStocks && old.template.totalStock === t.totalStock;
-    const entry: CachedTemplate = keep
-      ? { template: t, empty: old.empty, emptyCount: old.emptyCount }
-      : { template: t, empty: new Uint8Array(t.subStocks), emptyCount: 0 };
+    if (old && old.template.version >= t.version) return old;
+    const entry: CachedTemplate = {
+      template: t, empty: new Uint8Array(t.subStocks), emptyCount: 0,
+      audience: t.audience === null ? null : new Set(t.audience),
+    };
     this.entries.set(t.id, entry);
     this.missing.delete(t.id);
     return entry;
+  }
+
+  /**
+   * A change to `version` was announced (undefined: maybe missed): forget a remembered miss and
+   * reload the template if it is cached at an older version. True when the cache is current.
+   */
+  async notice(id: string, version?: number): Promise<boolean> {
+    this.missing.delete(id);
+    const cached = this.entries.get(id);
+    if (!cached || (version !== undefined && cached.template.version >= version)) return true;
+    const t = await this.load(id);
+    if (t) this.put(t);
+    return version === undefined || (this.entries.get(id)?.template.version ?? 0) >= version;
+  }
+
+  /** Ids of every cached template. */
+  ids(): string[] {
+    return [...this.entries.keys()];
   }
 
   private async fetch(id: string, now: number): Promise<CachedTemplate | null> {

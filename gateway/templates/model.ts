@@ -2,7 +2,24 @@
 
 export const TEMPLATE_TYPES = ['direct', 'threshold', 'discount'] as const;
 export type TemplateType = (typeof TEMPLATE_TYPES)[number];
-export type TemplateStatus = 'active' | 'paused';
+export const TEMPLATE_STATUSES = ['active', 'paused'] as const;
+export type TemplateStatus = (typeof TEMPLATE_STATUSES)[number];
+
+/**
+ * Which products a coupon applies to at checkout. Empty include lists mean "all"; the exclude
+ * lists (and the global blacklist) win over the include lists.
+ */
+export interface Scope {
+  readonly categories: readonly string[];
+  readonly products: readonly string[];
+  readonly excludeCategories: readonly string[];
+  readonly excludeProducts: readonly string[];
+}
+
+export const SCOPE_LISTS = ['categories', 'products', 'excludeCategories', 'excludeProducts'] as const;
+
+/** Scope of a template that applies to every product. */
+export const ALL_PRODUCTS: Scope = { categories: [], products: [], excludeCategories: [], excludeProducts: [] };
 
 export interface Template {
   readonly id: string;
@@ -20,10 +37,20 @@ export interface Template {
   /** Epoch ms, or null for "open". */
   readonly claimStart: number | null;
   readonly claimEnd: number | null;
-  readonly validDays: number;
+  /** Use window: fixed dates (validFrom/validTo, epoch ms) or validDays after the claim. */
+  readonly validFrom: number | null;
+  readonly validTo: number | null;
+  readonly validDays: number | null;
+  readonly scope: Scope;
+  /** True when it can be combined with other coupons in one order. */
+  readonly stackable: boolean;
+  /** The only users who may claim it, or null for everyone. */
+  readonly audience: readonly string[] | null;
   readonly status: TemplateStatus;
+  /** Bumped by every change; an older version never overwrites a newer one anywhere. */
   readonly version: number;
   readonly createdAt: number;
+  readonly updatedAt: number;
 }
 
 /**
@@ -42,7 +69,13 @@ export function subStockShare(total: number, count: number, k: number): number {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** The template as the admin API shows it. */
-export function templateJson(t: Template): Record<string, unknown> {
-  return { ...t, claimStart: iso(t.claimStart), claimEnd: iso(t.claimEnd), createdAt: iso(t.createdAt) };
+/** The template as the admin API shows it (`audience` as a count unless `withAudience`). */
+export function templateJson(t: Template, withAudience = true): Record<string, unknown> {
+  const { audience, ...rest } = t;
+  return {
+    ...rest,
+    claimStart: iso(t.claimStart), claimEnd: iso(t.claimEnd), validFrom: iso(t.validFrom), validTo: iso(t.validTo),
+    createdAt: iso(t.createdAt), updatedAt: iso(t.updatedAt),
+    ...(withAudience ? { audience } : { audienceSize: audience === null ? null : audience.length }),
+  };
 }

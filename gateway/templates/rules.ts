@@ -1,77 +1,134 @@
-/** Validation of a template creation request: every field checked, unknown fields refused. */
+/**
+ * Template rules: a creation request and a live change (PATCH) are validated field by field and
+ * then as a whole; every refusal is a 400 that names the field and says why.
+ */
 import { randomBytes } from 'node:crypto';
-import { ApiError } from '../http/errors.ts';
 import { isId } from '../validate.ts';
-import { defaultSubStocks, type Template, TEMPLATE_TYPES, type TemplateType } from './model.ts';
-
-const FIELDS = new Set(['id', 'name', 'type', 'value', 'threshold', 'maxDiscount', 'totalStock',
-  'perUserLimit', 'claimStart', 'claimEnd', 'validDays', 'subStocks']);
-
-const MAX_CENTS = 1e12;
-const MIN_TIME = Date.UTC(2000, 0, 1);
-const MAX_TIME = Date.UTC(2100, 0, 1);
-
-function bad(field: string, why: string): never {
-  throw new ApiError('bad_request', `${field}: ${why}`);
-}
-
-function int(o: Record<string, unknown>, field: string, min: number, max: number): number | undefined {
-  const v = o[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) bad(field, 'must be an integer');
-  if (v < min || v > max) bad(field, `must be between ${min} and ${max}`);
-  return v;
-}
-
-function time(o: Record<string, unknown>, field: string): number | null {
-  const v = o[field];
-  if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) bad(field, 'must be an ISO 8601 date-time');
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) bad(field, 'must be an ISO 8601 date-time');
-  if (ms < MIN_TIME || ms > MAX_TIME) bad(field, 'must be between 2000 and 2100');
-  return ms;
-}
+import { ALL_PRODUCTS, defaultSubStocks, type Template, TEMPLATE_STATUSES, TEMPLATE_TYPES,
+  type TemplateStatus, type TemplateType } from './model.ts';
+import { audience, bad, type Body, boolean, int, MAX_CENTS, name, object, scope, time } from './rule-fields.ts';
 
 export interface RuleDefaults {
   readonly partitions: number;
   readonly defaultValidDays: number;
+  /** Most users a named audience may list. */
+  readonly audienceMax: number;
 }
 
-/** Turns a POST body into a new template, or throws 400 naming the field and the reason. */
-export function parseTemplate(body: unknown, d: RuleDefaults, now: number): Template {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('body', 'must be a JSON object');
-  const o = body as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!FIELDS.has(k)) bad(k, 'unknown field');
+const CREATE_FIELDS = new Set(['id', 'name', 'type', 'value', 'threshold', 'maxDiscount', 'totalStock',
+  'perUserLimit', 'claimStart', 'claimEnd', 'validFrom', 'validTo', 'validDays', 'subStocks', 'scope',
+  'stackable', 'audience']);
 
-  const id = o.id === undefined ? `t_${randomBytes(9).toString('base64url').replace(/-/g, '_')}` : o.id;
-  if (typeof id !== 'string' || !isId(id)) bad('id', 'must be 1-64 characters of [A-Za-z0-9_.:-]');
-  if (typeof o.name !== 'string' || o.name.trim() === '' || o.name.length > 200) bad('name', 'must be a string of 1-200 characters');
-  if (/[\u0000-\u001f\u007f]/.test(o.name)) bad('name', 'must not contain control characters');
+/** Fields safe to change while the template is live; the rest are fixed at creation. */
+const PATCH_FIELDS = new Set(['name', 'claimStart', 'claimEnd', 'status', 'perUserLimit', 'scope', 'stackable',
+  'audience', 'version']);
+
+const FIXED_WHY: Record<string, string> = {
+  totalStock: 'change it with POST /v1/admin/templates/{id}/stock',
+  subStocks: 'the stock layout is fixed for the life of the template',
+};
+
+function fixedField(k: string): string {
+  if (FIXED_WHY[k]) return `cannot be changed here: ${FIXED_WHY[k]}`;
+  // Issued coupon rows copy the money and the use window: changing them would make coupons of
+  // one template differ depending on when they were claimed.
+  return CREATE_FIELDS.has(k) ? 'cannot be changed after creation (issued coupons carry it)' : 'unknown field';
+}
+
+/** Money rules of a new template (they never change afterwards). */
+function money(o: Body): Pick<Template, 'type' | 'value' | 'threshold' | 'maxDiscount'> {
   if (!TEMPLATE_TYPES.includes(o.type as TemplateType)) bad('type', `must be one of ${TEMPLATE_TYPES.join(', ')}`);
   const type = o.type as TemplateType;
-
   const value = type === 'discount' ? int(o, 'value', 1, 99) : int(o, 'value', 1, MAX_CENTS);
   if (value === undefined) bad('value', type === 'discount' ? 'percent off (1-99) is required' : 'cents off is required');
   const threshold = int(o, 'threshold', 1, MAX_CENTS) ?? null;
   if (type === 'threshold' && threshold === null) bad('threshold', 'is required for type threshold');
   if (type === 'threshold' && value > threshold!) bad('value', 'cannot exceed threshold');
-  if (type === 'direct' && threshold !== null) bad('threshold', 'is not allowed for type direct');
+  if (type === 'direct' && threshold !== null) bad('threshold', 'is not allowed for type direct (use type threshold)');
   const maxDiscount = int(o, 'maxDiscount', 1, MAX_CENTS) ?? null;
   if (type !== 'discount' && maxDiscount !== null) bad('maxDiscount', 'is only allowed for type discount');
+  return { type, value, threshold, maxDiscount };
+}
 
+/** Use window: fixed dates or days after the claim, never both. */
+function useWindow(o: Body, d: RuleDefaults): Pick<Template, 'validFrom' | 'validTo' | 'validDays'> {
+  const validFrom = time(o, 'validFrom');
+  const validTo = time(o, 'validTo');
+  const validDays = int(o, 'validDays', 1, 3650);
+  if (validFrom === null && validTo === null) return { validFrom, validTo, validDays: validDays ?? d.defaultValidDays };
+  if (validDays !== undefined) bad('validDays', 'cannot be combined with fixed dates validFrom/validTo');
+  if (validFrom === null) bad('validFrom', 'is required with validTo');
+  if (validTo === null) bad('validTo', 'is required with validFrom');
+  if (validTo <= validFrom) bad('validTo', 'must be after validFrom');
+  return { validFrom, validTo, validDays: null };
+}
+
+/** Rules that tie fields together; checked on create and after every change. */
+function checkWhole(t: Template): void {
+  if (t.claimStart !== null && t.claimEnd !== null && t.claimEnd <= t.claimStart) bad('claimEnd', 'must be after claimStart');
+  if (t.validTo !== null) {
+    // A claim after validTo would hand out a coupon that is already expired.
+    if (t.claimEnd === null) bad('claimEnd', 'is required when the use window has fixed dates');
+    if (t.claimEnd > t.validTo) bad('claimEnd', 'must not be after validTo (claims would get expired coupons)');
+  }
+}
+
+/** Turns a POST body into a new template, or throws 400 naming the field and the reason. */
+export function parseTemplate(body: unknown, d: RuleDefaults, now: number): Template {
+  const o = object(body, CREATE_FIELDS);
+  const id = o.id === undefined ? `t_${randomBytes(9).toString('base64url').replace(/-/g, '_')}` : o.id;
+  if (typeof id !== 'string' || !isId(id)) bad('id', 'must be 1-64 characters of [A-Za-z0-9_.:-]');
   const totalStock = int(o, 'totalStock', 1, 1e9);
   if (totalStock === undefined) bad('totalStock', 'is required');
-  const perUserLimit = int(o, 'perUserLimit', 1, 100) ?? 1;
-  const claimStart = time(o, 'claimStart');
-  const claimEnd = time(o, 'claimEnd');
-  if (claimStart !== null && claimEnd !== null && claimEnd <= claimStart) bad('claimEnd', 'must be after claimStart');
-  const validDays = int(o, 'validDays', 1, 3650) ?? d.defaultValidDays;
   const maxSubs = Math.min(64, d.partitions, totalStock);
-  const subStocks = int(o, 'subStocks', 1, maxSubs) ?? defaultSubStocks(totalStock, d.partitions);
+  const t: Template = {
+    id, name: name(o), ...money(o), totalStock,
+    perUserLimit: int(o, 'perUserLimit', 1, 100) ?? 1,
+    subStocks: int(o, 'subStocks', 1, maxSubs) ?? defaultSubStocks(totalStock, d.partitions),
+    claimStart: time(o, 'claimStart'), claimEnd: time(o, 'claimEnd'), ...useWindow(o, d),
+    scope: o.scope === undefined ? ALL_PRODUCTS : scope(o.scope),
+    stackable: boolean(o, 'stackable') ?? false,
+    audience: audience(o, d.audienceMax),
+    status: 'active', version: 1, createdAt: now, updatedAt: now,
+  };
+  if (t.validTo !== null && t.validTo <= now) bad('validTo', 'is already in the past');
+  checkWhole(t);
+  return t;
+}
 
+export interface Patch {
+  /** When set, the change applies only to this version (optimistic concurrency: 409 otherwise). */
+  readonly expectVersion: number | undefined;
+  /** Applies the change to the current template (the store bumps the version). */
+  readonly apply: (t: Template) => Template;
+}
+
+/** Parses a PATCH body; the changes are checked against the whole template when applied. */
+export function parsePatch(body: unknown, d: RuleDefaults): Patch {
+  const o = object(body, PATCH_FIELDS, fixedField);
+  if (Object.keys(o).filter((k) => k !== 'version').length === 0) bad('body', 'names no field to change');
+  const change: Partial<Template> = {};
+  const set = <K extends keyof Template>(k: K, v: Template[K]) => { change[k] = v; };
+  if (o.name !== undefined) set('name', name(o));
+  if ('claimStart' in o) set('claimStart', time(o, 'claimStart'));
+  if ('claimEnd' in o) set('claimEnd', time(o, 'claimEnd'));
+  if (o.status !== undefined) {
+    if (!TEMPLATE_STATUSES.includes(o.status as TemplateStatus)) bad('status', `must be one of ${TEMPLATE_STATUSES.join(', ')}`);
+    set('status', o.status as TemplateStatus);
+  }
+  const limit = int(o, 'perUserLimit', 1, 100);
+  if (limit !== undefined) set('perUserLimit', limit);
+  if (o.scope !== undefined) set('scope', o.scope === null ? ALL_PRODUCTS : scope(o.scope));
+  const stackable = boolean(o, 'stackable');
+  if (stackable !== undefined) set('stackable', stackable);
+  if ('audience' in o) set('audience', audience(o, d.audienceMax));
+  const expectVersion = int(o, 'version', 1, Number.MAX_SAFE_INTEGER);
   return {
-    id, name: o.name.trim(), type, value, threshold, maxDiscount, totalStock, perUserLimit, subStocks,
-    claimStart, claimEnd, validDays, status: 'active', version: 1, createdAt: now,
+    expectVersion,
+    apply: (t) => {
+      const next = { ...t, ...change };
+      checkWhole(next);
+      return next;
+    },
   };
 }

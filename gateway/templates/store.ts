@@ -1,61 +1,89 @@
 /**
- * Templates in MySQL (source of truth, <prefix>_main.coupon_template) and their live copy plus
- * sub-stocks in Redis. Create writes MySQL first, then Redis; the Redis steps are idempotent, so
- * a create that failed half-way is completed by the next attempt instead of being left broken.
+ * Templates in MySQL (`<prefix>_main.coupon_template`), the source of truth. Every write goes
+ * to MySQL first and is then published to Redis (live.ts); the Redis steps are idempotent and
+ * version-guarded, so a call that failed half-way is completed by its retry.
  */
-import type { RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import { type KeySpace, stockKey, templateKey } from '../../lua/keys.ts';
-import type { RedisClient } from '../../lua/client.ts';
 import type { MysqlPools } from '../../sink/mysql.ts';
 import { mainDbName } from '../../sink/shards.ts';
-import { subStockShare, type Template } from './model.ts';
+import { ApiError } from '../http/errors.ts';
+import type { LiveTemplates } from './live.ts';
+import { ALL_PRODUCTS, type Scope, type Template, type TemplateStatus } from './model.ts';
+import type { Patch } from './rules.ts';
 
-export interface StockView {
-  readonly total: number;
-  readonly remaining: number;
-  readonly issued: number;
-}
-
-const COLUMNS = 'id, name, type, value, threshold, max_discount, total_stock, per_user_limit, sub_stocks, ' +
-  'claim_start, claim_end, valid_days, status, version, created_at, updated_at';
+const FIELDS = ['id', 'name', 'type', 'value', 'threshold', 'max_discount', 'total_stock', 'per_user_limit',
+  'sub_stocks', 'claim_start', 'claim_end', 'valid_days', 'valid_from', 'valid_to', 'scope', 'stackable',
+  'audience', 'status', 'version', 'created_at', 'updated_at'];
+const COLUMNS = FIELDS.join(', ');
+const UPDATABLE = FIELDS.filter((f) => f !== 'id' && f !== 'created_at');
 
 const ms = (d: Date | null) => (d === null ? null : d.getTime());
 const num = (v: unknown) => (v === null ? null : Number(v));
+const date = (v: number | null) => (v === null ? null : new Date(v));
 
 function fromRow(r: RowDataPacket): Template {
   return {
     id: r.id, name: r.name, type: r.type, value: Number(r.value), threshold: num(r.threshold),
     maxDiscount: num(r.max_discount), totalStock: Number(r.total_stock), perUserLimit: r.per_user_limit,
-    subStocks: r.sub_stocks, claimStart: ms(r.claim_start), claimEnd: ms(r.claim_end), validDays: r.valid_days,
-    status: r.status, version: Number(r.version), createdAt: r.created_at.getTime(),
+    subStocks: r.sub_stocks, claimStart: ms(r.claim_start), claimEnd: ms(r.claim_end),
+    validDays: num(r.valid_days), validFrom: ms(r.valid_from), validTo: ms(r.valid_to),
+    scope: { ...ALL_PRODUCTS, ...(JSON.parse(r.scope) as Partial<Scope>) }, stackable: r.stackable === 1,
+    audience: r.audience === null ? null : (JSON.parse(r.audience) as string[]),
+    status: r.status, version: Number(r.version), createdAt: r.created_at.getTime(), updatedAt: r.updated_at.getTime(),
   };
 }
 
+type Cell = string | number | Date | null;
+
+/** Column values of a template by column name. */
+function toRow(t: Template): Record<string, Cell> {
+  return {
+    id: t.id, name: t.name, type: t.type, value: t.value, threshold: t.threshold, max_discount: t.maxDiscount,
+    total_stock: t.totalStock, per_user_limit: t.perUserLimit, sub_stocks: t.subStocks,
+    claim_start: date(t.claimStart), claim_end: date(t.claimEnd), valid_days: t.validDays,
+    valid_from: date(t.validFrom), valid_to: date(t.validTo), scope: JSON.stringify(t.scope),
+    stackable: t.stackable ? 1 : 0, audience: t.audience === null ? null : JSON.stringify(t.audience),
+    status: t.status, version: t.version, created_at: date(t.createdAt), updated_at: date(t.updatedAt),
+  };
+}
+
+export interface TemplatePage {
+  readonly templates: Template[];
+  /** Id to pass as the next cursor, or null on the last page. */
+  readonly next: string | null;
+}
+
 export class TemplateStore {
-  private readonly table: string;
-  constructor(private readonly redis: RedisClient, private readonly mysql: MysqlPools,
-    private readonly ks: KeySpace, cfg: Config['mysql']) {
+  readonly table: string;
+  constructor(private readonly mysql: MysqlPools, readonly live: LiveTemplates, cfg: Config['mysql']) {
     this.table = `\`${mainDbName(cfg.dbPrefix)}\`.coupon_template`;
   }
 
-  /** Stores a new template; `created` is false when the id was taken (the stored one is returned). */
+  /**
+   * Stores a new template and makes it live; `created` is false when the id was taken (the
+   * stored one is returned). A create that failed before its stock was in Redis (stock_ready
+   * still 0) is completed by the retry; a live template's stock is never initialised again.
+   */
   async create(t: Template): Promise<{ created: boolean; template: Template }> {
-    const d = (v: number | null) => (v === null ? null : new Date(v));
+    const row = toRow(t);
+    let created = true;
     try {
-      await this.mysql.main.execute(
-        `INSERT INTO ${this.table} (${COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-        [t.id, t.name, t.type, t.value, t.threshold, t.maxDiscount, t.totalStock, t.perUserLimit, t.subStocks,
-          d(t.claimStart), d(t.claimEnd), t.validDays, t.status, t.version, d(t.createdAt), d(t.createdAt)]);
+      await this.mysql.main.execute(`INSERT INTO ${this.table} (${COLUMNS}, stock_ready) VALUES (${FIELDS.map(() => '?').join(',')}, 0)`,
+        FIELDS.map((f) => row[f] ?? null));
     } catch (err) {
       if ((err as { code?: string }).code !== 'ER_DUP_ENTRY') throw err;
-      const existing = await this.get(t.id);
-      if (!existing) throw err;
-      await this.publish(existing);
-      return { created: false, template: existing };
+      created = false;
     }
-    await this.publish(t);
-    return { created: true, template: t };
+    const [rows] = await this.mysql.main.execute<RowDataPacket[]>(
+      `SELECT ${COLUMNS}, stock_ready FROM ${this.table} WHERE id = ?`, [t.id]);
+    const stored = fromRow(rows[0]!);
+    if (rows[0]!.stock_ready === 0) {
+      await this.live.initStock(stored);
+      await this.mysql.main.execute(`UPDATE ${this.table} SET stock_ready = 1 WHERE id = ?`, [t.id]);
+    }
+    await this.live.publish(stored);
+    return { created, template: stored };
   }
 
   /** Reads a template from MySQL. */
@@ -64,25 +92,60 @@ export class TemplateStore {
     return rows.length === 0 ? null : fromRow(rows[0]!);
   }
 
-  /** Reads the live copy from Redis (what gateways cache). */
-  async getLive(id: string): Promise<Template | null> {
-    const raw = await this.redis.get(templateKey(this.ks, id));
-    return raw === null ? null : (JSON.parse(raw) as Template);
+  /** One page of templates ordered by id, after `cursor`, optionally of one status. */
+  async list(status: TemplateStatus | undefined, cursor: string | undefined, limit: number): Promise<TemplatePage> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (status !== undefined) { where.push('status = ?'); args.push(status); }
+    if (cursor !== undefined) { where.push('id > ?'); args.push(cursor); }
+    const [rows] = await this.mysql.main.query<RowDataPacket[]>(
+      `SELECT ${COLUMNS} FROM ${this.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT ?`,
+      [...args, limit + 1]);
+    const templates = rows.slice(0, limit).map(fromRow);
+    return { templates, next: rows.length > limit ? templates[templates.length - 1]!.id : null };
   }
 
-  /** Sums the sub-stocks in Redis; a missing sub-stock key is reported as an error, not as 0. */
-  async stock(t: Template): Promise<StockView> {
-    const values = await Promise.all(
-      Array.from({ length: t.subStocks }, (_, k) => this.redis.get(stockKey(this.ks, t.id, k))));
-    if (values.some((v) => v === null)) throw new Error(`template ${t.id} has sub-stock keys missing in Redis`);
-    const remaining = values.reduce((s, v) => s + Number(v), 0);
-    return { total: t.totalStock, remaining, issued: t.totalStock - remaining };
+  /** Every template whose claim window has not ended (what gateways reload periodically). */
+  async current(now: number): Promise<Template[]> {
+    const [rows] = await this.mysql.main.query<RowDataPacket[]>(
+      `SELECT ${COLUMNS} FROM ${this.table} WHERE claim_end IS NULL OR claim_end > ?`, [new Date(now)]);
+    return rows.map(fromRow);
   }
 
-  /** Creates the sub-stocks (only where absent) and then the live copy, which makes it claimable. */
-  private async publish(t: Template): Promise<void> {
-    await Promise.all(Array.from({ length: t.subStocks }, (_, k) =>
-      this.redis.set(stockKey(this.ks, t.id, k), subStockShare(t.totalStock, t.subStocks, k), 'NX')));
-    await this.redis.set(templateKey(this.ks, t.id), JSON.stringify(t));
+  /** Applies a live change in one transaction (new version), then publishes it. */
+  async update(id: string, patch: Patch, now: number): Promise<Template> {
+    const t = await this.change(id, async (current) => {
+      if (patch.expectVersion !== undefined && patch.expectVersion !== current.version) {
+        throw new ApiError('version_conflict', `template is at version ${current.version}, not ${patch.expectVersion}`);
+      }
+      return patch.apply(current);
+    }, now);
+    await this.live.publish(t);
+    return t;
+  }
+
+  /**
+   * Locks the row, lets `f` compute the next state (it may also write other rows on `conn`),
+   * stores it with the next version and commits. Throws template_not_found for an unknown id.
+   */
+  async change(id: string, f: (t: Template, conn: PoolConnection) => Promise<Template>, now: number): Promise<Template> {
+    const conn = await this.mysql.main.getConnection();
+    try {
+      await conn.beginTransaction();
+      const [rows] = await conn.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM ${this.table} WHERE id = ? FOR UPDATE`, [id]);
+      if (rows.length === 0) throw new ApiError('template_not_found');
+      const current = fromRow(rows[0]!);
+      const next: Template = { ...(await f(current, conn)), version: current.version + 1, updatedAt: now };
+      const row = toRow(next);
+      await conn.execute(`UPDATE ${this.table} SET ${UPDATABLE.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
+        [...UPDATABLE.map((c) => row[c] ?? null), id]);
+      await conn.commit();
+      return next;
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      conn.release();
+    }
   }
 }

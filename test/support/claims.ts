@@ -5,10 +5,12 @@ import { BacklogMonitor } from '../../gateway/backlog.ts';
 import { ClaimService } from '../../gateway/claim.ts';
 import { TemplateCache } from '../../gateway/templates/cache.ts';
 import type { Template } from '../../gateway/templates/model.ts';
+import { LiveTemplates } from '../../gateway/templates/live.ts';
 import { TemplateStore } from '../../gateway/templates/store.ts';
 import type { Config } from '../../config/index.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import type { Storage } from './storage.ts';
+import { templateFixture } from './template-fixture.ts';
 
 export interface ClaimRig {
   readonly ks: KeySpace;
@@ -20,15 +22,14 @@ export interface ClaimRig {
   template(over: Partial<Template>): Promise<Template>;
 }
 
-let seq = 0;
-
 /** A claim service wired exactly as the gateway wires it; `claim` overrides its claim settings. */
 export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): ClaimRig {
   const { redis, mysql } = s;
   const cfg = { ...s.cfg, claim: { ...s.cfg.claim, ...claim } };
   const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
-  const store = new TemplateStore(redis, mysql, ks, cfg.mysql);
-  const cache = new TemplateCache((id) => store.getLive(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
+  const live = new LiveTemplates(redis, ks);
+  const store = new TemplateStore(mysql, live, cfg.mysql);
+  const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   const service = new ClaimService({
     redis, ks, cache, backlog, cfg: cfg.claim,
@@ -38,11 +39,7 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
   return {
     ks, store, cache, backlog, service,
     template: async (over) => {
-      const t: Template = {
-        id: `tpl${++seq}`, name: 'test', type: 'direct', value: 100, threshold: null, maxDiscount: null,
-        totalStock: 10, perUserLimit: 1, subStocks: 1, claimStart: null, claimEnd: null, validDays: 30,
-        status: 'active', version: 1, createdAt: Date.now(), ...over,
-      };
+      const t = templateFixture(over);
       await store.create(t);
       return t;
     },

@@ -1,0 +1,97 @@
+/** Readers of single template fields: each returns the typed value or throws 400 naming the field. */
+import { ApiError } from '../http/errors.ts';
+import { isId } from '../validate.ts';
+import { SCOPE_LISTS, type Scope } from './model.ts';
+
+/** Largest amount of money in cents a template may name. */
+export const MAX_CENTS = 1e12;
+const MIN_TIME = Date.UTC(2000, 0, 1);
+const MAX_TIME = Date.UTC(2100, 0, 1);
+/** Ids per scope list: scopes are checked at checkout, so they stay small enough to cache. */
+export const MAX_SCOPE_IDS = 1000;
+
+export type Body = Record<string, unknown>;
+
+/** Throws the 400 every rule failure becomes. */
+export function bad(field: string, why: string): never {
+  throw new ApiError('bad_request', `${field}: ${why}`);
+}
+
+/** The body as an object with only known fields. */
+export function object(body: unknown, known: ReadonlySet<string>, explain: (k: string) => string = () => 'unknown field'): Body {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('body', 'must be a JSON object');
+  const o = body as Body;
+  for (const k of Object.keys(o)) if (!known.has(k)) bad(k, explain(k));
+  return o;
+}
+
+/** Integer in [min, max], or undefined when absent or null. */
+export function int(o: Body, field: string, min: number, max: number): number | undefined {
+  const v = o[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v)) bad(field, 'must be an integer');
+  if (v < min || v > max) bad(field, `must be between ${min} and ${max}`);
+  return v;
+}
+
+/** ISO 8601 date-time as epoch ms, or null when absent or null. */
+export function time(o: Body, field: string): number | null {
+  const v = o[field];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) bad(field, 'must be an ISO 8601 date-time');
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) bad(field, 'must be an ISO 8601 date-time');
+  if (ms < MIN_TIME || ms > MAX_TIME) bad(field, 'must be between 2000 and 2100');
+  return ms;
+}
+
+/** Boolean, or undefined when absent. */
+export function boolean(o: Body, field: string): boolean | undefined {
+  const v = o[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') bad(field, 'must be true or false');
+  return v;
+}
+
+/** Display name: 1-200 characters, no control characters. */
+export function name(o: Body): string {
+  const v = o.name;
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 200) bad('name', 'must be a string of 1-200 characters');
+  if (/[\u0000-\u001f\u007f]/.test(v)) bad('name', 'must not contain control characters');
+  return v.trim();
+}
+
+/** A list of ids (duplicates dropped), at most `max` of them. */
+export function idList(v: unknown, field: string, max: number): string[] {
+  if (!Array.isArray(v)) bad(field, 'must be an array of ids');
+  if (v.length > max) bad(field, `must hold at most ${max} ids`);
+  v.forEach((id, i) => { if (!isId(id)) bad(`${field}[${i}]`, 'must be 1-64 characters of [A-Za-z0-9_.:-]'); });
+  return [...new Set(v as string[])];
+}
+
+/** Product scope: include and exclude lists of categories and products. */
+export function scope(v: unknown): Scope {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('scope', `must be an object with ${SCOPE_LISTS.join(', ')}`);
+  const o = v as Body;
+  for (const k of Object.keys(o)) if (!(SCOPE_LISTS as readonly string[]).includes(k)) bad(`scope.${k}`, 'unknown field');
+  const get = (k: (typeof SCOPE_LISTS)[number]) => (o[k] === undefined ? [] : idList(o[k], `scope.${k}`, MAX_SCOPE_IDS));
+  const s: Scope = {
+    categories: get('categories'), products: get('products'),
+    excludeCategories: get('excludeCategories'), excludeProducts: get('excludeProducts'),
+  };
+  const both = (inc: readonly string[], exc: readonly string[], what: string) => {
+    const clash = inc.find((id) => exc.includes(id));
+    if (clash !== undefined) bad(`scope.exclude${what}`, `${clash} is also in scope.${what.toLowerCase()}`);
+  };
+  both(s.categories, s.excludeCategories, 'Categories');
+  both(s.products, s.excludeProducts, 'Products');
+  return s;
+}
+
+/** Audience: a non-empty list of user ids, or null (everyone). */
+export function audience(o: Body, max: number): string[] | null {
+  if (o.audience === undefined || o.audience === null) return null;
+  const list = idList(o.audience, 'audience', max);
+  if (list.length === 0) bad('audience', 'must name at least one user (omit it or send null for everyone)');
+  return list;
+}
