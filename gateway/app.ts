@@ -12,10 +12,12 @@ import { loadUws, type TemplatedApp } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
 import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
   patchTemplateHandler } from './routes/admin.ts';
+import { getBlacklistHandler, putBlacklistHandler } from './routes/admin-blacklist.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
 import { TemplateCache } from './templates/cache.ts';
+import { BlacklistStore } from './templates/blacklist.ts';
 import { LiveTemplates } from './templates/live.ts';
 import { TemplateStore } from './templates/store.ts';
 import { TemplateSync } from './templates/sync.ts';
@@ -57,7 +59,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   await backlog.start();
   const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, cfg: cfg.claim });
   const admin = {
-    store, cache, auth: bearerCheck(cfg.adminToken),
+    store, cache, auth: bearerCheck(cfg.adminToken), blacklist: new BlacklistStore(mysql, cfg.mysql),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
 
@@ -75,6 +77,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
     .patch('/v1/admin/templates/:id', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, patchTemplateHandler(admin)))
     .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
+    .get('/v1/admin/blacklist', r({}, getBlacklistHandler(admin)))
+    .put('/v1/admin/blacklist', r({ bodyCap: cfg.http.maxAdminBody }, putBlacklistHandler(admin)))
+    .any('/v1/admin/blacklist', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
     .any('/*', r({}, notFound));

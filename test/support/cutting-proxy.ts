@@ -2,6 +2,7 @@
  * A loopback TCP proxy in front of Redis that can lose one reply: when armed, the next request
  * from the client reaches Redis, its reply is swallowed and the client connection is cut. The
  * client cannot know whether the command ran, the situation of a timeout or a network fault.
+ * It can also play a whole outage: every connection is cut and new ones are refused.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -10,14 +11,21 @@ export interface CuttingProxy {
   readonly port: number;
   /** The next request is delivered, its reply dropped, and the connection cut. */
   armCut(): void;
+  /** While down, open connections are cut and new ones closed at once. */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
 /** Starts a proxy to host:port on a free loopback port. */
 export async function startCuttingProxy(host: string, port: number): Promise<CuttingProxy> {
   let armed = false;
+  let down = false;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(port, host);
     sockets.add(client).add(upstream);
     let cutting = false;
@@ -45,6 +53,10 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
   return {
     port: (server.address() as { port: number }).port,
     armCut: () => { armed = true; },
+    setDown: (d) => {
+      down = d;
+      if (d) for (const s of sockets) s.destroy();
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       server.close();
