@@ -1,6 +1,6 @@
 /** MySQL connection pools: one per server, with shard database d on shardUrls[d % n]. */
 import type { Connection as CoreConnection } from 'mysql2';
-import mysql, { type Pool } from 'mysql2/promise';
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 
 export interface MysqlPools {
@@ -55,4 +55,20 @@ export function openMysql(cfg: Config['mysql']): MysqlPools {
       await Promise.all([...byUrl.values()].map((p) => p.end()));
     },
   };
+}
+
+/** Runs `f` in one transaction on a pooled connection: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(pool: Pool, f: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const out = await f(conn);
+    await conn.commit();
+    return out;
+  } catch (err) {
+    await conn.rollback().catch(() => undefined);
+    throw err;
+  } finally {
+    conn.release();
+  }
 }

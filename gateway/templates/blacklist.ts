@@ -4,7 +4,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
+import { inTransaction, type MysqlPools } from '../../sink/mysql.ts';
 import { mainDbName } from '../../sink/shards.ts';
 
 export interface Blacklist {
@@ -33,17 +33,9 @@ export class BlacklistStore {
       ...list.categories.map((id) => [KINDS.categories, id]),
       ...list.products.map((id) => [KINDS.products, id]),
     ];
-    const conn = await this.mysql.main.getConnection();
-    try {
-      await conn.beginTransaction();
+    await inTransaction(this.mysql.main, async (conn) => {
       await conn.query(`DELETE FROM ${this.table}`);
       if (rows.length > 0) await conn.query(`INSERT INTO ${this.table} (kind, item_id) VALUES ?`, [rows]);
-      await conn.commit();
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
+import { inTransaction, type MysqlPools } from '../../sink/mysql.ts';
 import { mainDbName } from '../../sink/shards.ts';
 import { ApiError } from '../http/errors.ts';
 import type { LiveTemplates } from './live.ts';
@@ -129,9 +129,7 @@ export class TemplateStore {
    * stores it with the next version and commits. Throws template_not_found for an unknown id.
    */
   async change(id: string, f: (t: Template, conn: PoolConnection) => Promise<Template>, now: number): Promise<Template> {
-    const conn = await this.mysql.main.getConnection();
-    try {
-      await conn.beginTransaction();
+    return inTransaction(this.mysql.main, async (conn) => {
       const [rows] = await conn.execute<RowDataPacket[]>(`SELECT ${COLUMNS} FROM ${this.table} WHERE id = ? FOR UPDATE`, [id]);
       if (rows.length === 0) throw new ApiError('template_not_found');
       const current = fromRow(rows[0]!);
@@ -139,13 +137,7 @@ export class TemplateStore {
       const row = toRow(next);
       await conn.execute(`UPDATE ${this.table} SET ${UPDATABLE.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`,
         [...UPDATABLE.map((c) => row[c] ?? null), id]);
-      await conn.commit();
       return next;
-    } catch (err) {
-      await conn.rollback().catch(() => undefined);
-      throw err;
-    } finally {
-      conn.release();
-    }
+    });
   }
 }
