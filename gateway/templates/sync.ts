@@ -34,7 +34,9 @@ export class TemplateSync {
       const n = parseNotice(message);
       if (channel === templateChannel(this.ks) && n) void this.apply(n.id, n.version);
     });
-    let first = true;
+    // The first 'ready' is the initial connection (unless it already happened); every later
+    // one is a reconnect, after which notices sent meanwhile are lost.
+    let first = this.sub.status !== 'ready';
     this.sub.on('ready', () => {
       if (!first) void this.refreshCached();
       first = false;
