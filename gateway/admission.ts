@@ -15,13 +15,18 @@ export class TokenBucket {
 
   /** Takes one token if there is one. */
   take(now: number): boolean {
+    if (!this.available(now)) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** True when a token could be taken now (takes none). */
+  available(now: number): boolean {
     if (now > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSec) / 1000);
       this.last = now;
     }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
+    return this.tokens >= 1;
   }
 }
 
