@@ -12,9 +12,12 @@ import { loadUws, type TemplatedApp } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
 import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
   patchTemplateHandler } from './routes/admin.ts';
+import { templateStatsHandler } from './routes/admin-stats.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
+import { ClaimCounter } from './stats/counter.ts';
+import { StatsFlusher } from './stats/flusher.ts';
 import { TemplateCache } from './templates/cache.ts';
 import { LiveTemplates } from './templates/live.ts';
 import { TemplateStore } from './templates/store.ts';
@@ -55,7 +58,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const admission = new Admission(cfg.admission, performance.now());
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   await backlog.start();
-  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, cfg: cfg.claim });
+  const counter = new ClaimCounter();
+  const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
+  stats.start();
+  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, cfg: cfg.claim });
   const admin = {
     store, cache, auth: bearerCheck(cfg.adminToken),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
@@ -75,6 +81,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
     .patch('/v1/admin/templates/:id', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, patchTemplateHandler(admin)))
     .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
+    .get('/v1/admin/templates/:id/stats', r({ params: 1 }, templateStatsHandler(admin, redis, ks)))
+    .any('/v1/admin/templates/:id/stats', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
     .any('/*', r({}, notFound));
@@ -92,6 +100,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
       backlog.stop();
+      // The counts of the last tick and of the drained requests, before the connection closes.
+      await stats.stop();
       await Promise.allSettled([sync.stop(), redis.quit(), mysql.close()]);
     },
   };
