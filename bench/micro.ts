@@ -7,6 +7,7 @@ import { Bench } from 'tinybench';
 import { Admission, TokenBucket } from '../gateway/admission.ts';
 import { decodeBody, encodeBody, type Format } from '../gateway/http/codec.ts';
 import { parseClaim } from '../gateway/routes/claim.ts';
+import { ClaimCounter } from '../gateway/stats/counter.ts';
 import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, hash32 } from '../sink/shards.ts';
 import type { BenchOptions } from './options.ts';
@@ -56,6 +57,8 @@ export async function runMicro(o: BenchOptions): Promise<MicroResult> {
   const bench = new Bench({ time: o.microMs, warmupTime: Math.min(100, o.microMs) });
   const bucket = new TokenBucket(1e12, 1e12, 0);
   const admission = new Admission({ globalRps: 1e12, globalBurst: 1e12, templateRps: 1e12, templateBurst: 1e12 }, 0);
+  const counter = new ClaimCounter();
+  const issuedAnswer = { status: 200, body: answers[0]! };
   let now = 0;
   const jsonName = 'codec JSON: decode claim body + encode answer';
   bench
@@ -69,6 +72,9 @@ export async function runMicro(o: BenchOptions): Promise<MicroResult> {
     })
     .add('Admission: admitGlobal + admitTemplate', () => {
       for (let i = 0; i < BATCH; i++) blackhole = admission.admitGlobal(now += 0.01) && admission.admitTemplate(TEMPLATE, now);
+    })
+    .add('ClaimCounter.answered (per-claim stats count)', () => {
+      for (let i = 0; i < BATCH; i++) counter.answered(TEMPLATE, issuedAnswer);
     })
     .add('hash32(userId)', () => {
       for (let i = 0; i < BATCH; i++) blackhole = hash32(users[i]!);

@@ -93,6 +93,11 @@ export function loadConfig(env: Env = process.env) {
       // every gateway holds each audience in memory; larger lists belong in an eligibility service.
       audienceMax: int(10_000, 1, 1_000_000)(env, 'TEMPLATE_AUDIENCE_MAX'),
     },
+    stats: {
+      // gateways count claim outcomes in memory and write the deltas to Redis this often: no
+      // Redis call per claim, and stats lag by about one period on any gateway.
+      flushMs: int(1_000, 50, 60_000)(env, 'STATS_FLUSH_MS'),
+    },
     test: {
       // host:port,... of the local 3-master cluster `make test` starts; only tests read it.
       clusterNodes: list([])(env, 'TEST_REDIS_CLUSTER_NODES'),

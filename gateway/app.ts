@@ -13,9 +13,12 @@ import { log, logThrottled } from './log.ts';
 import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
   patchTemplateHandler } from './routes/admin.ts';
 import { getBlacklistHandler, putBlacklistHandler } from './routes/admin-blacklist.ts';
+import { templateStatsHandler } from './routes/admin-stats.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
+import { ClaimCounter } from './stats/counter.ts';
+import { StatsFlusher } from './stats/flusher.ts';
 import { TemplateCache } from './templates/cache.ts';
 import { BlacklistStore } from './templates/blacklist.ts';
 import { LiveTemplates } from './templates/live.ts';
@@ -57,7 +60,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const admission = new Admission(cfg.admission, performance.now());
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   await backlog.start();
-  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, cfg: cfg.claim });
+  const counter = new ClaimCounter();
+  const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
+  stats.start();
+  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, cfg: cfg.claim });
   const admin = {
     store, cache, auth: bearerCheck(cfg.adminToken), blacklist: new BlacklistStore(mysql, cfg.mysql),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
@@ -80,6 +86,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/v1/admin/blacklist', r({}, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r({ bodyCap: cfg.http.maxAdminBody }, putBlacklistHandler(admin)))
     .any('/v1/admin/blacklist', r({}, methodNotAllowed))
+    .get('/v1/admin/templates/:id/stats', r({ params: 1 }, templateStatsHandler(admin, redis, ks)))
+    .any('/v1/admin/templates/:id/stats', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
     .any('/*', r({}, notFound));
@@ -97,6 +105,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
       backlog.stop();
+      // The counts of the last tick and of the drained requests, before the connection closes.
+      await stats.stop();
       await Promise.allSettled([sync.stop(), redis.quit(), mysql.close()]);
     },
   };

@@ -14,6 +14,7 @@ import type { Admission } from './admission.ts';
 import type { BacklogMonitor } from './backlog.ts';
 import { ApiError, orUnavailable, type Refusal, REFUSAL_STATUS } from './http/errors.ts';
 import { takeOverflow } from './overflow.ts';
+import type { ClaimCounter } from './stats/counter.ts';
 import { type CachedTemplate, isSoldOut, markEmpty, type TemplateCache } from './templates/cache.ts';
 
 export interface ClaimInput {
@@ -47,6 +48,7 @@ export interface ClaimDeps {
   readonly cache: TemplateCache;
   readonly admission: Admission;
   readonly backlog: BacklogMonitor;
+  readonly counter: ClaimCounter;
   readonly cfg: Config['claim'];
 }
 
@@ -104,6 +106,21 @@ export class ClaimService {
     if (!d.admission.admitGlobal(performance.now())) throw new ApiError('rate_limited');
     const c = await redisCall(() => d.cache.get(input.templateId, now));
     if (!c) throw new ApiError('template_not_found');
+    // From here on the template is known: every outcome is counted for its stats (stats/).
+    let answer: ClaimAnswer;
+    try {
+      answer = await this.decide(c, input, now);
+    } catch (err) {
+      d.counter.failed(c.template.id, err);
+      throw err;
+    }
+    d.counter.answered(c.template.id, answer);
+    return answer;
+  }
+
+  /** Decides a claim for a cached template. */
+  private async decide(c: CachedTemplate, input: ClaimInput, now: number): Promise<ClaimAnswer> {
+    const { d } = this;
     const t = c.template;
     const refusal = localRefusal(c, input.userId, now);
     // Without a request id nothing can be a replay: the refusal costs no Redis call at all.

@@ -50,6 +50,21 @@ export const templateKey = (ks: KeySpace, templateId: string) => `${ks.prefix}:t
 /** Pub/sub channel on which every template change is announced to the gateways. */
 export const templateChannel = (ks: KeySpace) => `${ks.prefix}:templates`;
 
+// Claim statistics of a template share the tag {stats:<id>}: one slot per template, apart from
+// its stock partitions, so the flush script of one template touches one slot.
+const statsTag = (ks: KeySpace, templateId: string) => `${ks.prefix}:{stats:${templateId}}`;
+
+/** Claim rejections of a template since it was created: hash of reason -> count. */
+export const statsTotalsKey = (ks: KeySpace, templateId: string) => `${statsTag(ks, templateId)}:totals`;
+
+/** Claims (`c`) and issued coupons (`i`) of a template in one epoch second; expires. */
+export const statsSecondKey = (ks: KeySpace, templateId: string, second: number) =>
+  `${statsTag(ks, templateId)}:sec:${second}`;
+
+/** Last stats batch sequence of one gateway process applied for a template (resends are no-ops). */
+export const statsAppliedKey = (ks: KeySpace, templateId: string, gatewayId: string) =>
+  `${statsTag(ks, templateId)}:applied:${gatewayId}`;
+
 /** Layout facts fixed for the life of the data (partition count). */
 export const metaKey = (ks: KeySpace) => `${ks.prefix}:meta`;
 

@@ -44,7 +44,8 @@ async function checkEviction(redis: RedisClient): Promise<void> {
   const nodes = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
   for (const node of nodes) {
     const policy = /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1];
-    // Our keys have no TTL, so volatile-* policies never pick them; allkeys-* would.
+    // Claim data has no TTL, so volatile-* policies never pick it (only the claim-stats rate
+    // buckets and flush markers expire); allkeys-* would.
     if (policy === undefined || !(policy === 'noeviction' || policy.startsWith('volatile-'))) {
       throw new Error(`Redis maxmemory-policy is ${policy}: it may evict claim data; use noeviction`);
     }

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Admission } from '../../gateway/admission.ts';
 import { BacklogMonitor } from '../../gateway/backlog.ts';
 import { ClaimService } from '../../gateway/claim.ts';
+import { ClaimCounter } from '../../gateway/stats/counter.ts';
 import { TemplateCache } from '../../gateway/templates/cache.ts';
 import type { Template } from '../../gateway/templates/model.ts';
 import { LiveTemplates } from '../../gateway/templates/live.ts';
@@ -32,7 +33,7 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
   const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   const service = new ClaimService({
-    redis, ks, cache, backlog, cfg: cfg.claim,
+    redis, ks, cache, backlog, counter: new ClaimCounter(), cfg: cfg.claim,
     layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables },
     admission: new Admission(cfg.admission, performance.now()),
   });
