@@ -12,11 +12,13 @@ import { loadUws, type TemplatedApp } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
 import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
   patchTemplateHandler } from './routes/admin.ts';
+import { stockHandler } from './routes/admin-stock.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
 import { TemplateCache } from './templates/cache.ts';
 import { LiveTemplates } from './templates/live.ts';
+import { StockLedger } from './templates/stock-ledger.ts';
 import { TemplateStore } from './templates/store.ts';
 import { TemplateSync } from './templates/sync.ts';
 import { performance } from 'node:perf_hooks';
@@ -60,6 +62,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     store, cache, auth: bearerCheck(cfg.adminToken),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
+  const stock = { redis, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
 
   let draining = false;
   const inFlight = new InFlight();
@@ -75,6 +78,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
     .patch('/v1/admin/templates/:id', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, patchTemplateHandler(admin)))
     .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
+    .post('/v1/admin/templates/:id/stock', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, stockHandler(admin, stock)))
+    .any('/v1/admin/templates/:id/stock', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
     .any('/*', r({}, notFound));

@@ -23,6 +23,7 @@ const FILES = {
   claimSettle: 'claim-settle-2.lua',
   streamTrim: 'stream-trim-1.lua',
   templatePut: 'template-put-1.lua',
+  stockChange: 'stock-change-3.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -46,5 +47,6 @@ declare module 'ioredis' {
       requestId: string, couponId: string, remember: '0' | '1'): Result<ScriptReply, Context>;
     streamTrim(stream: string): Result<ScriptReply, Context>;
     templatePut(template: string, version: S, data: string): Result<ScriptReply, Context>;
+    stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Result<ScriptReply, Context>;
   }
 }
