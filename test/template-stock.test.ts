@@ -98,7 +98,7 @@ function claimers(base: string, templateId: string, workers: number) {
   };
 }
 
-test('a top-up on another gateway re-opens a sold-out template within a second; exactly the new total is issued', async () => {
+test('a top-up on another gateway re-opens a sold-out template within a second; exactly the new total is issued', async (ctx) => {
   const gwB = await spawnGateway(env);
   const sink = spawnEntry('sink/main.ts', env);
   let stopClaims = async () => {};
@@ -125,6 +125,7 @@ test('a top-up on another gateway re-opens a sold-out template within a second; 
     // Gateway A learns of the new version only from the published notice.
     await waitFor(async () => c.firstIssueAfter(sentAt) !== undefined, 5000, 'a claim issued after the top-up');
     const reopenMs = c.firstIssueAfter(sentAt)! - answeredAt;
+    ctx.diagnostic(`claims re-opened ${reopenMs} ms after the top-up answered`);
     assert.ok(reopenMs < 1000, `claims re-opened ${reopenMs} ms after the top-up answered`);
     await waitFor(async () => c.issued.size >= S + N, 15_000, 'the top-up to sell out');
     const soldOutAgain = c.soldOutAnswers();
@@ -149,7 +150,7 @@ test('a top-up on another gateway re-opens a sold-out template within a second; 
   }
 });
 
-test('concurrent top-ups and reductions while claims run: issued <= MySQL total always; issued + remaining = total', async () => {
+test('concurrent top-ups and reductions while claims run: issued <= MySQL total always; issued + remaining = total', async (ctx) => {
   // No sink runs from here on: the streams keep every record, so they count what was issued.
   const S0 = 300;
   const tpl = await createTemplate(gw.url, { name: 'churn', type: 'direct', value: 100, totalStock: S0, subStocks: 4 });
@@ -193,6 +194,7 @@ test('concurrent top-ups and reductions while claims run: issued <= MySQL total 
   const issued = await counter.count();
   const total = await mysqlTotal(tpl.id);
   const remaining = await redisRemaining(tpl.id, 4);
+  ctx.diagnostic(`${samples} samples, ${issued} issued, final total ${total}`);
   assert.ok(samples >= 20, `only ${samples} samples`);
   assert.ok(issued <= total, `issued ${issued} > total ${total}`);
   assert.equal(issued + remaining, total, `issued ${issued} + remaining ${remaining} != total ${total}`);
