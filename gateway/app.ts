@@ -14,6 +14,7 @@ import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHa
   patchTemplateHandler } from './routes/admin.ts';
 import { getBlacklistHandler, putBlacklistHandler } from './routes/admin-blacklist.ts';
 import { templateStatsHandler } from './routes/admin-stats.ts';
+import { stockHandler } from './routes/admin-stock.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
@@ -22,6 +23,7 @@ import { StatsFlusher } from './stats/flusher.ts';
 import { TemplateCache } from './templates/cache.ts';
 import { BlacklistStore } from './templates/blacklist.ts';
 import { LiveTemplates } from './templates/live.ts';
+import { StockLedger } from './templates/stock-ledger.ts';
 import { TemplateStore } from './templates/store.ts';
 import { TemplateSync } from './templates/sync.ts';
 import { performance } from 'node:perf_hooks';
@@ -68,6 +70,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     store, cache, auth: bearerCheck(cfg.adminToken), blacklist: new BlacklistStore(mysql, cfg.mysql),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
+  const stock = { redis, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
 
   let draining = false;
   const inFlight = new InFlight();
@@ -88,6 +91,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .any('/v1/admin/blacklist', r({}, methodNotAllowed))
     .get('/v1/admin/templates/:id/stats', r({ params: 1 }, templateStatsHandler(admin, redis, ks)))
     .any('/v1/admin/templates/:id/stats', r({}, methodNotAllowed))
+    .post('/v1/admin/templates/:id/stock', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, stockHandler(admin, stock)))
+    .any('/v1/admin/templates/:id/stock', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
     .any('/*', r({}, notFound));

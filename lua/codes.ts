@@ -14,6 +14,8 @@ export enum ScriptCode {
   NoGroup = 12,
   Written = 13,
   Stale = 14,
+  StockChanged = 15,
+  StockChangeKnown = 16,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

@@ -29,6 +29,14 @@ const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
 export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
 
+/** Operator stock changes applied to sub-stock k: hash of request id -> amount (lua/stock-change-3.lua). */
+export const stockChangesKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:stock-changes:${templateId}:${k}`;
+
+/** When each of those changes was applied: zset of request id by ms, to forget old ones. */
+export const stockChangesAtKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:stock-changes-at:${templateId}:${k}`;
+
 /** Per-template user hash in partition p: `<user>` claim count, `<user>#p` pending, `<user>|<rid>` result. */
 export const usersKey = (ks: KeySpace, p: number, templateId: string) => `${tag(ks, p)}:users:${templateId}`;
 

@@ -24,6 +24,7 @@ const FILES = {
   streamTrim: 'stream-trim-1.lua',
   templatePut: 'template-put-1.lua',
   statsAdd: 'stats-add-3.lua',
+  stockChange: 'stock-change-3.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -49,5 +50,6 @@ declare module 'ioredis' {
     templatePut(template: string, version: S, data: string): Result<ScriptReply, Context>;
     statsAdd(totals: string, second: string, applied: string, seq: S, claims: S, issued: S,
       secondTtl: S, appliedTtl: S, ...reasonCounts: S[]): Result<ScriptReply, Context>;
+    stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Result<ScriptReply, Context>;
   }
 }

@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   template_exists: 409,
   version_conflict: 409,
+  request_conflict: 409,
+  request_expired: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

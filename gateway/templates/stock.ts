@@ -1,0 +1,186 @@
+/**
+ * Operator stock changes (POST /v1/admin/templates/:id/stock). The order of the two stores keeps
+ * Redis from ever issuing beyond MySQL's total (issued + Redis remaining <= total at every
+ * moment): a top-up raises MySQL first and Redis second; a reduction takes from Redis first and
+ * then lowers MySQL by exactly what it took, so it never goes below what is issued. The request
+ * id makes every step repeatable: the change row in MySQL (unique per template and request) and
+ * a record per sub-stock in Redis (lua/stock-change-3.lua) let a retry finish a half-done change
+ * without applying any part of it twice.
+ */
+import { randomBytes } from 'node:crypto';
+import { ScriptCode } from '../../lua/codes.ts';
+import type { RedisClient } from '../../lua/client.ts';
+import { type KeySpace, stockChangesAtKey, stockChangesKey, stockKey } from '../../lua/keys.ts';
+import { ApiError, orUnavailable } from '../http/errors.ts';
+import type { LiveTemplates, StockView } from './live.ts';
+import { subStockShare, type Template } from './model.ts';
+import { bad } from './rule-fields.ts';
+import type { StockChangeRow, StockLedger } from './stock-ledger.ts';
+import type { TemplateStore } from './store.ts';
+
+/** Largest |add| of one call; it also keeps every amount the Lua script prints an exact integer. */
+export const MAX_STOCK_CHANGE = 1e9;
+/** Largest total stock: beyond any campaign, and far inside exact integers in Lua and JS. */
+export const MAX_TOTAL_STOCK = 1e12;
+
+const DAY_MS = 24 * 3600 * 1000;
+/**
+ * Redis remembers what a request did to each sub-stock for 30 days: longer than any retry an
+ * operator makes, short enough that years of campaigns do not pile records up.
+ */
+export const RECORD_KEEP_MS = 30 * DAY_MS;
+/** A top-up retried later than this could find its Redis records forgotten and add twice: refused. One day under RECORD_KEEP_MS absorbs clock differences. */
+export const RETRY_WINDOW_MS = 29 * DAY_MS;
+
+export interface StockDeps {
+  /** Runs the sub-stock script. */
+  readonly redis: RedisClient;
+  readonly ks: KeySpace;
+  /** The MySQL transaction that sets the new total (and bumps the version). */
+  readonly store: TemplateStore;
+  /** Publishes the new version to every gateway; reads the stock for the answer. */
+  readonly live: LiveTemplates;
+  readonly ledger: StockLedger;
+}
+
+export interface StockChangeResult {
+  readonly template: Template;
+  readonly stock: StockView;
+  readonly requestId: string;
+  /** What was asked for. */
+  readonly requested: number;
+  /** What the total changed by: the request for a top-up, what could be taken for a reduction. */
+  readonly added: number;
+  /** True when this request id had been applied to MySQL before (this call completed or repeated it). */
+  readonly replayed: boolean;
+}
+
+/** A request id for a call that sent none; the answer shows it, so even such a call can be retried. */
+export function generatedRequestId(): string {
+  return `auto.${randomBytes(12).toString('base64url')}`;
+}
+
+/** Applies `add` (non-zero, |add| <= MAX_STOCK_CHANGE) to the stock of template `id`, once per request id. */
+export function changeStock(d: StockDeps, id: string, add: number, requestId: string, now: number): Promise<StockChangeResult> {
+  return add > 0 ? topUp(d, id, add, requestId, now) : reduce(d, id, -add, requestId, now);
+}
+
+/** Thrown inside the MySQL transaction when the request id is already stored: rolls it back. */
+class AlreadyRecorded extends Error {
+  constructor(readonly template: Template) {
+    super('stock change already recorded');
+  }
+}
+
+/** Runs a transaction of `store.change`; resolves `fresh: false` when the request id was already stored. */
+function recordOnce(d: StockDeps, id: string, now: number,
+  f: Parameters<TemplateStore['change']>[1]): Promise<{ t: Template; fresh: boolean }> {
+  return d.store.change(id, f, now).then((t) => ({ t, fresh: true }), (err: unknown) => {
+    if (err instanceof AlreadyRecorded) return { t: err.template, fresh: false };
+    throw err;
+  });
+}
+
+/** A storage step whose failure leaves a change half-done: the 503 tells the operator how to finish it. */
+async function step<T>(what: 'redis' | 'mysql', unfinished: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await orUnavailable(what, f);
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'unavailable') throw new ApiError('unavailable', unfinished);
+    throw err;
+  }
+}
+
+const notReady = (id: string) =>
+  new ApiError('unavailable', `template ${id} is still being created (its stock is not in Redis yet): retry the create first`);
+
+const conflict = (rid: string, prior: StockChangeRow | null) => new ApiError('request_conflict',
+  `requestId ${rid} was already used for a different stock change${prior ? ` (add ${prior.delta})` : ''}: use a new requestId`);
+
+/** Runs the script on sub-stock k; the amount applied (or applied before by this request). */
+async function applyTo(d: StockDeps, id: string, k: number, delta: number, rid: string): Promise<number> {
+  const [code, value] = await d.redis.stockChange(stockKey(d.ks, id, k), stockChangesKey(d.ks, id, k),
+    stockChangesAtKey(d.ks, id, k), rid, delta, RECORD_KEEP_MS);
+  if (code === ScriptCode.StockChanged || code === ScriptCode.StockChangeKnown) return Number(value);
+  // Not an ApiError: the detail goes to the log, the client gets the step's 503.
+  if (code === ScriptCode.StockMissing) throw new Error(`sub-stock ${k} of template ${id} is missing in Redis`);
+  throw new Error(`stockChange returned unknown code ${code}`);
+}
+
+/** Announces `t` to every gateway, then reads the stock for the answer. */
+async function finish(d: StockDeps, t: Template, unfinished: string): Promise<StockView> {
+  await step('redis', unfinished, () => d.live.publish(t));
+  return orUnavailable('redis', () => d.live.stock(t));
+}
+
+async function topUp(d: StockDeps, id: string, n: number, rid: string, now: number): Promise<StockChangeResult> {
+  const { t: before, fresh } = await orUnavailable('mysql', () => recordOnce(d, id, now, async (t, conn) => {
+    if (!(await d.ledger.facts(id, conn))?.ready) throw notReady(id);
+    const total = t.totalStock + n;
+    if (!(await d.ledger.record(conn, id, rid, n, total, now))) throw new AlreadyRecorded(t);
+    // After the insert, so a retry is recognised as one before any check of the new total.
+    if (total > MAX_TOTAL_STOCK) bad('add', `would raise the total stock above ${MAX_TOTAL_STOCK}`);
+    return { ...t, totalStock: total };
+  }));
+  if (!fresh) {
+    const prior = await orUnavailable('mysql', () => d.ledger.find(id, rid));
+    if (prior?.delta !== n) throw conflict(rid, prior);
+    if (now - prior.createdAt > RETRY_WINDOW_MS) {
+      throw new ApiError('request_expired', `requestId ${rid} is older than ${RETRY_WINDOW_MS / DAY_MS} days: `
+        + 'whether its Redis step completed can no longer be checked; see the stock with GET and use a new requestId');
+    }
+  }
+  const unfinished = `the top-up is recorded in MySQL but not complete in Redis: retry with requestId ${rid} to finish it`;
+  const K = before.subStocks;
+  await step('redis', unfinished, () => Promise.all(Array.from({ length: K }, async (_, k) => {
+    const share = subStockShare(n, K, k);
+    if (share > 0 && (await applyTo(d, id, k, share, rid)) !== share) throw conflict(rid, null);
+  })));
+  // A version published only now that Redis holds the stock: a gateway that picked up the first
+  // one early (a periodic reload, another change's notice) may have seen the sub-stocks still
+  // empty and marked the template sold out; the newer version makes every gateway look again.
+  const t = await step('mysql', unfinished, () => d.store.change(id, async (cur) => cur, now));
+  const stock = await finish(d, t, unfinished);
+  return { template: t, stock, requestId: rid, requested: n, added: n, replayed: !fresh };
+}
+
+async function reduce(d: StockDeps, id: string, want: number, rid: string, now: number): Promise<StockChangeResult> {
+  const prior = await orUnavailable('mysql', () => d.ledger.find(id, rid));
+  if (prior) return reductionReplay(d, id, want, rid, prior);
+  const facts = await orUnavailable('mysql', () => d.ledger.facts(id));
+  if (!facts) throw new ApiError('template_not_found');
+  if (!facts.ready) throw notReady(id);
+  const unfinished = `stock was taken from Redis but the reduction is not yet recorded in MySQL: retry with requestId ${rid} `
+    + 'to finish it (until then the taken stock is withheld from claims)';
+  const taken = await step('redis', unfinished, async () => {
+    let sum = 0;
+    // A fixed order: a retry meets its own records in the order it made them, so it takes the
+    // same amounts again (each is recorded) and continues where a failure stopped it.
+    for (let k = 0; k < facts.subStocks && sum < want; k++) {
+      const got = await applyTo(d, id, k, -(want - sum), rid);
+      if (got > 0 || -got > want - sum) throw conflict(rid, null);
+      sum -= got;
+    }
+    return sum;
+  });
+  const { t, fresh } = await step('mysql', unfinished, () => recordOnce(d, id, now, async (cur, conn) => {
+    if (!(await d.ledger.record(conn, id, rid, -taken, cur.totalStock - taken, now))) throw new AlreadyRecorded(cur);
+    return { ...cur, totalStock: cur.totalStock - taken };
+  }));
+  if (!fresh) {
+    // The same request, sent twice at once, recorded the same takes first.
+    const stored = await orUnavailable('mysql', () => d.ledger.find(id, rid));
+    return reductionReplay(d, id, want, rid, stored!);
+  }
+  const stock = await finish(d, t, `the reduction is recorded but not yet announced to the gateways: retry with requestId ${rid}`);
+  return { template: t, stock, requestId: rid, requested: -want, added: -taken, replayed: false };
+}
+
+/** A reduction stored in MySQL has finished its Redis part: answer from the row, re-announce the template. */
+async function reductionReplay(d: StockDeps, id: string, want: number, rid: string, prior: StockChangeRow): Promise<StockChangeResult> {
+  if (prior.delta > 0 || -prior.delta > want) throw conflict(rid, prior);
+  const t = await orUnavailable('mysql', () => d.store.get(id));
+  if (!t) throw new ApiError('template_not_found');
+  const stock = await finish(d, t, `the reduction is recorded but not yet announced to the gateways: retry with requestId ${rid}`);
+  return { template: t, stock, requestId: rid, requested: -want, added: prior.delta, replayed: true };
+}
