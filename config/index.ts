@@ -12,6 +12,8 @@ export function loadConfig(env: Env = process.env) {
   if (adminTokenRaw !== undefined && adminTokenRaw.length < 12) {
     throw new Error('config: ADMIN_TOKEN must be at least 12 characters');
   }
+  const userTokenSecrets = list([])(env, 'USER_TOKEN_SECRETS');
+  if (userTokenSecrets.some((x) => x.length < 32)) throw new Error('config: every USER_TOKEN_SECRETS entry must be at least 32 characters');
   const partitions = int(16, 1, 1024)(env, 'PARTITIONS');
   const cfg = {
     // production by default so a forgotten variable fails closed; the Makefile sets local.
@@ -19,6 +21,23 @@ export function loadConfig(env: Env = process.env) {
     // dev token only for local/test runs: the gateway refuses to start without one in production.
     adminToken: adminTokenRaw ?? 'dev-admin-token',
     adminTokenIsDefault: adminTokenRaw === undefined,
+    admin: {
+      // public: admin routes on the public port (local runs); separate: their own listener, which
+      // production keeps off the internet; off: this process serves no admin route at all.
+      routes: oneOf('public', ['public', 'separate', 'off'] as const)(env, 'ADMIN_ROUTES'),
+      // the separate listener binds loopback unless told otherwise: admin is an internal API.
+      host: str('127.0.0.1')(env, 'ADMIN_HOST'),
+      port: int(8081, 0, 65535)(env, 'ADMIN_PORT'),
+      // wrong tokens one client address may send at once, then earns back per minute: an
+      // operator's typo passes, guessing a 12+ character token becomes hopeless.
+      failureBurst: int(10, 1, 10_000)(env, 'ADMIN_FAILURE_BURST'),
+      failuresPerMinute: int(6, 1, 10_000)(env, 'ADMIN_FAILURES_PER_MINUTE'),
+      // client addresses remembered for that budget; the oldest is forgotten first.
+      maxAddresses: int(100_000, 100, 10_000_000)(env, 'ADMIN_FAILURE_ADDRESSES'),
+    },
+    // secrets shared with the upstream login service; when set, a claim's user comes from a signed
+    // token, never from the body (the first secret signs, all verify: rotation). Off by default.
+    userTokenSecrets,
     http: {
       // 0.0.0.0 in production; `make run` binds loopback.
       host: str('0.0.0.0')(env, 'HOST'),

@@ -8,13 +8,10 @@ import { BacklogMonitor } from './backlog.ts';
 import { ClaimService } from './claim.ts';
 import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
-import { loadUws, type TemplatedApp } from './http/uws.ts';
+import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
-import { bearerCheck, createTemplateHandler, getTemplateHandler, listTemplatesHandler,
-  patchTemplateHandler } from './routes/admin.ts';
-import { getBlacklistHandler, putBlacklistHandler } from './routes/admin-blacklist.ts';
-import { templateStatsHandler } from './routes/admin-stats.ts';
-import { stockHandler } from './routes/admin-stock.ts';
+import { AdminGuard } from './auth/admin-guard.ts';
+import { mountAdminRoutes } from './routes/admin-routes.ts';
 import { claimHandler } from './routes/claim.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
@@ -30,6 +27,8 @@ import { performance } from 'node:perf_hooks';
 
 export interface Gateway {
   readonly port: number;
+  /** Port of the separate admin listener (ADMIN_ROUTES=separate), else undefined. */
+  readonly adminPort: number | undefined;
   readonly redis: RedisClient;
   /** Stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
   stop(): Promise<void>;
@@ -39,6 +38,12 @@ const errorLog = (msg: string, err: unknown) => log('error', msg, { err });
 
 const methodNotAllowed: Handler = () => { throw new ApiError('method_not_allowed'); };
 const notFound: Handler = () => { throw new ApiError('not_found', 'no such route'); };
+
+/** Listens on host:port; resolves with the listen socket. */
+function listen(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  return new Promise((resolve, reject) =>
+    app.listen(host, port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${host}:${port}`)))));
+}
 
 /** Starts a gateway with this config; resolves once it listens. */
 export async function startGateway(cfg: Config): Promise<Gateway> {
@@ -66,8 +71,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
   stats.start();
   const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, cfg: cfg.claim });
+  const guard = new AdminGuard(cfg.adminToken, cfg.admin);
   const admin = {
-    store, cache, auth: bearerCheck(cfg.adminToken), blacklist: new BlacklistStore(mysql, cfg.mysql),
+    store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
+    auth: (req: { authorization: string; remoteAddress: string }) => guard.check(req.authorization, req.remoteAddress, performance.now()),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
   const stock = { redis, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
@@ -75,38 +82,30 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   let draining = false;
   const inFlight = new InFlight();
   const r = (opts: Parameters<typeof route>[2], h: Handler) => route(inFlight, errorLog, opts, h);
+  const adminRoutes = { admin, stock, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
-    .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims)))
+    .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
-    .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql)))
+    .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
-    .post('/v1/admin/templates', r({ bodyCap: cfg.http.maxAdminBody }, createTemplateHandler(admin)))
-    .get('/v1/admin/templates', r({}, listTemplatesHandler(admin)))
-    .any('/v1/admin/templates', r({}, methodNotAllowed))
-    .get('/v1/admin/templates/:id', r({ params: 1 }, getTemplateHandler(admin)))
-    .patch('/v1/admin/templates/:id', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, patchTemplateHandler(admin)))
-    .any('/v1/admin/templates/:id', r({}, methodNotAllowed))
-    .get('/v1/admin/blacklist', r({}, getBlacklistHandler(admin)))
-    .put('/v1/admin/blacklist', r({ bodyCap: cfg.http.maxAdminBody }, putBlacklistHandler(admin)))
-    .any('/v1/admin/blacklist', r({}, methodNotAllowed))
-    .get('/v1/admin/templates/:id/stats', r({ params: 1 }, templateStatsHandler(admin, redis, ks)))
-    .any('/v1/admin/templates/:id/stats', r({}, methodNotAllowed))
-    .post('/v1/admin/templates/:id/stock', r({ params: 1, bodyCap: cfg.http.maxAdminBody }, stockHandler(admin, stock)))
-    .any('/v1/admin/templates/:id/stock', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
-    .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
-    .any('/*', r({}, notFound));
-
-  const socket = await new Promise<NonNullable<Parameters<Parameters<TemplatedApp['listen']>[2]>[0]>>((resolve, reject) =>
-    app.listen(cfg.http.host, cfg.http.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${cfg.http.host}:${cfg.http.port}`)))));
-  const port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
+    .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
+  if (cfg.admin.routes === 'public') mountAdminRoutes(app, adminRoutes);
+  app.any('/*', r({}, notFound));
+  const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
+  if (cfg.admin.routes === 'separate') {
+    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler)).any('/*', r({}, notFound));
+    sockets.push(await listen(adminApp, cfg.admin.host, cfg.admin.port));
+  }
+  const portOf = (s: us_listen_socket) => uws.us_socket_local_port(s as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
 
   return {
-    port,
+    port: portOf(sockets[0]!),
+    adminPort: sockets[1] && portOf(sockets[1]),
     redis,
     stop: async () => {
       draining = true;
-      uws.us_listen_socket_close(socket);
+      for (const s of sockets) uws.us_listen_socket_close(s);
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
       backlog.stop();

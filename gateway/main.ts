@@ -13,6 +13,9 @@ try {
   }
   const gw = await startGateway(cfg);
   log('info', 'gateway listening', { url: `http://${cfg.http.host}:${gw.port}`, port: gw.port, pid: process.pid });
+  if (gw.adminPort !== undefined) log('info', 'admin listening', { url: `http://${cfg.admin.host}:${gw.adminPort}`, port: gw.adminPort });
+  if (cfg.admin.routes === 'off') log('info', 'admin routes are off on this gateway');
+  if (cfg.userTokenSecrets.length > 0) log('info', 'claims and listings require signed user tokens');
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -16,6 +16,8 @@ export interface Incoming {
   readonly params: readonly string[];
   readonly contentType: string;
   readonly authorization: string;
+  /** The client's address, for routes that asked for it (RouteOptions.address), else ''. */
+  readonly remoteAddress: string;
   readonly body: Buffer;
 }
 
@@ -31,6 +33,8 @@ export interface RouteOptions {
   readonly params?: number;
   /** Body size cap in bytes; routes without it ignore any body. */
   readonly bodyCap?: number;
+  /** Copy the client's address (admin routes budget wrong tokens per address). */
+  readonly address?: boolean;
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -60,9 +64,12 @@ interface State {
 
 const NO_BODY = Buffer.alloc(0);
 
+/** A uWS route callback. */
+export type RouteCallback = (res: HttpResponse, req: HttpRequest) => void;
+
 /** Wraps an async handler as a uWS route callback. */
-export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler) {
-  return (res: HttpResponse, req: HttpRequest): void => {
+export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler): RouteCallback {
+  return (res, req) => {
     const state: State = { done: false };
     res.onAborted(() => {
       state.done = true;
@@ -79,6 +86,7 @@ export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, han
         params,
         contentType: req.getHeader('content-type'),
         authorization: req.getHeader('authorization'),
+        remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
       const body = opts.bodyCap === undefined
         ? Promise.resolve(NO_BODY)

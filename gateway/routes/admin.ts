@@ -1,5 +1,4 @@
-/** Operator routes for templates (create, read, list, change), behind a bearer token compared in constant time. */
-import { createHash, timingSafeEqual } from 'node:crypto';
+/** Operator routes for templates (create, read, list, change); `auth` is the admin gate (auth/admin-guard.ts). */
 import { ApiError, orUnavailable } from '../http/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { limitParam, queryParams } from '../http/query.ts';
@@ -9,17 +8,6 @@ import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } f
 import { parsePatch, parseTemplate, type RuleDefaults } from '../templates/rules.ts';
 import type { TemplateStore } from '../templates/store.ts';
 import { isId } from '../validate.ts';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Checks `Authorization: Bearer <token>`; hashing first makes the comparison length-independent. */
-export function bearerCheck(token: string): (req: Incoming) => void {
-  const want = digest(token);
-  return (req) => {
-    const m = /^Bearer (\S+)$/.exec(req.authorization);
-    if (!m || !timingSafeEqual(digest(m[1]!), want)) throw new ApiError('unauthorized', 'missing or wrong admin token');
-  };
-}
 
 export interface AdminDeps {
   readonly store: TemplateStore;

@@ -1,4 +1,5 @@
 /** POST /v1/claim: JSON or msgpack in, the same format out. */
+import { verifyUserToken } from '../auth/user-token.ts';
 import type { ClaimInput, ClaimService } from '../claim.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../http/errors.ts';
@@ -7,13 +8,20 @@ import { isId } from '../validate.ts';
 
 const FIELDS = new Set(['userId', 'templateId', 'requestId']);
 
-/** Validates a claim body: known fields only, ids of 1-64 chars of [A-Za-z0-9_.:-]. */
-export function parseClaim(body: unknown): ClaimInput {
+/**
+ * Validates a claim body: known fields only, ids of 1-64 chars of [A-Za-z0-9_.:-]. With a user
+ * token, the user is the token's: a body userId may repeat it, never name someone else.
+ */
+export function parseClaim(body: unknown, tokenUser?: string): ClaimInput {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ApiError('bad_request', 'body must be an object with userId and templateId');
   }
   const o = body as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
+  if (tokenUser !== undefined) {
+    if (o.userId !== undefined && o.userId !== tokenUser) throw new ApiError('forbidden', 'userId: not the user of the token');
+    o.userId = tokenUser;
+  }
   for (const f of ['userId', 'templateId'] as const) {
     if (!isId(o[f])) throw new ApiError('bad_request', `${f}: required, 1-64 characters of [A-Za-z0-9_.:-]`);
   }
@@ -23,12 +31,13 @@ export function parseClaim(body: unknown): ClaimInput {
   return o as unknown as ClaimInput;
 }
 
-/** The claim route handler. */
-export function claimHandler(service: ClaimService): Handler {
+/** The claim route handler; with `tokenSecrets`, claims need a user token (auth/user-token.ts). */
+export function claimHandler(service: ClaimService, tokenSecrets: readonly string[]): Handler {
   return async (req): Promise<Reply> => {
     const format = formatOf(req.contentType, true);
     try {
-      const answer = await service.claim(parseClaim(decodeBody(req.body, format)));
+      const tokenUser = tokenSecrets.length > 0 ? verifyUserToken(tokenSecrets, req.authorization, Date.now() / 1000) : undefined;
+      const answer = await service.claim(parseClaim(decodeBody(req.body, format), tokenUser));
       return { ...answer, format };
     } catch (err) {
       // Errors answer in the client's format too, so a msgpack client can always decode them.

@@ -3,6 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../sink/mysql.ts';
 import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../sink/shards.ts';
+import { verifyUserToken } from '../auth/user-token.ts';
 import { ApiError, orUnavailable } from '../http/errors.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
@@ -13,11 +14,14 @@ const num = (v: unknown) => (v === null ? null : Number(v));
 
 const PARAMS = new Set(['limit']);
 
-/** The listing route handler. */
-export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Config['mysql']): Handler {
+/** The listing route handler; with `tokenSecrets`, only the token's user may list their coupons. */
+export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Config['mysql'], tokenSecrets: readonly string[]): Handler {
   return async (req) => {
     const userId = req.params[0] ?? '';
     if (!isId(userId)) throw new ApiError('bad_request', 'userId: 1-64 characters of [A-Za-z0-9_.:-]');
+    if (tokenSecrets.length > 0 && verifyUserToken(tokenSecrets, req.authorization, Date.now() / 1000) !== userId) {
+      throw new ApiError('forbidden', 'the token belongs to another user');
+    }
     const limit = limitParam(queryParams(req.query, PARAMS), 50, 200);
     const s = shardOfUser(layout, userId);
     const [rows] = await orUnavailable('mysql', () => mysql.forDb(s.db).query<RowDataPacket[]>(

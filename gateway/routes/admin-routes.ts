@@ -1,0 +1,46 @@
+/** The admin API's route table, mounted on the public app or on a listener of its own (ADMIN_ROUTES). */
+import type { RedisClient } from '../../lua/client.ts';
+import type { KeySpace } from '../../lua/keys.ts';
+import type { Handler, RouteCallback, RouteOptions } from '../http/route.ts';
+import type { TemplatedApp } from '../http/uws.ts';
+import type { StockDeps } from '../templates/stock.ts';
+import { type AdminDeps, createTemplateHandler, getTemplateHandler, listTemplatesHandler, patchTemplateHandler } from './admin.ts';
+import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './admin-blacklist.ts';
+import { templateStatsHandler } from './admin-stats.ts';
+import { stockHandler } from './admin-stock.ts';
+
+export interface AdminRouteDeps {
+  readonly admin: AdminDeps & BlacklistDeps;
+  readonly stock: StockDeps;
+  readonly redis: RedisClient;
+  readonly ks: KeySpace;
+  readonly maxBody: number;
+  /** Wraps a handler as a route (route.ts), with the app's in-flight accounting. */
+  readonly r: (opts: RouteOptions, h: Handler) => RouteCallback;
+  /** Answers 405 for a known path with another method. */
+  readonly methodNotAllowed: Handler;
+}
+
+/** Registers every admin route on `app`; each reads the client address for the wrong-token budget. */
+export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): TemplatedApp {
+  const { admin, r } = d;
+  const get = { address: true };
+  const withId = { address: true, params: 1 };
+  const body = { address: true, bodyCap: d.maxBody };
+  const idBody = { ...withId, bodyCap: d.maxBody };
+  const other = r({}, d.methodNotAllowed);
+  return app
+    .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))
+    .get('/v1/admin/templates', r(get, listTemplatesHandler(admin)))
+    .any('/v1/admin/templates', other)
+    .get('/v1/admin/templates/:id', r(withId, getTemplateHandler(admin)))
+    .patch('/v1/admin/templates/:id', r(idBody, patchTemplateHandler(admin)))
+    .any('/v1/admin/templates/:id', other)
+    .get('/v1/admin/templates/:id/stats', r(withId, templateStatsHandler(admin, d.redis, d.ks)))
+    .any('/v1/admin/templates/:id/stats', other)
+    .post('/v1/admin/templates/:id/stock', r(idBody, stockHandler(admin, d.stock)))
+    .any('/v1/admin/templates/:id/stock', other)
+    .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
+    .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
+    .any('/v1/admin/blacklist', other);
+}
