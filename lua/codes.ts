@@ -14,6 +14,12 @@ export enum ScriptCode {
   NoGroup = 12,
   Written = 13,
   Stale = 14,
+  // 20-24: the rebuild of Redis from MySQL (gateway/rebuild/).
+  Frozen = 20,
+  StockAbsent = 21,
+  Thawed = 22,
+  StockLive = 23,
+  UsersReplaced = 24,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

@@ -23,6 +23,10 @@ const FILES = {
   claimSettle: 'claim-settle-2.lua',
   streamTrim: 'stream-trim-1.lua',
   templatePut: 'template-put-1.lua',
+  stockFreeze: 'stock-freeze-2.lua',
+  stockThaw: 'stock-thaw-2.lua',
+  stockRestore: 'stock-restore-2.lua',
+  usersSwap: 'users-swap-3.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -46,5 +50,10 @@ declare module 'ioredis' {
       requestId: string, couponId: string, remember: '0' | '1'): Result<ScriptReply, Context>;
     streamTrim(stream: string): Result<ScriptReply, Context>;
     templatePut(template: string, version: S, data: string): Result<ScriptReply, Context>;
+    stockFreeze(stock: string, frozen: string): Result<ScriptReply, Context>;
+    stockThaw(stock: string, frozen: string): Result<ScriptReply, Context>;
+    stockRestore(stock: string, frozen: string, remaining: S): Result<ScriptReply, Context>;
+    usersSwap(users: string, rebuilt: string, pending: string, templateId: string,
+      ...unresolved: string[]): Result<ScriptReply, Context>;
   }
 }
