@@ -24,7 +24,7 @@ TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL
 LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
 	MYSQL_URL=$(LOCAL_MYSQL_URL)
 
-.PHONY: help deps services run stop status test typecheck bench logs clean
+.PHONY: help deps services run stop status test typecheck bench rebuild logs clean
 
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
@@ -32,6 +32,7 @@ help:
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster, typecheck, test suite"
 	@echo "make bench      services, then bench/run.ts"
+	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (README)"
 	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
 
 deps:
@@ -69,6 +70,9 @@ test:
 bench:
 	@$(SERVICES) up
 	@export $(LOCAL_ENV); node --import tsx bench/run.ts
+
+rebuild:
+	@export $(LOCAL_ENV); node --import tsx gateway/rebuild/main.ts $(ARGS)
 
 logs:
 	@mkdir -p $(LOG_DIR)

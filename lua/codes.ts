@@ -16,6 +16,12 @@ export enum ScriptCode {
   Stale = 14,
   StockChanged = 15,
   StockChangeKnown = 16,
+  // 20-24: the rebuild of Redis from MySQL (gateway/rebuild/).
+  Frozen = 20,
+  StockAbsent = 21,
+  Thawed = 22,
+  StockLive = 23,
+  UsersReplaced = 24,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

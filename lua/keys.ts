@@ -37,8 +37,15 @@ export const stockChangesKey = (ks: KeySpace, templateId: string, k: number) =>
 export const stockChangesAtKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock-changes-at:${templateId}:${k}`;
 
+/** Sub-stock k set aside by a rebuild (lua/stock-freeze-2.lua): same slot, claims cannot see it. */
+export const frozenStockKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:frozen:${templateId}:${k}`;
+
 /** Per-template user hash in partition p: `<user>` claim count, `<user>#p` pending, `<user>|<rid>` result. */
 export const usersKey = (ks: KeySpace, p: number, templateId: string) => `${tag(ks, p)}:users:${templateId}`;
+
+/** A rebuild's new users hash of partition p, swapped in by lua/users-swap-3.lua. */
+export const rebuiltUsersKey = (ks: KeySpace, p: number, templateId: string) => `${tag(ks, p)}:rebuild:users:${templateId}`;
 
 /** Reservations awaiting settle in partition p: zset of `<template>|<user>|<rid>` scored by ms. */
 export const pendingKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:pending`;

@@ -25,6 +25,10 @@ const FILES = {
   templatePut: 'template-put-1.lua',
   statsAdd: 'stats-add-3.lua',
   stockChange: 'stock-change-3.lua',
+  stockFreeze: 'stock-freeze-2.lua',
+  stockThaw: 'stock-thaw-2.lua',
+  stockRestore: 'stock-restore-2.lua',
+  usersSwap: 'users-swap-3.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -51,5 +55,10 @@ declare module 'ioredis' {
     statsAdd(totals: string, second: string, applied: string, seq: S, claims: S, issued: S,
       secondTtl: S, appliedTtl: S, ...reasonCounts: S[]): Result<ScriptReply, Context>;
     stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Result<ScriptReply, Context>;
+    stockFreeze(stock: string, frozen: string): Result<ScriptReply, Context>;
+    stockThaw(stock: string, frozen: string): Result<ScriptReply, Context>;
+    stockRestore(stock: string, frozen: string, remaining: S): Result<ScriptReply, Context>;
+    usersSwap(users: string, rebuilt: string, pending: string, templateId: string,
+      ...unresolved: string[]): Result<ScriptReply, Context>;
   }
 }

@@ -46,10 +46,11 @@ test('users spread evenly over home sub-stocks', () => {
   for (const c of counts) assert.ok(c > 1700 && c < 2300, `uneven: ${counts}`);
 });
 
-test('every key a claim script touches carries its partition tag', () => {
+test('every key a claim or rebuild script touches carries its partition tag', () => {
   for (let k = 0; k < 8; k++) {
     const p = keys.subStockPartition(ks, 'tpl', k);
-    const homeKeys = [keys.stockKey(ks, 'tpl', k), keys.usersKey(ks, p, 'tpl'), keys.pendingKey(ks, p), keys.seqKey(ks, p), keys.streamKey(ks, p)];
+    const homeKeys = [keys.stockKey(ks, 'tpl', k), keys.usersKey(ks, p, 'tpl'), keys.pendingKey(ks, p), keys.seqKey(ks, p), keys.streamKey(ks, p),
+      keys.frozenStockKey(ks, 'tpl', k), keys.rebuiltUsersKey(ks, p, 'tpl')];
     assert.deepEqual(new Set(homeKeys.map(tagOf)), new Set([String(p)]));
   }
 });

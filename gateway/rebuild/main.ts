@@ -1,0 +1,97 @@
+/**
+ * Rebuild CLI: `npm run rebuild -- --all` or `npm run rebuild -- --template ID [--template ID ...]`
+ * restores Redis from MySQL (rebuild.ts explains how and why it cannot over-issue). Prints
+ * one row per template and exits 1 if any template failed or shows a broken invariant.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../../lua/client.ts';
+import { checkLayout, layoutFacts } from '../../lua/layout.ts';
+import { type MysqlPools, openMysql } from '../../sink/mysql.ts';
+import { isId } from '../validate.ts';
+import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from './rebuild.ts';
+
+const USAGE = 'usage: npm run rebuild -- (--all | --template ID [--template ID ...]) [--drain-timeout-ms N]';
+// A running sink passes a drain point within its batch wait (100 ms by default); 30 s also
+// covers a sink restarting, and bounds how long the template answers 503.
+const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+interface Args {
+  readonly all: boolean;
+  readonly ids: string[];
+  readonly drainTimeoutMs: number;
+}
+
+function parse(argv: string[]): Args {
+  const { values } = parseArgs({
+    args: argv, strict: true,
+    options: { all: { type: 'boolean' }, template: { type: 'string', multiple: true }, 'drain-timeout-ms': { type: 'string' } },
+  });
+  const ids = values.template ?? [];
+  const all = values.all === true;
+  if (all === ids.length > 0) throw new Error('give either --all or at least one --template ID');
+  const bad = ids.find((id) => !isId(id));
+  if (bad !== undefined) throw new Error(`--template ${bad}: 1-64 characters of [A-Za-z0-9_.:-]`);
+  const raw = values['drain-timeout-ms'];
+  const drainTimeoutMs = raw === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : Number(raw);
+  if (!Number.isSafeInteger(drainTimeoutMs) || drainTimeoutMs < 0) throw new Error('--drain-timeout-ms: a whole number of ms');
+  return { all, ids: [...new Set(ids)], drainTimeoutMs };
+}
+
+const COLUMNS = ['template', 'total', 'issued', 'dead', 'remaining', 'users', 'replays', 'kept', 'outcome'];
+const WIDTHS = [24, 10, 10, 6, 10, 10, 10, 6, 0];
+
+function row(cells: (string | number | undefined)[]): string {
+  return cells.map((c, i) => String(c ?? '-').padEnd(WIDTHS[i]!)).join(' ').trimEnd();
+}
+
+/** One table row, and the message (if any) on the next line. */
+function reportLine(r: RebuildReport): string {
+  const c = r.counts;
+  const line = row([r.id, r.total, c?.issued, r.deadLetters, r.remaining, c?.users, c?.replays, c?.kept, r.outcome]);
+  return r.message === undefined ? line : `${line}\n  ${r.outcome === 'failed' ? 'error' : 'VIOLATION'}: ${r.message}`;
+}
+
+async function run(args: Args): Promise<boolean> {
+  const cfg = loadConfig();
+  const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+  // An admin tool waits longer on Redis than a claim does (renames of large hashes, HSET chunks).
+  const redis: RedisClient = createRedis({ ...cfg.redis, commandTimeoutMs: cfg.sink.redisTimeoutMs }, { offlineQueue: true, name: 'rebuild' });
+  redis.on('error', () => undefined); // failed commands report themselves; reconnects are silent
+  const mysql: MysqlPools = openMysql(cfg.mysql);
+  try {
+    await waitReady(redis, 10_000);
+    // A Redis that lost everything lost the layout facts too: pin them again (or refuse a mismatch).
+    await checkLayout(redis, ks, layoutFacts(cfg));
+    const deps = rebuildDeps(cfg, redis, mysql, {
+      drainTimeoutMs: args.drainTimeoutMs, progress: (line) => process.stderr.write(`rebuild: ${line}\n`),
+    });
+    return await withRebuildLock(mysql, cfg.mysql.dbPrefix, async () => {
+      const ids = args.all ? await allTemplateIds(deps.store) : args.ids;
+      console.log(row(COLUMNS));
+      let ok = true;
+      for (const id of ids) {
+        const r = await rebuildTemplate(deps, id);
+        console.log(reportLine(r));
+        ok &&= r.outcome === 'rebuilt' || r.outcome === 'initialised';
+      }
+      console.log(`${ids.length} template(s): ${ok ? 'all rebuilt' : 'SOME FAILED (see above)'}`);
+      return ok;
+    });
+  } finally {
+    await mysql.close();
+    redis.disconnect();
+  }
+}
+
+let args: Args;
+try {
+  args = parse(process.argv.slice(2));
+} catch (err) {
+  console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  process.exit(2);
+}
+run(args).then((ok) => process.exit(ok ? 0 : 1), (err: unknown) => {
+  console.error(`rebuild failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

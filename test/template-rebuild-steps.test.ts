@@ -1,0 +1,106 @@
+/**
+ * The rebuild's steps in process (gateway/rebuild/): what it does with reservations caught
+ * between claim-home and claim-settle, and that it runs unchanged on Redis Cluster.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { loadConfigWith } from '../config/index.ts';
+import { rebuildDeps, rebuildTemplate } from '../gateway/rebuild/rebuild.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import { homeSubStock, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { createLog } from '../sink/log.ts';
+import { couponIdPrefix } from '../sink/shards.ts';
+import { startSink } from '../sink/sink.ts';
+import { claimRig } from './support/claims.ts';
+import { drained, keySpace, layout, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, testConfig } from './support/storage.ts';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+const quiet = { log: createLog(() => undefined) };
+
+test('reservations in flight survive a rebuild: unresolved ones are kept, resolved ones settle from MySQL', async () => {
+  const cfg = testConfig({ SINK_BATCH_MAX_WAIT_MS: '20' });
+  const s = await openStorage(cfg);
+  cleanup.push(() => s.close());
+  const ks = keySpace(cfg);
+  const rig = claimRig(s);
+  const t = await rig.template({ totalStock: 3, subStocks: 2, perUserLimit: 1 });
+  const sink = await startSink(cfg, quiet);
+  cleanup.push(() => sink.stop());
+  const at = (userId: string) => {
+    const home = homeSubStock(t.id, userId, 2);
+    const h = subStockPartition(ks, t.id, home);
+    const o = subStockPartition(ks, t.id, 1 - home);
+    const prefix = couponIdPrefix(layout(cfg), userId);
+    return {
+      home: (rid: string) => s.redis.claimHome(stockKey(ks, t.id, home), usersKey(ks, h, t.id), pendingKey(ks, h),
+        seqKey(ks, h), streamKey(ks, h), t.id, userId, rid, '1', 1, prefix, h),
+      take: (rid: string) => s.redis.claimTake(stockKey(ks, t.id, 1 - home), seqKey(ks, o), streamKey(ks, o),
+        t.id, userId, rid, prefix, o, h),
+      settle: (rid: string, couponId: string) => s.redis.claimSettle(usersKey(ks, h, t.id), pendingKey(ks, h), t.id, userId, rid, couponId, '1'),
+      users: async () => Object.fromEntries(Object.entries(await s.redis.hgetall(usersKey(ks, h, t.id)))
+        .filter(([f]) => f === userId || f.startsWith(`${userId}|`) || f.startsWith(`${userId}#`))),
+      pending: () => s.redis.zrange(pendingKey(ks, h), '0', '-1'),
+    };
+  };
+  // Two users with the same home sub-stock, which looks empty: their claims reserve and overflow.
+  const home = homeSubStock(t.id, 'alice', 2);
+  const bob = Array.from({ length: 50 }, (_, i) => `bob${i}`).find((u) => homeSubStock(t.id, u, 2) === home)!;
+  const a = at('alice');
+  const b = at(bob);
+  await s.redis.set(stockKey(ks, t.id, home), 0);
+  await s.redis.set(stockKey(ks, t.id, 1 - home), 2);
+
+  // bob's take ran before the rebuild but his settle had not: MySQL will hold his coupon.
+  assert.deepEqual(await b.home('b1'), [ScriptCode.Reserved]);
+  const [taken, bobCoupon] = await b.take('b1');
+  assert.equal(taken, ScriptCode.Issued);
+  await waitFor(() => drained(s), 10_000, "bob's record in MySQL");
+  // alice's reservation is still waiting for its take when the rebuild runs.
+  assert.deepEqual(await a.home('a1'), [ScriptCode.Reserved]);
+
+  const report = await rebuildTemplate(rebuildDeps(cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined }), t.id);
+  assert.equal(report.outcome, 'rebuilt', report.message);
+  assert.deepEqual({ issued: report.counts?.issued, kept: report.counts?.kept, remaining: report.remaining }, { issued: 1, kept: 1, remaining: 2 });
+  assert.deepEqual(await a.users(), { alice: '1', 'alice#p': '1', 'alice|a1': 'P' }, 'alice keeps her reservation');
+  assert.deepEqual((await a.pending()).filter((m) => m.includes('alice')), [`${t.id}|alice|a1`]);
+  assert.deepEqual(await b.users(), { [bob]: '1', [`${bob}|b1`]: bobCoupon }, "bob's answer comes from MySQL");
+  assert.deepEqual((await b.pending()).filter((m) => m.includes(bob)), [], "bob's reservation is settled");
+
+  // alice's take lands after the rebuild: her settle still finds the reservation, and her limit counts it.
+  const [code, aliceCoupon] = await a.take('a1');
+  assert.equal(code, ScriptCode.Issued);
+  assert.deepEqual(await a.settle('a1', String(aliceCoupon)), [ScriptCode.Settled]);
+  assert.deepEqual(await a.home('a2'), [ScriptCode.LimitReached]);
+  assert.deepEqual(await a.home('a1'), [ScriptCode.Replayed, aliceCoupon]);
+  // bob's late settle finds his coupon already recorded.
+  assert.deepEqual(await b.settle('b1', String(bobCoupon)), [ScriptCode.NotPending, bobCoupon]);
+});
+
+test('the rebuild runs unchanged on Redis Cluster', async () => {
+  const nodes = loadConfigWith({}).test.clusterNodes;
+  assert.ok(nodes.length >= 3, 'TEST_REDIS_CLUSTER_NODES is not set: run through `make test`, which starts the cluster');
+  const cfg = testConfig({ REDIS_CLUSTER_NODES: nodes.join(','), SINK_BATCH_MAX_WAIT_MS: '20' });
+  const s = await openStorage(cfg);
+  cleanup.push(() => s.close());
+  const rig = claimRig(s);
+  const t = await rig.template({ totalStock: 60, subStocks: 4, perUserLimit: 1 });
+  const answers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+    rig.service.claim({ userId: `c${i}`, templateId: t.id, requestId: `r${i}` })));
+  assert.ok(answers.every((a) => a.status === 200));
+  const sink = await startSink(cfg, quiet);
+  cleanup.push(() => sink.stop());
+
+  const report = await rebuildTemplate(rebuildDeps(cfg, s.redis, s.mysql, { drainTimeoutMs: 10_000, progress: () => undefined }), t.id);
+  assert.equal(report.outcome, 'rebuilt', report.message);
+  assert.deepEqual({ issued: report.counts?.issued, users: report.counts?.users, replays: report.counts?.replays, remaining: report.remaining },
+    { issued: 40, users: 40, replays: 40, remaining: 20 });
+  assert.deepEqual(await rig.store.live.stock(t), { total: 60, remaining: 20, issued: 40 });
+  const replay = await rig.service.claim({ userId: 'c7', templateId: t.id, requestId: 'r7' });
+  assert.equal(replay.body.couponId, answers[7]!.body.couponId);
+  assert.equal((await rig.service.claim({ userId: 'c7', templateId: t.id })).body.status, 'limit_reached');
+});
