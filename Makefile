@@ -72,7 +72,7 @@ bench:
 	@export $(LOCAL_ENV); node --import tsx bench/run.ts
 
 rebuild:
-	@export $(LOCAL_ENV); node --import tsx gateway/rebuild/main.ts $(ARGS)
+	@export $(LOCAL_ENV); node --import tsx cli/rebuild.ts $(ARGS)
 
 logs:
 	@mkdir -p $(LOG_DIR)

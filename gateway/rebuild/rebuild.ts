@@ -14,8 +14,9 @@
  *  3. users: the per-user counts and request-id answers are rebuilt from MySQL and swapped in;
  *     reservations still in flight are carried over (lua/users-swap-3.lua).
  *  4. stock: under the template's MySQL row lock (a concurrent top-up waits), each sub-stock
- *     is written with its share of total - issued; an over-issue found here is reported and
- *     writes 0. These writes come last: they are what re-opens claims, after the users hashes
+ *     is written with its share of total - issued, less what an unrecorded reduction took
+ *     (stock-changes.ts, which also keeps a retried top-up from adding twice); an over-issue
+ *     found here is reported and writes 0. These writes come last: they are what re-opens claims, after the users hashes
  *     already say what every user holds.
  *  5. the version is bumped and published, so every gateway replaces its cached copy and
  *     forgets which sub-stocks it saw empty.
@@ -32,7 +33,9 @@ import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
 import type { MysqlPools } from '../../sink/mysql.ts';
 import type { Template } from '../templates/model.ts';
 import { LiveTemplates } from '../templates/live.ts';
+import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
+import { carryStockChanges } from './stock-changes.ts';
 import { deadLetters, drainPoints, waitDrained } from './drain.ts';
 import { freeze, restore, thaw } from './stock.ts';
 import { rebuildUsers, type UserCounts } from './users.ts';
@@ -41,6 +44,7 @@ export interface RebuildDeps {
   readonly redis: RedisClient;
   readonly mysql: MysqlPools;
   readonly store: TemplateStore;
+  readonly ledger: StockLedger;
   readonly ks: KeySpace;
   readonly dbPrefix: string;
   readonly shardDbs: number;
@@ -75,6 +79,7 @@ export function rebuildDeps(cfg: Config, redis: RedisClient, mysql: MysqlPools,
   const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   return {
     redis, mysql, ks, store: new TemplateStore(mysql, new LiveTemplates(redis, ks), cfg.mysql),
+    ledger: new StockLedger(mysql, cfg.mysql),
     dbPrefix: cfg.mysql.dbPrefix, shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables,
     group: cfg.redis.streamGroup, ...o,
   };
@@ -128,9 +133,10 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
     let total = t.totalStock;
     let remaining = 0;
     writingStock = true;
-    const next = await d.store.change(t.id, async (current) => {
+    const next = await d.store.change(t.id, async (current, conn) => {
       total = current.totalStock;
-      remaining = Math.max(0, total - counts.issued - dead);
+      const withheld = await carryStockChanges(redis, ks, d.ledger, conn, current, Date.now());
+      remaining = Math.max(0, total - counts.issued - dead - withheld);
       await restore(redis, ks, current, remaining);
       return current;
     }, Date.now());

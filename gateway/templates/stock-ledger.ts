@@ -43,6 +43,13 @@ export class StockLedger {
     return r ? { delta: Number(r.delta), totalAfter: Number(r.total_after), createdAt: (r.created_at as Date).getTime() } : null;
   }
 
+  /** Request id -> delta of every change of the template (operators make a handful), read on `conn`. */
+  async all(conn: PoolConnection, templateId: string): Promise<Map<string, number>> {
+    const [rows] = await conn.execute<RowDataPacket[]>(
+      `SELECT request_id, delta FROM ${this.changes} WHERE template_id = ?`, [templateId]);
+    return new Map(rows.map((r) => [String(r.request_id), Number(r.delta)]));
+  }
+
   /** Sub-stock count and readiness of a template, or null when there is no such template. */
   async facts(templateId: string, conn?: PoolConnection): Promise<StockFacts | null> {
     const [rows] = await (conn ?? this.mysql.main).execute<RowDataPacket[]>(

@@ -4,12 +4,12 @@
  * one row per template and exits 1 if any template failed or shows a broken invariant.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config/index.ts';
-import { createRedis, type RedisClient, waitReady } from '../../lua/client.ts';
-import { checkLayout, layoutFacts } from '../../lua/layout.ts';
-import { type MysqlPools, openMysql } from '../../sink/mysql.ts';
-import { isId } from '../validate.ts';
-import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from './rebuild.ts';
+import { loadConfig } from '../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
+import { checkLayout, layoutFacts } from '../lua/layout.ts';
+import { type MysqlPools, openMysql } from '../sink/mysql.ts';
+import { isId } from '../gateway/validate.ts';
+import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../gateway/rebuild/rebuild.ts';
 
 const USAGE = 'usage: npm run rebuild -- (--all | --template ID [--template ID ...]) [--drain-timeout-ms N]';
 // A running sink passes a drain point within its batch wait (100 ms by default); 30 s also

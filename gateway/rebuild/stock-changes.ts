@@ -1,0 +1,35 @@
+/**
+ * A rebuild and the operator stock changes in flight (templates/stock.ts), so that neither
+ * undoes the other. Runs under the template's MySQL row lock, before the stock is written:
+ *  - a top-up recorded in MySQL is already inside the total the rebuild writes back, so every
+ *    sub-stock is marked as having applied its share: a retry of that top-up finds the marks
+ *    and adds nothing (without them it would add a second time: over-issue);
+ *  - a reduction that took from Redis but is not recorded in MySQL yet would be given back by
+ *    the rebuild, then lowered from the total when its retry records it: over-issue. What it
+ *    took stays withheld instead (the caller subtracts it), and its marks stay for the retry.
+ */
+import type { PoolConnection } from 'mysql2/promise';
+import type { RedisClient } from '../../lua/client.ts';
+import { type KeySpace, stockChangesAtKey, stockChangesKey } from '../../lua/keys.ts';
+import { subStockShare, type Template } from '../templates/model.ts';
+import type { StockLedger } from '../templates/stock-ledger.ts';
+
+/** Marks recorded top-ups as applied; returns the stock taken by reductions not yet recorded. */
+export async function carryStockChanges(redis: RedisClient, ks: KeySpace, ledger: StockLedger, conn: PoolConnection,
+  t: Template, now: number): Promise<number> {
+  const recorded = await ledger.all(conn, t.id);
+  let withheld = 0;
+  for (let k = 0; k < t.subStocks; k++) {
+    const applied = await redis.hgetall(stockChangesKey(ks, t.id, k));
+    for (const [rid, amount] of Object.entries(applied)) {
+      if (Number(amount) < 0 && !recorded.has(rid)) withheld -= Number(amount);
+    }
+    for (const [rid, delta] of recorded) {
+      const share = subStockShare(delta, t.subStocks, k);
+      if (delta <= 0 || share === 0 || applied[rid] !== undefined) continue;
+      await redis.hset(stockChangesKey(ks, t.id, k), rid, share);
+      await redis.zadd(stockChangesAtKey(ks, t.id, k), now, rid);
+    }
+  }
+  return withheld;
+}
