@@ -186,7 +186,9 @@ async function totals(id: string): Promise<{ soldOut: number; issued: number; cl
 }
 
 test('flusher: a flush while Redis is unreachable keeps the counts; later flushes write them exactly once', async () => {
-  const client = createRedis(s.cfg.redis, { offlineQueue: false, name: 'stats-unit' });
+  // A generous command timeout: this checks what a failed flush keeps, not how fast Redis is on
+  // a busy machine (the gateway's 250 ms could time out a flush meant to succeed).
+  const client = createRedis({ ...s.cfg.redis, commandTimeoutMs: 10_000 }, { offlineQueue: false, name: 'stats-unit' });
   client.on('error', () => {});
   await waitReady(client, 5000);
   const counter = new ClaimCounter();
