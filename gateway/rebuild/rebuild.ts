@@ -36,7 +36,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { carryStockChanges } from './stock-changes.ts';
-import { deadLetters, drainPoints, waitDrained } from './drain.ts';
+import { deadLetters, drainPoints, waitDrained } from '../../sink/drain.ts';
 import { freeze, restore, thaw } from './stock.ts';
 import { rebuildUsers, type UserCounts } from './users.ts';
 

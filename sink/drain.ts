@@ -1,13 +1,13 @@
 /**
- * Rebuild step "drain": once a template is frozen no record of it can enter a stream, so each
- * of its partition streams' last id, read after the freeze, is a drain point. When the sink's
+ * Drain points: a stream's last id, read at some moment, is a drain point. When the sink's
  * consumer group has delivered past every drain point and acknowledged everything at or below
- * it, each coupon the template issued before the freeze is in MySQL, or in the dead letters.
+ * it, every record issued before that moment is in MySQL, or in the dead letters. The rebuild
+ * (after freezing a template) and the reconciler (before trusting MySQL's counts) wait on them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RedisClient } from '../../lua/client.ts';
-import { deadKey, type KeySpace, streamKey } from '../../lua/keys.ts';
-import { decodeEntry } from '../../sink/consumer.ts';
+import type { RedisClient } from '../lua/client.ts';
+import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
+import { decodeEntry } from './consumer.ts';
 
 export interface DrainPoint {
   readonly partition: number;
