@@ -121,6 +121,23 @@ export function loadConfig(env: Env = process.env) {
       // host:port,... of the local 3-master cluster `make test` starts; only tests read it.
       clusterNodes: list([])(env, 'TEST_REDIS_CLUSTER_NODES'),
     },
+    reconcile: {
+      // a full pass this often, in the sink process that holds the lease.
+      everyMs: int(60_000, 1_000, 86_400_000)(env, 'RECONCILE_EVERY_MS'),
+      // a Redis restart (a new run id) is looked for this often: after an AOF that lost its
+      // last second, users and stock are repaired from MySQL as soon as possible.
+      restartCheckMs: int(1_000, 100, 600_000)(env, 'RECONCILE_RESTART_CHECK_MS'),
+      // the lease outlives a few passes of a stalled holder before another process takes over.
+      leaseMs: int(180_000, 1_000, 86_400_000)(env, 'RECONCILE_LEASE_MS'),
+      // a reservation is settled only when this old: a live gateway settles its own within
+      // a second (a few Redis timeouts), so older ones belong to a gateway that died.
+      pendingAgeMs: int(30_000, 1_000, 86_400_000)(env, 'RECONCILE_PENDING_AGE_MS'),
+      // how long a pass waits for the sink to store what the streams hold before it trusts MySQL.
+      drainTimeoutMs: int(30_000, 1_000, 600_000)(env, 'RECONCILE_DRAIN_TIMEOUT_MS'),
+      // after a Redis restart, coupons claimed this long before it are checked against Redis
+      // (everysec loses about a second; the margin covers a slow sink and clock skew).
+      restartWindowMs: int(600_000, 10_000, 86_400_000)(env, 'RECONCILE_RESTART_WINDOW_MS'),
+    },
     sink: {
       // unique per process so the group can tell a dead consumer's entries apart.
       consumer: str(`${hostname()}-${process.pid}`)(env, 'SINK_CONSUMER'),

@@ -22,6 +22,12 @@ export enum ScriptCode {
   Thawed = 22,
   StockLive = 23,
   UsersReplaced = 24,
+  // 25-29: the reconciler (sink/reconcile/).
+  Leased = 25,
+  LeaseHeld = 26,
+  LeaseDropped = 27,
+  Shaved = 28,
+  UsersRaised = 29,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

@@ -80,6 +80,12 @@ export const statsSecondKey = (ks: KeySpace, templateId: string, second: number)
 export const statsAppliedKey = (ks: KeySpace, templateId: string, gatewayId: string) =>
   `${statsTag(ks, templateId)}:applied:${gatewayId}`;
 
+/** The reconciler's lease: the name of the one process running it (expires if it dies). */
+export const reconcileLeaseKey = (ks: KeySpace) => `${ks.prefix}:reconcile:lease`;
+
+/** The Redis run id the reconciler last checked; another one means Redis restarted since. */
+export const reconcileRunKey = (ks: KeySpace) => `${ks.prefix}:reconcile:run`;
+
 /** Layout facts fixed for the life of the data (partition count). */
 export const metaKey = (ks: KeySpace) => `${ks.prefix}:meta`;
 

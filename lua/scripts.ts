@@ -29,6 +29,10 @@ const FILES = {
   stockThaw: 'stock-thaw-2.lua',
   stockRestore: 'stock-restore-2.lua',
   usersSwap: 'users-swap-3.lua',
+  leaseTake: 'lease-take-1.lua',
+  leaseDrop: 'lease-drop-1.lua',
+  stockShave: 'stock-shave-1.lua',
+  usersAtLeast: 'users-atleast-1.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -60,5 +64,9 @@ declare module 'ioredis' {
     stockRestore(stock: string, frozen: string, remaining: S): Result<ScriptReply, Context>;
     usersSwap(users: string, rebuilt: string, pending: string, templateId: string,
       ...unresolved: string[]): Result<ScriptReply, Context>;
+    leaseTake(lease: string, owner: string, ttlMs: S): Result<ScriptReply, Context>;
+    leaseDrop(lease: string, owner: string): Result<ScriptReply, Context>;
+    stockShave(stock: string, n: S): Result<ScriptReply, Context>;
+    usersAtLeast(users: string, ...triples: S[]): Result<ScriptReply, Context>;
   }
 }

@@ -1,11 +1,14 @@
 /**
  * Sink process entry: `node --import tsx sink/main.ts`. Drains the issuance streams into the
- * MySQL shards until SIGTERM/SIGINT, then writes and acks what it holds and exits 0. Fatal
+ * MySQL shards until SIGTERM/SIGINT, then writes and acks what it holds and exits 0. It also
+ * runs the reconciler when it holds the lease (sink/reconcile/). Fatal
  * errors exit non-zero so a supervisor restarts it; unacked records survive in Redis.
  */
 import { loadConfig } from '../config/index.ts';
 import { createLog, errorText } from './log.ts';
 import { openMysql } from './mysql.ts';
+import { reconcileCtx } from './reconcile/context.ts';
+import { ReconcileJob } from './reconcile/job.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';
 
 const log = createLog();
@@ -60,6 +63,8 @@ async function main(): Promise<void> {
     `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
   const sink = await startSink(cfg, { redis, mysql, log, onFatal: (err) => fatal('read loop ended', err) });
   const progress = reportProgress(sink);
+  const reconciler = new ReconcileJob(reconcileCtx(cfg, redis, mysql), cfg.sink.consumer, log);
+  reconciler.start();
   log.info('running');
 
   let stopping = false;
@@ -71,7 +76,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info(`${signal}: writing what is held, then exiting`);
     void (async () => {
-      await sink.stop();
+      await Promise.all([sink.stop(), reconciler.stop()]);
       clearInterval(progress);
       const st = sink.stats();
       log.info(`stopped: written=${st.rowsWritten} dead=${st.deadLettered} held=${st.held}`);

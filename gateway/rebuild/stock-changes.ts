@@ -12,24 +12,49 @@ import type { PoolConnection } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, stockChangesAtKey, stockChangesKey } from '../../lua/keys.ts';
 import { subStockShare, type Template } from '../templates/model.ts';
-import type { StockLedger } from '../templates/stock-ledger.ts';
+import { RETRY_WINDOW_MS } from '../templates/stock.ts';
+import type { StockChangeRow, StockLedger } from '../templates/stock-ledger.ts';
+
+/** Stock taken in Redis by reductions that MySQL has not recorded yet (`recorded`: the ledger's request ids). */
+export async function unrecordedReductions(redis: RedisClient, ks: KeySpace, t: Template,
+  recorded: ReadonlyMap<string, unknown>): Promise<number> {
+  let withheld = 0;
+  for (let k = 0; k < t.subStocks; k++) {
+    for (const [rid, amount] of Object.entries(await redis.hgetall(stockChangesKey(ks, t.id, k)))) {
+      if (Number(amount) < 0 && !recorded.has(rid)) withheld -= Number(amount);
+    }
+  }
+  return withheld;
+}
 
 /** Marks recorded top-ups as applied; returns the stock taken by reductions not yet recorded. */
 export async function carryStockChanges(redis: RedisClient, ks: KeySpace, ledger: StockLedger, conn: PoolConnection,
   t: Template, now: number): Promise<number> {
   const recorded = await ledger.all(conn, t.id);
-  let withheld = 0;
   for (let k = 0; k < t.subStocks; k++) {
     const applied = await redis.hgetall(stockChangesKey(ks, t.id, k));
-    for (const [rid, amount] of Object.entries(applied)) {
-      if (Number(amount) < 0 && !recorded.has(rid)) withheld -= Number(amount);
-    }
-    for (const [rid, delta] of recorded) {
+    for (const [rid, { delta }] of recorded) {
       const share = subStockShare(delta, t.subStocks, k);
       if (delta <= 0 || share === 0 || applied[rid] !== undefined) continue;
       await redis.hset(stockChangesKey(ks, t.id, k), rid, share);
       await redis.zadd(stockChangesAtKey(ks, t.id, k), now, rid);
     }
   }
-  return withheld;
+  return unrecordedReductions(redis, ks, t, recorded);
+}
+
+/** Recorded top-ups (young enough to still have their Redis records) that some sub-stock has not applied yet. */
+export async function unfinishedTopUps(redis: RedisClient, ks: KeySpace, t: Template,
+  recorded: ReadonlyMap<string, StockChangeRow>, now: number): Promise<number> {
+  let n = 0;
+  for (const [rid, { delta, createdAt }] of recorded) {
+    if (delta <= 0 || createdAt < now - RETRY_WINDOW_MS) continue;
+    for (let k = 0; k < t.subStocks; k++) {
+      if (subStockShare(delta, t.subStocks, k) > 0 && (await redis.hget(stockChangesKey(ks, t.id, k), rid)) === null) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
 }

@@ -24,6 +24,9 @@ export interface StockFacts {
   readonly ready: boolean;
 }
 
+const fromRow = (r: RowDataPacket): StockChangeRow =>
+  ({ delta: Number(r.delta), totalAfter: Number(r.total_after), createdAt: (r.created_at as Date).getTime() });
+
 export class StockLedger {
   private readonly changes: string;
   private readonly templates: string;
@@ -39,15 +42,14 @@ export class StockLedger {
     const [rows] = await this.mysql.main.execute<RowDataPacket[]>(
       `SELECT delta, total_after, created_at FROM ${this.changes} WHERE template_id = ? AND request_id = ?`,
       [templateId, requestId]);
-    const r = rows[0];
-    return r ? { delta: Number(r.delta), totalAfter: Number(r.total_after), createdAt: (r.created_at as Date).getTime() } : null;
+    return rows[0] ? fromRow(rows[0]) : null;
   }
 
-  /** Request id -> delta of every change of the template (operators make a handful), read on `conn`. */
-  async all(conn: PoolConnection, templateId: string): Promise<Map<string, number>> {
-    const [rows] = await conn.execute<RowDataPacket[]>(
-      `SELECT request_id, delta FROM ${this.changes} WHERE template_id = ?`, [templateId]);
-    return new Map(rows.map((r) => [String(r.request_id), Number(r.delta)]));
+  /** Every change of the template by request id (operators make a handful), read on `conn` if given. */
+  async all(conn: PoolConnection | undefined, templateId: string): Promise<Map<string, StockChangeRow>> {
+    const [rows] = await (conn ?? this.mysql.main).execute<RowDataPacket[]>(
+      `SELECT request_id, delta, total_after, created_at FROM ${this.changes} WHERE template_id = ?`, [templateId]);
+    return new Map(rows.map((r) => [String(r.request_id), fromRow(r)]));
   }
 
   /** Sub-stock count and readiness of a template, or null when there is no such template. */

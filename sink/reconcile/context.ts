@@ -1,0 +1,48 @@
+/** What every reconciliation step needs: the clients, the layouts, and its limits. */
+import type { Config } from '../../config/index.ts';
+import type { RedisClient } from '../../lua/client.ts';
+import type { KeySpace } from '../../lua/keys.ts';
+import { LiveTemplates } from '../../gateway/templates/live.ts';
+import { StockLedger } from '../../gateway/templates/stock-ledger.ts';
+import { TemplateStore } from '../../gateway/templates/store.ts';
+import type { MysqlPools } from '../mysql.ts';
+import { shardDbName, shardTableName, type ShardLayout } from '../shards.ts';
+
+export interface ReconcileCtx {
+  readonly redis: RedisClient;
+  readonly mysql: MysqlPools;
+  readonly ks: KeySpace;
+  readonly layout: ShardLayout;
+  readonly dbPrefix: string;
+  readonly store: TemplateStore;
+  readonly ledger: StockLedger;
+  /** The sink's consumer group. */
+  readonly group: string;
+  readonly cfg: Config['reconcile'];
+}
+
+/** The context for this config on the given clients. */
+export function reconcileCtx(cfg: Config, redis: RedisClient, mysql: MysqlPools): ReconcileCtx {
+  const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+  return {
+    redis, mysql, ks, layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables }, dbPrefix: cfg.mysql.dbPrefix,
+    store: new TemplateStore(mysql, new LiveTemplates(redis, ks), cfg.mysql), ledger: new StockLedger(mysql, cfg.mysql),
+    group: cfg.redis.streamGroup, cfg: cfg.reconcile,
+  };
+}
+
+/** Every user-coupon table: its pool and qualified name. */
+export function shardTables(c: ReconcileCtx): { db: number; name: string }[] {
+  const out: { db: number; name: string }[] = [];
+  for (let db = 0; db < c.layout.dbs; db++) {
+    for (let t = 0; t < c.layout.tables; t++) out.push({ db, name: `\`${shardDbName(c.dbPrefix, db)}\`.\`${shardTableName(t)}\`` });
+  }
+  return out;
+}
+
+/** Redis's clock in ms (claim scripts stamp reservations and records with it). */
+export async function redisNowMs(redis: RedisClient): Promise<number> {
+  const node = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master')[0]! : redis;
+  const [s, us] = await node.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}

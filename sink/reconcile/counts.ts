@@ -1,0 +1,131 @@
+/**
+ * Per-template issued counts, Redis against MySQL. Redis's view is total - remaining (less what
+ * unrecorded reductions withhold), read at a moment T; once the sink has stored everything the
+ * streams held at T, MySQL must hold at least every coupon Redis counted, and Redis must have
+ * counted at least every coupon MySQL shows claimed before T.
+ *  - MySQL shows more issued before T than Redis counted: Redis lost issues (restarted from an
+ *    AOF missing its last second after the sink stored them) and would sell them again. Repaired
+ *    by taking the difference out of the sub-stocks: safe, it can only withhold.
+ *  - Redis counted more than MySQL holds (plus dead letters): coupons answered "issued" whose
+ *    records are gone, or stock leaked. Reported, never repaired: giving stock back could
+ *    over-issue if a record still exists somewhere.
+ *  - MySQL holds more than the total: an over-issue. Reported loudly.
+ * A stock change in flight (one recorded since T, a reduction not recorded yet, a top-up not
+ * applied everywhere) makes total - remaining meaningless for a moment: such a template is only
+ * checked for over-issue, and compared again on the next pass.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { ScriptCode } from '../../lua/codes.ts';
+import { stockKey } from '../../lua/keys.ts';
+import { unfinishedTopUps, unrecordedReductions } from '../../gateway/rebuild/stock-changes.ts';
+import type { Template } from '../../gateway/templates/model.ts';
+import type { StockChangeRow } from '../../gateway/templates/stock-ledger.ts';
+import { type ReconcileCtx, shardTables } from './context.ts';
+
+/**
+ * Records stamped within this much before T are not trusted to predate T: on Redis Cluster they
+ * are stamped by other nodes' clocks (one Redis: one clock). Far above NTP's skew; a record
+ * missed this way is judged by the next pass.
+ */
+const CLOCK_MARGIN_MS = 500;
+
+/** Redis's side of one template at T. */
+export interface RedisCount {
+  readonly template: Template;
+  /** Sum of the sub-stocks, or null when a sub-stock key is missing (a rebuild is needed). */
+  readonly remaining: number | null;
+  /** A stock change was half-done when the sub-stocks were read. */
+  readonly changing: boolean;
+}
+
+export interface CountFinding {
+  readonly templateId: string;
+  readonly total: number;
+  /** What Redis counted as issued at T (null: sub-stocks missing). */
+  readonly redisIssued: number | null;
+  readonly mysqlIssued: number;
+  /** Stock taken out of Redis by this pass (the repair). */
+  readonly shaved: number;
+  /** What a person must look at, if anything. */
+  readonly problem?: string;
+  /** A stock change was in flight: only the over-issue check ran. */
+  readonly changing?: boolean;
+}
+
+/** Whether a stock change of `t` is half-done: a reduction not recorded, a top-up not applied everywhere. */
+async function changing(c: ReconcileCtx, t: Template, changes: ReadonlyMap<string, StockChangeRow>, now: number): Promise<boolean> {
+  return (await unrecordedReductions(c.redis, c.ks, t, changes)) > 0 || (await unfinishedTopUps(c.redis, c.ks, t, changes, now)) > 0;
+}
+
+/** Reads the sub-stocks of each template at `at` (step 1, before the drain point is taken). */
+export async function readRedisCounts(c: ReconcileCtx, templates: readonly Template[], at: number): Promise<RedisCount[]> {
+  return Promise.all(templates.map(async (template) => {
+    const half = await changing(c, template, await c.ledger.all(undefined, template.id), at);
+    const values = await Promise.all(Array.from({ length: template.subStocks }, (_, k) => c.redis.get(stockKey(c.ks, template.id, k))));
+    const remaining = values.some((v) => v === null) ? null : values.reduce((a, v) => a + Number(v), 0);
+    return { template, remaining, changing: half };
+  }));
+}
+
+/** Coupons of the template in MySQL: all of them, and those claimed before `before` (ms). */
+async function mysqlCounts(c: ReconcileCtx, id: string, before: number): Promise<{ all: number; before: number }> {
+  let all = 0;
+  let early = 0;
+  for (const t of shardTables(c)) {
+    const [rows] = await c.mysql.forDb(t.db).query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(claimed_at < ?), 0) AS early FROM ${t.name} WHERE template_id = ?`, [new Date(before), id]);
+    all += Number(rows[0]!.n);
+    early += Number(rows[0]!.early);
+  }
+  return { all, before: early };
+}
+
+/** Takes up to n from the sub-stocks in order; returns what was taken. */
+async function shave(c: ReconcileCtx, t: Template, n: number): Promise<number> {
+  let taken = 0;
+  for (let k = 0; k < t.subStocks && taken < n; k++) {
+    const [code, got] = await c.redis.stockShave(stockKey(c.ks, t.id, k), n - taken);
+    if (code === ScriptCode.Shaved) taken += Number(got);
+  }
+  return taken;
+}
+
+/**
+ * Step 2, after the drain point taken after step 1 has passed: compares and repairs. `at` is T
+ * (Redis ms when step 1 began); `dead` counts each template's dead-lettered records.
+ */
+export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount[], at: number,
+  dead: ReadonlyMap<string, number>): Promise<CountFinding[]> {
+  const out: CountFinding[] = [];
+  for (const { template: t, remaining, changing: halfBefore } of counts) {
+    // MySQL's total now: a top-up since T raised it (Redis looks like it counted more: safe).
+    const now = await c.store.get(t.id);
+    if (!now) continue;
+    const m = await mysqlCounts(c, t.id, at - CLOCK_MARGIN_MS);
+    const base = { templateId: t.id, total: now.totalStock, mysqlIssued: m.all, shaved: 0 };
+    if (remaining === null) {
+      out.push({ ...base, redisIssued: null, problem: 'sub-stock keys missing in Redis: run `npm run rebuild -- --template ' + t.id + '`' });
+      continue;
+    }
+    const problems: string[] = [];
+    if (m.all > now.totalStock) problems.push(`OVER-ISSUE: MySQL holds ${m.all} coupons for a total of ${now.totalStock}`);
+    const changes = await c.ledger.all(undefined, t.id);
+    const moving = halfBefore || [...changes.values()].some((ch) => ch.createdAt >= at - CLOCK_MARGIN_MS) ||
+      await changing(c, now, changes, at);
+    if (moving) {
+      out.push({ ...base, redisIssued: null, problem: problems[0], changing: true });
+      continue;
+    }
+    const redisIssued = now.totalStock - remaining;
+    let shaved = 0;
+    if (m.before > redisIssued) {
+      shaved = await shave(c, now, m.before - redisIssued);
+      problems.push(`Redis counted ${redisIssued} issued but MySQL holds ${m.before} claimed before it: ` +
+        `took ${shaved} back out of Redis's stock`);
+    }
+    const stored = m.all + (dead.get(t.id) ?? 0);
+    if (redisIssued > stored) problems.push(`${redisIssued - stored} coupon(s) counted issued by Redis are not in MySQL (nor dead-lettered)`);
+    out.push({ ...base, redisIssued, shaved, problem: problems.length > 0 ? problems.join('; ') : undefined });
+  }
+  return out;
+}

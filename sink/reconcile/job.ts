@@ -1,0 +1,63 @@
+/**
+ * The periodic reconciler inside the sink process. Every RECONCILE_RESTART_CHECK_MS it takes or
+ * renews the lease (only the holder works) and looks at Redis's run id; it runs a pass every
+ * RECONCILE_EVERY_MS, and at once when Redis restarted, to close that window as soon as it can.
+ */
+import type { Log } from '../log.ts';
+import { Lease } from './lease.ts';
+import type { ReconcileCtx } from './context.ts';
+import { attention, type ReconcileReport, reconcileOnce } from './reconcile.ts';
+import { restartedSince } from './restart.ts';
+
+/** One line summing up a pass, for the log. */
+export function summary(r: ReconcileReport): string {
+  const res = r.reservations;
+  const shaved = r.counts.reduce((a, f) => a + f.shaved, 0);
+  return `reconcile: restarted=${r.restarted} usersRaised=${r.usersRaised} reservations found=${res.found} ` +
+    `confirmed=${res.confirmed} released=${res.released} templates=${r.counts.length} stockWithheld=${shaved} ` +
+    `dead=${r.deadLetters} redriven=${r.redriven}${r.stalled ? ` STALLED: ${r.stalled}` : ''}`;
+}
+
+export class ReconcileJob {
+  private timer: NodeJS.Timeout | undefined;
+  private lastPass = 0;
+  private running: Promise<void> | undefined;
+  private readonly lease: Lease;
+
+  constructor(private readonly c: ReconcileCtx, owner: string, private readonly log: Log) {
+    this.lease = new Lease(c.redis, c.ks, owner, c.cfg.leaseMs);
+  }
+
+  /** Starts ticking. */
+  start(): void {
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => {
+        this.running = undefined;
+        if (this.timer) this.start();
+      });
+    }, this.c.cfg.restartCheckMs);
+    this.timer.unref();
+  }
+
+  /** Stops ticking, lets a pass in progress finish and gives the lease back. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+    await this.lease.drop().catch(() => undefined);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      if (!(await this.lease.take()).ok) return;
+      const due = Date.now() - this.lastPass >= this.c.cfg.everyMs;
+      if (!due && !(await restartedSince(this.c)).restarted) return;
+      this.lastPass = Date.now();
+      const r = await reconcileOnce(this.c);
+      this.log.info(summary(r));
+      for (const line of attention(r)) this.log.error('reconcile', `reconcile: needs attention: ${line}`);
+    } catch (err) {
+      this.log.error('reconcile', 'reconcile pass failed; retried next time', err);
+    }
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * One reconciliation pass (issue 5; brief, section 2: "a compensation job reconciles Redis, the
+ * stream and MySQL after crashes, and only one instance of it runs at a time"). Everything it
+ * judges is read BEFORE one drain point and checked AFTER the sink passed it, when MySQL holds
+ * every record issued until then:
+ *  1. Redis restarted since the last pass? (restart.ts)   2. stale reservations, stock per template
+ *  3. drain point, wait for the sink   4. after a restart: raise users back from MySQL
+ *  5. counts: repair stock Redis lost, report the rest (counts.ts)   6. settle the reservations
+ *  7. re-drive dead letters whose template row exists now.
+ * Every repair only withholds stock or restores what MySQL proves: none can cause over-issue.
+ */
+import { type Template } from '../../gateway/templates/model.ts';
+import { drainPoints, waitDrained } from '../drain.ts';
+import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
+import { type ReconcileCtx, redisNowMs } from './context.ts';
+import { readDeadLetters, redrive } from './dead-letters.ts';
+import { type ReservationReport, settleReservations, staleReservations } from './reservations.ts';
+import { raiseUsers, recordRun, restartedSince } from './restart.ts';
+
+export interface ReconcileReport {
+  /** Redis ms when the pass looked. */
+  readonly at: number;
+  /** Redis restarted (or lost its data) since the previous pass. */
+  readonly restarted: boolean;
+  /** Users hash fields raised back to what MySQL holds (after a restart). */
+  readonly usersRaised: number;
+  readonly reservations: ReservationReport;
+  readonly counts: CountFinding[];
+  readonly deadLetters: number;
+  readonly redriven: number;
+  /** Why the pass could not judge anything (the sink did not drain in time). */
+  readonly stalled?: string;
+}
+
+/** What needs a person in a report, one line each (empty: all is well or was repaired). */
+export function attention(r: ReconcileReport): string[] {
+  const out: string[] = [];
+  if (r.stalled) out.push(`stalled: ${r.stalled}`);
+  for (const f of r.counts) if (f.problem && f.shaved === 0) out.push(`${f.templateId}: ${f.problem}`);
+  out.push(...r.reservations.unresolved);
+  return out;
+}
+
+const noReservations: ReservationReport = { found: 0, confirmed: 0, released: 0, unresolved: [] };
+
+/** Runs one pass over the templates whose claim window is current. */
+export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
+  const at = await redisNowMs(c.redis);
+  const { restarted, runId } = await restartedSince(c);
+  const stale = await staleReservations(c, at - c.cfg.pendingAgeMs);
+  const templates: Template[] = await c.store.current(Date.now());
+  const redisCounts = await readRedisCounts(c, templates, at);
+  const points = await drainPoints(c.redis, c.ks, Array.from({ length: c.ks.partitions }, (_, p) => p));
+  const waiting = await waitDrained(c.redis, c.group, points, c.cfg.drainTimeoutMs);
+  const base = { at, restarted, usersRaised: 0, reservations: noReservations, counts: [], deadLetters: 0, redriven: 0 };
+  if (waiting !== undefined) return { ...base, stalled: `the sink has not stored what the streams hold (${waiting})` };
+
+  const usersRaised = restarted ? await raiseUsers(c, templates, at - c.cfg.restartWindowMs) : 0;
+  const dead = await readDeadLetters(c);
+  const counts = await compareCounts(c, redisCounts, at, dead.byTemplate);
+  const reservations = await settleReservations(c, stale, dead.requests);
+  const redriven = await redrive(c, dead);
+  if (restarted) await recordRun(c, runId);
+  const deadLetters = [...dead.byTemplate.values()].reduce((a, b) => a + b, 0);
+  return { ...base, usersRaised, reservations, counts, deadLetters, redriven };
+}

@@ -1,0 +1,84 @@
+/**
+ * After Redis restarts from an AOF with `appendfsync everysec`, up to about a second of claims
+ * may be gone from Redis although the sink already stored their coupons: the users hashes no
+ * longer count them (a user could claim past the limit, a retry would not replay). A new Redis
+ * run id gives the restart away; the users of every coupon claimed in the window before it are
+ * raised back to what MySQL shows (never lowered), with the coupon of every client request id.
+ * The stock side of the same loss is repaired by the counts step (counts.ts).
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { homeSubStock, reconcileRunKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import type { Template } from '../../gateway/templates/model.ts';
+import { type ReconcileCtx, shardTables } from './context.ts';
+
+// Users per usersAtLeast call: a bounded script run.
+const USERS_PER_CALL = 200;
+
+/** Run ids of every Redis master, joined: it changes whenever any of them restarts. */
+export async function redisRunId(c: ReconcileCtx): Promise<string> {
+  const nodes = 'nodes' in c.redis && typeof c.redis.nodes === 'function' ? c.redis.nodes('master') : [c.redis];
+  const ids = await Promise.all(nodes.map(async (n) => /run_id:(\w+)/.exec(await n.info('server'))?.[1] ?? '?'));
+  return ids.sort().join(',');
+}
+
+/** Whether Redis restarted (or lost its data) since `recordRun`, and the run id now. */
+export async function restartedSince(c: ReconcileCtx): Promise<{ restarted: boolean; runId: string }> {
+  const runId = await redisRunId(c);
+  return { restarted: (await c.redis.get(reconcileRunKey(c.ks))) !== runId, runId };
+}
+
+/** Remembers the run id whose losses have been repaired. */
+export async function recordRun(c: ReconcileCtx, runId: string): Promise<void> {
+  await c.redis.set(reconcileRunKey(c.ks), runId);
+}
+
+interface UserFix {
+  held: number;
+  answers: string[];
+}
+
+/** Raises the users of `t`'s coupons claimed since `since` (ms) to what MySQL holds; returns fields changed. */
+async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promise<number> {
+  // Users by shard table, with the request answers of their recent coupons.
+  const recent = new Map<string, Map<string, UserFix>>();
+  for (const { db, name } of shardTables(c)) {
+    const [rows] = await c.mysql.forDb(db).query<RowDataPacket[]>(
+      `SELECT user_id, request_id, coupon_id FROM ${name} WHERE template_id = ? AND claimed_at >= ?`, [t.id, new Date(since)]);
+    if (rows.length === 0) continue;
+    const users = new Map<string, UserFix>();
+    for (const r of rows) {
+      let u = users.get(r.user_id);
+      if (!u) users.set(r.user_id, (u = { held: 0, answers: [] }));
+      if (!String(r.request_id).startsWith('~')) u.answers.push(`${r.request_id}=${r.coupon_id}`);
+    }
+    const [held] = await c.mysql.forDb(db).query<RowDataPacket[]>(
+      `SELECT user_id, COUNT(*) AS n FROM ${name} WHERE template_id = ? AND user_id IN (?) GROUP BY user_id`, [t.id, [...users.keys()]]);
+    for (const h of held) users.get(h.user_id)!.held = Number(h.n);
+    recent.set(name, users);
+  }
+  // Per home partition, in bounded calls.
+  const byPartition = new Map<number, (string | number)[]>();
+  for (const users of recent.values()) {
+    for (const [userId, fix] of users) {
+      const p = subStockPartition(c.ks, t.id, homeSubStock(t.id, userId, t.subStocks));
+      let args = byPartition.get(p);
+      if (!args) byPartition.set(p, (args = []));
+      args.push(userId, fix.held, fix.answers.join(' '));
+    }
+  }
+  let changed = 0;
+  for (const [p, args] of byPartition) {
+    for (let i = 0; i < args.length; i += USERS_PER_CALL * 3) {
+      const [, n] = await c.redis.usersAtLeast(usersKey(c.ks, p, t.id), ...args.slice(i, i + USERS_PER_CALL * 3));
+      changed += Number(n);
+    }
+  }
+  return changed;
+}
+
+/** Raises the users of every template's coupons claimed since `since`; returns fields changed. */
+export async function raiseUsers(c: ReconcileCtx, templates: readonly Template[], since: number): Promise<number> {
+  let changed = 0;
+  for (const t of templates) changed += await raiseTemplate(c, t, since);
+  return changed;
+}
