@@ -219,11 +219,11 @@ export function planColumn(design: Design, t: Traffic, f: Figures): ColumnPlan {
     }
     partitions = partitionCount(subStocks, redisShards);
     if (subStocks.provisioned > MAX_SUB_STOCKS) {
-      warnings.push(`${subStocks.provisioned} sub-stocks per hot template exceed the product's ${MAX_SUB_STOCKS}: ` +
+      warnings.push(`${num(subStocks.provisioned)} sub-stocks per hot template exceed the product's ${MAX_SUB_STOCKS}: ` +
         'split the demand over more templates');
     }
     if (partitions.provisioned > MAX_PARTITIONS) {
-      warnings.push(`${partitions.provisioned} partitions exceed PARTITIONS' maximum of ${MAX_PARTITIONS}`);
+      warnings.push(`${num(partitions.provisioned)} partitions exceed PARTITIONS' maximum of ${MAX_PARTITIONS}`);
     }
   }
   return {
@@ -239,8 +239,8 @@ function partitionCount(subStocks: Count, shards: Count): Count {
   const provisioned = Math.min(Number.MAX_SAFE_INTEGER, Math.max(subStocks.provisioned, PARTITIONS_PER_SHARD * shards.provisioned));
   return {
     exact, need: atLeastOne(exact), provisioned,
-    formula: `need max(${subStocks.need} sub-stocks, ${shards.need} shards) = ${atLeastOne(exact)}; ` +
-      `provision max(${subStocks.provisioned} sub-stocks, ${PARTITIONS_PER_SHARD} × ${shards.provisioned} shards) = ${provisioned}`,
+    formula: `need max(${num(subStocks.need)} sub-stocks, ${num(shards.need)} shards) = ${num(atLeastOne(exact))}; ` +
+      `provision max(${num(subStocks.provisioned)} sub-stocks, ${PARTITIONS_PER_SHARD} × ${num(shards.provisioned)} shards) = ${num(provisioned)}`,
   };
 }
 
@@ -251,16 +251,13 @@ const atLeastOne = (x: number) => Math.max(1, ceil(x));
 function count(exact: number, headroom: number, expr: string): Count {
   const need = atLeastOne(exact);
   const provisioned = atLeastOne(exact * headroom);
-  return { exact, need, provisioned, formula: `${expr} = ${num(exact)} → ${need}; ⌈${num(exact)} × ${num(headroom)}⌉ = ${provisioned}` };
+  return { exact, need, provisioned, formula: `${expr} = ${num(exact)} → ${num(need)}; ⌈${num(exact)} × ${num(headroom)}⌉ = ${num(provisioned)}` };
 }
 
 /** A number as the formulas print it: thousands separators, two decimals when not whole. */
 export function num(n: number): string {
-  const r = Math.round(n * 1e6) / 1e6;
-  if (Number.isInteger(r)) return r.toLocaleString('en-US');
-  if (Math.abs(r) >= 1000) return Math.round(r).toLocaleString('en-US');
-  // two decimals (four below 0.01), trailing zeros dropped: 1.5, 0.6, 2.59.
-  return String(Number(r.toFixed(Math.abs(r) < 0.01 ? 4 : 2)));
+  // two decimals (four below 0.01), trailing zeros dropped: 1.5, 0.6, 2.59, 2,086.42.
+  return n.toLocaleString('en-US', { maximumFractionDigits: Math.abs(n) > 0 && Math.abs(n) < 0.01 ? 4 : 2 });
 }
 
 function positive(v: number | undefined, name: string, optional = false): void {

@@ -126,8 +126,8 @@ function parseCalibrate(argv: readonly string[]): CalibrateOptions {
 /** Parses `plan ...`, `calibrate ...` or `help`; throws UsageError on anything else. */
 export function parseCommand(argv: readonly string[]): Command {
   const [cmd, ...rest] = argv;
+  if (cmd === 'help' || argv.includes('--help') || argv.includes('-h')) return { cmd: 'help' };
   if (cmd === 'plan') return { cmd, o: parsePlan(rest) };
   if (cmd === 'calibrate') return { cmd, o: parseCalibrate(rest) };
-  if (cmd === 'help' || cmd === '--help' || cmd === '-h') return { cmd: 'help' };
   throw new UsageError(cmd === undefined ? 'a command is required: plan or calibrate' : `unknown command ${JSON.stringify(cmd)}`);
 }
