@@ -42,6 +42,8 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     stopAutocannon();
     await stopAllChildren();
     for (const f of await runCleanup(10_000)) console.error(f);
+    // a section may have started a child while the cleanup ran.
+    await stopAllChildren();
     process.exit(code);
   };
   process.on('SIGINT', () => void abort('interrupted', 130));
@@ -57,18 +59,23 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
       `${machine.busyBefore.toFixed(2)} cores busy before start; ${o.seconds} s per measurement, prefix ${prefix}`);
     if (machine.busyBefore > BUSY_WARNING) console.warn('calibrate: WARNING: the machine is busy with other work; the figures will be low');
 
+    // after Ctrl-C no section may start: it would create data behind the cleanup.
+    const go = () => { if (interrupted) throw new Error('interrupted'); };
     const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds);
+    go();
 
     const mysqlSt = await openBenchStorage(sectionConfig(prefix, 'm'));
     onCleanup('mysql storage', () => mysqlSt.cleanup());
     const servers = await serverFacts(mysqlSt);
     const mysql = await measureMysql(mysqlSt, o.seconds, o.batchSizes, servers.mariadbPid);
     await cleanupSection();
+    go();
 
     const gwSt = await openBenchStorage(sectionConfig(prefix, 'g', GATEWAY_LIMITS));
     onCleanup('gateway storage', () => gwSt.cleanup());
     const gateway = await measureGateway(gwSt, o.seconds, o.connections, { redis: servers.redisPid, mariadb: servers.mariadbPid });
     await cleanupSection();
+    go();
 
     const c: Calibration = {
       version: CALIBRATION_VERSION, date: machine.date, command: `npm run capacity -- ${argv.join(' ')}`.trim(),

@@ -6,6 +6,7 @@
  * this client competes with Redis for the cores.
  */
 import type { Config } from '../config/index.ts';
+import { onCleanup } from '../bench/cleanup.ts';
 import { cpuMeter } from '../bench/cpu.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
@@ -54,17 +55,28 @@ export async function redisPid(redis: RedisClient): Promise<number | undefined> 
 export async function measureRedis(cfg: Config, seconds: number): Promise<{ notPipelined: RedisRun; pipelined: RedisRun }> {
   // the gateway's own client settings, with auto-pipelining off whatever the environment says.
   const redis = createRedis({ ...cfg.redis, autoPipelining: false }, { offlineQueue: true, name: 'capacity' });
+  let stopped = false;
+  let active: Promise<unknown> = Promise.resolve();
+  // registered, so Ctrl-C in the middle of a run deletes the keys too: the workers stop first,
+  // or a claim still in flight would write keys behind the deletion.
+  const cleanup = onCleanup('redis keys', async () => {
+    stopped = true;
+    await active.catch(() => undefined);
+    await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`);
+    redis.disconnect();
+  });
   try {
     await waitReady(redis, 5_000);
     const pid = await redisPid(redis);
     const args = claimArgs(cfg);
     let next = 0;
     const nextArgs = () => args[next++ % USERS]!;
+    const going = (until: number) => !stopped && performance.now() < until;
     const single = async (until: number) => {
-      while (performance.now() < until) check(await redis.claimHome(...nextArgs()));
+      while (going(until)) check(await redis.claimHome(...nextArgs()));
     };
     const batch = async (until: number) => {
-      while (performance.now() < until) {
+      while (going(until)) {
         const p = redis.pipeline();
         for (let i = 0; i < PIPELINE_DEPTH; i++) p.claimHome(...nextArgs());
         for (const [err, reply] of (await p.exec())!) {
@@ -76,17 +88,17 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
     const run = async (mode: RedisRun['mode']): Promise<RedisRun> => {
       const pipelined = mode === 'pipelined';
       const inFlight = pipelined ? PIPELINES_IN_FLIGHT : IN_FLIGHT;
-      const worker = pipelined ? batch : single;
+      const fleet = (until: number) => (active = Promise.all(Array.from({ length: inFlight }, () => (pipelined ? batch : single)(until))));
       await resetStock(redis, cfg);
       // the first calls load the script (NOSCRIPT, then EVAL) and warm the JIT: not measured.
-      const warmUntil = performance.now() + WARMUP_MS;
-      await Promise.all(Array.from({ length: inFlight }, () => worker(warmUntil)));
+      await fleet(performance.now() + WARMUP_MS);
       const before = next;
       const m = cpuMeter({ redis: pid, client: process.pid });
       const t0 = performance.now();
-      await Promise.all(Array.from({ length: inFlight }, () => worker(t0 + seconds * 1000)));
+      await fleet(t0 + seconds * 1000);
       const wall = (performance.now() - t0) / 1000;
       const cpu = m.finish();
+      if (stopped) throw new Error('the Redis run was stopped');
       const execs = next - before;
       const redisCpuS = pid === undefined ? null : cpu.find((c) => c.name === 'redis')!.cpuS;
       return {
@@ -96,13 +108,13 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
       };
     };
     const notPipelined = await run('not pipelined');
+    if (stopped) throw new Error('the Redis run was stopped');
     console.log(`redis: not pipelined ${line(notPipelined)}`);
     const pipelined = await run('pipelined');
     console.log(`redis: pipelined     ${line(pipelined)}`);
     return { notPipelined, pipelined };
   } finally {
-    await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`).catch(() => undefined);
-    redis.disconnect();
+    await cleanup();
   }
 }
 
