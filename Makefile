@@ -74,6 +74,12 @@ bench:
 rebuild:
 	@export $(LOCAL_ENV); node --import tsx cli/rebuild.ts $(ARGS)
 
+# capacity/ is also a directory: without .PHONY make would call the target up to date.
+.PHONY: capacity
+capacity:
+	@$(SERVICES) up
+	@export $(LOCAL_ENV); node --import tsx capacity/main.ts calibrate && node --import tsx capacity/main.ts plan --qps 120000 --calibrated
+
 logs:
 	@mkdir -p $(LOG_DIR)
 	tail -n 100 -F $(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log

@@ -1,0 +1,113 @@
+/**
+ * `npm run capacity -- calibrate`: this machine's real ceilings, from short bounded runs against
+ * the local Redis and MariaDB (loadConfig(): REDIS_URL, MYSQL_URL): claim scripts per Redis core,
+ * rows/s per MariaDB at several batch sizes, claims per gateway CPU-second and rows per sink
+ * CPU-second. Each section uses its own key and database prefix and deletes it afterwards, also
+ * on failure and Ctrl-C (bench/cleanup.ts). The figures are saved with the machine facts.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Config, loadConfigWith } from '../config/index.ts';
+import { onCleanup, runCleanup } from '../bench/cleanup.ts';
+import { stopAutocannon } from '../bench/load.ts';
+import { stopAllChildren } from '../bench/procs.ts';
+import { machineFacts } from '../bench/report.ts';
+import { openBenchStorage, serverFacts } from '../bench/storage.ts';
+import { type Calibration, CALIBRATION_VERSION, measuredSet, writeCalibration } from './calibration-file.ts';
+import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
+import { measureMysql } from './measure-mysql.ts';
+import { measureRedis } from './measure-redis.ts';
+import { num } from './model.ts';
+import { type CalibrateOptions, DEFAULT_CALIBRATION } from './options.ts';
+
+// Above this many cores busy with other work before the start, the figures come out low.
+const BUSY_WARNING = 0.3;
+
+/** A section's config: the run's prefix plus `suffix`, one MariaDB server, local app env. */
+function sectionConfig(prefix: string, suffix: string, extra: Record<string, string> = {}): Config {
+  const name = `${prefix}_${suffix}`;
+  // MYSQL_SHARD_URLS emptied: the figure is rows/s into ONE MariaDB (MYSQL_URL).
+  const cfg = loadConfigWith({ APP_ENV: 'local', KEY_PREFIX: name, DB_PREFIX: name, MYSQL_SHARD_URLS: '', ...extra });
+  // key cleanup SCANs one node, and a shard is one Redis core: calibrate a single Redis.
+  if (cfg.redis.clusterNodes.length > 0) throw new Error('calibrate measures one Redis: unset REDIS_CLUSTER_NODES');
+  return cfg;
+}
+
+/** Runs every measurement, saves the file; returns the exit code (1 if anything failed). */
+export async function runCalibration(o: CalibrateOptions, argv: readonly string[]): Promise<number> {
+  let interrupted = false;
+  const abort = async (why: string, code: number) => {
+    if (interrupted) process.exit(code);
+    interrupted = true;
+    console.error(`\ncapacity calibrate: ${why}; cleaning up`);
+    stopAutocannon();
+    await stopAllChildren();
+    for (const f of await runCleanup(10_000)) console.error(f);
+    // a section may have started a child while the cleanup ran.
+    await stopAllChildren();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void abort('interrupted', 130));
+  process.on('SIGTERM', () => void abort('terminated', 143));
+  // a stuck step must never keep loading the shared machine.
+  const limitS = o.seconds * (o.batchSizes.length + 4) + 180;
+  setTimeout(() => void abort(`still running after ${limitS} s (watchdog)`, 1), limitS * 1000).unref();
+
+  const prefix = `cap_${randomBytes(3).toString('hex')}`;
+  try {
+    const machine = await machineFacts();
+    console.log(`calibrate: ${machine.date}, nproc ${machine.nproc}, ${machine.cpuModel}, node ${machine.node}, ` +
+      `${machine.busyBefore.toFixed(2)} cores busy before start; ${o.seconds} s per measurement, prefix ${prefix}`);
+    if (machine.busyBefore > BUSY_WARNING) console.warn('calibrate: WARNING: the machine is busy with other work; the figures will be low');
+
+    // after Ctrl-C no section may start: it would create data behind the cleanup.
+    const go = () => { if (interrupted) throw new Error('interrupted'); };
+    const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds);
+    go();
+
+    const mysqlSt = await openBenchStorage(sectionConfig(prefix, 'm'));
+    onCleanup('mysql storage', () => mysqlSt.cleanup());
+    const servers = await serverFacts(mysqlSt);
+    const mysql = await measureMysql(mysqlSt, o.seconds, o.batchSizes, servers.mariadbPid);
+    await cleanupSection();
+    go();
+
+    const gwSt = await openBenchStorage(sectionConfig(prefix, 'g', GATEWAY_LIMITS));
+    onCleanup('gateway storage', () => gwSt.cleanup());
+    const gateway = await measureGateway(gwSt, o.seconds, o.connections, { redis: servers.redisPid, mariadb: servers.mariadbPid });
+    await cleanupSection();
+    go();
+
+    const c: Calibration = {
+      version: CALIBRATION_VERSION, date: machine.date, command: `npm run capacity -- ${argv.join(' ')}`.trim(),
+      machine: {
+        nproc: machine.nproc, cpuModel: machine.cpuModel, memGiB: Math.round(machine.memGiB * 10) / 10, node: machine.node,
+        redisVersion: servers.redisVersion, mariadbVersion: servers.mariadbVersion, busyBefore: machine.busyBefore,
+        loadStart: machine.loadStart,
+      },
+      secondsPerRun: o.seconds, prefix, redis, mysql, gateway,
+    };
+    writeCalibration(o.out, c);
+    const f = measuredSet(c);
+    console.log(`\ncalibrate: saved to ${o.out}\n` +
+      `  claim scripts per Redis core: ${num(Math.round(f.redisExecsPerShard))} (not pipelined; pipelined ` +
+      `${num(Math.round(redis.pipelined.execsPerRedisCpuS ?? redis.pipelined.execsPerS))})\n` +
+      `  rows/s into one MariaDB: ${mysql.map((m) => `${num(m.batchSize)} per INSERT ${num(Math.round(m.rowsPerS))}`).join(', ')}\n` +
+      `  claims per gateway CPU-second: ${num(Math.round(f.gatewayClaimsPerCpuS))}; rows per sink CPU-second: ` +
+      `${num(Math.round(f.sinkRowsPerCpuS))}; stream overhead ${num(f.streamOverhead)} scripts per claim\n` +
+      `  next: npm run capacity -- plan --qps 120000 ${o.out === DEFAULT_CALIBRATION ? '--calibrated' : `--calibration ${o.out}`}`);
+    if (o.json) console.log(JSON.stringify(c, null, 2));
+    return 0;
+  } catch (err) {
+    console.error(`capacity calibrate: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    await stopAllChildren();
+    for (const f of await runCleanup()) console.error(f);
+    return 1;
+  }
+}
+
+/** Stops the section's children and deletes its keys and databases before the next one measures. */
+async function cleanupSection(): Promise<void> {
+  await stopAllChildren();
+  const failures = await runCleanup();
+  if (failures.length > 0) throw new Error(failures.join('\n'));
+}

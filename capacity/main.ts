@@ -1,0 +1,66 @@
+/**
+ * `npm run capacity -- plan|calibrate ...`: how many gateway processes, Redis shards, MySQL
+ * masters ... a claim rate needs (plan), and this machine's real ceilings (calibrate).
+ * Bad input exits 2 with a message; a failed calibration exits 1.
+ */
+import { CalibrationError, measuredSet, readCalibration } from './calibration-file.ts';
+import { type ColumnPlan, figuresAt, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES } from './model.ts';
+import { type CalibrateOptions, parseCommand, type PlanOptions, USAGE, UsageError } from './options.ts';
+import { renderPlan } from './render.ts';
+
+/** Source designs, ours on the reference figures, and ours on this machine's if calibrated. */
+function plan(o: PlanOptions): void {
+  const columns: ColumnPlan[] = [
+    planColumn('source', o.traffic, SOURCE_FIGURES),
+    planColumn('ours', o.traffic, figuresAt(REFERENCE_FIGURES, o.overrides)),
+  ];
+  let calibration: { file: string; date: string } | undefined;
+  if (o.calibration !== undefined) {
+    const c = readCalibration(o.calibration);
+    columns.push(planColumn('ours', o.traffic, figuresAt(measuredSet(c), o.overrides)));
+    calibration = { file: o.calibration, date: c.date };
+  }
+  if (o.json) {
+    console.log(JSON.stringify({ traffic: o.traffic, overrides: o.overrides, calibration, columns }, null, 2));
+  } else {
+    console.log(renderPlan(o.traffic, columns));
+  }
+}
+
+async function calibrate(o: CalibrateOptions): Promise<void> {
+  // loaded only here: `plan` needs no Redis, MySQL or autocannon.
+  const { runCalibration } = await import('./calibrate.ts');
+  process.exitCode = await runCalibration(o, process.argv.slice(2));
+}
+
+function fail(message: string, usage: boolean): never {
+  console.error(`capacity: ${message}${usage ? `\n\n${USAGE}` : ''}`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let command;
+  try {
+    command = parseCommand(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) fail(err.message, true);
+    throw err;
+  }
+  if (command.cmd === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (command.cmd === 'calibrate') return calibrate(command.o);
+  try {
+    plan(command.o);
+  } catch (err) {
+    // a figure that makes no sense (from the flags or the file) is bad input, not a crash.
+    if (err instanceof RangeError || err instanceof CalibrationError) fail(err.message, false);
+    throw err;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error('capacity: failed:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

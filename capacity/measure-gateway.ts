@@ -1,0 +1,104 @@
+/**
+ * Calibration, gateway and sink: the real gateway and sink as child processes on their own
+ * prefix, autocannon issuing claims for a few seconds. Claims per gateway CPU-second (from
+ * /proc), rows per sink CPU-second (metered until the sink has stored every coupon of the run),
+ * and the sink's Redis time per claim against the claim script's (INFO commandstats). Ends with
+ * the check that MySQL holds exactly the coupons the gateway issued.
+ */
+import { onCleanup } from '../bench/cleanup.ts';
+import { cpuMeter } from '../bench/cpu.ts';
+import { runAutocannon } from '../bench/load.ts';
+import { spawnNode, waitForOutput } from '../bench/procs.ts';
+import { commandMeter, type CommandDelta } from '../bench/redis-stats.ts';
+import { type BenchStorage, childEnv, countTemplateRows, waitUntil } from '../bench/storage.ts';
+import { drained } from '../test/support/sink-fixtures.ts';
+import type { GatewayRun } from './calibration-file.ts';
+
+/** Token buckets and backlog bound far above what the box can do: the run measures the path, not the guards. */
+export const GATEWAY_LIMITS = {
+  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000',
+  ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
+  BACKLOG_MAX: '10000000',
+};
+// 1,000 users per connection, 100 coupons each: the limit never refuses in a bounded run.
+const USERS_PER_CONNECTION = 1000;
+const PER_USER_LIMIT = 100;
+const WARMUP_S = 1;
+
+/** The sink's share of Redis: stream commands other than XADD (which runs inside the claim script). */
+export function streamOverhead(cmds: readonly CommandDelta[]): number {
+  const script = cmds.filter((c) => c.command === 'evalsha').reduce((a, c) => a + c.usec, 0);
+  const stream = cmds.filter((c) => c.command.startsWith('x') && c.command !== 'xadd').reduce((a, c) => a + c.usec, 0);
+  return script > 0 ? stream / script : 0;
+}
+
+/** Runs the gateway measurement on `st` (the storage's config must carry GATEWAY_LIMITS). */
+export async function measureGateway(st: BenchStorage, seconds: number, connections: number, pids: {
+  redis?: number; mariadb?: number }): Promise<GatewayRun> {
+  const cfg = st.cfg;
+  const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg));
+  onCleanup('sink', () => sink.stop(15_000));
+  await waitForOutput(sink, /sink info running/, 30_000);
+  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS));
+  // registered after the sink, so it is stopped first.
+  onCleanup('gateway', () => gateway.stop(15_000));
+  const port = (await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1];
+  const base = `http://127.0.0.1:${port}`;
+  const auth = { authorization: `Bearer ${cfg.adminToken}` };
+
+  const created = await fetch(`${base}/v1/admin/templates`, {
+    method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'capacity calibration', type: 'direct', value: 100, totalStock: 5_000_000, perUserLimit: PER_USER_LIMIT }),
+  });
+  if (created.status !== 201) throw new Error(`create template: ${created.status} ${await created.text()}`);
+  const templateId = ((await created.json()) as { id: string }).id;
+  const issuedNow = async () => {
+    const r = await fetch(`${base}/v1/admin/templates/${templateId}`, { headers: auth });
+    if (r.status !== 200) throw new Error(`read template: ${r.status} ${await r.text()}`);
+    return ((await r.json()) as { stock: { issued: number } }).stock.issued;
+  };
+  const load = (label: string, durationS: number) => runAutocannon({
+    label, url: `${base}/v1/claim`, path: '/v1/claim', templateId, connections, durationS, usersPerConnection: USERS_PER_CONNECTION });
+  const waitDrained = async () => {
+    if (!(await waitUntil(() => drained(st), 60_000))) throw new Error(`the sink did not drain within 60 s:\n${sink.tail().slice(-2000)}`);
+  };
+
+  console.log(`gateway: warm-up ${WARMUP_S} s, then ${seconds} s of claims at ${connections} connections`);
+  await load('warm-up', WARMUP_S);
+  // the sink starts the measured run with nothing left over: its CPU is then exactly this run's rows.
+  await waitDrained();
+  const issuedBefore = await issuedNow();
+  const cmds = await commandMeter(st.redis);
+  const sinkMeter = cpuMeter({ sink: sink.proc.pid, mariadb: pids.mariadb });
+  const gwMeter = cpuMeter({ gateway: gateway.proc.pid, redis: pids.redis });
+  const r = await load('claims', seconds);
+  const gwCpu = gwMeter.finish();
+  await waitDrained();
+  const sinkCpu = sinkMeter.finish();
+  const redisCmds = await cmds.finish();
+  const issued = (await issuedNow()) - issuedBefore;
+  if (r.ok2xx < 0.9 * r.responses || r.ok2xx === 0) {
+    throw new Error(`only ${r.ok2xx} of ${r.responses} claims were answered 2xx (${JSON.stringify(r.statuses)})`);
+  }
+  const total = await issuedNow();
+  const rows = await countTemplateRows(st, templateId);
+  if (rows !== total) throw new Error(`MySQL holds ${rows} rows but the gateway issued ${total} coupons`);
+
+  const gatewayCpuS = gwCpu.find((c) => c.name === 'gateway')!.cpuS;
+  const sinkCpuS = sinkCpu.find((c) => c.name === 'sink')!.cpuS;
+  const serverCpu = (shares: typeof gwCpu, name: string) => (pids[name as 'redis'] === undefined ? null
+    : shares.find((c) => c.name === name)!.cpuS);
+  const run: GatewayRun = {
+    connections, seconds: r.seconds, responses: r.responses, ok2xx: r.ok2xx, statuses: r.statuses,
+    claimsPerS: r.ok2xx / r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms,
+    gatewayCpuS, gatewayCores: gwCpu.find((c) => c.name === 'gateway')!.cores,
+    claimsPerGatewayCpuS: r.ok2xx / gatewayCpuS,
+    issued, sinkCpuS, rowsPerSinkCpuS: issued / sinkCpuS,
+    streamOverhead: streamOverhead(redisCmds), rowsVerified: rows,
+    redisCpuS: serverCpu(gwCpu, 'redis'), mariadbCpuS: serverCpu(sinkCpu, 'mariadb'),
+  };
+  console.log(`gateway: ${Math.round(run.claimsPerS)} claims/s (p99 ${run.p99Ms} ms), gateway ${run.gatewayCores.toFixed(2)} cores, ` +
+    `${Math.round(run.claimsPerGatewayCpuS)} claims per gateway CPU-second; sink ${Math.round(run.rowsPerSinkCpuS)} rows ` +
+    `per CPU-second; stream overhead ${run.streamOverhead.toFixed(2)} scripts/claim; MySQL holds all ${rows} coupons`);
+  return run;
+}
