@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { type KeySpace, metaKey, stockKey } from '../lua/keys.ts';
+import { type KeySpace, metaKey, stockKey, templateKey } from '../lua/keys.ts';
 import { totalBacklog } from '../sink/backlog.ts';
 import { openMysql, type MysqlPools } from '../sink/mysql.ts';
 import { shardDbName, shardTableName, type ShardLayout } from '../sink/shards.ts';
@@ -83,10 +83,27 @@ export async function remaining(st: Storage, t: CreatedTemplate): Promise<number
   return values.reduce((s, v) => s + Number(v), 0);
 }
 
-/** Seconds since any command read or wrote each sub-stock key; null when Redis does not track it. */
-export async function stockIdleSeconds(st: Storage, t: CreatedTemplate): Promise<number[] | null> {
+/**
+ * Reads the template's live copy, which stamps it with Redis's key clock: the reference that
+ * stockIdle compares the sub-stocks with. Nothing else reads that key while the gateway's
+ * cache holds the template.
+ */
+export async function markKeyClock(st: Storage, t: CreatedTemplate): Promise<void> {
+  if (await st.redis.hget(templateKey(st.ks, t.id), 'version') === null) throw new Error(`template ${t.id} has no live copy in Redis`);
+}
+
+/**
+ * Seconds since a command last read or wrote the reference key (markKeyClock) and each
+ * sub-stock key (OBJECT IDLETIME reads without touching); null when Redis does not track it.
+ */
+export async function stockIdle(st: Storage, t: CreatedTemplate): Promise<{ reference: number; stock: number[] } | null> {
+  const idle = async (key: string) => Number(await st.redis.object('IDLETIME', key));
   try {
-    return await Promise.all(Array.from({ length: t.subStocks }, async (_, k) => Number(await st.redis.object('IDLETIME', stockKey(st.ks, t.id, k)))));
+    // the reference first: the clock only moves on, so a sub-stock read later is never unfairly less idle.
+    const reference = await idle(templateKey(st.ks, t.id));
+    const stock: number[] = [];
+    for (let k = 0; k < t.subStocks; k++) stock.push(await idle(stockKey(st.ks, t.id, k)));
+    return { reference, stock };
   } catch (err) {
     if (/LFU/i.test(String(err))) return null;
     throw err;

@@ -12,7 +12,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { type Config, loadConfig } from '../config/index.ts';
 import { AdminClient, type CreatedTemplate } from './admin.ts';
 import { runClosedLoop, stopClosedLoop } from './closed-loop.ts';
-import { checkListings, checkSameLayout, gatherFacts, openStorage, remaining, stockIdleSeconds, type Storage, waitForDrain } from './facts.ts';
+import { checkListings, checkSameLayout, gatherFacts, markKeyClock, openStorage, remaining, stockIdle, type Storage, waitForDrain } from './facts.ts';
 import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts';
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
@@ -103,7 +103,8 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       return res.status;
     },
     remaining: (t) => remaining(st, t),
-    idleSeconds: (t) => stockIdleSeconds(st, t),
+    markKeyClock: (t) => markKeyClock(st, t),
+    stockIdle: (t) => stockIdle(st, t),
   };
   const checks = await scenario.run(ctx);
   const cleaned = await pause();
@@ -126,6 +127,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       redis: cfg.redis.clusterNodes.length ? cfg.redis.clusterNodes : redact(cfg.redis.url), mysql: redact(cfg.mysql.url),
     },
     templates, phases, drain, verification, cleanup: cleaned,
+    checks: { soldOutPhase: checks.soldOutPhase, listing, expectReplays: checks.expectReplays },
   };
   console.log(`\n${renderTable(report)}`);
   const dir = writeReport(o.outDir, report, collected.answers, o.charts);

@@ -8,7 +8,7 @@ import type { CreatedTemplate } from './admin.ts';
 import type { LoadOptions } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
 import { lineChart, type Series } from './svg-chart.ts';
-import type { IssuedAnswer, Verification } from './verify.ts';
+import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
 
 export interface RunReport {
   readonly runId: string;
@@ -23,6 +23,8 @@ export interface RunReport {
   readonly templates: readonly CreatedTemplate[];
   readonly phases: readonly PhaseResult[];
   readonly drain: { drained: boolean; backlog: number; ms: number };
+  /** The scenario's own facts (sold-out phase idle times, listing check). */
+  readonly checks: Pick<VerifyInput, 'soldOutPhase' | 'listing' | 'expectReplays'>;
   readonly verification: Verification;
   readonly cleanup: { paused: number; failed: string[] };
 }
@@ -66,6 +68,13 @@ export function renderTable(r: RunReport): string {
     `MySQL rows ${n(v.totals.rows)} · coupons told issued ${n(v.totals.told)} · replays ${n(v.totals.replays)} · ` +
     `rows nobody was told about ${n(v.totals.untold)} (claims without a definite answer ${n(v.totals.uncertain)}) · ` +
     `most per user ${maxPerUser} (limit ${limit})`);
+  const idle = r.checks.soldOutPhase?.idle;
+  if (idle) {
+    lines.push(`sold-out phase: sub-stock keys idle ${idle.stock.join(', ')} s at its end, the reference key read as it ` +
+      `began ${idle.reference} s (a claim script would have made a sub-stock less idle)`);
+  }
+  const l = r.checks.listing;
+  if (l) lines.push(`listings after the drain: ${l.users} users checked, ${l.missing.length} told coupons missing`);
   const byKind = new Map<string, number>();
   for (const p of v.problems) {
     const seen = (byKind.get(p.kind) ?? 0) + 1;

@@ -20,8 +20,10 @@ export interface RunContext {
   claimOnce(key: ClaimKey): Promise<number>;
   /** Sum of the template's sub-stocks now (reads the stock keys). */
   remaining(t: CreatedTemplate): Promise<number>;
-  /** Seconds since each sub-stock key of the template was last read or written. */
-  idleSeconds(t: CreatedTemplate): Promise<number[] | null>;
+  /** Stamps the template's reference key with Redis's key clock (facts.ts markKeyClock). */
+  markKeyClock(t: CreatedTemplate): Promise<void>;
+  /** Idle seconds of the reference key and of each sub-stock key (facts.ts stockIdle). */
+  stockIdle(t: CreatedTemplate): Promise<{ reference: number; stock: number[] } | null>;
 }
 
 /** Scenario-specific facts and expectations for the verifier; `listingSample` asks main to check listings after the drain. */
@@ -111,9 +113,11 @@ const soldout: Scenario = {
     // the first claim after the sell-out teaches the gateway's memory, if the last phase did not.
     await ctx.claimOnce({ templateId: t.id, userId: user(ctx.runId, 'probe', 0) });
     // 2. the measured phase: fresh users, none with a request id (those may be replays: one Redis read).
+    // Any claim script it causes touches a sub-stock after the reference key was read.
+    await ctx.markKeyClock(t);
     const after = await ctx.phase('after sell-out', usersClaiming(ctx, t, 'b', ctx.o.users), bound(ctx.o));
-    const idleSeconds = await ctx.idleSeconds(t);
-    return { soldOutPhase: { seconds: after.seconds, idleSeconds, statuses: after.statuses } };
+    const idle = await ctx.stockIdle(t);
+    return { soldOutPhase: { seconds: after.seconds, idle, statuses: after.statuses } };
   },
 };
 

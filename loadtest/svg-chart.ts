@@ -69,10 +69,11 @@ export function lineChart(c: ChartSpec): string {
     out.push(`<line x1="${px(t.value)}" x2="${px(t.value)}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#f0f0f0"/>`,
       `<text x="${px(t.value)}" y="${H - PAD.bottom + 16}" text-anchor="middle">${esc(t.label)}</text>`);
   }
-  for (const m of c.markers ?? []) {
+  (c.markers ?? []).forEach((m, i) => {
+    // labels step down so markers close together stay readable.
     out.push(`<line x1="${px(m.value)}" x2="${px(m.value)}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#999" stroke-dasharray="4 3"/>`,
-      `<text x="${px(m.value) + 4}" y="${PAD.top + 12}" fill="#555">${esc(m.label)}</text>`);
-  }
+      `<text x="${px(m.value) + 4}" y="${PAD.top + 14 + 14 * i}" fill="#555">${esc(m.label)}</text>`);
+  });
   out.push(`<rect x="${PAD.left}" y="${PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="none" stroke="#333"/>`,
     `<text x="${W / 2}" y="${H - PAD.bottom + 36}" text-anchor="middle">${esc(c.xLabel)}</text>`,
     `<text transform="translate(16 ${(H - PAD.bottom + PAD.top) / 2}) rotate(-90)" text-anchor="middle">${esc(c.yLabel)}</text>`);

@@ -52,8 +52,11 @@ export interface VerifyInput {
   /** soldout: the phase after the sell-out, which must be answered from memory. */
   readonly soldOutPhase?: {
     readonly seconds: number;
-    /** OBJECT IDLETIME of each sub-stock key at the phase's end; null when Redis does not track it (LFU policy). */
-    readonly idleSeconds: readonly number[] | null;
+    /**
+     * OBJECT IDLETIME at the phase's end of a reference key read just before the phase began,
+     * and of each sub-stock key; null when Redis does not track idle time (LFU policy).
+     */
+    readonly idle: { readonly reference: number; readonly stock: readonly number[] } | null;
     readonly statuses: Readonly<Record<string, number>>;
   };
   /** mixed: coupons a sampled user was told "issued" that their listing did not show after the drain. */
@@ -90,10 +93,6 @@ export interface Verification {
   readonly templates: TemplateTally[];
   readonly totals: { issued: number; rows: number; told: number; replays: number; untold: number; uncertain: number };
 }
-
-// The LRU clock Redis keeps per key counts whole seconds and is refreshed ~10 times a second:
-// a key touched during the phase reads at most this much less idle than the phase lasted.
-const IDLE_SLACK_S = 1.2;
 
 function countBy<T>(items: readonly T[], key: (t: T) => string): Map<string, number> {
   const m = new Map<string, number>();
@@ -214,12 +213,23 @@ export function verify(f: VerifyInput): Verification {
 function checkSoldOut(p: NonNullable<VerifyInput['soldOutPhase']>, add: (k: ProblemKind, m: string) => void): void {
   const other = Object.entries(p.statuses).filter(([s]) => s !== '410' && s !== '429');
   if (other.length > 0) add('not-from-memory', `after the sell-out some claims were not answered sold_out: ${other.map(([s, n]) => `${s}: ${n}`).join(', ')}`);
-  if (p.idleSeconds === null) {
+  if (p.idle === null) {
     add('not-from-memory', 'cannot check: Redis does not track key idle time under an LFU maxmemory-policy');
     return;
   }
-  const need = Math.floor(p.seconds - IDLE_SLACK_S);
-  p.idleSeconds.forEach((idle, k) => {
-    if (idle < need) add('not-from-memory', `sub-stock ${k} was read ${idle} s before the end of a ${p.seconds.toFixed(1)} s sold-out phase: a claim script ran`);
+  // Redis stamps a key with its seconds clock when a command reads or writes it. A sub-stock
+  // last touched before the reference key was read is at least as idle as the reference; one
+  // a claim script touched during the phase (in a later second) is less idle. Comparing the two
+  // keys needs no allowance for the clock's coarseness or for Redis refreshing it late.
+  const ref = p.idle.reference;
+  if (ref < 1) {
+    add('not-from-memory', `cannot check: Redis's key clock advanced ${ref} s over a ${p.seconds.toFixed(1)} s phase`);
+    return;
+  }
+  p.idle.stock.forEach((idle, k) => {
+    if (idle < ref) {
+      add('not-from-memory', `sub-stock ${k} was touched ${ref - idle} s into the ${ref} s the sold-out phase lasted ` +
+        `by Redis's clock (idle ${idle} s, reference ${ref} s): a claim script ran`);
+    }
   });
 }

@@ -9,7 +9,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { stockKey } from '../lua/keys.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
+import { keySpace } from './support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -33,13 +35,16 @@ after(async () => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
-/** Runs the CLI on the test's prefix; resolves with its exit code and output. */
-function loadtest(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the CLI on the test's prefix; resolves with its exit code and output. `onStdout` sees the output so far. */
+function loadtest(args: string[], onStdout?: (stdout: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, '--url', gw.url, '--out', out],
     { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    onStdout?.(stdout);
+  });
   child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
   const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
   return new Promise((resolve) => child.on('close', (code) => {
@@ -95,6 +100,19 @@ for (const [scenario, args] of SCENARIOS) {
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');
   });
 }
+
+test('soldout fails when something touches the stock during the sold-out phase', async () => {
+  // What a claim script would do to the sub-stock: read it, once, mid-phase.
+  let touched: Promise<unknown> | undefined;
+  const r = await loadtest(['soldout', '--duration', '4', '--connections', '5', '--stock', '10', '--users', '50'], (stdout) => {
+    const id = /creating 1 template (lt-[0-9a-f]{6}-)\*/.exec(stdout)?.[1];
+    if (!id || touched || !/^phase after sell-out/m.test(stdout)) return;
+    touched = new Promise((r) => setTimeout(r, 2_500)).then(() => s.redis.get(stockKey(keySpace(s.cfg), `${id}0`, 0)));
+  });
+  assert.ok(await touched !== null, 'the stock key was read');
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^VIOLATION not-from-memory: sub-stock 0 was touched \d s into the \d s the sold-out phase lasted/m);
+});
 
 test('a run whose coupons never reach MySQL fails loudly', async () => {
   await sink.stop();

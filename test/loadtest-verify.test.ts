@@ -105,11 +105,12 @@ test('a sink that did not drain fails the run', () => {
 
 test('sold-out phase: fails if a sub-stock was touched or a claim was not answered sold_out', () => {
   const f = correct();
-  const good = { seconds: 3.4, idleSeconds: [5, 4], statuses: { 410: 900, 429: 3 } };
+  const good = { seconds: 3.4, idle: { reference: 3, stock: [5, 3] }, statuses: { 410: 900, 429: 3 } };
   assert.equal(verify({ ...f, soldOutPhase: good }).ok, true);
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idleSeconds: [5, 0] } }), ['not-from-memory']);
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 3, stock: [5, 2] } } }), ['not-from-memory']);
   assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, statuses: { 410: 900, 503: 1 } } }), ['not-from-memory']);
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idleSeconds: null } }), ['not-from-memory'], 'unverifiable is not a pass');
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: null } }), ['not-from-memory'], 'unverifiable is not a pass');
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 0, stock: [0] } } }), ['not-from-memory'], 'nor is a clock that did not move');
 });
 
 test('scenario expectations: replays exercised, listings complete', () => {
