@@ -36,22 +36,22 @@ async function inParallel<T, R>(items: readonly T[], f: (t: T) => Promise<R>): P
   return out;
 }
 
+/** Throws a readable error unless the gateway answers /readyz with 200. */
+export async function checkReady(origin: string): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(`${origin}/readyz`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (err) {
+    throw new Error(`no gateway answers at ${origin} (${(err as Error).cause ?? (err as Error).message}); start one (make run) or pass --url`);
+  }
+  if (res.status !== 200) throw new Error(`gateway at ${origin} is not ready: ${res.status} ${await res.text()}`);
+}
+
 export class AdminClient {
   /** Ids of the templates this client created, so cleanup finds them even after a failed create. */
   readonly created: string[] = [];
 
   constructor(private readonly origin: string, private readonly token: string) {}
-
-  /** Throws a readable error unless the gateway answers /readyz with 200. */
-  async ready(): Promise<void> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.origin}/readyz`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    } catch (err) {
-      throw new Error(`no gateway answers at ${this.origin} (${(err as Error).cause ?? (err as Error).message}); start one (make run) or pass --url`);
-    }
-    if (res.status !== 200) throw new Error(`gateway at ${this.origin} is not ready: ${res.status} ${await res.text()}`);
-  }
 
   /** Creates the templates (a direct 1.00-off coupon each); progress is printed for long lists. */
   async createAll(specs: readonly TemplateSpec[]): Promise<CreatedTemplate[]> {

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { type Config, loadConfig } from '../config/index.ts';
-import { AdminClient, type CreatedTemplate } from './admin.ts';
+import { AdminClient, checkReady, type CreatedTemplate } from './admin.ts';
 import { runClosedLoop, stopClosedLoop } from './closed-loop.ts';
 import { checkListings, checkSameLayout, gatherFacts, markKeyClock, openStorage, remaining, stockIdle, type Storage, waitForDrain } from './facts.ts';
 import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts';
@@ -51,10 +51,11 @@ function watchdogMs(o: LoadOptions): number {
 
 async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promise<boolean> {
   const st: Storage = await openStorage(cfg);
-  const admin = new AdminClient(o.url, cfg.adminToken);
+  const admin = new AdminClient(o.adminUrl, cfg.adminToken);
   let paused: { paused: number; failed: string[] } | undefined;
   const pause = async () => {
     if (paused) return paused;
+    if (admin.created.length === 0) return (paused = { paused: 0, failed: [] });
     const failed = await admin.pauseAll(admin.created);
     paused = { paused: admin.created.length - failed.length, failed };
     console.log(`cleanup: paused the run's ${paused.paused} templates (the API has no delete; their coupons stay in MySQL)`);
@@ -68,7 +69,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
   })());
 
   await checkSameLayout(st);
-  await admin.ready();
+  await checkReady(o.url);
   const runId = randomBytes(3).toString('hex');
   const idPrefix = `lt-${runId}-`;
   const scenario = SCENARIO[o.scenario];

@@ -12,6 +12,8 @@ export interface LoadOptions {
   readonly scenario: ScenarioName;
   /** Origin of the running gateway. */
   readonly url: string;
+  /** Origin of its admin routes (the same unless they have their own listener). */
+  readonly adminUrl: string;
   readonly connections: number;
   /** Exactly one of durationS / requests is set. */
   readonly durationS?: number;
@@ -35,6 +37,7 @@ export class OptionError extends Error {}
 
 export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--duration S | --requests N) [options]
   --url URL            running gateway (default http://127.0.0.1:8080)
+  --admin-url URL      its admin routes, when they have their own listener (default: --url)
   --connections N      concurrent connections (default 100)
   --duration S         seconds of load (1-600), or
   --requests N         requests to send (1-10,000,000)
@@ -82,6 +85,20 @@ function int(raw: string | undefined, name: string, min: number, max: number): n
   return n;
 }
 
+/** The origin of an http:// URL flag. */
+function origin(raw: string, name: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new OptionError(`--${name} ${JSON.stringify(raw)} is not a URL`);
+  }
+  if (u.protocol !== 'http:' || u.pathname !== '/' || u.search !== '') {
+    throw new OptionError(`--${name} must be an http:// origin such as http://127.0.0.1:8080 (got ${raw})`);
+  }
+  return u.origin;
+}
+
 /** Parses and validates argv; throws OptionError with a message fit for the user. Null for --help. */
 export function parseOptions(argv: readonly string[]): LoadOptions | null {
   let parsed;
@@ -89,7 +106,7 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
     parsed = parseArgs({
       args: [...argv], allowPositionals: true, strict: true,
       options: {
-        url: { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' },
+        url: { type: 'string' }, 'admin-url': { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' },
         requests: { type: 'string' }, rate: { type: 'string' }, format: { type: 'string' },
         users: { type: 'string' }, stock: { type: 'string' }, templates: { type: 'string' },
         out: { type: 'string' }, 'no-charts': { type: 'boolean' }, 'drain-wait': { type: 'string' },
@@ -105,16 +122,7 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
   const scenario = positionals[0] as ScenarioName;
   if (!SCENARIOS.includes(scenario)) throw new OptionError(`unknown scenario ${JSON.stringify(positionals[0])}: use one of ${SCENARIOS.join(', ')}`);
 
-  const url = v.url ?? 'http://127.0.0.1:8080';
-  let parsedUrl: URL;
-  try {
-    parsedUrl = new URL(url);
-  } catch {
-    throw new OptionError(`--url ${JSON.stringify(url)} is not a URL`);
-  }
-  if (parsedUrl.protocol !== 'http:' || parsedUrl.pathname !== '/' || parsedUrl.search !== '') {
-    throw new OptionError(`--url must be an http:// origin such as http://127.0.0.1:8080 (got ${url})`);
-  }
+  const url = origin(v.url ?? 'http://127.0.0.1:8080', 'url');
 
   const durationS = int(v.duration, 'duration', 1, MAX.durationS);
   const requests = int(v.requests, 'requests', 1, MAX.requests);
@@ -144,7 +152,7 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
       'claim script was not called reads Redis key idle times, which count whole seconds');
   }
   return {
-    scenario, url: parsedUrl.origin, connections, durationS, requests, rate, format: format as BodyFormat,
+    scenario, url, adminUrl: v['admin-url'] === undefined ? url : origin(v['admin-url'], 'admin-url'), connections, durationS, requests, rate, format: format as BodyFormat,
     users: int(v.users, 'users', 1, MAX.users) ?? d.users,
     stock, templates: templates ?? d.templates,
     outDir: v.out ?? 'reports', charts: !v['no-charts'],

@@ -25,6 +25,8 @@ test('defaults per scenario, flags parsed', () => {
   assert.deepEqual([s.requests, s.rate, s.templates, s.format, s.users, s.charts, s.url, s.outDir],
     [1000, 500, 50, 'msgpack', 10_000, false, 'http://localhost:9000', '/tmp/x']);
   assert.equal(parseOptions(['mixed', '--duration', '1'])!.templates, 10);
+  assert.equal(s.adminUrl, 'http://localhost:9000', '--admin-url defaults to --url');
+  assert.equal(parseOptions(['hot', '--duration', '1', '--admin-url', 'http://127.0.0.1:8081'])!.adminUrl, 'http://127.0.0.1:8081');
   assert.equal(parseOptions(['--help']), null);
 });
 
@@ -50,6 +52,7 @@ test('bad values and unknown input are named', () => {
   rejects(['hot', '--duration', '1', '--url', 'ftp://x'], /--url must be an http/);
   rejects(['hot', '--duration', '1', '--url', 'http://x:1/v1/claim'], /--url must be an http:\/\/ origin/);
   rejects(['hot', '--duration', '1', '--url', 'not a url'], /is not a URL/);
+  rejects(['hot', '--duration', '1', '--admin-url', 'https://x'], /--admin-url must be an http/);
   rejects(['hot', '--duration', '1', '--bogus'], /Unknown option '--bogus'/);
   rejects(['soldout', '--requests', '5000'], /soldout needs --duration of at least 3/);
   rejects(['soldout', '--duration', '2'], /soldout needs --duration/);
