@@ -17,7 +17,7 @@ import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
 import { renderTable, type RunReport, writeReport } from './report.ts';
-import { claimRequest } from './requests.ts';
+import { claimRequest, decodeClaimAnswer } from './requests.ts';
 import { type RunContext, SCENARIO } from './scenarios.ts';
 import { verify } from './verify.ts';
 
@@ -100,7 +100,11 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
     claimOnce: async (key) => {
       const req = claimRequest(key, 'json');
       const res = await fetch(`${o.url}${req.path}`, { method: 'POST', headers: req.headers, body: req.body?.toString(), signal: AbortSignal.timeout(10_000) });
-      await res.arrayBuffer();
+      const body = Buffer.from(await res.arrayBuffer());
+      // its coupon, if any, is one the verifier must find; an unknown outcome may have issued one.
+      const a = res.status === 200 ? decodeClaimAnswer(body, 'json') : undefined;
+      if (a) collected.answers.push({ ...key, couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId });
+      else if (res.status === 200 || res.status >= 500) collected.uncertain++;
       return res.status;
     },
     remaining: (t) => remaining(st, t),
