@@ -1,0 +1,161 @@
+/**
+ * Command line of `npm run loadtest -- <scenario> [options]` (argv only: the product's settings
+ * still come from config/). Every run is bounded: a duration or a request count is required.
+ */
+import { parseArgs } from 'node:util';
+
+export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+export type BodyFormat = 'json' | 'msgpack';
+
+export interface LoadOptions {
+  readonly scenario: ScenarioName;
+  /** Origin of the running gateway. */
+  readonly url: string;
+  /** Origin of its admin routes (the same unless they have their own listener). */
+  readonly adminUrl: string;
+  readonly connections: number;
+  /** Exactly one of durationS / requests is set. */
+  readonly durationS?: number;
+  readonly requests?: number;
+  /** Target requests/s (open loop); undefined = closed loop (autocannon, as fast as it answers). */
+  readonly rate?: number;
+  readonly format: BodyFormat;
+  readonly users: number;
+  /** Stock of each template the scenario creates. */
+  readonly stock: number;
+  readonly templates: number;
+  /** Parent folder of the report folder. */
+  readonly outDir: string;
+  readonly charts: boolean;
+  /** Seconds to wait for the sink to drain before verifying. */
+  readonly drainWaitS: number;
+}
+
+/** A bad command line: main prints the message and exits 2. */
+export class OptionError extends Error {}
+
+export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--duration S | --requests N) [options]
+  --url URL            running gateway (default http://127.0.0.1:8080)
+  --admin-url URL      its admin routes, when they have their own listener (default: --url)
+  --connections N      concurrent connections (default 100)
+  --duration S         seconds of load (1-600), or
+  --requests N         requests to send (1-10,000,000)
+  --rate R             open loop at R requests/s (latency counted from each request's scheduled
+                       send time); without it: closed loop with autocannon
+  --format json|msgpack  claim bodies (default json)
+  --users N            distinct users (default: scenario's)
+  --stock N            stock of each template (default: scenario's)
+  --templates N        templates of spread (default 2000) and mixed (default 10)
+  --out DIR            parent of the report folder (default reports/)
+  --no-charts          skip the SVG charts
+  --drain-wait S       seconds to wait for the sink to drain before verifying (default 120)
+Storage addresses (REDIS_URL, MYSQL_URL, KEY_PREFIX, DB_PREFIX, PARTITIONS, SHARD_DBS, ...) and
+the admin token (ADMIN_TOKEN) are read from the same environment variables as the gateway's.`;
+
+/** Per-scenario defaults: the shape of the traffic each one stands for. */
+export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; templates: number }> = {
+  // the red-packet rain: 100k users racing for 10k coupons.
+  hot: { users: 100_000, stock: 10_000, templates: 1 },
+  // many templates, each with more stock than its share of the traffic.
+  spread: { users: 100_000, stock: 1_000, templates: 2_000 },
+  // a few users hammering the button: limits and replays, not stock, decide.
+  dupes: { users: 200, stock: 1_000_000, templates: 1 },
+  // a small stock gone in the first phase; the rest is traffic after the sell-out.
+  soldout: { users: 100_000, stock: 1_000, templates: 1 },
+  mixed: { users: 10_000, stock: 100_000, templates: 10 },
+};
+
+// Upper bounds keep a typo from loading a shared machine for an hour or filling its memory.
+const MAX = {
+  connections: 1_000, durationS: 600, requests: 10_000_000, rate: 200_000, users: 1_000_000,
+  stock: 1_000_000_000, templates: 20_000, drainWaitS: 3_600,
+};
+// soldout's memory check reads Redis's per-key idle time, which counts whole seconds.
+export const SOLDOUT_MIN_DURATION_S = 3;
+// soldout's first phase sends twice the stock; keep that phase short.
+const SOLDOUT_MAX_STOCK = 100_000;
+
+function int(raw: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw.replaceAll('_', ''));
+  if (!/^\d[\d_]*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new OptionError(`--${name} must be an integer from ${min} to ${max.toLocaleString('en-US')} (got ${JSON.stringify(raw)})`);
+  }
+  return n;
+}
+
+/** The origin of an http:// URL flag. */
+function origin(raw: string, name: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new OptionError(`--${name} ${JSON.stringify(raw)} is not a URL`);
+  }
+  if (u.protocol !== 'http:' || u.pathname !== '/' || u.search !== '') {
+    throw new OptionError(`--${name} must be an http:// origin such as http://127.0.0.1:8080 (got ${raw})`);
+  }
+  return u.origin;
+}
+
+/** Parses and validates argv; throws OptionError with a message fit for the user. Null for --help. */
+export function parseOptions(argv: readonly string[]): LoadOptions | null {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv], allowPositionals: true, strict: true,
+      options: {
+        url: { type: 'string' }, 'admin-url': { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' },
+        requests: { type: 'string' }, rate: { type: 'string' }, format: { type: 'string' },
+        users: { type: 'string' }, stock: { type: 'string' }, templates: { type: 'string' },
+        out: { type: 'string' }, 'no-charts': { type: 'boolean' }, 'drain-wait': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new OptionError((err as Error).message);
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) return null;
+  if (positionals.length !== 1) throw new OptionError(`expected one scenario (${SCENARIOS.join(', ')}), got ${positionals.length}`);
+  const scenario = positionals[0] as ScenarioName;
+  if (!SCENARIOS.includes(scenario)) throw new OptionError(`unknown scenario ${JSON.stringify(positionals[0])}: use one of ${SCENARIOS.join(', ')}`);
+
+  const url = origin(v.url ?? 'http://127.0.0.1:8080', 'url');
+
+  const durationS = int(v.duration, 'duration', 1, MAX.durationS);
+  const requests = int(v.requests, 'requests', 1, MAX.requests);
+  if ((durationS === undefined) === (requests === undefined)) {
+    throw new OptionError('give exactly one of --duration S or --requests N: every run is bounded');
+  }
+  const connections = int(v.connections, 'connections', 1, MAX.connections) ?? 100;
+  const rate = int(v.rate, 'rate', 1, MAX.rate);
+  // autocannon gives every connection at least one request of the count.
+  if (rate === undefined && requests !== undefined && requests < connections) {
+    throw new OptionError(`--requests (${requests}) must be at least --connections (${connections})`);
+  }
+  if (rate !== undefined && durationS !== undefined && rate * durationS > MAX.requests) {
+    throw new OptionError(`--rate x --duration is ${rate * durationS} requests; at most ${MAX.requests.toLocaleString('en-US')}`);
+  }
+  const format = v.format ?? 'json';
+  if (format !== 'json' && format !== 'msgpack') throw new OptionError(`--format must be json or msgpack (got ${JSON.stringify(format)})`);
+
+  const d = DEFAULTS[scenario];
+  const templates = int(v.templates, 'templates', 1, MAX.templates);
+  if (templates !== undefined && scenario !== 'spread' && scenario !== 'mixed') {
+    throw new OptionError(`--templates applies to spread and mixed only; ${scenario} uses ${d.templates}`);
+  }
+  const stock = int(v.stock, 'stock', 1, scenario === 'soldout' ? SOLDOUT_MAX_STOCK : MAX.stock) ?? d.stock;
+  if (scenario === 'soldout' && (durationS === undefined || durationS < SOLDOUT_MIN_DURATION_S)) {
+    throw new OptionError(`soldout needs --duration of at least ${SOLDOUT_MIN_DURATION_S} s: its check that the ` +
+      'claim script was not called reads Redis key idle times, which count whole seconds');
+  }
+  return {
+    scenario, url, adminUrl: v['admin-url'] === undefined ? url : origin(v['admin-url'], 'admin-url'), connections, durationS, requests, rate, format: format as BodyFormat,
+    users: int(v.users, 'users', 1, MAX.users) ?? d.users,
+    stock, templates: templates ?? d.templates,
+    outDir: v.out ?? 'reports', charts: !v['no-charts'],
+    drainWaitS: int(v['drain-wait'], 'drain-wait', 1, MAX.drainWaitS) ?? 120,
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * Collects what the load generator saw, whichever driver sent the requests: latencies in HDR
+ * histograms (overall, per request kind, per second), status counts, and every coupon a client
+ * was told it got (the verifier's input). Prints a progress line every few seconds.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
+import { decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
+import type { IssuedAnswer } from './verify.ts';
+
+type Histogram = ReturnType<typeof hdr.build>;
+
+/**
+ * Microsecond histograms that grow past the initial range when needed: 3 significant digits for
+ * the phase, 2 (1 %, a few KB each) for the per-second and progress windows.
+ */
+const newHistogram = (digits: 2 | 3 = 3): Histogram =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: digits, autoResize: true });
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+export interface SecondStats {
+  /** Seconds since the run started (start of this second). */
+  readonly t: number;
+  readonly responses: number;
+  /** New coupons (200, not a replay). */
+  readonly issued: number;
+  readonly errors: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface CurvePoint {
+  readonly percentile: number;
+  readonly ms: number;
+}
+
+export interface KindStats {
+  readonly latency: LatencySummary;
+  readonly statuses: Record<string, number>;
+  readonly curve: CurvePoint[];
+}
+
+export interface PhaseResult {
+  readonly label: string;
+  readonly driver: 'autocannon' | 'open-loop';
+  readonly connections: number;
+  /** Target rate of an open-loop phase. */
+  readonly rate?: number;
+  /** When the phase started, seconds since the run started. */
+  readonly startS: number;
+  readonly seconds: number;
+  readonly sent: number;
+  readonly answered: number;
+  /** Socket errors and timeouts. */
+  readonly errors: number;
+  /** Open loop: scheduled requests never sent because the client fell too far behind. */
+  readonly unsent: number;
+  /** Open loop: the latest any request left its scheduled time, ms (client or connections saturated). */
+  readonly maxSendLagMs?: number;
+  /** The load generator's own event-loop delay: when high, latencies include the client's delays. */
+  readonly clientLoopDelayMs: { readonly p99: number; readonly max: number };
+  readonly statuses: Record<string, number>;
+  readonly issued: number;
+  readonly replayed: number;
+  readonly latency: LatencySummary;
+  readonly curve: CurvePoint[];
+  readonly kinds: Partial<Record<RequestKind, KindStats>>;
+  readonly perSecond: SecondStats[];
+  /** The whole phase's histogram (µs), HDR compressed base64, for tools that read HDR logs. */
+  readonly histogram: string;
+}
+
+/** What all phases of a run share: the verifier's view of the clients. */
+export class Collected {
+  /** Every 200 claim answer, replays included. */
+  readonly answers: IssuedAnswer[] = [];
+  /** Claims without a definite answer (no reply, timeout, 503): each may have issued a coupon nobody saw. */
+  uncertain = 0;
+  /** 200 claim answers whose body was not a claim answer. */
+  undecodable = 0;
+}
+
+const ms = (us: number) => Math.round(us) / 1000;
+
+function summary(h: Histogram): LatencySummary {
+  if (h.totalCount === 0) return { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
+  return {
+    count: h.totalCount, p50: ms(h.getValueAtPercentile(50)), p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)), p999: ms(h.getValueAtPercentile(99.9)), max: ms(h.maxValue), mean: ms(h.mean),
+  };
+}
+
+/**
+ * The percentile curve of a latency chart: points at 1 - 10^(-j/10) up to the resolution the
+ * count allows, then the maximum.
+ */
+function curveOf(h: Histogram): CurvePoint[] {
+  if (h.totalCount === 0) return [];
+  const out: CurvePoint[] = [];
+  const last = Math.log10(h.totalCount);
+  for (let j = 0; j < last * 10; j++) {
+    const percentile = 100 * (1 - 10 ** (-j / 10));
+    out.push({ percentile, ms: ms(h.getValueAtPercentile(percentile)) });
+  }
+  out.push({ percentile: 100, ms: ms(h.maxValue) });
+  return out;
+}
+
+interface Second { responses: number; issued: number; errors: number; hist: Histogram }
+
+/** One phase's recording. */
+export class Recorder {
+  private readonly hist = newHistogram();
+  private readonly kindHists = new Map<RequestKind, { hist: Histogram; statuses: Record<string, number> }>();
+  private readonly seconds = new Map<number, Second>();
+  private readonly statuses: Record<string, number> = {};
+  private sentCount = 0;
+  private answered = 0;
+  private errors = 0;
+  private issued = 0;
+  private replayed = 0;
+  private readonly createdAt = performance.now();
+  /** First request sent / last response or error: the phase's measured window. */
+  private firstSentAt: number | undefined;
+  private lastEventAt = 0;
+  private window = { hist: newHistogram(2), responses: 0, at: performance.now() };
+  private progressTimer: NodeJS.Timeout | undefined;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+
+  /** `runT0` is the run's start (performance.now()), so phases line up on one time axis. */
+  constructor(readonly label: string, private readonly collected: Collected, private readonly runT0: number) {
+    this.loopDelay.enable();
+  }
+
+  /** The load started at `t` (performance.now()): the driver's own set-up before it is not part of the phase. */
+  loadStarted(t: number): void {
+    this.firstSentAt = t;
+  }
+
+  /** A request left the client. */
+  sent(): void {
+    this.firstSentAt ??= performance.now();
+    this.sentCount++;
+  }
+
+  /** A complete response; `latencyMs` measured by the driver, `atMs` = performance.now() at completion. */
+  response(spec: RequestSpec, status: number, body: Buffer, latencyMs: number, atMs: number): void {
+    this.answered++;
+    this.lastEventAt = atMs;
+    const us = Math.max(1, Math.round(latencyMs * 1000));
+    this.hist.recordValue(us);
+    this.window.hist.recordValue(us);
+    this.window.responses++;
+    this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+    let k = this.kindHists.get(spec.kind);
+    if (!k) this.kindHists.set(spec.kind, (k = { hist: newHistogram(), statuses: {} }));
+    k.hist.recordValue(us);
+    k.statuses[status] = (k.statuses[status] ?? 0) + 1;
+    const sec = this.second(atMs);
+    sec.responses++;
+    sec.hist.recordValue(us);
+    if (spec.kind !== 'claim' || !spec.claim) return;
+    if (status === 503) this.collected.uncertain++;
+    if (status !== 200) return;
+    const a = decodeClaimAnswer(body, spec.format);
+    if (!a) {
+      this.collected.undecodable++;
+      this.collected.uncertain++;
+      return;
+    }
+    if (a.replayed) this.replayed++;
+    else {
+      this.issued++;
+      sec.issued++;
+    }
+    this.collected.answers.push({
+      templateId: spec.claim.templateId, userId: spec.claim.userId, requestId: spec.claim.requestId,
+      couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
+    });
+  }
+
+  /** A socket error or timeout (the request got no answer). */
+  error(atMs: number): void {
+    this.errors++;
+    this.lastEventAt = atMs;
+    this.second(atMs).errors++;
+  }
+
+  /** Prints a progress line every `everyMs` until finish(). */
+  startProgress(everyMs: number): void {
+    this.progressTimer = setInterval(() => {
+      const now = performance.now();
+      const w = this.window;
+      const rate = w.responses / ((now - w.at) / 1000);
+      const p99 = w.hist.totalCount ? ms(w.hist.getValueAtPercentile(99)) : 0;
+      console.log(`  ${this.label}  ${((now - (this.firstSentAt ?? now)) / 1000).toFixed(1)} s  responses ${this.answered.toLocaleString('en-US')} ` +
+        `(${Math.round(rate).toLocaleString('en-US')}/s)  issued ${this.issued.toLocaleString('en-US')}  ` +
+        `p99 ${p99.toFixed(2)} ms  errors ${this.errors}`);
+      this.window = { hist: newHistogram(2), responses: 0, at: now };
+    }, everyMs);
+    this.progressTimer.unref();
+  }
+
+  /** Closes the phase: unanswered requests count as uncertain claims. */
+  finish(meta: { driver: PhaseResult['driver']; connections: number; rate?: number; unsent?: number; maxSendLagMs?: number }): PhaseResult {
+    clearInterval(this.progressTimer);
+    this.loopDelay.disable();
+    const start = this.firstSentAt ?? this.createdAt;
+    // time from the first send to the last answer: the set-up of the driver is not load.
+    const seconds = Math.max(0.001, (Math.max(this.lastEventAt, start) - start) / 1000);
+    this.collected.uncertain += Math.max(0, this.sentCount - this.answered);
+    const kinds: Partial<Record<RequestKind, KindStats>> = {};
+    for (const [kind, k] of this.kindHists) kinds[kind] = { latency: summary(k.hist), statuses: k.statuses, curve: curveOf(k.hist) };
+    const perSecond = [...this.seconds.entries()].sort((a, b) => a[0] - b[0]).map(([t, s]) => {
+      const l = summary(s.hist);
+      return { t, responses: s.responses, issued: s.issued, errors: s.errors, p50: l.p50, p90: l.p90, p99: l.p99, max: l.max };
+    });
+    return {
+      label: this.label, driver: meta.driver, connections: meta.connections, rate: meta.rate,
+      startS: (start - this.runT0) / 1000, seconds,
+      sent: this.sentCount, answered: this.answered, errors: this.errors, unsent: meta.unsent ?? 0,
+      maxSendLagMs: meta.maxSendLagMs,
+      clientLoopDelayMs: { p99: this.loopDelay.percentile(99) / 1e6, max: this.loopDelay.max / 1e6 },
+      statuses: this.statuses, issued: this.issued, replayed: this.replayed,
+      latency: summary(this.hist), curve: curveOf(this.hist), kinds, perSecond,
+      histogram: hdr.encodeIntoCompressedBase64(this.hist),
+    };
+  }
+
+  private second(atMs: number): Second {
+    const t = Math.floor((atMs - this.runT0) / 1000);
+    let s = this.seconds.get(t);
+    if (!s) this.seconds.set(t, (s = { responses: 0, issued: 0, errors: 0, hist: newHistogram(2) }));
+    return s;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * What a run leaves behind: a table on stdout, and a report folder with the raw results as JSON,
+ * the clients' issued answers, and two SVG charts (latency over time, latency distribution).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CreatedTemplate } from './admin.ts';
+import type { LoadOptions } from './options.ts';
+import type { PhaseResult } from './recorder.ts';
+import { lineChart, type Series } from './svg-chart.ts';
+import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
+
+export interface RunReport {
+  readonly runId: string;
+  readonly scenario: string;
+  readonly summary: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly options: LoadOptions;
+  readonly argv: readonly string[];
+  readonly machine: Readonly<Record<string, unknown>>;
+  readonly storage: Readonly<Record<string, unknown>>;
+  readonly templates: readonly CreatedTemplate[];
+  readonly phases: readonly PhaseResult[];
+  readonly drain: { drained: boolean; backlog: number; ms: number };
+  /** The scenario's own facts (sold-out phase idle times, listing check). */
+  readonly checks: Pick<VerifyInput, 'soldOutPhase' | 'listing' | 'expectReplays'>;
+  readonly verification: Verification;
+  readonly cleanup: { paused: number; failed: string[] };
+}
+
+const n = (v: number) => Math.round(v).toLocaleString('en-US');
+const f2 = (v: number) => v.toFixed(2);
+// Problems printed per kind; the JSON keeps up to PROBLEMS_KEPT of them.
+const PRINTED_PER_KIND = 20;
+const PROBLEMS_KEPT = 1000;
+
+function pad(cells: readonly string[], widths: readonly number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+}
+
+/** The table and the verdict, as printed at the end of a run. */
+export function renderTable(r: RunReport): string {
+  const head = ['phase', 'driver', 'conns', 'secs', 'responses', 'req/s', 'issued', 'issued/s', 'p50', 'p90', 'p99', 'p99.9', 'max ms'];
+  const rows = r.phases.map((p) => [p.label, p.driver === 'open-loop' ? `open ${n(p.rate ?? 0)}/s` : 'autocannon', String(p.connections),
+    p.seconds.toFixed(1), n(p.answered), n(p.answered / p.seconds), n(p.issued), n(p.issued / p.seconds),
+    f2(p.latency.p50), f2(p.latency.p90), f2(p.latency.p99), f2(p.latency.p999), f2(p.latency.max)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const lines = [pad(head, widths), ...rows.map((row) => pad(row, widths))];
+  for (const p of r.phases) {
+    const codes = Object.entries(p.statuses).map(([s, c]) => `${s} ${n(c)}`).join(' · ') || 'none';
+    const extra = [p.errors ? `errors/timeouts ${n(p.errors)}` : '', p.replayed ? `replays ${n(p.replayed)}` : '',
+      p.unsent ? `UNSENT ${n(p.unsent)} (client fell behind)` : '',
+      p.maxSendLagMs !== undefined ? `max send lag ${f2(p.maxSendLagMs)} ms` : '',
+      `load generator event-loop delay p99 ${f2(p.clientLoopDelayMs.p99)} ms, max ${f2(p.clientLoopDelayMs.max)} ms`].filter(Boolean).join(', ');
+    lines.push(`${p.label}: status ${codes}${extra ? `; ${extra}` : ''}`);
+    const kinds = Object.entries(p.kinds);
+    if (kinds.length > 1) {
+      for (const [kind, k] of kinds) lines.push(`  ${kind}: ${n(k.latency.count)} responses, p50 ${f2(k.latency.p50)} ms, p99 ${f2(k.latency.p99)} ms`);
+    }
+  }
+  const v = r.verification;
+  const maxPerUser = Math.max(0, ...v.templates.map((t) => t.maxPerUser));
+  const limit = Math.max(0, ...v.templates.map((t) => t.perUserLimit));
+  const stock = v.templates.reduce((s, t) => s + t.totalStock, 0);
+  lines.push('', `drain: ${r.drain.drained ? `sink caught up in ${(r.drain.ms / 1000).toFixed(1)} s` : `NOT DRAINED (${n(r.drain.backlog)} records left)`}`,
+    `verification (${v.templates.length} template${v.templates.length === 1 ? '' : 's'}): issued ${n(v.totals.issued)} of ${n(stock)} stock · ` +
+    `MySQL rows ${n(v.totals.rows)} · coupons told issued ${n(v.totals.told)} · replays ${n(v.totals.replays)} · ` +
+    `rows nobody was told about ${n(v.totals.untold)} (claims without a definite answer ${n(v.totals.uncertain)}) · ` +
+    `most per user ${maxPerUser} (limit ${limit})`);
+  const idle = r.checks.soldOutPhase?.idle;
+  if (idle) {
+    lines.push(`sold-out phase: sub-stock keys idle ${idle.stock.join(', ')} s at its end, the reference key read as it ` +
+      `began ${idle.reference} s (a claim script would have made a sub-stock less idle)`);
+  }
+  const l = r.checks.listing;
+  if (l) lines.push(`listings after the drain: ${l.users} users checked, ${l.missing.length} told coupons missing`);
+  const byKind = new Map<string, number>();
+  for (const p of v.problems) {
+    const seen = (byKind.get(p.kind) ?? 0) + 1;
+    byKind.set(p.kind, seen);
+    if (seen <= PRINTED_PER_KIND) lines.push(`VIOLATION ${p.kind}${p.templateId ? ` [${p.templateId}]` : ''}: ${p.message}`);
+  }
+  for (const [kind, count] of byKind) if (count > PRINTED_PER_KIND) lines.push(`VIOLATION ${kind}: ... and ${count - PRINTED_PER_KIND} more`);
+  lines.push(v.ok ? 'verification: OK' : `verification: FAILED (${v.problems.length} problems)`);
+  return lines.join('\n');
+}
+
+const PCT_TICKS = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%', '99.9999%'].map((label, value) => ({ value, label }));
+
+/** x position of a percentile on the "nines" axis: 90 % -> 1, 99 % -> 2; the maximum sits at log10(count). */
+const nines = (percentile: number, count: number) => (percentile >= 100 ? Math.log10(count) : -Math.log10(1 - percentile / 100));
+
+/** The latency-over-time chart: p50/p90/p99 of each second, phases marked. */
+export function timeChart(r: RunReport): string {
+  const secs = r.phases.flatMap((p) => p.perSecond);
+  const line = (name: string, pick: (s: (typeof secs)[number]) => number): Series =>
+    ({ name, points: secs.filter((s) => s.responses > 0).map((s) => [s.t + 0.5, pick(s)] as const) });
+  return lineChart({
+    title: `${r.scenario} ${r.runId}: latency per second`, xLabel: 'seconds since the run started', yLabel: 'latency (ms)',
+    series: [line('p50', (s) => s.p50), line('p90', (s) => s.p90), line('p99', (s) => s.p99)],
+    markers: r.phases.length > 1 ? r.phases.map((p) => ({ value: p.startS, label: p.label })) : [],
+  });
+}
+
+/** The latency-distribution chart: one percentile curve per phase (and per request kind when mixed). */
+export function distributionChart(r: RunReport): string {
+  const series: Series[] = [];
+  for (const p of r.phases) {
+    const kinds = Object.entries(p.kinds);
+    const curves = kinds.length > 1 ? kinds.map(([kind, k]) => [`${p.label} · ${kind}`, k.curve, k.latency.count] as const)
+      : [[p.label, p.curve, p.latency.count] as const];
+    for (const [name, curve, count] of curves) series.push({ name, points: curve.map((c) => [nines(c.percentile, count), c.ms] as const) });
+  }
+  const maxX = Math.max(1, ...series.flatMap((s) => s.points.map((pt) => pt[0])));
+  return lineChart({
+    title: `${r.scenario} ${r.runId}: latency by percentile`, xLabel: 'percentile', yLabel: 'latency (ms)', series,
+    xTicks: PCT_TICKS.filter((t) => t.value <= Math.ceil(maxX)),
+  });
+}
+
+/** Writes the report folder under `parent`; returns its path. */
+export function writeReport(parent: string, r: RunReport, answers: readonly IssuedAnswer[], charts: boolean): string {
+  const dir = join(parent, `${r.startedAt.slice(0, 10)}-${r.scenario}-${r.runId}`);
+  mkdirSync(dir, { recursive: true });
+  const verification = { ...r.verification, problems: r.verification.problems.slice(0, PROBLEMS_KEPT),
+    problemsTotal: r.verification.problems.length };
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ ...r, verification }, null, 2)}\n`);
+  writeFileSync(join(dir, 'answers.jsonl'), answers.map((a) => JSON.stringify(a)).join('\n') + (answers.length ? '\n' : ''));
+  if (charts) {
+    writeFileSync(join(dir, 'latency-over-time.svg'), timeChart(r));
+    writeFileSync(join(dir, 'latency-distribution.svg'), distributionChart(r));
+  }
+  return dir;
+}

@@ -1,0 +1,79 @@
+/**
+ * The requests a scenario sends and how their answers are read. Bodies are encoded once, when a
+ * workload builds its requests, so the load generator spends no CPU per request on them.
+ */
+import { Packr } from 'msgpackr';
+import type { BodyFormat } from './options.ts';
+
+/** Who claims what: the identity the verifier checks answers and rows against. */
+export interface ClaimKey {
+  readonly templateId: string;
+  readonly userId: string;
+  readonly requestId?: string;
+}
+
+export type RequestKind = 'claim' | 'list';
+
+export interface RequestSpec {
+  readonly kind: RequestKind;
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Buffer;
+  /** Set on claims. */
+  readonly claim?: ClaimKey;
+  readonly format: BodyFormat;
+}
+
+/**
+ * An endless, deterministic request sequence: request(g) for g = 0, 1, 2, ... Request g and
+ * g + distinct are the same request (a user coming back). Drivers map their connections onto g.
+ */
+export interface Workload {
+  readonly distinct: number;
+  request(g: number): RequestSpec;
+}
+
+// Plain maps, like the gateway's codec: any msgpack client can read them.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+const CONTENT_TYPE: Record<BodyFormat, string> = { json: 'application/json', msgpack: 'application/msgpack' };
+
+/** POST /v1/claim for `key`, encoded in `format`. */
+export function claimRequest(key: ClaimKey, format: BodyFormat): RequestSpec {
+  const body = { userId: key.userId, templateId: key.templateId, ...(key.requestId ? { requestId: key.requestId } : {}) };
+  return {
+    kind: 'claim', method: 'POST', path: '/v1/claim', format, claim: key,
+    headers: { 'content-type': CONTENT_TYPE[format] },
+    body: format === 'json' ? Buffer.from(JSON.stringify(body)) : packr.pack(body),
+  };
+}
+
+/** GET /v1/users/{userId}/coupons. */
+export function listRequest(userId: string, limit = 20): RequestSpec {
+  return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: {}, format: 'json' };
+}
+
+/** What a 200 claim answer said. */
+export interface ClaimAnswerBody {
+  readonly couponId: string;
+  readonly userId: string;
+  readonly templateId: string;
+  readonly replayed: boolean;
+}
+
+/** Decodes a 200 claim answer; undefined when it is not one (the caller counts it as undecodable). */
+export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswerBody | undefined {
+  let v: unknown;
+  try {
+    v = format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  if (o.status !== 'issued' || typeof o.couponId !== 'string' || typeof o.userId !== 'string' || typeof o.templateId !== 'string') {
+    return undefined;
+  }
+  return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true };
+}

@@ -1,0 +1,148 @@
+/**
+ * The five scenarios: which templates each creates and what traffic it sends. Users and
+ * templates carry the run id, so runs never see each other's data.
+ */
+import type { CreatedTemplate, TemplateSpec } from './admin.ts';
+import type { Bound } from './closed-loop.ts';
+import type { LoadOptions, ScenarioName } from './options.ts';
+import type { PhaseResult } from './recorder.ts';
+import { claimRequest, type ClaimKey, listRequest, type Workload } from './requests.ts';
+import type { VerifyInput } from './verify.ts';
+
+/** What a scenario can do while it runs. */
+export interface RunContext {
+  readonly o: LoadOptions;
+  readonly runId: string;
+  readonly templates: readonly CreatedTemplate[];
+  /** One measured phase, with the run's driver (open loop with --rate), unless `closedLoop` forces autocannon. */
+  phase(label: string, w: Workload, bound: Bound, closedLoop?: boolean): Promise<PhaseResult>;
+  /** One claim outside any phase; returns its HTTP status. */
+  claimOnce(key: ClaimKey): Promise<number>;
+  /** Sum of the template's sub-stocks now (reads the stock keys). */
+  remaining(t: CreatedTemplate): Promise<number>;
+  /** Stamps the template's reference key with Redis's key clock (facts.ts markKeyClock). */
+  markKeyClock(t: CreatedTemplate): Promise<void>;
+  /** Idle seconds of the reference key and of each sub-stock key (facts.ts stockIdle). */
+  stockIdle(t: CreatedTemplate): Promise<{ reference: number; stock: number[] } | null>;
+}
+
+/** Scenario-specific facts and expectations for the verifier; `listingSample` asks main to check listings after the drain. */
+export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays'> & { listingSample?: number };
+
+export interface Scenario {
+  readonly summary: string;
+  templates(o: LoadOptions, idPrefix: string): TemplateSpec[];
+  run(ctx: RunContext): Promise<ScenarioChecks>;
+}
+
+const user = (runId: string, pool: string, i: number) => `${runId}${pool}${i}`;
+const specs = (idPrefix: string, n: number, totalStock: number, perUserLimit: number): TemplateSpec[] =>
+  Array.from({ length: n }, (_, i) => ({ id: `${idPrefix}${i}`, totalStock, perUserLimit }));
+
+/** Every request a claim of template t by user i of `pool`, each user once per cycle. */
+function usersClaiming(ctx: RunContext, t: CreatedTemplate, pool: string, users: number): Workload {
+  return {
+    distinct: users,
+    request: (g) => claimRequest({ templateId: t.id, userId: user(ctx.runId, pool, g % users) }, ctx.o.format),
+  };
+}
+
+const bound = (o: LoadOptions): Bound => ({ durationS: o.durationS, requests: o.requests });
+
+const hot: Scenario = {
+  summary: 'one template, stock far below demand, many users (the red-packet rain)',
+  templates: (o, p) => specs(p, 1, o.stock, 1),
+  run: async (ctx) => {
+    await ctx.phase('rain', usersClaiming(ctx, ctx.templates[0]!, 'u', ctx.o.users), bound(ctx.o));
+    return {};
+  },
+};
+
+const spread: Scenario = {
+  summary: 'thousands of templates, uniform traffic over them',
+  templates: (o, p) => specs(p, o.templates, o.stock, 1),
+  run: async (ctx) => {
+    const { users } = ctx.o;
+    const ts = ctx.templates;
+    await ctx.phase('spread', {
+      distinct: Math.max(users, ts.length),
+      request: (g) => claimRequest({ templateId: ts[g % ts.length]!.id, userId: user(ctx.runId, 'u', g % users) }, ctx.o.format),
+    }, bound(ctx.o));
+    return {};
+  },
+};
+
+// Per user, rounds of clicks: request r0 twice (retries), two plain clicks, r1 and r2 once.
+// With a limit of 2 the first r0 and the first plain click issue; the r0 retry must replay
+// the same coupon; everything else is limit_reached.
+const DUPE_ROUNDS: readonly (string | undefined)[] = ['r0', undefined, 'r1', undefined, 'r0', 'r2'];
+
+const dupes: Scenario = {
+  summary: 'the same users clicking again and again, with and without retried request ids',
+  templates: (o, p) => specs(p, 1, o.stock, 2),
+  run: async (ctx) => {
+    const { users } = ctx.o;
+    const t = ctx.templates[0]!;
+    // requests 2s and 2s + 1 are identical: a double click, sent on two connections at once.
+    const distinct = users * DUPE_ROUNDS.length * 2;
+    await ctx.phase('clicks', {
+      distinct,
+      request: (g) => {
+        const slot = (g % distinct) >> 1;
+        const requestId = DUPE_ROUNDS[Math.floor(slot / users) % DUPE_ROUNDS.length];
+        return claimRequest({ templateId: t.id, userId: user(ctx.runId, 'u', slot % users), requestId }, ctx.o.format);
+      },
+    }, bound(ctx.o));
+    return { expectReplays: true };
+  },
+};
+
+// Rounds of sell-out traffic before giving up on emptying the stock (503s can leave some).
+const SELL_OUT_ROUNDS = 3;
+
+const soldout: Scenario = {
+  summary: 'traffic that keeps coming after the stock is gone (answered from memory)',
+  templates: (o, p) => specs(p, 1, o.stock, 1),
+  run: async (ctx) => {
+    const t = ctx.templates[0]!;
+    // 1. sell out: twice the stock in distinct users, closed loop (set-up, not the measurement).
+    for (let round = 0; round < SELL_OUT_ROUNDS && (await ctx.remaining(t)) > 0; round++) {
+      const n = 2 * t.totalStock;
+      await ctx.phase(`sell-out ${round + 1}`, usersClaiming(ctx, t, `a${round}-`, n), { requests: Math.max(n, ctx.o.connections) }, true);
+    }
+    // the first claim after the sell-out teaches the gateway's memory, if the last phase did not.
+    await ctx.claimOnce({ templateId: t.id, userId: user(ctx.runId, 'probe', 0) });
+    // 2. the measured phase: fresh users, none with a request id (those may be replays: one Redis read).
+    // Any claim script it causes touches a sub-stock after the reference key was read.
+    await ctx.markKeyClock(t);
+    const after = await ctx.phase('after sell-out', usersClaiming(ctx, t, 'b', ctx.o.users), bound(ctx.o));
+    const idle = await ctx.stockIdle(t);
+    return { soldOutPhase: { seconds: after.seconds, idle, statuses: after.statuses } };
+  },
+};
+
+// Templates one mixed user visits in turn (bounds the prebuilt request set).
+const MIXED_TEMPLATES_PER_USER = 10;
+
+const mixed: Scenario = {
+  summary: 'claims plus listings of the claiming users\' coupons',
+  templates: (o, p) => specs(p, o.templates, o.stock, 1),
+  run: async (ctx) => {
+    const { users } = ctx.o;
+    const ts = ctx.templates;
+    const distinct = 2 * users * Math.min(ts.length, MIXED_TEMPLATES_PER_USER);
+    await ctx.phase('mixed', {
+      distinct,
+      // even: a claim; odd: the listing of the user who just claimed.
+      request: (g) => {
+        const slot = (g % distinct) >> 1;
+        const u = user(ctx.runId, 'u', slot % users);
+        if (g % 2 === 1) return listRequest(u);
+        return claimRequest({ templateId: ts[(slot + Math.floor(slot / users)) % ts.length]!.id, userId: u }, ctx.o.format);
+      },
+    }, bound(ctx.o));
+    return { listingSample: 100 };
+  },
+};
+
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed };
