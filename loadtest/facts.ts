@@ -11,6 +11,7 @@ import { openMysql, type MysqlPools } from '../sink/mysql.ts';
 import { shardDbName, shardTableName, type ShardLayout } from '../sink/shards.ts';
 import type { CreatedTemplate } from './admin.ts';
 import type { CouponRow, IssuedAnswer, TemplateFacts } from './verify.ts';
+import type { UserAuth } from './requests.ts';
 
 export interface Storage {
   readonly cfg: Config;
@@ -147,7 +148,7 @@ const LISTING_MAX = 200;
  * Reads the listing of up to `sample` users who were told they got coupons, and returns every
  * told coupon their listing does not show (the read path after the drain).
  */
-export async function checkListings(origin: string, answers: readonly IssuedAnswer[], sample: number):
+export async function checkListings(origin: string, answers: readonly IssuedAnswer[], sample: number, auth: UserAuth):
   Promise<{ users: number; missing: { userId: string; couponId: string }[] }> {
   const byUser = new Map<string, Set<string>>();
   for (const a of answers) {
@@ -158,7 +159,8 @@ export async function checkListings(origin: string, answers: readonly IssuedAnsw
   for (const [userId, coupons] of byUser) if (coupons.size > LISTING_MAX / 2) byUser.delete(userId);
   const missing: { userId: string; couponId: string }[] = [];
   for (const [userId, coupons] of byUser) {
-    const res = await fetch(`${origin}/v1/users/${encodeURIComponent(userId)}/coupons?limit=${LISTING_MAX}`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${origin}/v1/users/${encodeURIComponent(userId)}/coupons?limit=${LISTING_MAX}`,
+      { headers: auth(userId), signal: AbortSignal.timeout(10_000) });
     if (res.status !== 200) throw new Error(`listing of ${userId}: ${res.status} ${await res.text()}`);
     const listed = new Set(((await res.json()) as { coupons: { couponId: string }[] }).coupons.map((c) => c.couponId));
     for (const c of coupons) if (!listed.has(c)) missing.push({ userId, couponId: c });

@@ -17,7 +17,7 @@ import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
 import { renderTable, type RunReport, writeReport } from './report.ts';
-import { claimRequest, decodeClaimAnswer } from './requests.ts';
+import { claimRequest, decodeClaimAnswer, userAuth } from './requests.ts';
 import { type RunContext, SCENARIO } from './scenarios.ts';
 import { verify } from './verify.ts';
 
@@ -83,8 +83,9 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
   const collected = new Collected();
   const phases: PhaseResult[] = [];
   const runT0 = performance.now();
+  const auth = userAuth(cfg.userTokenSecrets);
   const ctx: RunContext = {
-    o, runId, templates,
+    o, runId, templates, auth,
     phase: async (label, w, bound, closedLoop) => {
       const open = o.rate !== undefined && !closedLoop;
       console.log(`phase ${label}: ${open ? `open loop at ${o.rate}/s` : 'closed loop'}, ` +
@@ -98,7 +99,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       return r;
     },
     claimOnce: async (key) => {
-      const req = claimRequest(key, 'json');
+      const req = claimRequest(key, 'json', auth);
       const res = await fetch(`${o.url}${req.path}`, { method: 'POST', headers: req.headers, body: req.body?.toString(), signal: AbortSignal.timeout(10_000) });
       const body = Buffer.from(await res.arrayBuffer());
       // its coupon, if any, is one the verifier must find; an unknown outcome may have issued one.
@@ -117,7 +118,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
   console.log(`waiting for the sink to store every issued coupon (up to ${o.drainWaitS} s)`);
   const drain = await waitForDrain(st, o.drainWaitS * 1000);
   const facts = await gatherFacts(st, templates, idPrefix);
-  const listing = checks.listingSample ? await checkListings(o.url, collected.answers, checks.listingSample) : undefined;
+  const listing = checks.listingSample ? await checkListings(o.url, collected.answers, checks.listingSample, auth) : undefined;
   const verification = verify({
     layout: st.layout, drain, templates: facts.templates, answers: collected.answers, rows: facts.rows,
     uncertain: collected.uncertain, undecodable: collected.undecodable,

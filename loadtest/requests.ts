@@ -3,6 +3,7 @@
  * workload builds its requests, so the load generator spends no CPU per request on them.
  */
 import { Packr } from 'msgpackr';
+import { signUserToken } from '../gateway/auth/user-token.ts';
 import type { BodyFormat } from './options.ts';
 
 /** Who claims what: the identity the verifier checks answers and rows against. */
@@ -39,19 +40,30 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: '
 
 const CONTENT_TYPE: Record<BodyFormat, string> = { json: 'application/json', msgpack: 'application/msgpack' };
 
+/** Headers a request of this user carries besides its own: a user token when the gateway requires one. */
+export type UserAuth = (userId: string) => Readonly<Record<string, string>>;
+
+/** No user tokens (the gateway's USER_TOKEN_SECRETS is empty), or one signed per request with the first secret. */
+export function userAuth(secrets: readonly string[]): UserAuth {
+  const [secret] = secrets;
+  if (secret === undefined) return () => ({});
+  // An hour covers any bounded run; signing costs the load generator about a microsecond.
+  return (userId) => ({ authorization: `Bearer ${signUserToken(secret, userId, Math.floor(Date.now() / 1000) + 3600)}` });
+}
+
 /** POST /v1/claim for `key`, encoded in `format`. */
-export function claimRequest(key: ClaimKey, format: BodyFormat): RequestSpec {
+export function claimRequest(key: ClaimKey, format: BodyFormat, auth: UserAuth): RequestSpec {
   const body = { userId: key.userId, templateId: key.templateId, ...(key.requestId ? { requestId: key.requestId } : {}) };
   return {
     kind: 'claim', method: 'POST', path: '/v1/claim', format, claim: key,
-    headers: { 'content-type': CONTENT_TYPE[format] },
+    headers: { 'content-type': CONTENT_TYPE[format], ...auth(key.userId) },
     body: format === 'json' ? Buffer.from(JSON.stringify(body)) : packr.pack(body),
   };
 }
 
 /** GET /v1/users/{userId}/coupons. */
-export function listRequest(userId: string, limit = 20): RequestSpec {
-  return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: {}, format: 'json' };
+export function listRequest(userId: string, auth: UserAuth, limit = 20): RequestSpec {
+  return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: auth(userId), format: 'json' };
 }
 
 /** What a 200 claim answer said. */

@@ -6,12 +6,14 @@ import type { CreatedTemplate, TemplateSpec } from './admin.ts';
 import type { Bound } from './closed-loop.ts';
 import type { LoadOptions, ScenarioName } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
-import { claimRequest, type ClaimKey, listRequest, type Workload } from './requests.ts';
+import { claimRequest, type ClaimKey, listRequest, type UserAuth, type Workload } from './requests.ts';
 import type { VerifyInput } from './verify.ts';
 
 /** What a scenario can do while it runs. */
 export interface RunContext {
   readonly o: LoadOptions;
+  /** User tokens for the requests, when the gateway requires them. */
+  readonly auth: UserAuth;
   readonly runId: string;
   readonly templates: readonly CreatedTemplate[];
   /** One measured phase, with the run's driver (open loop with --rate), unless `closedLoop` forces autocannon. */
@@ -43,7 +45,7 @@ const specs = (idPrefix: string, n: number, totalStock: number, perUserLimit: nu
 function usersClaiming(ctx: RunContext, t: CreatedTemplate, pool: string, users: number): Workload {
   return {
     distinct: users,
-    request: (g) => claimRequest({ templateId: t.id, userId: user(ctx.runId, pool, g % users) }, ctx.o.format),
+    request: (g) => claimRequest({ templateId: t.id, userId: user(ctx.runId, pool, g % users) }, ctx.o.format, ctx.auth),
   };
 }
 
@@ -66,7 +68,7 @@ const spread: Scenario = {
     const ts = ctx.templates;
     await ctx.phase('spread', {
       distinct: Math.max(users, ts.length),
-      request: (g) => claimRequest({ templateId: ts[g % ts.length]!.id, userId: user(ctx.runId, 'u', g % users) }, ctx.o.format),
+      request: (g) => claimRequest({ templateId: ts[g % ts.length]!.id, userId: user(ctx.runId, 'u', g % users) }, ctx.o.format, ctx.auth),
     }, bound(ctx.o));
     return {};
   },
@@ -90,7 +92,7 @@ const dupes: Scenario = {
       request: (g) => {
         const slot = (g % distinct) >> 1;
         const requestId = DUPE_ROUNDS[Math.floor(slot / users) % DUPE_ROUNDS.length];
-        return claimRequest({ templateId: t.id, userId: user(ctx.runId, 'u', slot % users), requestId }, ctx.o.format);
+        return claimRequest({ templateId: t.id, userId: user(ctx.runId, 'u', slot % users), requestId }, ctx.o.format, ctx.auth);
       },
     }, bound(ctx.o));
     return { expectReplays: true };
@@ -137,8 +139,8 @@ const mixed: Scenario = {
       request: (g) => {
         const slot = (g % distinct) >> 1;
         const u = user(ctx.runId, 'u', slot % users);
-        if (g % 2 === 1) return listRequest(u);
-        return claimRequest({ templateId: ts[(slot + Math.floor(slot / users)) % ts.length]!.id, userId: u }, ctx.o.format);
+        if (g % 2 === 1) return listRequest(u, ctx.auth);
+        return claimRequest({ templateId: ts[(slot + Math.floor(slot / users)) % ts.length]!.id, userId: u }, ctx.o.format, ctx.auth);
       },
     }, bound(ctx.o));
     return { listingSample: 100 };

@@ -15,7 +15,8 @@ import { keySpace } from './support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const env = testEnv();
+// With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).
+const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
