@@ -9,6 +9,7 @@
 #   redis-up | mariadb-up | mariadb-down
 #   signal redis|mariadb SIG   send SIG (KILL, STOP or CONT) to our own server; KILL waits for exit
 #   reset                      delete the drill's Redis data (refused while that Redis runs)
+#   apps-down                  stop gateways/sinks a killed drill left behind (run/app-*.pid)
 #   status
 # Environment: DRILL_REDIS_PORT (6392), DRILL_MYSQL_PORT (3392), DRILL_APPENDFSYNC (everysec).
 # shellcheck source-path=SCRIPTDIR
@@ -92,6 +93,17 @@ cmd_reset() {
   say "redis: data of the drill removed"
 }
 
+# The drill writes run/app-<name>.pid for each gateway and sink it spawns; after a drill that
+# died without cleaning up, their processes (node, cwd = the checkout) are stopped here.
+cmd_apps_down() {
+  local f
+  for f in "$RUN"/app-*.pid; do
+    [[ -e "$f" ]] || continue
+    f="${f##*/}"
+    stop_pidfile "${f%.pid}" "$RUN/$f" node
+  done
+}
+
 cmd_status() {
   local name pid
   for name in redis mariadb; do
@@ -104,7 +116,7 @@ cmd_status() {
   done
 }
 
-usage() { sed -n '7,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '7,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   up)
@@ -121,6 +133,7 @@ case "${1:-}" in
   mariadb-down) cmd_mariadb_down ;;
   signal) cmd_signal "${2:-}" "${3:-}" ;;
   reset) cmd_reset ;;
+  apps-down) cmd_apps_down ;;
   status) cmd_status ;;
   -h | --help | help) usage ;;
   *)

@@ -31,6 +31,8 @@ export interface Verdict {
   readonly issued: number;
   /** Error answers and transport failures by HTTP status or failure ('timeout', 'network', 'aborted'). */
   readonly errors: Readonly<Record<string, number>>;
+  /** Requests that got an error or no answer, then their coupon on a retry (the hard path, counted). */
+  readonly replayedAfterError: number;
   /** Rows of requests whose every answer was an error or no answer (allowed, counted). */
   readonly unansweredIssued: number;
   /** "Issued" answers missing from MySQL inside a loss window (Redis lost its unsynced AOF tail). */
@@ -76,6 +78,7 @@ export function verify(f: DrillFacts): Verdict {
 
   // Answers: one coupon per request, for that request's user and template.
   const answered = new Map<string, { request: Request; at: number }>();
+  let replayedAfterError = 0;
   for (const r of requests.values()) {
     const coupons = new Set<string>();
     for (const a of r.attempts) {
@@ -89,6 +92,8 @@ export function verify(f: DrillFacts): Verdict {
       if (!prior || a.endedAt < prior.at) answered.set(a.outcome.couponId, { request: r, at: a.endedAt });
     }
     if (coupons.size > 1) flag('replay_mismatch', `${r.key}: answered with ${coupons.size} coupons (${[...coupons].join(', ')})`);
+    const firstUnknown = r.attempts.findIndex(unknownOutcome);
+    if (firstUnknown >= 0 && r.attempts.slice(firstUnknown).some((a) => a.outcome.kind === 'issued' && a.outcome.replayed)) replayedAfterError++;
   }
 
   // Every answered coupon is stored, once, for its request; unless Redis lost it in a window.
@@ -160,6 +165,7 @@ export function verify(f: DrillFacts): Verdict {
     attempts: f.attempts.length,
     issued: answered.size,
     errors: countErrors(f.attempts),
+    replayedAfterError,
     unansweredIssued,
     lostAfterAck,
     pending,
