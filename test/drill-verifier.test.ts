@@ -68,6 +68,7 @@ test('correct facts pass and are counted', () => {
   assert.equal(v.attempts, 13);
   assert.equal(v.issued, 4, 'c1, c2, c6, c7 (c3 was never answered)');
   assert.deepEqual(v.errors, { 503: 2, timeout: 1, network: 1 });
+  assert.equal(v.replayedAfterError, 1, 'r2: a 503, then its coupon');
   assert.equal(v.unansweredIssued, 1, 'c3: stored, its client only saw a timeout and a 503');
   assert.equal(v.lostAfterAck, 0);
   assert.equal(v.pending, 1);
