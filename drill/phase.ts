@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DrillClient } from './client.ts';
 import type { Probe, ProbedTemplate } from './collect.ts';
 import type { Attempt, DrillFacts, LossWindow, TemplateFacts } from './facts.ts';
-import { type FaultCtx, FAULTS } from './faults.ts';
+import { type FaultCtx, type FaultResult, FAULTS } from './faults.ts';
 import { Load, type LoadOptions } from './load.ts';
 import type { DrillName } from './options.ts';
 import { type DrillRow, issuedDuring, recoveryMs } from './report.ts';
@@ -109,7 +109,7 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
   load.add(steady[0]!.id, 3);
   load.add(steady[1]!.id, 4);
   load.start();
-  let fault;
+  let fault: FaultResult;
   try {
     await sleep(WARM_MS);
     await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
