@@ -9,6 +9,10 @@ MYSQL_PORT ?= 3391
 PORT ?= 8080
 CLUSTER_PORTS ?= 7101 7102 7103
 export REDIS_PORT MYSQL_PORT PORT CLUSTER_PORTS
+# make drill runs its own Redis and MariaDB (it kills them): other ports, data in .data/drill.
+DRILL_REDIS_PORT ?= 6392
+DRILL_MYSQL_PORT ?= 3392
+DRILL_APPENDFSYNC ?= everysec
 
 SERVICES := bash scripts/services.sh
 LOG_DIR := .data/log
@@ -24,7 +28,7 @@ TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL
 LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
 	MYSQL_URL=$(LOCAL_MYSQL_URL)
 
-.PHONY: help deps services run stop status test typecheck bench rebuild logs clean
+.PHONY: help deps services run stop status test typecheck bench drill rebuild logs clean
 
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
@@ -32,6 +36,7 @@ help:
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster, typecheck, test suite"
 	@echo "make bench      services, then bench/run.ts"
+	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (README)"
 	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
 
@@ -70,6 +75,12 @@ test:
 bench:
 	@$(SERVICES) up
 	@export $(LOCAL_ENV); node --import tsx bench/run.ts
+
+# Not part of make test: it kills and restarts servers and takes about a minute.
+drill:
+	@$(SERVICES) deps
+	@node --import tsx drill/main.ts --redis-port $(DRILL_REDIS_PORT) --mysql-port $(DRILL_MYSQL_PORT) \
+		--appendfsync $(DRILL_APPENDFSYNC) $(ARGS)
 
 rebuild:
 	@export $(LOCAL_ENV); node --import tsx cli/rebuild.ts $(ARGS)

@@ -61,7 +61,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const store = new TemplateStore(mysql, live, cfg.mysql);
   const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
   // Subscriber mode needs a connection of its own; it queues while reconnecting.
-  const sync = new TemplateSync(createRedis(cfg.redis, { offlineQueue: true, name: 'gateway-templates' }), ks, cache,
+  const sub = createRedis(cfg.redis, { offlineQueue: true, name: 'gateway-templates' });
+  sub.on('error', (err) => logThrottled('redis-subscriber', 'warn', 'redis subscriber connection error', { err }));
+  const sync = new TemplateSync(sub, ks, cache,
     { reloadEveryMs: cfg.templates.reloadEveryMs, loadCurrent: () => store.current(Date.now()) });
   await sync.start();
   const admission = new Admission(cfg.admission, performance.now());

@@ -12,7 +12,7 @@
 #   app-up | app-down    gateway + sink (app-up runs sink/migrate.ts first)
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
-#   ADMIN_TOKEN (passed to the app only when set).
+#   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Single-node Redis on REDIS_PORT, data in .data/redis. Sourced by scripts/services.sh.
+# Single-node Redis on REDIS_PORT, data in $DATA/redis, AOF fsync REDIS_APPENDFSYNC (everysec
+# unless set). Sourced by scripts/services.sh and drill/services.sh.
 
 cmd_redis_up() {
   local pidf="$RUN/redis.pid" log="$LOG/redis.log" dir="$DATA/redis" pid
@@ -10,9 +11,9 @@ cmd_redis_up() {
   fi
   require_free_port redis "$REDIS_PORT" REDIS_PORT
   dirs "$dir"
-  say "redis: starting on 127.0.0.1:$REDIS_PORT"
+  say "redis: starting on 127.0.0.1:$REDIS_PORT (appendfsync ${REDIS_APPENDFSYNC:-everysec})"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
-    --dir "$dir" --appendonly yes --appendfsync everysec --save '' \
+    --dir "$dir" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' \
     --daemonize yes --pidfile "$pidf" --logfile "$log" ||
     { log_tail "$log"; die "redis: redis-server failed to start"; }
   wait_redis redis "$REDIS_PORT" "$pidf" "$log"

@@ -1,0 +1,97 @@
+/**
+ * The drill's gateways and sinks: real `node --import tsx <entry>` child processes on the
+ * drill's storage. Each writes a pid file (drill/services.sh apps-down stops leftovers of a
+ * drill that died) and its output to its own log under .data/drill/log.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface AppSpec {
+  /** e.g. gateway-0, sink-1 (also names the log and pid files). */
+  readonly name: string;
+  readonly entry: 'gateway/main.ts' | 'sink/main.ts';
+  readonly env: Readonly<Record<string, string>>;
+  /** Matches the output line that says the process is serving. */
+  readonly ready: RegExp;
+}
+
+export interface AppDirs {
+  readonly root: string;
+  readonly logDir: string;
+  readonly runDir: string;
+}
+
+const READY_TIMEOUT_MS = 30_000;
+
+export class AppProcess {
+  private child: ChildProcess | undefined;
+  private output = '';
+  private readonly log: WriteStream;
+
+  constructor(readonly spec: AppSpec, private readonly dirs: AppDirs) {
+    this.log = createWriteStream(`${dirs.logDir}/${spec.name}.log`, { flags: 'a' });
+  }
+
+  private get pidFile(): string { return `${this.dirs.runDir}/app-${this.spec.name}.pid`; }
+
+  /** Pid of the running process, if any. */
+  get pid(): number | undefined {
+    return this.child && this.child.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
+
+  /** Spawns the process and resolves once it logs its ready line; rejects if it exits first. */
+  async start(): Promise<void> {
+    if (this.pid !== undefined) throw new Error(`${this.spec.name} is already running`);
+    this.output = '';
+    this.log.write(`=== ${new Date().toISOString()} start ${this.spec.entry}\n`);
+    // Own process group: a Ctrl-C at the terminal reaches the drill, which stops them in order.
+    const child = spawn(process.execPath, ['--import', 'tsx', this.spec.entry], {
+      cwd: this.dirs.root, env: { ...process.env, ...this.spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    });
+    this.child = child;
+    const take = (b: Buffer) => {
+      this.log.write(b);
+      // only the start-up lines are searched; later output goes to the log alone.
+      if (this.output.length < 65_536) this.output += b.toString();
+    };
+    child.stdout!.on('data', take);
+    child.stderr!.on('data', take);
+    if (child.pid !== undefined) writeFileSync(this.pidFile, `${child.pid}\n`);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.spec.ready.test(this.output)) return;
+      if (this.pid === undefined) throw new Error(`${this.spec.name} exited during start-up:\n${this.output.slice(-2000)}`);
+      await sleep(25);
+    }
+    await this.kill9();
+    throw new Error(`${this.spec.name} not ready within ${READY_TIMEOUT_MS} ms:\n${this.output.slice(-2000)}`);
+  }
+
+  /** SIGKILL (the fault); resolves once the process is gone. */
+  async kill9(): Promise<void> {
+    await this.signalAndWait('SIGKILL', 10_000);
+  }
+
+  /** SIGTERM and up to `graceMs` for a clean exit, then SIGKILL. */
+  async stop(graceMs: number): Promise<void> {
+    if (!(await this.signalAndWait('SIGTERM', graceMs))) await this.signalAndWait('SIGKILL', 10_000);
+  }
+
+  /** Sends `signal`; true when the process exited within `waitMs` (or was not running). */
+  private async signalAndWait(signal: NodeJS.Signals, waitMs: number): Promise<boolean> {
+    const child = this.child;
+    if (!child || this.pid === undefined) return true;
+    const exited = once(child, 'exit').then(() => true);
+    child.kill(signal);
+    const done = await Promise.race([exited, sleep(waitMs).then(() => false)]);
+    if (done) rmSync(this.pidFile, { force: true });
+    return done;
+  }
+
+  /** Closes the log file (after the process is stopped). */
+  close(): void {
+    this.log.end();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Reads what Redis and MySQL hold for the drill's templates once traffic has drained: coupon
+ * rows, remaining stock, pending reservations, dead letters, the sink's backlog.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/index.ts';
+import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
+import { deadKey, type KeySpace, pendingKey, stockKey, streamKey } from '../lua/keys.ts';
+import { decodeRecord, RECORD_FIELD } from '../lua/record.ts';
+import { totalBacklog } from '../sink/backlog.ts';
+import { type MysqlPools, openMysql } from '../sink/mysql.ts';
+import { dropSchema, ensureSchema } from '../sink/schema.ts';
+import { shardDbName, shardTableName } from '../sink/shards.ts';
+import type { CouponRow, StockFacts } from './facts.ts';
+
+/** A drill template as the probe needs it: where its sub-stocks are. */
+export interface ProbedTemplate {
+  readonly id: string;
+  readonly subStocks: number;
+}
+
+export class Probe {
+  private readonly ks: KeySpace;
+
+  private constructor(private readonly cfg: Config, private readonly redis: RedisClient, private readonly mysql: MysqlPools) {
+    this.ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+  }
+
+  /** Connects to the drill's Redis and MariaDB. */
+  static async open(cfg: Config): Promise<Probe> {
+    // queued while Redis restarts, and patient: the probe reads whole streams.
+    const redis = createRedis({ ...cfg.redis, commandTimeoutMs: 5_000 }, { offlineQueue: true, name: 'drill-probe' });
+    redis.on('error', () => undefined); // reconnects by itself; the drill kills Redis on purpose
+    await waitReady(redis, 10_000);
+    return new Probe(cfg, redis, openMysql(cfg.mysql));
+  }
+
+  /** Drops and recreates the drill's databases: every run starts from empty tables. */
+  async resetSchema(): Promise<void> {
+    await dropSchema(this.mysql, this.cfg.mysql);
+    await ensureSchema(this.mysql, this.cfg.mysql);
+  }
+
+  /** Unacknowledged records over all partitions. */
+  backlog(): Promise<number> {
+    return totalBacklog(this.redis, this.ks, this.cfg.redis.streamGroup);
+  }
+
+  /** Polls until the backlog is 0 or `boundMs` passed; the backlog left (-1: Redis never answered). */
+  async waitDrained(boundMs: number): Promise<{ backlog: number; ms: number }> {
+    const start = Date.now();
+    let backlog = -1;
+    while (Date.now() - start < boundMs) {
+      try {
+        backlog = await this.backlog();
+        if (backlog === 0) break;
+      } catch {
+        // Redis may still be coming back: keep polling within the bound.
+      }
+      await sleep(100);
+    }
+    return { backlog, ms: Date.now() - start };
+  }
+
+  /** Entries delivered to `consumer` and not acknowledged, over all partitions. */
+  async pendingOf(consumer: string): Promise<number> {
+    let n = 0;
+    for (let p = 0; p < this.ks.partitions; p++) {
+      const [, , , consumers] = await this.redis.xpending(streamKey(this.ks, p), this.cfg.redis.streamGroup) as
+        [number, string | null, string | null, [string, string][] | null];
+      for (const [name, count] of consumers ?? []) if (name === consumer) n += Number(count);
+    }
+    return n;
+  }
+
+  /** Every coupon row of these templates in every shard table. */
+  async rows(templateIds: readonly string[]): Promise<CouponRow[]> {
+    const out: CouponRow[] = [];
+    if (templateIds.length === 0) return out;
+    const m = this.cfg.mysql;
+    for (let d = 0; d < m.shardDbs; d++) {
+      for (let t = 0; t < m.shardTables; t++) {
+        const [rows] = await this.mysql.forDb(d).query(
+          `SELECT coupon_id, user_id, template_id, request_id, conflicts FROM \`${shardDbName(m.dbPrefix, d)}\`.\`${shardTableName(t)}\`
+           WHERE template_id IN (?)`, [templateIds]);
+        for (const r of rows as { coupon_id: string; user_id: string; template_id: string; request_id: string; conflicts: number }[]) {
+          out.push({ couponId: r.coupon_id, userId: r.user_id, templateId: r.template_id, requestId: r.request_id, conflicts: Number(r.conflicts) });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Remaining stock and pending reservations of each template. */
+  async stock(templates: readonly ProbedTemplate[]): Promise<Map<string, StockFacts>> {
+    const pending = new Map<string, number>();
+    for (let p = 0; p < this.ks.partitions; p++) {
+      // members are '<template>|<user>|<request id>' (lua/claim-home-5.lua); template ids have no '|'.
+      for (const member of await this.redis.zrange(pendingKey(this.ks, p), '0', '-1')) {
+        const id = member.slice(0, member.indexOf('|'));
+        pending.set(id, (pending.get(id) ?? 0) + 1);
+      }
+    }
+    const out = new Map<string, StockFacts>();
+    for (const t of templates) {
+      const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => this.redis.get(stockKey(this.ks, t.id, k))));
+      const remaining = values.some((v) => v === null) ? null : values.reduce((s, v) => s + Number(v), 0);
+      out.set(t.id, { remaining, pending: pending.get(t.id) ?? 0 });
+    }
+    return out;
+  }
+
+  /** Dead-lettered records of these templates, plus any whose record cannot be decoded. */
+  async deadLetters(templateIds: ReadonlySet<string>): Promise<number> {
+    let n = 0;
+    for (let p = 0; p < this.ks.partitions; p++) {
+      for (const [, fields] of await this.redis.xrangeBuffer(deadKey(this.ks, p), '-', '+')) {
+        let templateId: string | undefined;
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          if (fields[i]!.toString() !== RECORD_FIELD) continue;
+          try { templateId = decodeRecord(fields[i + 1]!).templateId; } catch { templateId = undefined; }
+        }
+        if (templateId === undefined || templateIds.has(templateId)) n++;
+      }
+    }
+    return n;
+  }
+
+  /** Closes both connections. */
+  async close(): Promise<void> {
+    this.redis.disconnect();
+    await this.mysql.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * `make drill`: fault drills against a real stack of the drill's own (Redis, MariaDB, gateways,
+ * sinks on their own ports and data under .data/drill). Runs each drill in turn (drill/phase.ts),
+ * rechecks everything at the end, prints the table and writes it to the report file.
+ * Exit code: 0 all held; 1 a violation or a failure to recover; 2 the drill itself failed
+ * (a step over its time limit, a service that would not start); 130 interrupted.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfigWith } from '../config/index.ts';
+import { AppProcess } from './apps.ts';
+import { DrillClient } from './client.ts';
+import { Probe } from './collect.ts';
+import { parseOptions } from './options.ts';
+import { collectFacts, type PhaseResult, runPhase } from './phase.ts';
+import { type DrillRow, renderReport, renderTable, writeReport } from './report.ts';
+import { Services } from './services.ts';
+import { verify } from './verify.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DATA = `${ROOT}.data/drill`;
+const dirs = { root: ROOT, logDir: `${DATA}/log`, runDir: `${DATA}/run` };
+// the whole drill, start-up and shutdown included: a hung step cannot keep it running.
+const TOTAL_LIMIT_MS = 10 * 60_000;
+const ADMIN_TOKEN = 'drill-admin-token';
+
+// Settings of the drill's gateways and sinks that differ from the product defaults, and why.
+const SINK_SETTINGS = {
+  // batches held a little longer than by default, so a kill lands mid-batch.
+  SINK_BATCH_MAX_WAIT_MS: '200',
+  // a dead consumer's records are taken over after 3 s instead of 30 s: the drill is short.
+  SINK_RECLAIM_IDLE_MS: '3000',
+  SINK_RECLAIM_EVERY_MS: '500',
+  // MySQL back: the sink notices within a second.
+  SINK_RETRY_MAX_MS: '1000',
+};
+const LOAD = { timeoutMs: 1_000, maxAttempts: 8, thinkMs: 25 };
+
+const say = (msg: string) => process.stdout.write(`drill: ${msg}\n`);
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const o = parseOptions(process.argv.slice(2));
+  mkdirSync(dirs.logDir, { recursive: true });
+  mkdirSync(dirs.runDir, { recursive: true });
+  // Every storage setting is given: nothing of a developer's environment points the drill's
+  // processes at other servers.
+  const storageEnv = {
+    APP_ENV: 'local', ADMIN_TOKEN, KEY_PREFIX: 'drill', DB_PREFIX: 'drill',
+    REDIS_URL: `redis://127.0.0.1:${o.redisPort}`, REDIS_CLUSTER_NODES: '',
+    MYSQL_URL: `mysql://root@127.0.0.1:${o.mysqlPort}`, MYSQL_SHARD_URLS: '',
+  };
+  const cfg = loadConfigWith(storageEnv);
+  const services = new Services({ root: ROOT, redisPort: o.redisPort, mysqlPort: o.mysqlPort, appendfsync: o.appendfsync,
+    logFile: `${dirs.logDir}/services.log` });
+  const client = new DrillClient(o.clients * 2);
+  const gateways: AppProcess[] = o.gatewayPorts.map((port, i) => new AppProcess({
+    name: `gateway-${i}`, entry: 'gateway/main.ts', ready: /"msg":"gateway listening"/,
+    env: { ...storageEnv, HOST: '127.0.0.1', PORT: String(port), SHUTDOWN_GRACE_MS: '2000' },
+  }, dirs));
+  const sinkConsumers = Array.from({ length: o.sinks }, (_, i) => `drill-sink-${i}`);
+  const sinks: AppProcess[] = sinkConsumers.map((consumer, i) => new AppProcess({
+    name: `sink-${i}`, entry: 'sink/main.ts', ready: / sink info running$/m,
+    env: { ...storageEnv, ...SINK_SETTINGS, SINK_CONSUMER: consumer },
+  }, dirs));
+  let probe: Probe | undefined;
+
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => (cleaning ??= (async () => {
+    say('stopping gateways, sinks, redis and mariadb');
+    client.abortAll();
+    for (const g of gateways) await g.stop(5_000).catch(() => undefined);
+    for (const s of sinks) await s.stop(15_000).catch(() => undefined);
+    client.close();
+    await probe?.close().catch(() => undefined);
+    await services.down().catch((err) => say(`stopping services failed: ${String(err)}`));
+    for (const a of [...gateways, ...sinks]) a.close();
+  })());
+  const interrupted = new Promise<number>((res) => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { say(`${sig}: cleaning up`); res(130); });
+  });
+  const overall = new Promise<number>((res) => setTimeout(() => { say(`over the ${TOTAL_LIMIT_MS / 60_000} min limit`); res(2); }, TOTAL_LIMIT_MS).unref());
+
+  const run = async (): Promise<number> => {
+    say(`services: redis 127.0.0.1:${o.redisPort} (appendfsync ${o.appendfsync}), mariadb 127.0.0.1:${o.mysqlPort}, data ${DATA}`);
+    await services.appsDown();
+    await services.down();
+    await services.reset();
+    await services.up();
+    probe = await Probe.open(cfg);
+    await probe.resetSchema();
+    for (const s of sinks) await s.start();
+    for (const g of gateways) await g.start();
+    say(`${gateways.length} gateways (ports ${o.gatewayPorts.join(', ')}), ${sinks.length} sinks up`);
+
+    const phases: PhaseResult[] = [];
+    const gatewayUrls = o.gatewayPorts.map((p) => `http://127.0.0.1:${p}`);
+    for (const drill of o.drills) {
+      say(`${drill}: running`);
+      const r = await runPhase(drill, {
+        client, probe, gatewayUrls, adminToken: ADMIN_TOKEN,
+        load: { clients: o.clients, users: o.users, ...LOAD },
+        fault: { services, gateways, sinks, sinkConsumers, probe, appendfsync: o.appendfsync,
+          inFlightTo: (i) => client.inFlightTo(gatewayUrls[i]!) },
+      });
+      phases.push(r);
+      say(`${drill}: ${r.row.verdict.requests} requests, ${r.row.verdict.violations.length} violation(s)`);
+    }
+
+    // Later faults must not have undone earlier drills: everything, judged once more.
+    const drain = await probe.waitDrained(60_000);
+    const all = await collectFacts(probe, phases.flatMap((p) => p.templates), phases.flatMap((p) => p.attempts),
+      phases.flatMap((p) => p.lossWindows), Math.max(drain.backlog, 0));
+    const rows: DrillRow[] = [...phases.map((p) => p.row),
+      { drill: 'all (recheck)', verdict: verify(all), issuedDuringFault: null, recoverMs: null, drainMs: null, note: '' }];
+    const failures = phases.flatMap((p) => p.failures);
+    const settings = `appendfsync ${o.appendfsync}; ${gateways.length} gateways, ${sinks.length} sinks ` +
+      `(batch wait ${SINK_SETTINGS.SINK_BATCH_MAX_WAIT_MS} ms, reclaim idle ${SINK_SETTINGS.SINK_RECLAIM_IDLE_MS} ms); ` +
+      `${o.clients} clients, ${o.users} users, client timeout ${LOAD.timeoutMs} ms, up to ${LOAD.maxAttempts} attempts per request`;
+    const report = renderReport({ startedAt: started, totalMs: Date.now() - started.getTime(), settings, failures }, rows);
+    const file = resolve(ROOT, o.reportFile);
+    writeReport(file, report);
+    process.stdout.write(`\n${renderTable(rows)}\n\n`);
+    for (const f of failures) say(`FAILURE: ${f}`);
+    const violations = rows.reduce((n, r) => n + r.verdict.violations.length, 0);
+    say(`${violations} violation(s); report written to ${file}`);
+    if (violations > 0) process.stdout.write(report.slice(report.indexOf('## ')));
+    return violations > 0 || failures.length > 0 ? 1 : 0;
+  };
+
+  const code = await Promise.race([
+    run().catch((err: unknown) => {
+      say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+      return 2;
+    }),
+    interrupted, overall,
+  ]);
+  await cleanup();
+  say(`total ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s`);
+  return code;
+}
+
+main().then((code) => process.exit(code), (err: unknown) => {
+  console.error(err);
+  process.exit(2);
+});

@@ -1,0 +1,137 @@
+/**
+ * One drill: its own templates, load through the gateways, the fault in the middle, then the
+ * load stops, the sink drains, and the facts are collected and judged. Every step is bounded.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DrillClient } from './client.ts';
+import type { Probe, ProbedTemplate } from './collect.ts';
+import type { Attempt, DrillFacts, LossWindow, TemplateFacts } from './facts.ts';
+import { type FaultCtx, type FaultResult, FAULTS } from './faults.ts';
+import { Load, type LoadOptions } from './load.ts';
+import type { DrillName } from './options.ts';
+import { type DrillRow, issuedDuring, recoveryMs } from './report.ts';
+import { verify } from './verify.ts';
+
+/** A drill template: how it is created and where its stock lives. */
+export interface DrillTemplate extends TemplateFacts, ProbedTemplate {}
+
+/** What a finished drill leaves for the final recheck and the report. */
+export interface PhaseResult {
+  readonly row: DrillRow;
+  readonly templates: readonly DrillTemplate[];
+  readonly attempts: readonly Attempt[];
+  readonly lossWindows: readonly LossWindow[];
+  /** Problems outside the invariants (e.g. nothing was issued after the repair). */
+  readonly failures: readonly string[];
+}
+
+export interface PhaseDeps {
+  readonly client: DrillClient;
+  readonly probe: Probe;
+  readonly fault: FaultCtx;
+  readonly load: Omit<LoadOptions, 'gateways'>;
+  readonly gatewayUrls: readonly string[];
+  readonly adminToken: string;
+}
+
+// The load runs WARM_MS before the fault and AFTER_MS after the repair.
+const WARM_MS = 2_000;
+const AFTER_MS = 3_000;
+// The hot template is created just before the fault, so it sells out while the fault lasts.
+const HOT_LEAD_MS = 300;
+const FAULT_LIMIT_MS = 90_000;
+// Retries still under way when the load stops get this long to finish.
+const STOP_GRACE_MS = 15_000;
+const DRAIN_LIMIT_MS = 60_000;
+
+/** Small stocks so that sell-out (and the overflow path) happens during the drill. */
+function templatesOf(drill: DrillName): { steady: DrillTemplate[]; hot: DrillTemplate } {
+  return {
+    steady: [
+      // sells out early: late claims get sold_out from memory, retries must still replay
+      { id: `${drill}-pair`, totalStock: 120, subStocks: 3, perUserLimit: 2 },
+      // lasts the whole drill: claims are issued before, during and after the fault
+      { id: `${drill}-wide`, totalStock: 3_000, subStocks: 4, perUserLimit: 2 },
+    ],
+    // created just before the fault and small: its sub-stocks run dry (the overflow path) as the fault hits
+    hot: { id: `${drill}-hot`, totalStock: 60, subStocks: 4, perUserLimit: 1 },
+  };
+}
+
+async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: over its ${ms / 1000} s limit`)), ms);
+  });
+  try {
+    return await Promise.race([p, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Creates a template through the admin API of the first gateway that answers. */
+async function createTemplate(d: PhaseDeps, t: DrillTemplate): Promise<void> {
+  const body = { id: t.id, name: t.id, type: 'direct', value: 100, totalStock: t.totalStock, subStocks: t.subStocks, perUserLimit: t.perUserLimit };
+  let last = '';
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const url = d.gatewayUrls[attempt % d.gatewayUrls.length]!;
+    try {
+      const r = await d.client.send('POST', `${url}/v1/admin/templates`, body, { authorization: `Bearer ${d.adminToken}` }, 5_000);
+      // 409: an earlier attempt whose answer was lost created it.
+      if (r.status === 201 || r.status === 409) return;
+      last = `${r.status} ${JSON.stringify(r.body)}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await sleep(200);
+  }
+  throw new Error(`creating template ${t.id} failed: ${last}`);
+}
+
+/** Collects the facts of these templates and attempts after the drain. */
+export async function collectFacts(probe: Probe, templates: readonly DrillTemplate[], attempts: readonly Attempt[],
+  lossWindows: readonly LossWindow[], backlog: number): Promise<DrillFacts> {
+  const ids = templates.map((t) => t.id);
+  return {
+    templates, attempts, lossWindows, backlog,
+    rows: await probe.rows(ids),
+    stock: await probe.stock(templates),
+    deadLetters: await probe.deadLetters(new Set(ids)),
+  };
+}
+
+/** Runs one drill end to end and judges it. */
+export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseResult> {
+  const { steady, hot } = templatesOf(drill);
+  for (const t of steady) await within(`${drill}: create ${t.id}`, 30_000, createTemplate(d, t));
+  const load = new Load(d.client, { ...d.load, gateways: d.gatewayUrls }, drill);
+  load.add(steady[0]!.id, 3);
+  load.add(steady[1]!.id, 4);
+  load.start();
+  let fault: FaultResult;
+  try {
+    await sleep(WARM_MS);
+    await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
+    load.add(hot.id, 3);
+    await sleep(HOT_LEAD_MS);
+    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, FAULTS[drill](d.fault));
+    await sleep(AFTER_MS);
+  } finally {
+    await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));
+  }
+  const drain = await d.probe.waitDrained(DRAIN_LIMIT_MS);
+  const failures: string[] = [];
+  if (drain.backlog < 0) failures.push(`${drill}: Redis did not answer while waiting for the drain`);
+  const templates = [...steady, hot];
+  const facts = await within(`${drill}: collecting facts`, 60_000,
+    collectFacts(d.probe, templates, load.attempts, fault.lossWindows, Math.max(drain.backlog, 0)));
+  const recoverMs = recoveryMs(load.attempts, fault);
+  if (recoverMs === null) failures.push(`${drill}: no claim was issued after the repair`);
+  const cut = load.cutOff ? '; some retries were cut off at the end of the load' : '';
+  return {
+    row: { drill, verdict: verify(facts), issuedDuringFault: issuedDuring(load.attempts, fault), recoverMs,
+      drainMs: drain.backlog === 0 ? drain.ms : null, note: `${fault.note}${cut}` },
+    templates, attempts: load.attempts, lossWindows: fault.lossWindows, failures,
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The drill's own Redis and MariaDB, driven through drill/services.sh (which reuses
+ * scripts/lib/*.sh and signals only the processes its pid files name). Every call is bounded.
+ */
+import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+
+export interface ServicesOptions {
+  readonly root: string;
+  readonly redisPort: number;
+  readonly mysqlPort: number;
+  readonly appendfsync: string;
+  /** Everything the script prints is appended here. */
+  readonly logFile: string;
+}
+
+export class Services {
+  constructor(private readonly o: ServicesOptions) {}
+
+  /** Runs `drill/services.sh ...args`; rejects with its output on failure or after `timeoutMs`. */
+  run(args: readonly string[], timeoutMs: number): Promise<void> {
+    const env = {
+      ...process.env,
+      DRILL_REDIS_PORT: String(this.o.redisPort),
+      DRILL_MYSQL_PORT: String(this.o.mysqlPort),
+      DRILL_APPENDFSYNC: this.o.appendfsync,
+    };
+    return new Promise((resolve, reject) => {
+      const child = spawn('bash', ['drill/services.sh', ...args], { cwd: this.o.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const take = (b: Buffer) => { out += b.toString(); };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      // the script bounds its own waits; this only guards against a hang outside them.
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('error', (err) => { clearTimeout(timer); reject(err); });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        appendFileSync(this.o.logFile, `=== ${new Date().toISOString()} services.sh ${args.join(' ')}\n${out}`);
+        if (code === 0) resolve();
+        else reject(new Error(`drill/services.sh ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out.trim()}`));
+      });
+    });
+  }
+
+  /** Starts Redis (AOF, the chosen fsync) and MariaDB; initialises MariaDB's datadir the first time. */
+  up(): Promise<void> { return this.run(['up'], 90_000); }
+  /** Stops both by pid (a paused one is resumed first). */
+  down(): Promise<void> { return this.run(['down'], 60_000); }
+  /** Stops gateways and sinks that an earlier, killed drill left running. */
+  appsDown(): Promise<void> { return this.run(['apps-down'], 60_000); }
+  /** Deletes the drill Redis's data, so each run starts from an empty AOF. */
+  reset(): Promise<void> { return this.run(['reset'], 10_000); }
+  /** Starts Redis again; after a kill it loads its AOF. */
+  redisUp(): Promise<void> { return this.run(['redis-up'], 30_000); }
+  /** KILL, STOP or CONT to our redis-server. */
+  redisSignal(sig: 'KILL' | 'STOP' | 'CONT'): Promise<void> { return this.run(['signal', 'redis', sig], 10_000); }
+  /** Clean stop of MariaDB by pid (SIGTERM, then waits for exit). */
+  mysqlDown(): Promise<void> { return this.run(['mariadb-down'], 30_000); }
+  mysqlUp(): Promise<void> { return this.run(['mariadb-up'], 60_000); }
+}
