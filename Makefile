@@ -101,6 +101,5 @@ clean: stop
 # Load test against the gateway `make run` started: make loadtest SCENARIO=hot ARGS="--duration 10"
 .PHONY: loadtest
 SCENARIO ?= hot
-ARGS ?= --duration 10
 loadtest:
-	@export $(LOCAL_ENV); node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(ARGS)
+	@export $(LOCAL_ENV); node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(or $(ARGS),--duration 10)

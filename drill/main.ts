@@ -34,6 +34,10 @@ const SINK_SETTINGS = {
   SINK_RECLAIM_EVERY_MS: '500',
   // MySQL back: the sink notices within a second.
   SINK_RETRY_MAX_MS: '1000',
+  // the sinks' reconciler settles reservations a fault left behind within seconds (30 s and
+  // every minute by default), so each drill can check that it did.
+  RECONCILE_PENDING_AGE_MS: '2000',
+  RECONCILE_EVERY_MS: '1000',
 };
 const LOAD = { timeoutMs: 1_000, maxAttempts: 8, thinkMs: 25 };
 

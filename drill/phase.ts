@@ -43,6 +43,8 @@ const FAULT_LIMIT_MS = 90_000;
 // Retries still under way when the load stops get this long to finish.
 const STOP_GRACE_MS = 15_000;
 const DRAIN_LIMIT_MS = 60_000;
+// The sinks' reconciler settles a reservation once it is RECONCILE_PENDING_AGE_MS old, within a pass.
+const SETTLE_LIMIT_MS = 20_000;
 
 /** Small stocks so that sell-out (and the overflow path) happens during the drill. */
 function templatesOf(drill: DrillName): { steady: DrillTemplate[]; hot: DrillTemplate } {
@@ -89,6 +91,16 @@ async function createTemplate(d: PhaseDeps, t: DrillTemplate): Promise<void> {
   throw new Error(`creating template ${t.id} failed: ${last}`);
 }
 
+/** Waits until no reservation of these templates is pending (the reconciler's work); returns how many are left. */
+async function settled(probe: Probe, templates: readonly DrillTemplate[], limitMs: number): Promise<number> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const left = [...(await probe.stock(templates)).values()].reduce((a, s) => a + s.pending, 0);
+    if (left === 0 || Date.now() >= deadline) return left;
+    await sleep(250);
+  }
+}
+
 /** Collects the facts of these templates and attempts after the drain. */
 export async function collectFacts(probe: Probe, templates: readonly DrillTemplate[], attempts: readonly Attempt[],
   lossWindows: readonly LossWindow[], backlog: number): Promise<DrillFacts> {
@@ -124,6 +136,8 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
   const failures: string[] = [];
   if (drain.backlog < 0) failures.push(`${drill}: Redis did not answer while waiting for the drain`);
   const templates = [...steady, hot];
+  const left = await settled(d.probe, templates, SETTLE_LIMIT_MS);
+  if (left > 0) failures.push(`${drill}: ${left} reservation(s) still pending ${SETTLE_LIMIT_MS / 1000} s after the load: the reconciler did not settle them`);
   const facts = await within(`${drill}: collecting facts`, 60_000,
     collectFacts(d.probe, templates, load.attempts, fault.lossWindows, Math.max(drain.backlog, 0)));
   const recoverMs = recoveryMs(load.attempts, fault);
