@@ -6,6 +6,7 @@ import { openMysql } from '../sink/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
 import { ClaimService } from './claim.ts';
+import { BodyDeadlines } from './http/body-deadlines.ts';
 import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
@@ -81,7 +82,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
 
   let draining = false;
   const inFlight = new InFlight();
-  const r = (opts: Parameters<typeof route>[2], h: Handler) => route(inFlight, errorLog, opts, h);
+  const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
+  const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
   const adminRoutes = { admin, stock, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
@@ -108,6 +110,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       for (const s of sockets) uws.us_listen_socket_close(s);
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
+      env.deadlines.stop();
       backlog.stop();
       // The counts of the last tick and of the drained requests, before the connection closes.
       await stats.stop();

@@ -4,6 +4,7 @@
  * body, answer inside cork, and never let an exception escape into a uWS callback.
  */
 import type { HttpRequest, HttpResponse } from './uws.ts';
+import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
@@ -56,8 +57,18 @@ export class InFlight {
 /** Logger for errors the client cannot be told about. */
 export type ErrorLog = (msg: string, err: unknown) => void;
 
+/** What every route of a process shares. */
+export interface RouteEnv {
+  readonly inFlight: InFlight;
+  readonly log: ErrorLog;
+  /** Deadlines of bodies being read (BODY_TIMEOUT_MS). */
+  readonly deadlines: BodyDeadlines;
+}
+
 interface State {
   done: boolean;
+  /** Close the connection after the answer: the body was not read to its end. */
+  closeAfter?: boolean;
   /** Settles a body still being read when the client goes away. */
   abortBody?: () => void;
 }
@@ -68,7 +79,9 @@ const NO_BODY = Buffer.alloc(0);
 export type RouteCallback = (res: HttpResponse, req: HttpRequest) => void;
 
 /** Wraps an async handler as a uWS route callback. */
-export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler): RouteCallback {
+export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): RouteCallback {
+  const { inFlight, log, deadlines } = env;
+  const limits = opts.bodyCap === undefined ? undefined : { cap: opts.bodyCap, deadlines };
   return (res, req) => {
     const state: State = { done: false };
     res.onAborted(() => {
@@ -88,12 +101,13 @@ export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, han
         authorization: req.getHeader('authorization'),
         remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
-      const body = opts.bodyCap === undefined
+      const body = limits === undefined
         ? Promise.resolve(NO_BODY)
-        : readBody(res, singleContentLength(req), opts.bodyCap, (abort) => { state.abortBody = abort; });
+        : readBody(res, singleContentLength(req), limits, (abort) => { state.abortBody = abort; });
       body
-        .then((b) => handler({ ...head, body: b }))
-        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log))
+        // A body that failed (too large, too slow, bad length) may still be arriving: close.
+        .then((b) => handler({ ...head, body: b }), (err) => { state.closeAfter = true; throw err; })
+        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log, state.closeAfter))
         .catch((err) => log('reply failed', err))
         .finally(() => inFlight.end());
     } catch (err) {
@@ -134,8 +148,7 @@ export function errorReply(err: ApiError): Reply {
 function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog, close = false): void {
   if (err instanceof BodyAborted) return;
   if (err instanceof ApiError) {
-    // An oversized body is still arriving: close the connection rather than read it.
-    send(res, state, errorReply(err), close || err.code === 'payload_too_large');
+    send(res, state, errorReply(err), close);
     return;
   }
   log('unhandled error in handler', err);
