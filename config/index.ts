@@ -65,6 +65,15 @@ export function loadConfig(env: Env = process.env) {
       // a claim is a few Redis calls inside the brief's 100 ms internal budget; a command slower
       // than this is treated as failed (its outcome unknown).
       commandTimeoutMs: int(250, 10, 60_000)(env, 'REDIS_COMMAND_TIMEOUT_MS'),
+      // circuit breaker of the claim path (gateway/breaker.ts): it opens when, within one window,
+      // at least this many Redis calls failed and they were at least half of the calls. The
+      // ratio keeps the background timeouts of a healthy Redis (brief: 2-3 per 10,000) and one
+      // hung shard of a cluster (a third of the calls) from shutting out every claim.
+      breakerFailures: int(10, 1, 1_000_000)(env, 'REDIS_BREAKER_FAILURES'),
+      breakerWindowMs: int(1_000, 10, 600_000)(env, 'REDIS_BREAKER_WINDOW_MS'),
+      // an open breaker answers claims 503 at once for this long, then lets one probe call
+      // through; a second matches Retry-After, and a hung Redis sees one command per second.
+      breakerCoolDownMs: int(1_000, 10, 600_000)(env, 'REDIS_BREAKER_COOLDOWN_MS'),
       // batch the commands of one event-loop turn into one socket write (measured: BENCHMARKS.md).
       autoPipelining: bool(false)(env, 'REDIS_AUTO_PIPELINING'),
       // every key starts with this, so tests and tenants can share one Redis.

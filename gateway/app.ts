@@ -5,6 +5,7 @@ import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { openMysql } from '../sink/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
+import { Breaker } from './breaker.ts';
 import { ClaimService } from './claim.ts';
 import { BodyDeadlines } from './http/body-deadlines.ts';
 import { ApiError } from './http/errors.ts';
@@ -71,7 +72,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const counter = new ClaimCounter();
   const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
   stats.start();
-  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, cfg: cfg.claim });
+  const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
+    coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
+    ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
+  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
   const guard = new AdminGuard(cfg.adminToken, cfg.admin);
   const admin = {
     store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
