@@ -97,6 +97,10 @@ export function loadConfig(env: Env = process.env) {
       poolSize: int(8, 1, 256)(env, 'MYSQL_POOL_SIZE'),
       // connect timeout; queries are bounded by the pool's queue and the sink's retry loop.
       connectTimeoutMs: int(2000, 100, 60_000)(env, 'MYSQL_CONNECT_TIMEOUT_MS'),
+      // every gateway statement (listings, admin, template reloads), waiting for a pooled
+      // connection included: a healthy server answers these indexed reads and small writes in
+      // milliseconds, so 2 s only fires on a hung server or a lost connection (answered 503).
+      queryTimeoutMs: int(2_000, 50, 600_000)(env, 'MYSQL_QUERY_TIMEOUT_MS'),
     },
     admission: {
       // per gateway process; ~2x what one process served in the brief's prototype.

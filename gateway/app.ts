@@ -12,6 +12,7 @@ import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
+import { withDeadlines } from './mysql-deadlines.ts';
 import { AdminGuard } from './auth/admin-guard.ts';
 import { mountAdminRoutes } from './routes/admin-routes.ts';
 import { claimHandler } from './routes/claim.ts';
@@ -57,7 +58,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
-  const mysql = openMysql(cfg.mysql);
+  const mysql = withDeadlines(openMysql(cfg.mysql), cfg.mysql.queryTimeoutMs);
 
   const live = new LiveTemplates(redis, ks);
   const store = new TemplateStore(mysql, live, cfg.mysql);
