@@ -173,6 +173,23 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     res.writeStatus(statusLine(reply.status));
     res.writeHeader('Content-Type', contentTypeOf(format));
     if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
-    res.end(payload, close);
+    // A short error answer on a connection being closed anyway.
+    if (close) {
+      res.end(payload, true);
+      return;
+    }
+    // tryEnd, unlike end(), never queues what the socket does not take in uWS's memory, and
+    // the answer stays unfinished until it is written: uWS then terminates a connection whose
+    // client sends another request without reading this one (end() would queue answer after
+    // answer for a client that never reads), and closes it after ~10 s without progress.
+    const start = res.getWriteOffset();
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    if (!res.tryEnd(payload, size)[1]) writeRest(res, payload, start);
   });
+}
+
+/** Writes the rest of an answer as the client reads (the socket's onWritable). */
+function writeRest(res: HttpResponse, payload: string | Buffer, start: number): void {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  res.onWritable((offset) => res.tryEnd(bytes.subarray(offset - start), bytes.length)[0]);
 }
