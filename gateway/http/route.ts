@@ -29,6 +29,9 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** The request's credentials, for a check made before its body is read. */
+export type Credentials = Pick<Incoming, 'authorization' | 'remoteAddress'>;
+
 export interface RouteOptions {
   /** Number of `:param` segments in the pattern. */
   readonly params?: number;
@@ -36,6 +39,11 @@ export interface RouteOptions {
   readonly bodyCap?: number;
   /** Copy the client's address (admin routes budget wrong tokens per address). */
   readonly address?: boolean;
+  /**
+   * Throws (an ApiError) for a caller that may not use the route, before its body is read: a
+   * stranger cannot make the gateway buffer a large body it would refuse anyway.
+   */
+  readonly authorize?: (c: Credentials) => void;
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -101,6 +109,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
         authorization: req.getHeader('authorization'),
         remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
+      opts.authorize?.(head);
       const body = limits === undefined
         ? Promise.resolve(NO_BODY)
         : readBody(res, singleContentLength(req), limits, (abort) => { state.abortBody = abort; });
