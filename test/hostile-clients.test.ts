@@ -27,8 +27,13 @@ const BODY_TIMEOUT_MS = 1000;
 const UWS_IDLE_MAX_MS = 14_000;
 const BODY_CASES = 3000;
 const RAW_CASES = 1500;
+// The admin routes' body cap (ADMIN_MAX_BODY_BYTES default).
+const ADMIN_BODY = 1 << 20;
 
-const env = testEnv({ BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS), ADMIT_GLOBAL_RPS: '1000000', ADMIT_TEMPLATE_RPS: '1000000' });
+// Every client here shares 127.0.0.1: a budget of wrong admin tokens per address that the
+// strangers would spend would also throttle the fuzzer's admin cases (and answer 429, not 401).
+const env = testEnv({ BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS), ADMIT_GLOBAL_RPS: '1000000', ADMIT_TEMPLATE_RPS: '1000000',
+  ADMIN_FAILURE_BURST: '10000' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
@@ -166,6 +171,7 @@ test('hostile clients: no crash, no 5xx, good claims keep working, memory bounde
 
   const head = 'POST /v1/claim HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n';
   const listing = 'GET /v1/users/big/coupons?limit=200 HTTP/1.1\r\nHost: x\r\n\r\n';
+  const adminHead = `POST /v1/admin/templates HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ADMIN_BODY}\r\n`;
   const many = (n: number, o: Parameters<typeof slowClient>[1]) => Promise.all(Array.from({ length: n }, () => slowClient(port, o)));
   const slow = Promise.all([
     many(20, { first: head, drip: [...`X-Slow: ${'a'.repeat(400)}`], everyMs: 100, maxMs: 20_000 }),
@@ -180,9 +186,13 @@ test('hostile clients: no crash, no 5xx, good claims keep working, memory bounde
     many(5, { first: listing, drip: [listing], everyMs: 5, maxMs: 20_000, read: false }),
     many(10, { first: listing, drip: [listing], everyMs: 100, maxMs: 12_000, read: false }),
     many(5, { first: listing.repeat(1000), drip: [], everyMs: 0, maxMs: 3000, read: false }),
+    // Strangers sending admin bodies (up to 1 MB each) are refused before the body is read.
+    many(10, { first: `${adminHead}\r\n{`, drip: ['"'], everyMs: 100, maxMs: 20_000 }),
+    Promise.all(Array.from({ length: 50 }, () => sendRaw(port, Buffer.concat([Buffer.from(`${adminHead}\r\n`), Buffer.alloc(ADMIN_BODY, 0x5b)]), 5000))),
   ]);
 
-  const [bodyStatuses, rawStatuses, [slowHeaders, dribbled, stalled, stalledChunked, idleAfter, idleFromStart, eager, paced, pipelined]] =
+  const [bodyStatuses, rawStatuses,
+    [slowHeaders, dribbled, stalled, stalledChunked, idleAfter, idleFromStart, eager, paced, pipelined, strangerSlow, strangerBig]] =
     await Promise.all([bodies, raws, slow]);
   clearInterval(sampler);
   const rssAfter = rssMb(pid);
@@ -199,6 +209,8 @@ test('hostile clients: no crash, no 5xx, good claims keep working, memory bounde
   console.log(`# idle after a request: ${closes(idleAfter)}; idle from connect: ${closes(idleFromStart)}`);
   const wrote = (xs: SlowResult[]) => `wrote up to ${Math.max(...xs.map((x) => x.sent))} B`;
   console.log(`# never reading, eager: ${closes(eager)}, ${wrote(eager)}; paced: ${closes(paced)}, ${wrote(paced)}; pipelined: ${closes(pipelined)}`);
+  console.log(`# strangers' admin bodies: dribbled ${closes(strangerSlow)}; 1 MB at once ${JSON.stringify(count(strangerBig.map((x) => x.status)))} `
+    + `in ${Math.max(...strangerBig.map((x) => x.ms)).toFixed(0)} ms at most`);
   const ms = goods.map((g) => g.ms);
   console.log(`# well-behaved: ${goods.length} requests ${JSON.stringify(count(goods.map((g) => g.status)))}, latency p50 ${pct(ms, 0.5).toFixed(1)} `
     + `p95 ${pct(ms, 0.95).toFixed(1)} p99 ${pct(ms, 0.99).toFixed(1)} max ${Math.max(...ms).toFixed(1)} ms`);
@@ -222,6 +234,12 @@ test('hostile clients: no crash, no 5xx, good claims keep working, memory bounde
     assert.ok(x.closedAfterMs !== null && x.closedAfterMs < UWS_IDLE_MAX_MS, `closed after ${x.closedAfterMs} ms`);
   }
   for (const x of idleAfter) assert.deepEqual(x.statuses, [200]);
+  // A stranger's admin body is refused from its headers: 401 at once, not 408 once it stalls.
+  for (const x of strangerSlow) {
+    assert.deepEqual(x.statuses, [401]);
+    assert.ok(x.closedAfterMs !== null && x.closedAfterMs < BODY_TIMEOUT_MS, `closed after ${x.closedAfterMs} ms`);
+  }
+  for (const x of strangerBig) assert.ok(x.status === 401 || (x.status === null && x.closedByServer), `${x.status}`);
   // A client that never reads cannot hold the gateway's memory: its connection is closed.
   for (const x of [...eager, ...paced, ...pipelined]) assert.ok(x.closedAfterMs !== null, 'a non-reading client was never closed');
   assert.ok(rssPeak - rssBefore < 100, `RSS grew by ${(rssPeak - rssBefore).toFixed(1)} MB`);
