@@ -49,9 +49,9 @@ export function loadConfig(env: Env = process.env) {
       maxAdminBody: int(1 << 20, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
       // a request body not complete this long after its headers gets 408 and the connection is
       // closed (slowloris). A claim body is one packet; 1 MB admin bodies take milliseconds on a
-      // LAN. At most 8 s: uWS itself drops a connection whose body is still arriving after
-      // 8-12 s (hard-coded, 4 s granularity) without an answer, so a longer deadline never fires.
-      bodyTimeoutMs: int(5_000, 100, 8_000)(env, 'BODY_TIMEOUT_MS'),
+      // LAN. At most 6 s: the deadline fires within 1.25x of it, and uWS itself drops a
+      // connection whose body is still arriving after 8-12 s (hard-coded) without an answer.
+      bodyTimeoutMs: int(5_000, 100, 6_000)(env, 'BODY_TIMEOUT_MS'),
       // SIGTERM: stop accepting, then wait this long for in-flight requests before exiting.
       shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
       // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
