@@ -36,11 +36,6 @@ export class BodyDeadlines {
     this.pending.delete(w);
   }
 
-  /** Bodies being read right now. */
-  get size(): number {
-    return this.pending.size;
-  }
-
   /** Stops the timer (shutdown). */
   stop(): void {
     clearInterval(this.timer);
