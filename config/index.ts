@@ -47,6 +47,11 @@ export function loadConfig(env: Env = process.env) {
       maxClaimBody: int(4096, 256, 1 << 20)(env, 'MAX_BODY_BYTES'),
       // template bodies carry rules and lists (an audience of 10,000 ids is ~700 KB).
       maxAdminBody: int(1 << 20, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
+      // a request body not complete this long after its headers gets 408 and the connection is
+      // closed (slowloris). A claim body is one packet; 1 MB admin bodies take milliseconds on a
+      // LAN. At most 6 s: the deadline fires within 1.25x of it, and uWS itself drops a
+      // connection whose body is still arriving after 8-12 s (hard-coded) without an answer.
+      bodyTimeoutMs: int(5_000, 100, 6_000)(env, 'BODY_TIMEOUT_MS'),
       // SIGTERM: stop accepting, then wait this long for in-flight requests before exiting.
       shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
       // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
@@ -60,6 +65,15 @@ export function loadConfig(env: Env = process.env) {
       // a claim is a few Redis calls inside the brief's 100 ms internal budget; a command slower
       // than this is treated as failed (its outcome unknown).
       commandTimeoutMs: int(250, 10, 60_000)(env, 'REDIS_COMMAND_TIMEOUT_MS'),
+      // circuit breaker of the claim path (gateway/breaker.ts): it opens when, within one window,
+      // at least this many Redis calls failed and they were at least half of the calls. The
+      // ratio keeps the background timeouts of a healthy Redis (brief: 2-3 per 10,000) and one
+      // hung shard of a cluster (a third of the calls) from shutting out every claim.
+      breakerFailures: int(10, 1, 1_000_000)(env, 'REDIS_BREAKER_FAILURES'),
+      breakerWindowMs: int(1_000, 10, 600_000)(env, 'REDIS_BREAKER_WINDOW_MS'),
+      // an open breaker answers claims 503 at once for this long, then lets one probe call
+      // through; a second matches Retry-After, and a hung Redis sees one command per second.
+      breakerCoolDownMs: int(1_000, 10, 600_000)(env, 'REDIS_BREAKER_COOLDOWN_MS'),
       // batch the commands of one event-loop turn into one socket write (measured: BENCHMARKS.md).
       autoPipelining: bool(false)(env, 'REDIS_AUTO_PIPELINING'),
       // every key starts with this, so tests and tenants can share one Redis.
@@ -83,6 +97,10 @@ export function loadConfig(env: Env = process.env) {
       poolSize: int(8, 1, 256)(env, 'MYSQL_POOL_SIZE'),
       // connect timeout; queries are bounded by the pool's queue and the sink's retry loop.
       connectTimeoutMs: int(2000, 100, 60_000)(env, 'MYSQL_CONNECT_TIMEOUT_MS'),
+      // every gateway statement (listings, admin, template reloads), waiting for a pooled
+      // connection included: a healthy server answers these indexed reads and small writes in
+      // milliseconds, so 2 s only fires on a hung server or a lost connection (answered 503).
+      queryTimeoutMs: int(2_000, 50, 600_000)(env, 'MYSQL_QUERY_TIMEOUT_MS'),
     },
     admission: {
       // per gateway process; ~2x what one process served in the brief's prototype.

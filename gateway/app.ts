@@ -5,11 +5,14 @@ import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { openMysql } from '../sink/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
+import { Breaker } from './breaker.ts';
 import { ClaimService } from './claim.ts';
+import { BodyDeadlines } from './http/body-deadlines.ts';
 import { ApiError } from './http/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
 import { log, logThrottled } from './log.ts';
+import { withDeadlines } from './mysql-deadlines.ts';
 import { AdminGuard } from './auth/admin-guard.ts';
 import { mountAdminRoutes } from './routes/admin-routes.ts';
 import { claimHandler } from './routes/claim.ts';
@@ -55,7 +58,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
-  const mysql = openMysql(cfg.mysql);
+  const mysql = withDeadlines(openMysql(cfg.mysql), cfg.mysql.queryTimeoutMs);
 
   const live = new LiveTemplates(redis, ks);
   const store = new TemplateStore(mysql, live, cfg.mysql);
@@ -72,7 +75,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const counter = new ClaimCounter();
   const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
   stats.start();
-  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, cfg: cfg.claim });
+  const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
+    coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
+    ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
+  const claims = new ClaimService({ redis, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
   const guard = new AdminGuard(cfg.adminToken, cfg.admin);
   const admin = {
     store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
@@ -83,7 +89,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
 
   let draining = false;
   const inFlight = new InFlight();
-  const r = (opts: Parameters<typeof route>[2], h: Handler) => route(inFlight, errorLog, opts, h);
+  const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
+  const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
   const adminRoutes = { admin, stock, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
@@ -110,6 +117,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       for (const s of sockets) uws.us_listen_socket_close(s);
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);
+      env.deadlines.stop();
       backlog.stop();
       // The counts of the last tick and of the drained requests, before the connection closes.
       await stats.stop();

@@ -12,10 +12,11 @@ import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
 import type { Admission } from './admission.ts';
 import type { BacklogMonitor } from './backlog.ts';
+import type { Breaker } from './breaker.ts';
 import { ApiError, orUnavailable, type Refusal, REFUSAL_STATUS } from './http/errors.ts';
 import { takeOverflow } from './overflow.ts';
 import type { ClaimCounter } from './stats/counter.ts';
-import { type CachedTemplate, isSoldOut, markEmpty, type TemplateCache } from './templates/cache.ts';
+import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty, type TemplateCache } from './templates/cache.ts';
 
 export interface ClaimInput {
   readonly userId: string;
@@ -49,6 +50,8 @@ export interface ClaimDeps {
   readonly admission: Admission;
   readonly backlog: BacklogMonitor;
   readonly counter: ClaimCounter;
+  /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
+  readonly breaker: Breaker;
   readonly cfg: Config['claim'];
 }
 
@@ -64,8 +67,14 @@ export function refused(status: Refusal): ClaimAnswer {
   return { status: REFUSAL_STATUS[status], body: { status } };
 }
 
-/** Redis call of the claim path: a failure of any kind is a 503 (http/errors.ts). */
-export const redisCall = <T>(f: () => Promise<T>): Promise<T> => orUnavailable('redis', f);
+/**
+ * A Redis call that starts a step of a claim: refused with a 503 before it is sent while the
+ * breaker is open; a failure of any kind is a 503 (http/errors.ts).
+ */
+export const redisCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(f));
+
+/** A Redis call of a claim already under way (a reservation is held): never refused, only counted. */
+export const stepCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.record(f));
 
 /**
  * Repeats `attempt` with backoff (5, 10, 20 ms ...) until it gives an answer or `waitMs` is
@@ -97,14 +106,19 @@ const ridPrefix = `~${randomBytes(6).toString('base64url')}.`;
 let ridCounter = 0;
 
 export class ClaimService {
-  constructor(private readonly d: ClaimDeps) {}
+  private readonly guard: LoadGuard;
+
+  constructor(private readonly d: ClaimDeps) {
+    this.guard = (load) => d.breaker.run(load);
+  }
 
   /** Decides one claim; throws ApiError for errors of the error table. */
   async claim(input: ClaimInput): Promise<ClaimAnswer> {
     const { d } = this;
     const now = Date.now();
     if (!d.admission.admitGlobal(performance.now())) throw new ApiError('rate_limited');
-    const c = await redisCall(() => d.cache.get(input.templateId, now));
+    // A cached template costs no Redis call; only a miss's load goes through the breaker.
+    const c = await orUnavailable('redis', () => d.cache.get(input.templateId, now, this.guard));
     if (!c) throw new ApiError('template_not_found');
     // From here on the template is known: every outcome is counted for its stats (stats/).
     let answer: ClaimAnswer;
@@ -140,7 +154,7 @@ export class ClaimService {
     if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
     return untilSettled(d.cfg.pendingWaitMs, async () => {
-      const [code, value] = await redisCall(() => this.callHome(ctx));
+      const [code, value] = await redisCall(d, () => this.callHome(ctx));
       switch (code) {
         case ScriptCode.Issued: return issued(ctx, String(value));
         case ScriptCode.Replayed: return issued(ctx, String(value), true);
@@ -173,7 +187,7 @@ export class ClaimService {
     const key = keys.usersKey(this.d.ks, ctx.homePartition, ctx.c.template.id);
     const field = `${ctx.userId}|${ctx.requestId}`;
     return untilSettled(this.d.cfg.pendingWaitMs, async () => {
-      const prior = await redisCall(() => this.d.redis.hget(key, field));
+      const prior = await redisCall(this.d, () => this.d.redis.hget(key, field));
       if (prior === null) return refused(refusal);
       return prior === 'P' ? undefined : issued(ctx, prior, true);
     });

@@ -5,7 +5,7 @@
  */
 import { ScriptCode } from '../lua/codes.ts';
 import * as keys from '../lua/keys.ts';
-import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, redisCall, refused } from './claim.ts';
+import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, stepCall } from './claim.ts';
 import { ApiError } from './http/errors.ts';
 import { logThrottled } from './log.ts';
 import { isSoldOut, markEmpty } from './templates/cache.ts';
@@ -30,7 +30,7 @@ export async function takeOverflow(d: ClaimDeps, ctx: ClaimCtx): Promise<ClaimAn
     const p = keys.subStockPartition(ks, id, k);
     // A failure here leaves the reservation pending on purpose: whether this take ran is
     // unknown, and the record (which carries the request id) is what settles it later.
-    const [code, value] = await redisCall(() => redis.claimTake(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
+    const [code, value] = await stepCall(d, () => redis.claimTake(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
       keys.streamKey(ks, p), id, ctx.userId, ctx.requestId, ctx.shardPrefix, p, ctx.homePartition));
     if (code === ScriptCode.Issued) {
       couponId = String(value);
@@ -66,8 +66,8 @@ async function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<st
   const h = ctx.homePartition;
   for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
     try {
-      const [code, current] = await d.redis.claimSettle(keys.usersKey(d.ks, h, id), keys.pendingKey(d.ks, h), id,
-        ctx.userId, ctx.requestId, couponId, ctx.remember);
+      const [code, current] = await d.breaker.record(() => d.redis.claimSettle(keys.usersKey(d.ks, h, id),
+        keys.pendingKey(d.ks, h), id, ctx.userId, ctx.requestId, couponId, ctx.remember));
       return code === ScriptCode.NotPending ? String(current ?? '') : undefined;
     } catch (err) {
       if (attempt === SETTLE_ATTEMPTS) {

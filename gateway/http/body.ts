@@ -1,4 +1,5 @@
-/** Reads a request body with a hard size cap, copying chunks (uWS reuses their memory). */
+/** Reads a request body with a hard size cap and a deadline, copying chunks (uWS reuses their memory). */
+import type { BodyDeadlines } from './body-deadlines.ts';
 import type { HttpResponse } from './uws.ts';
 import { ApiError } from './errors.ts';
 
@@ -7,14 +8,23 @@ const EMPTY = Buffer.alloc(0);
 /** Thrown when the client went away before its body was complete. */
 export class BodyAborted extends Error {}
 
+export interface BodyLimits {
+  /** Most bytes accepted. */
+  readonly cap: number;
+  /** Where the body's deadline is kept (BODY_TIMEOUT_MS). */
+  readonly deadlines: BodyDeadlines;
+}
+
 /**
  * Must be called synchronously inside the uWS handler (before any await). Rejects with a 413
- * ApiError as soon as the declared or received size passes `cap`; the caller then answers and
- * closes the connection so the rest of the body is never read. `onAbort` receives the function
- * the caller's onAborted handler must call, so an abandoned body settles instead of hanging.
+ * ApiError as soon as the declared or received size passes the cap, and with a 408 when the
+ * body is not complete by its deadline; the caller then answers and closes the connection so
+ * the rest of the body is never read. `onAbort` receives the function the caller's onAborted
+ * handler must call, so an abandoned body settles instead of hanging.
  */
-export function readBody(res: HttpResponse, contentLength: string, cap: number,
+export function readBody(res: HttpResponse, contentLength: string, limits: BodyLimits,
   onAbort: (abort: () => void) => void): Promise<Buffer> {
+  const { cap, deadlines } = limits;
   if (contentLength !== '') {
     const declared = /^\d{1,12}$/.test(contentLength) ? Number(contentLength) : NaN;
     if (Number.isNaN(declared)) return Promise.reject(new ApiError('bad_request', 'invalid Content-Length'));
@@ -25,23 +35,30 @@ export function readBody(res: HttpResponse, contentLength: string, cap: number,
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    onAbort(() => {
-      if (done) return;
+    const fail = (err: Error) => {
       done = true;
-      reject(new BodyAborted('client aborted'));
+      deadlines.done(deadline);
+      reject(err);
+    };
+    const deadline = deadlines.add(() => {
+      if (done) return;
+      fail(new ApiError('request_timeout', 'request body not received in time'));
+    });
+    onAbort(() => {
+      if (!done) fail(new BodyAborted('client aborted'));
     });
     res.onData((chunk, isLast) => {
       if (done) return;
       size += chunk.byteLength;
       if (size > cap) {
-        done = true;
-        reject(new ApiError('payload_too_large', `body is limited to ${cap} bytes`));
+        fail(new ApiError('payload_too_large', `body is limited to ${cap} bytes`));
         return;
       }
       // Buffer.from(ArrayBuffer) would alias memory uWS frees after this callback: copy.
       chunks.push(Buffer.from(new Uint8Array(chunk)));
       if (isLast) {
         done = true;
+        deadlines.done(deadline);
         resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
       }
     });

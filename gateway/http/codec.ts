@@ -16,9 +16,37 @@ export function formatOf(contentType: string, allowMsgpack: boolean): Format {
     `Content-Type must be application/json${allowMsgpack ? ' or application/msgpack' : ''}`);
 }
 
+// Bodies up to the claim cap are parsed as they come: even 4 KB of brackets is cheap.
+const SCAN_ABOVE_BYTES = 4096;
+// The API's bodies nest a few levels (a template's scope lists); far more is an attack.
+const MAX_DEPTH = 32;
+
+/**
+ * True when a JSON text nests arrays or objects deeper than `max` (strings are skipped):
+ * JSON.parse of 1 MB of brackets would build ~30 MB of empty arrays.
+ */
+export function nestsDeeper(body: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** Decodes a body; malformed input is a 400, never an exception that escapes. */
 export function decodeBody(body: Buffer, format: Format): unknown {
   if (body.length === 0) throw new ApiError('bad_request', 'request body is empty');
+  if (format === 'json' && body.length > SCAN_ABOVE_BYTES && nestsDeeper(body, MAX_DEPTH)) {
+    throw new ApiError('bad_request', `body nests deeper than ${MAX_DEPTH} levels`);
+  }
   try {
     return format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
   } catch {

@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   template_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   template_exists: 409,
   version_conflict: 409,
   request_conflict: 409,
@@ -52,7 +53,7 @@ export class ApiError extends Error {
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone',
+  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone',
   413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests',
   500: 'Internal Server Error', 503: 'Service Unavailable',
 };

@@ -4,6 +4,7 @@
  * body, answer inside cork, and never let an exception escape into a uWS callback.
  */
 import type { HttpRequest, HttpResponse } from './uws.ts';
+import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
@@ -28,6 +29,9 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** The request's credentials, for a check made before its body is read. */
+export type Credentials = Pick<Incoming, 'authorization' | 'remoteAddress'>;
+
 export interface RouteOptions {
   /** Number of `:param` segments in the pattern. */
   readonly params?: number;
@@ -35,6 +39,11 @@ export interface RouteOptions {
   readonly bodyCap?: number;
   /** Copy the client's address (admin routes budget wrong tokens per address). */
   readonly address?: boolean;
+  /**
+   * Throws (an ApiError) for a caller that may not use the route, before its body is read: a
+   * stranger cannot make the gateway buffer a large body it would refuse anyway.
+   */
+  readonly authorize?: (c: Credentials) => void;
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -56,8 +65,18 @@ export class InFlight {
 /** Logger for errors the client cannot be told about. */
 export type ErrorLog = (msg: string, err: unknown) => void;
 
+/** What every route of a process shares. */
+export interface RouteEnv {
+  readonly inFlight: InFlight;
+  readonly log: ErrorLog;
+  /** Deadlines of bodies being read (BODY_TIMEOUT_MS). */
+  readonly deadlines: BodyDeadlines;
+}
+
 interface State {
   done: boolean;
+  /** Close the connection after the answer: the body was not read to its end. */
+  closeAfter?: boolean;
   /** Settles a body still being read when the client goes away. */
   abortBody?: () => void;
 }
@@ -68,7 +87,9 @@ const NO_BODY = Buffer.alloc(0);
 export type RouteCallback = (res: HttpResponse, req: HttpRequest) => void;
 
 /** Wraps an async handler as a uWS route callback. */
-export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, handler: Handler): RouteCallback {
+export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): RouteCallback {
+  const { inFlight, log, deadlines } = env;
+  const limits = opts.bodyCap === undefined ? undefined : { cap: opts.bodyCap, deadlines };
   return (res, req) => {
     const state: State = { done: false };
     res.onAborted(() => {
@@ -88,12 +109,14 @@ export function route(inFlight: InFlight, log: ErrorLog, opts: RouteOptions, han
         authorization: req.getHeader('authorization'),
         remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
-      const body = opts.bodyCap === undefined
+      opts.authorize?.(head);
+      const body = limits === undefined
         ? Promise.resolve(NO_BODY)
-        : readBody(res, singleContentLength(req), opts.bodyCap, (abort) => { state.abortBody = abort; });
+        : readBody(res, singleContentLength(req), limits, (abort) => { state.abortBody = abort; });
       body
-        .then((b) => handler({ ...head, body: b }))
-        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log))
+        // A body that failed (too large, too slow, bad length) may still be arriving: close.
+        .then((b) => handler({ ...head, body: b }), (err) => { state.closeAfter = true; throw err; })
+        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log, state.closeAfter))
         .catch((err) => log('reply failed', err))
         .finally(() => inFlight.end());
     } catch (err) {
@@ -134,8 +157,7 @@ export function errorReply(err: ApiError): Reply {
 function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog, close = false): void {
   if (err instanceof BodyAborted) return;
   if (err instanceof ApiError) {
-    // An oversized body is still arriving: close the connection rather than read it.
-    send(res, state, errorReply(err), close || err.code === 'payload_too_large');
+    send(res, state, errorReply(err), close);
     return;
   }
   log('unhandled error in handler', err);
@@ -160,6 +182,23 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     res.writeStatus(statusLine(reply.status));
     res.writeHeader('Content-Type', contentTypeOf(format));
     if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
-    res.end(payload, close);
+    // A short error answer on a connection being closed anyway.
+    if (close) {
+      res.end(payload, true);
+      return;
+    }
+    // tryEnd, unlike end(), never queues what the socket does not take in uWS's memory, and
+    // the answer stays unfinished until it is written: uWS then terminates a connection whose
+    // client sends another request without reading this one (end() would queue answer after
+    // answer for a client that never reads), and closes it after ~10 s without progress.
+    const start = res.getWriteOffset();
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    if (!res.tryEnd(payload, size)[1]) writeRest(res, payload, start);
   });
+}
+
+/** Writes the rest of an answer as the client reads (the socket's onWritable). */
+function writeRest(res: HttpResponse, payload: string | Buffer, start: number): void {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  res.onWritable((offset) => res.tryEnd(bytes.subarray(offset - start), bytes.length)[0]);
 }

@@ -1,7 +1,7 @@
 /** GET and PUT /v1/admin/blacklist: the global blacklist of categories and products. */
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { orUnavailable } from '../http/errors.ts';
-import type { Handler, Incoming } from '../http/route.ts';
+import type { Credentials, Handler } from '../http/route.ts';
 import type { BlacklistStore } from '../templates/blacklist.ts';
 import { idList, object } from '../templates/rule-fields.ts';
 
@@ -11,7 +11,7 @@ const FIELDS = new Set(['categories', 'products']);
 
 export interface BlacklistDeps {
   readonly blacklist: BlacklistStore;
-  readonly auth: (req: Incoming) => void;
+  readonly auth: (req: Credentials) => void;
 }
 
 /** GET /v1/admin/blacklist */

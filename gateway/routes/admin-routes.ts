@@ -26,8 +26,9 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
   const { admin, r } = d;
   const get = { address: true };
   const withId = { address: true, params: 1 };
-  const body = { address: true, bodyCap: d.maxBody };
-  const idBody = { ...withId, bodyCap: d.maxBody };
+  // Routes with a body check the token before reading it (up to 1 MB each).
+  const body = { address: true, bodyCap: d.maxBody, authorize: admin.auth };
+  const idBody = { ...withId, bodyCap: d.maxBody, authorize: admin.auth };
   const other = r({}, d.methodNotAllowed);
   return app
     .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))

@@ -2,7 +2,7 @@
 import { ApiError, orUnavailable } from '../http/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { limitParam, queryParams } from '../http/query.ts';
-import type { Handler, Incoming } from '../http/route.ts';
+import type { Credentials, Handler, Incoming } from '../http/route.ts';
 import type { TemplateCache } from '../templates/cache.ts';
 import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } from '../templates/model.ts';
 import { parsePatch, parseTemplate, type RuleDefaults } from '../templates/rules.ts';
@@ -13,7 +13,7 @@ export interface AdminDeps {
   readonly store: TemplateStore;
   readonly cache: TemplateCache;
   readonly rules: RuleDefaults;
-  readonly auth: (req: Incoming) => void;
+  readonly auth: (req: Credentials) => void;
 }
 
 /** POST /v1/admin/templates */

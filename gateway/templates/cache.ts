@@ -29,6 +29,9 @@ export function isSoldOut(c: CachedTemplate): boolean {
 
 export type Loader = (id: string) => Promise<Template | null>;
 
+/** Wraps a load, e.g. to refuse it while Redis is failing (gateway/breaker.ts). */
+export type LoadGuard = <T>(load: () => Promise<T>) => Promise<T>;
+
 export class TemplateCache {
   private readonly entries = new Map<string, CachedTemplate>();
   private readonly missing = new Map<string, number>();
@@ -36,8 +39,11 @@ export class TemplateCache {
 
   constructor(private readonly load: Loader, private readonly missTtlMs: number, private readonly missMax: number) {}
 
-  /** The template from memory, else from the loader once (concurrent misses share one load). */
-  async get(id: string, now: number): Promise<CachedTemplate | null> {
+  /**
+   * The template from memory, else from the loader once (concurrent misses share one load),
+   * through `guard` when given: a hit never goes through it.
+   */
+  async get(id: string, now: number, guard?: LoadGuard): Promise<CachedTemplate | null> {
     const hit = this.entries.get(id);
     if (hit) return hit;
     const missUntil = this.missing.get(id);
@@ -47,7 +53,7 @@ export class TemplateCache {
     }
     let p = this.loading.get(id);
     if (!p) {
-      p = this.fetch(id, now).finally(() => this.loading.delete(id));
+      p = (guard ? guard(() => this.fetch(id, now)) : this.fetch(id, now)).finally(() => this.loading.delete(id));
       this.loading.set(id, p);
     }
     return p;

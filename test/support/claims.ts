@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { Admission } from '../../gateway/admission.ts';
 import { BacklogMonitor } from '../../gateway/backlog.ts';
+import { Breaker } from '../../gateway/breaker.ts';
 import { ClaimService } from '../../gateway/claim.ts';
 import { ClaimCounter } from '../../gateway/stats/counter.ts';
 import { TemplateCache } from '../../gateway/templates/cache.ts';
@@ -34,6 +35,7 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   const service = new ClaimService({
     redis, ks, cache, backlog, counter: new ClaimCounter(), cfg: cfg.claim,
+    breaker: new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs, coolDownMs: cfg.redis.breakerCoolDownMs }),
     layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables },
     admission: new Admission(cfg.admission, performance.now()),
   });

@@ -1,8 +1,11 @@
 /**
- * A loopback TCP proxy in front of Redis that can lose one reply: when armed, the next request
- * from the client reaches Redis, its reply is swallowed and the client connection is cut. The
- * client cannot know whether the command ran, the situation of a timeout or a network fault.
- * It can also play a whole outage: every connection is cut and new ones are refused.
+ * A loopback TCP proxy in front of Redis (or MySQL) that can lose one reply: when armed, the next
+ * request from the client reaches the server, its reply is swallowed and the client connection
+ * is cut. The client cannot know whether the command ran, the situation of a timeout or a
+ * network fault. It can also play a whole outage: every connection is cut and new ones are
+ * refused; or a hung server: connections are accepted but nothing moves either way until it
+ * is released, as when the server is stopped with SIGSTOP (the kernel still accepts and
+ * buffers), or never, a black hole.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -13,6 +16,8 @@ export interface CuttingProxy {
   armCut(): void;
   /** While down, open connections are cut and new ones closed at once. */
   setDown(down: boolean): void;
+  /** While hung, bytes in both directions are held; released, they are delivered in order. */
+  setHung(hung: boolean): void;
   close(): Promise<void>;
 }
 
@@ -20,6 +25,12 @@ export interface CuttingProxy {
 export async function startCuttingProxy(host: string, port: number): Promise<CuttingProxy> {
   let armed = false;
   let down = false;
+  let hung = false;
+  const held: [Socket, Buffer][] = [];
+  const deliver = (to: Socket, b: Buffer) => {
+    if (hung) held.push([to, b]);
+    else if (!to.destroyed) to.write(b);
+  };
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     if (down) {
@@ -34,7 +45,7 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
         armed = false;
         cutting = true;
       }
-      upstream.write(b);
+      deliver(upstream, b);
     });
     upstream.on('data', (b) => {
       if (cutting) {
@@ -42,9 +53,14 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
         upstream.destroy();
         return;
       }
-      client.write(b);
+      deliver(client, b);
     });
-    const end = () => { client.destroy(); upstream.destroy(); };
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
   });
@@ -56,6 +72,10 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
     setDown: (d) => {
       down = d;
       if (d) for (const s of sockets) s.destroy();
+    },
+    setHung: (h) => {
+      hung = h;
+      if (!h) for (const [to, b] of held.splice(0)) deliver(to, b);
     },
     close: async () => {
       for (const s of sockets) s.destroy();
