@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../lua/client.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
-import { decodeEntry } from './consumer.ts';
+import { type Decoded, decodeEntry } from './consumer.ts';
 
 export interface DrainPoint {
   readonly partition: number;
@@ -85,21 +85,33 @@ export async function waitDrained(redis: RedisClient, group: string, points: rea
   }
 }
 
-/** Records of this template the sink set aside as unstorable (issued, but not in MySQL). */
-export async function deadLetters(redis: RedisClient, ks: KeySpace, partitions: readonly number[],
-  templateId: string): Promise<number> {
-  let n = 0;
+/** One entry of a dead-letter stream, decoded when it holds a record. */
+export interface DeadEntry {
+  readonly partition: number;
+  readonly id: string;
+  readonly fields: Buffer[] | null;
+  readonly decoded: Decoded;
+}
+
+/** Every entry of these partitions' dead-letter streams, page by page (records issued but never stored). */
+export async function* deadEntries(redis: RedisClient, ks: KeySpace, partitions: readonly number[]): AsyncGenerator<DeadEntry> {
   for (const partition of partitions) {
-    const key = deadKey(ks, partition);
     for (let start = '-'; ;) {
-      const page = await redis.xrangeBuffer(key, start, '+', 'COUNT', 1000);
-      for (const [id, list] of page) {
-        const d = decodeEntry({ partition, id: id.toString(), fields: list });
-        if (d.ok && d.record.templateId === templateId) n++;
+      const page = await redis.xrangeBuffer(deadKey(ks, partition), start, '+', 'COUNT', 1000);
+      for (const [idBuf, fields] of page) {
+        const id = idBuf.toString();
+        yield { partition, id, fields, decoded: decodeEntry({ partition, id, fields }) };
       }
       if (page.length < 1000) break;
       start = `(${page[page.length - 1]![0].toString()}`;
     }
   }
+}
+
+/** Records of this template the sink set aside as unstorable (issued, but not in MySQL). */
+export async function deadLetters(redis: RedisClient, ks: KeySpace, partitions: readonly number[],
+  templateId: string): Promise<number> {
+  let n = 0;
+  for await (const e of deadEntries(redis, ks, partitions)) if (e.decoded.ok && e.decoded.record.templateId === templateId) n++;
   return n;
 }

@@ -5,10 +5,9 @@
  */
 import { deadKey, streamKey } from '../../lua/keys.ts';
 import { RECORD_FIELD } from '../../lua/record.ts';
-import { decodeEntry } from '../consumer.ts';
+import { deadEntries } from '../drain.ts';
 import type { ReconcileCtx } from './context.ts';
 
-const PAGE = 1000;
 const TEMPLATE_MISSING = /has no row in coupon_template/;
 
 export interface DeadLetters {
@@ -24,24 +23,15 @@ export interface DeadLetters {
 export async function readDeadLetters(c: ReconcileCtx): Promise<DeadLetters> {
   const out: DeadLetters = { byTemplate: new Map(), requests: new Set(), redrivable: [] };
   const known = new Map<string, boolean>();
-  for (let p = 0; p < c.ks.partitions; p++) {
-    for (let start = '-'; ;) {
-      const page = await c.redis.xrangeBuffer(deadKey(c.ks, p), start, '+', 'COUNT', PAGE);
-      for (const [idBuf, fields] of page) {
-        const id = idBuf.toString();
-        const d = decodeEntry({ partition: p, id, fields });
-        if (!d.ok) continue;
-        const r = d.record;
-        out.byTemplate.set(r.templateId, (out.byTemplate.get(r.templateId) ?? 0) + 1);
-        out.requests.add(`${r.templateId}|${r.userId}|${r.requestId}`);
-        const error = fieldOf(fields, 'error');
-        if (!TEMPLATE_MISSING.test(error)) continue;
-        if (!known.has(r.templateId)) known.set(r.templateId, (await c.store.get(r.templateId)) !== null);
-        if (known.get(r.templateId)) out.redrivable.push({ partition: p, id, raw: d.raw });
-      }
-      if (page.length < PAGE) break;
-      start = `(${page[page.length - 1]![0].toString()}`;
-    }
+  const partitions = Array.from({ length: c.ks.partitions }, (_, p) => p);
+  for await (const { partition, id, fields, decoded: d } of deadEntries(c.redis, c.ks, partitions)) {
+    if (!d.ok) continue;
+    const r = d.record;
+    out.byTemplate.set(r.templateId, (out.byTemplate.get(r.templateId) ?? 0) + 1);
+    out.requests.add(`${r.templateId}|${r.userId}|${r.requestId}`);
+    if (!TEMPLATE_MISSING.test(fieldOf(fields, 'error'))) continue;
+    if (!known.has(r.templateId)) known.set(r.templateId, (await c.store.get(r.templateId)) !== null);
+    if (known.get(r.templateId)) out.redrivable.push({ partition, id, raw: d.raw });
   }
   return out;
 }
