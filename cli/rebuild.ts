@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
+import { assertBinaryIds } from '../sink/collation.ts';
 import { type MysqlPools, openMysql } from '../sink/mysql.ts';
 import { isId } from '../gateway/validate.ts';
 import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../gateway/rebuild/rebuild.ts';
@@ -63,6 +64,7 @@ async function run(args: Args): Promise<boolean> {
     await waitReady(redis, 10_000);
     // A Redis that lost everything lost the layout facts too: pin them again (or refuse a mismatch).
     await checkLayout(redis, ks, layoutFacts(cfg));
+    await assertBinaryIds(mysql, cfg.mysql);
     const deps = rebuildDeps(cfg, redis, mysql, {
       drainTimeoutMs: args.drainTimeoutMs, progress: (line) => process.stderr.write(`rebuild: ${line}\n`),
     });

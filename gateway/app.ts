@@ -2,6 +2,7 @@
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
+import { assertBinaryIds } from '../sink/collation.ts';
 import { openMysql } from '../sink/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
@@ -59,6 +60,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
   const mysql = withDeadlines(openMysql(cfg.mysql), cfg.mysql.queryTimeoutMs);
+  // A database that compares ids ignoring case would answer for the wrong user or template.
+  await assertBinaryIds(mysql, cfg.mysql);
 
   const live = new LiveTemplates(redis, ks);
   const store = new TemplateStore(mysql, live, cfg.mysql);

@@ -1,10 +1,12 @@
 /**
  * Schema CLI: `node --import tsx sink/migrate.ts` creates the main database (templates) and
- * every shard database and table that is missing. Idempotent; safe to run on every deploy.
+ * every shard database and table that is missing, and moves older ones to binary collations
+ * (collation.ts). Idempotent; safe to run on every deploy.
  */
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { type MysqlPools, openMysql } from './mysql.ts';
+import { looseColumns } from './collation.ts';
 import { ensureSchema } from './schema.ts';
 import { mainDbName, shardDbName } from './shards.ts';
 
@@ -26,9 +28,10 @@ async function migrate(): Promise<void> {
   const pools = openMysql(m);
   try {
     const before = await countTables(pools, m);
+    const loose = (await looseColumns(pools, m)).length;
     await ensureSchema(pools, m);
     const after = await countTables(pools, m);
-    console.log(`schema ${m.dbPrefix}: created ${after - before} table(s), ${after} present ` +
+    console.log(`schema ${m.dbPrefix}: created ${after - before} table(s), moved ${loose} column(s) to binary collations, ${after} present ` +
       `(${mainDbName(m.dbPrefix)}.coupon_template + ${m.shardDbs} dbs x ${m.shardTables} user_coupon tables ` +
       `on ${m.shardUrls.length || 1} server(s))`);
   } finally {

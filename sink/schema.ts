@@ -1,12 +1,16 @@
 /** The MySQL schema: templates in <prefix>_main, user coupons in N databases x M tables. */
 import type { Config } from '../config/index.ts';
 import type { MysqlPools } from './mysql.ts';
+import { migrateToBinaryIds } from './collation.ts';
 import { mainDbName, shardDbName, shardTableName } from './shards.ts';
+
+// Every id compares bytes (collation.ts): tables created later in these databases inherit it.
+const BINARY_DB = 'CHARACTER SET ascii COLLATE ascii_bin';
 
 const templateTable = (db: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_template (
   id             VARCHAR(64)  NOT NULL PRIMARY KEY,
-  name           VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL COMMENT 'operators name campaigns in any script',
+  name           VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'operators name campaigns in any script',
   type           ENUM('direct','threshold','discount') NOT NULL,
   value          BIGINT UNSIGNED NOT NULL COMMENT 'cents off, or percent off for discount',
   threshold      BIGINT UNSIGNED NULL COMMENT 'minimum order in cents',
@@ -28,7 +32,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_template (
   created_at     DATETIME(3) NOT NULL,
   updated_at     DATETIME(3) NOT NULL,
   KEY idx_status_id (status, id)
-) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
 // Columns added after the first release of coupon_template: an older local database gains them.
 const templateUpgrades = (db: string) => [
@@ -51,7 +55,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_stock_change (
   total_after BIGINT UNSIGNED NOT NULL,
   created_at  DATETIME(3) NOT NULL,
   PRIMARY KEY (template_id, request_id)
-) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
 // Products and categories no coupon may ever apply to (brief, section 2: global blacklist).
 const blacklistTable = (db: string) => `
@@ -59,7 +63,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_global_blacklist (
   kind    ENUM('category','product') NOT NULL,
   item_id VARCHAR(64) NOT NULL,
   PRIMARY KEY (kind, item_id)
-) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
 // Template fields a reader needs are copied into the row: no cross-shard join (brief, section 2).
 const couponTable = (db: string, table: string) => `
@@ -69,7 +73,7 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   template_id  VARCHAR(64)  NOT NULL,
   request_id   VARCHAR(72)  NOT NULL,
   status       ENUM('unused','locked','used','expired') NOT NULL DEFAULT 'unused',
-  name         VARCHAR(200) CHARACTER SET utf8mb4 NOT NULL,
+  name         VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   type         ENUM('direct','threshold','discount') NOT NULL,
   value        BIGINT UNSIGNED NOT NULL,
   threshold    BIGINT UNSIGNED NULL,
@@ -81,12 +85,15 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   conflicts    INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'other claims that arrived with this coupon id (dead-lettered)',
   KEY idx_user_claimed (user_id, claimed_at),
   KEY idx_template (template_id)
-) ENGINE=InnoDB DEFAULT CHARSET=ascii`;
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
-/** Creates every database and table that is missing; safe to run concurrently and repeatedly. */
+/**
+ * Creates every database and table that is missing and moves older ones to binary collations
+ * (collation.ts); safe to run concurrently and repeatedly.
+ */
 export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Promise<void> {
   const main = mainDbName(cfg.dbPrefix);
-  await pools.main.query(`CREATE DATABASE IF NOT EXISTS \`${main}\``);
+  await pools.main.query(`CREATE DATABASE IF NOT EXISTS \`${main}\` ${BINARY_DB}`);
   await pools.main.query(templateTable(main));
   for (const sql of templateUpgrades(main)) await pools.main.query(sql);
   await pools.main.query(stockChangeTable(main));
@@ -94,9 +101,10 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
   for (let d = 0; d < cfg.shardDbs; d++) {
     const db = shardDbName(cfg.dbPrefix, d);
     const pool = pools.forDb(d);
-    await pool.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
+    await pool.query(`CREATE DATABASE IF NOT EXISTS \`${db}\` ${BINARY_DB}`);
     for (let t = 0; t < cfg.shardTables; t++) await pool.query(couponTable(db, shardTableName(t)));
   }
+  await migrateToBinaryIds(pools, cfg);
 }
 
 /** Drops every database of this prefix (tests only call this on their own prefix). */

@@ -10,6 +10,7 @@ import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { RECORD_FIELD } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
 import { decodeEntry, type StreamEntry, StreamConsumer } from './consumer.ts';
+import { assertBinaryIds } from './collation.ts';
 import { createLog, type Log } from './log.ts';
 import { type MysqlPools, openMysql } from './mysql.ts';
 import { Abandoned, abortableSleep, retry } from './retry.ts';
@@ -90,6 +91,8 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
 
   // A sink with another shard layout would dead-letter every coupon id the gateways mint.
   await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, layoutFacts(cfg));
+  // Rows whose ids differ only in case would collide in a case-insensitive table.
+  await assertBinaryIds(mysql, cfg.mysql);
   await retry(() => consumer.ensureGroups(), {
     maxMs: s.retryMaxMs, signal: wake.signal,
     onError: (err) => log.error('groups', 'creating consumer groups failed; retrying', err),
