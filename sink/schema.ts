@@ -1,5 +1,6 @@
 /** The MySQL schema: templates in <prefix>_main, user coupons in N databases x M tables. */
 import type { Config } from '../config/index.ts';
+import type { Pool } from 'mysql2/promise';
 import type { MysqlPools } from './mysql.ts';
 import { migrateToBinaryIds } from './collation.ts';
 import { mainDbName, shardDbName, shardTableName } from './shards.ts';
@@ -46,16 +47,34 @@ const templateUpgrades = (db: string) => [
     ADD INDEX IF NOT EXISTS idx_status_id (status, id)`,
 ];
 
-// Every stock change, keyed by the operator's request id: a retried top-up is applied once.
+const REQUESTED_COLUMN = "requested   BIGINT NOT NULL COMMENT 'the change asked for: a retry must ask the same'";
+
+// Every stock change, keyed by the operator's request id: a retried top-up is applied once, and
+// the first change to store a request id owns it (templates/stock-ledger.ts).
 const stockChangeTable = (db: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_stock_change (
   template_id VARCHAR(64) NOT NULL,
   request_id  VARCHAR(64) NOT NULL,
-  delta       BIGINT NOT NULL COMMENT 'applied change of total_stock (negative: reduction)',
-  total_after BIGINT UNSIGNED NOT NULL,
+  ${REQUESTED_COLUMN},
+  delta       BIGINT NULL COMMENT 'applied change of total_stock (negative: reduction); NULL while a reduction takes from Redis',
+  total_after BIGINT UNSIGNED NULL,
   created_at  DATETIME(3) NOT NULL,
   PRIMARY KEY (template_id, request_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
+
+/** An older coupon_stock_change (no `requested`, reductions stored only once complete) gains the ownership columns. */
+async function upgradeStockChanges(pool: Pool, db: string): Promise<void> {
+  const [cols] = await pool.query(`SELECT IS_NULLABLE FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'coupon_stock_change' AND COLUMN_NAME = 'requested'`, [db]);
+  if ((cols as { IS_NULLABLE: string }[])[0]?.IS_NULLABLE === 'NO') return;
+  const table = `\`${db}\`.coupon_stock_change`;
+  await pool.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS requested BIGINT NULL AFTER request_id,
+    MODIFY COLUMN delta BIGINT NULL COMMENT 'applied change of total_stock (negative: reduction); NULL while a reduction takes from Redis',
+    MODIFY COLUMN total_after BIGINT UNSIGNED NULL`);
+  // Rows of the older release were complete changes: what they applied is what they asked for.
+  await pool.query(`UPDATE ${table} SET requested = delta WHERE requested IS NULL`);
+  await pool.query(`ALTER TABLE ${table} MODIFY COLUMN ${REQUESTED_COLUMN}`);
+}
 
 // Products and categories no coupon may ever apply to (brief, section 2: global blacklist).
 const blacklistTable = (db: string) => `
@@ -97,6 +116,7 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
   await pools.main.query(templateTable(main));
   for (const sql of templateUpgrades(main)) await pools.main.query(sql);
   await pools.main.query(stockChangeTable(main));
+  await upgradeStockChanges(pools.main, main);
   await pools.main.query(blacklistTable(main));
   for (let d = 0; d < cfg.shardDbs; d++) {
     const db = shardDbName(cfg.dbPrefix, d);

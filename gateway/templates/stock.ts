@@ -95,7 +95,14 @@ const notReady = (id: string) =>
   new ApiError('unavailable', `template ${id} is still being created (its stock is not in Redis yet): retry the create first`);
 
 const conflict = (rid: string, prior: StockChangeRow | null) => new ApiError('request_conflict',
-  `requestId ${rid} was already used for a different stock change${prior ? ` (add ${prior.delta})` : ''}: use a new requestId`);
+  `requestId ${rid} was already used for a different stock change${prior ? ` (add ${prior.requested})` : ''}: use a new requestId`);
+
+/** A change stored longer ago than RETRY_WINDOW_MS cannot be finished: its Redis records may be forgotten. */
+function refuseExpired(rid: string, prior: StockChangeRow, now: number): void {
+  if (now - prior.createdAt <= RETRY_WINDOW_MS) return;
+  throw new ApiError('request_expired', `requestId ${rid} is older than ${RETRY_WINDOW_MS / DAY_MS} days: `
+    + 'whether its Redis step completed can no longer be checked; see the stock with GET and use a new requestId');
+}
 
 /** Runs the script on sub-stock k; the amount applied (or applied before by this request). */
 async function applyTo(d: StockDeps, id: string, k: number, delta: number, rid: string): Promise<number> {
@@ -115,20 +122,20 @@ async function finish(d: StockDeps, t: Template, unfinished: string): Promise<St
 
 async function topUp(d: StockDeps, id: string, n: number, rid: string, now: number): Promise<StockChangeResult> {
   const { t: before, fresh } = await orUnavailable('mysql', () => recordOnce(d, id, now, async (t, conn) => {
-    if (!(await d.ledger.facts(id, conn))?.ready) throw notReady(id);
+    if (!(await d.ledger.facts(t.id, conn))?.ready) throw notReady(t.id);
     const total = t.totalStock + n;
-    if (!(await d.ledger.record(conn, id, rid, n, total, now))) throw new AlreadyRecorded(t);
+    // The row owns the request id before Redis is touched: a reduction under it is refused.
+    if (!(await d.ledger.record(conn, t.id, rid, n, total, now))) throw new AlreadyRecorded(t);
     // After the insert, so a retry is recognised as one before any check of the new total.
     if (total > MAX_TOTAL_STOCK) bad('add', `would raise the total stock above ${MAX_TOTAL_STOCK}`);
     return { ...t, totalStock: total };
   }));
+  // From here on the stored row's id, never the URL's spelling, names the keys.
+  id = before.id;
   if (!fresh) {
     const prior = await orUnavailable('mysql', () => d.ledger.find(id, rid));
-    if (prior?.delta !== n) throw conflict(rid, prior);
-    if (now - prior.createdAt > RETRY_WINDOW_MS) {
-      throw new ApiError('request_expired', `requestId ${rid} is older than ${RETRY_WINDOW_MS / DAY_MS} days: `
-        + 'whether its Redis step completed can no longer be checked; see the stock with GET and use a new requestId');
-    }
+    if (prior?.requested !== n) throw conflict(rid, prior);
+    refuseExpired(rid, prior, now);
   }
   const unfinished = `the top-up is recorded in MySQL but not complete in Redis: retry with requestId ${rid} to finish it`;
   const K = before.subStocks;
@@ -145,11 +152,18 @@ async function topUp(d: StockDeps, id: string, n: number, rid: string, now: numb
 }
 
 async function reduce(d: StockDeps, id: string, want: number, rid: string, now: number): Promise<StockChangeResult> {
-  const prior = await orUnavailable('mysql', () => d.ledger.find(id, rid));
-  if (prior) return reductionReplay(d, id, want, rid, prior);
   const facts = await orUnavailable('mysql', () => d.ledger.facts(id));
   if (!facts) throw new ApiError('template_not_found');
   if (!facts.ready) throw notReady(id);
+  // The request id is owned before anything is taken: a top-up under it is refused from now on,
+  // and a top-up that owns it already refuses this reduction with nothing applied.
+  if (!(await orUnavailable('mysql', () => d.ledger.claim(id, rid, -want, now)))) {
+    const prior = await orUnavailable('mysql', () => d.ledger.find(id, rid));
+    if (prior?.requested !== -want) throw conflict(rid, prior);
+    if (prior.delta !== null) return reductionReplay(d, id, want, rid, prior.delta);
+    // A retry of a reduction that did not complete, or the same one sent twice at once: go on.
+    refuseExpired(rid, prior, now);
+  }
   const unfinished = `stock was taken from Redis but the reduction is not yet recorded in MySQL: retry with requestId ${rid} `
     + 'to finish it (until then the taken stock is withheld from claims)';
   const taken = await step('redis', unfinished, async () => {
@@ -164,23 +178,19 @@ async function reduce(d: StockDeps, id: string, want: number, rid: string, now: 
     return sum;
   });
   const { t, fresh } = await step('mysql', unfinished, () => recordOnce(d, id, now, async (cur, conn) => {
-    if (!(await d.ledger.record(conn, id, rid, -taken, cur.totalStock - taken, now))) throw new AlreadyRecorded(cur);
+    if (!(await d.ledger.complete(conn, cur.id, rid, -taken, cur.totalStock - taken))) throw new AlreadyRecorded(cur);
     return { ...cur, totalStock: cur.totalStock - taken };
   }));
-  if (!fresh) {
-    // The same request, sent twice at once, recorded the same takes first.
-    const stored = await orUnavailable('mysql', () => d.ledger.find(id, rid));
-    return reductionReplay(d, id, want, rid, stored!);
-  }
+  // The same request, sent twice at once, completed the same takes first.
+  if (!fresh) return reductionReplay(d, id, want, rid, -taken);
   const stock = await finish(d, t, `the reduction is recorded but not yet announced to the gateways: retry with requestId ${rid}`);
   return { template: t, stock, requestId: rid, requested: -want, added: -taken, replayed: false };
 }
 
-/** A reduction stored in MySQL has finished its Redis part: answer from the row, re-announce the template. */
-async function reductionReplay(d: StockDeps, id: string, want: number, rid: string, prior: StockChangeRow): Promise<StockChangeResult> {
-  if (prior.delta > 0 || -prior.delta > want) throw conflict(rid, prior);
+/** A reduction completed in MySQL (it applied `delta`): answer from the row, re-announce the template. */
+async function reductionReplay(d: StockDeps, id: string, want: number, rid: string, delta: number): Promise<StockChangeResult> {
   const t = await orUnavailable('mysql', () => d.store.get(id));
   if (!t) throw new ApiError('template_not_found');
   const stock = await finish(d, t, `the reduction is recorded but not yet announced to the gateways: retry with requestId ${rid}`);
-  return { template: t, stock, requestId: rid, requested: -want, added: prior.delta, replayed: true };
+  return { template: t, stock, requestId: rid, requested: -want, added: delta, replayed: true };
 }
