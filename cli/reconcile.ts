@@ -9,9 +9,9 @@ import { loadConfig } from '../config/index.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
 import { openMysql } from '../sink/mysql.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
-import { summary } from '../sink/reconcile/job.ts';
 import { Lease } from '../sink/reconcile/lease.ts';
-import { attention, reconcileOnce } from '../sink/reconcile/reconcile.ts';
+import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
+import { attention, notes, summary } from '../sink/reconcile/report-lines.ts';
 
 let args: { json: boolean };
 try {
@@ -42,7 +42,7 @@ try {
       if (args.json) console.log(JSON.stringify({ ...r, attention: needs }, null, 2));
       else {
         console.log(summary(r));
-        for (const f of r.counts) if (f.problem) console.log(`  ${f.templateId}: ${f.problem}`);
+        for (const line of notes(r)) console.log(`  ${line}`);
         for (const line of needs) console.log(`needs attention: ${line}`);
       }
       code = needs.length > 0 ? 1 : 0;

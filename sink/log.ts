@@ -1,6 +1,8 @@
 /**
  * Sink logging: plain lines on stderr. Errors are rate-limited per key, because a dead MySQL or
  * Redis would otherwise print one line per retry of every shard and drown the useful lines.
+ * Alerts are not: each says something of its own (the reconciler's line per wrong template) and
+ * their callers bound how many they print.
  */
 
 export interface Log {
@@ -8,6 +10,8 @@ export interface Log {
   info(msg: string): void;
   /** An error; repeats of the same `key` print at most once per `gapMs`, with a skipped count. */
   error(key: string, msg: string, err?: unknown): void;
+  /** An error line that is never rate-limited, for callers that bound their own lines (one per finding per pass). */
+  alert(msg: string): void;
 }
 
 /** Text of any thrown value, with the MySQL/Redis error code when there is one. */
@@ -25,6 +29,7 @@ export function createLog(write: (line: string) => void = (l) => process.stderr.
   const line = (level: string, msg: string) => write(`${new Date().toISOString()} sink ${level} ${msg}`);
   return {
     info: (msg) => line('info', msg),
+    alert: (msg) => line('error', msg),
     error: (key, msg, err) => {
       const now = Date.now();
       const seen = last.get(key);

@@ -44,9 +44,15 @@ export interface CountFinding {
   /** What Redis counted as issued at T (null: sub-stocks missing). */
   readonly redisIssued: number | null;
   readonly mysqlIssued: number;
-  /** Stock taken out of Redis by this pass (the repair). */
+  /** The template's records in the dead letters: issued, never stored. */
+  readonly deadLettered: number;
+  /** Coupons Redis counted as issued that MySQL lacks and no dead letter holds (null: not compared). */
+  readonly missingInMysql: number | null;
+  /** Coupons MySQL holds, claimed before T, that Redis did not count as issued (null: not compared). */
+  readonly missingInRedis: number | null;
+  /** Stock taken out of Redis by this pass (the repair of missingInRedis). */
   readonly shaved: number;
-  /** What a person must look at, if anything. */
+  /** What a person must look at, if anything (a complete repair is not a problem). */
   readonly problem?: string;
   /** A stock change was in flight: only the over-issue check ran. */
   readonly changing?: boolean;
@@ -102,7 +108,8 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
     const now = await c.store.get(t.id);
     if (!now) continue;
     const m = await mysqlCounts(c, t.id, at - CLOCK_MARGIN_MS);
-    const base = { templateId: t.id, total: now.totalStock, mysqlIssued: m.all, shaved: 0 };
+    const base = { templateId: t.id, total: now.totalStock, mysqlIssued: m.all, deadLettered: dead.get(t.id) ?? 0,
+      missingInMysql: null, missingInRedis: null, shaved: 0 };
     if (remaining === null) {
       out.push({ ...base, redisIssued: null, problem: 'sub-stock keys missing in Redis: run `npm run rebuild -- --template ' + t.id + '`' });
       continue;
@@ -117,15 +124,15 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
       continue;
     }
     const redisIssued = now.totalStock - remaining;
-    let shaved = 0;
-    if (m.before > redisIssued) {
-      shaved = await shave(c, now, m.before - redisIssued);
-      problems.push(`Redis counted ${redisIssued} issued but MySQL holds ${m.before} claimed before it: ` +
-        `took ${shaved} back out of Redis's stock`);
+    const missingInRedis = Math.max(0, m.before - redisIssued);
+    const shaved = missingInRedis > 0 ? await shave(c, now, missingInRedis) : 0;
+    // Short only when the sub-stocks hold less than Redis forgot: MySQL then exceeds the total too.
+    if (shaved < missingInRedis) {
+      problems.push(`Redis did not count ${missingInRedis} coupon(s) MySQL holds; only ${shaved} could be taken back out of its stock`);
     }
-    const stored = m.all + (dead.get(t.id) ?? 0);
-    if (redisIssued > stored) problems.push(`${redisIssued - stored} coupon(s) counted issued by Redis are not in MySQL (nor dead-lettered)`);
-    out.push({ ...base, redisIssued, shaved, problem: problems.length > 0 ? problems.join('; ') : undefined });
+    const missingInMysql = Math.max(0, redisIssued - (m.all + base.deadLettered));
+    if (missingInMysql > 0) problems.push(`${missingInMysql} coupon(s) counted issued by Redis are not in MySQL (nor dead-lettered)`);
+    out.push({ ...base, redisIssued, missingInMysql, missingInRedis, shaved, problem: problems.length > 0 ? problems.join('; ') : undefined });
   }
   return out;
 }

@@ -6,17 +6,13 @@
 import type { Log } from '../log.ts';
 import { Lease } from './lease.ts';
 import type { ReconcileCtx } from './context.ts';
-import { attention, type ReconcileReport, reconcileOnce } from './reconcile.ts';
+import { reconcileOnce } from './reconcile.ts';
+import { attention, notes, summary } from './report-lines.ts';
 import { restartedSince } from './restart.ts';
 
-/** One line summing up a pass, for the log. */
-export function summary(r: ReconcileReport): string {
-  const res = r.reservations;
-  const shaved = r.counts.reduce((a, f) => a + f.shaved, 0);
-  return `reconcile: restarted=${r.restarted} usersRaised=${r.usersRaised} reservations found=${res.found} ` +
-    `confirmed=${res.confirmed} released=${res.released} templates=${r.counts.length} stockWithheld=${shaved} ` +
-    `dead=${r.deadLetters} redriven=${r.redriven}${r.stalled ? ` STALLED: ${r.stalled}` : ''}`;
-}
+// Template lines per kind per pass: a pass after a wide loss may find every template wrong, and
+// the last line names the rest (`npm run reconcile -- --json` has all their numbers).
+const LOG_TEMPLATE_LINES = 50;
 
 export class ReconcileJob {
   private timer: NodeJS.Timeout | undefined;
@@ -55,7 +51,9 @@ export class ReconcileJob {
       this.lastPass = Date.now();
       const r = await reconcileOnce(this.c);
       this.log.info(summary(r));
-      for (const line of attention(r)) this.log.error('reconcile', `reconcile: needs attention: ${line}`);
+      // Not rate-limited: a throttle would fold other templates' lines into "+N similar".
+      for (const line of attention(r, LOG_TEMPLATE_LINES)) this.log.alert(`reconcile: needs attention: ${line}`);
+      for (const line of notes(r, LOG_TEMPLATE_LINES)) this.log.info(`reconcile: ${line}`);
     } catch (err) {
       this.log.error('reconcile', 'reconcile pass failed; retried next time', err);
     }

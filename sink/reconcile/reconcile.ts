@@ -32,15 +32,6 @@ export interface ReconcileReport {
   readonly stalled?: string;
 }
 
-/** What needs a person in a report, one line each (empty: all is well or was repaired). */
-export function attention(r: ReconcileReport): string[] {
-  const out: string[] = [];
-  if (r.stalled) out.push(`stalled: ${r.stalled}`);
-  for (const f of r.counts) if (f.problem && f.shaved === 0) out.push(`${f.templateId}: ${f.problem}`);
-  out.push(...r.reservations.unresolved);
-  return out;
-}
-
 const noReservations: ReservationReport = { found: 0, confirmed: 0, released: 0, unresolved: [] };
 
 /** Runs one pass over the templates whose claim window is current. */
