@@ -10,6 +10,8 @@ import { onCleanup } from '../bench/cleanup.ts';
 import { cpuMeter } from '../bench/cpu.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
+import { ClaimScripts, type HomeArgs, pipelineHome } from '../lua/fenced.ts';
+import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
 import { couponIdPrefix } from '../sink/shards.ts';
 import { deleteKeys } from '../test/support/storage.ts';
@@ -26,10 +28,8 @@ const PIPELINES_IN_FLIGHT = 4;
 const PIPELINE_DEPTH = 64;
 const WARMUP_MS = 300;
 
-type Args = Parameters<RedisClient['claimHome']>;
-
 /** Pre-built arguments of one claim per user: the client's CPU goes to Redis calls, not to key strings. */
-function claimArgs(cfg: Config): Args[] {
+function claimArgs(cfg: Config): HomeArgs[] {
   const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   return Array.from({ length: USERS }, (_, i) => {
@@ -37,7 +37,7 @@ function claimArgs(cfg: Config): Args[] {
     const k = homeSubStock(TEMPLATE, userId, SUB_STOCKS);
     const p = subStockPartition(ks, TEMPLATE, k);
     return [stockKey(ks, TEMPLATE, k), usersKey(ks, p, TEMPLATE), pendingKey(ks, p), seqKey(ks, p), streamKey(ks, p),
-      TEMPLATE, userId, `~cap.${i}`, '0', PER_USER_LIMIT, couponIdPrefix(layout, userId), p] as Args;
+      TEMPLATE, userId, `~cap.${i}`, '0', PER_USER_LIMIT, couponIdPrefix(layout, userId), p] as HomeArgs;
   });
 }
 
@@ -67,18 +67,21 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
   });
   try {
     await waitReady(redis, 5_000);
+    // A fresh key space: pins the layout and loads the claim scripts (lua/fenced.ts).
+    await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, layoutFacts(cfg));
+    const scripts = new ClaimScripts(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions });
     const pid = await redisPid(redis);
     const args = claimArgs(cfg);
     let next = 0;
     const nextArgs = () => args[next++ % USERS]!;
     const going = (until: number) => !stopped && performance.now() < until;
     const single = async (until: number) => {
-      while (going(until)) check(await redis.claimHome(...nextArgs()));
+      while (going(until)) check(await scripts.home(...nextArgs()));
     };
     const batch = async (until: number) => {
       while (going(until)) {
         const p = redis.pipeline();
-        for (let i = 0; i < PIPELINE_DEPTH; i++) p.claimHome(...nextArgs());
+        for (let i = 0; i < PIPELINE_DEPTH; i++) pipelineHome(p, ...nextArgs());
         for (const [err, reply] of (await p.exec())!) {
           if (err) throw err;
           check(reply as ScriptReply);
@@ -90,7 +93,7 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
       const inFlight = pipelined ? PIPELINES_IN_FLIGHT : IN_FLIGHT;
       const fleet = (until: number) => (active = Promise.all(Array.from({ length: inFlight }, () => (pipelined ? batch : single)(until))));
       await resetStock(redis, cfg);
-      // the first calls load the script (NOSCRIPT, then EVAL) and warm the JIT: not measured.
+      // the first calls warm the JIT: not measured.
       await fleet(performance.now() + WARMUP_MS);
       const before = next;
       const m = cpuMeter({ redis: pid, client: process.pid });

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
+import type { ClaimScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
 import type { Admission } from './admission.ts';
@@ -42,8 +43,15 @@ export interface ClaimCtx {
   readonly shardPrefix: string;
 }
 
+/** A claim whose home sub-stock was empty: its slot is reserved under this token. */
+export interface ReservedCtx extends ClaimCtx {
+  readonly token: string;
+}
+
 export interface ClaimDeps {
   readonly redis: RedisClient;
+  /** The claim scripts, fenced against a Redis that restarted and is not repaired yet. */
+  readonly scripts: ClaimScripts;
   readonly ks: keys.KeySpace;
   readonly layout: ShardLayout;
   readonly cache: TemplateCache;
@@ -61,6 +69,10 @@ export function issued(ctx: ClaimCtx, couponId: string, replayed = false): Claim
   if (replayed) body.replayed = true;
   return { status: 200, body };
 }
+
+/** The 503 of a claim that met a Redis restarted and not yet repaired from MySQL (lua/fenced.ts). */
+export const restarted = () =>
+  new ApiError('unavailable', 'Redis restarted and is being repaired from MySQL: claims resume within seconds');
 
 /** Answer of a claim that was decided without a coupon. */
 export function refused(status: Refusal): ClaimAnswer {
@@ -161,9 +173,11 @@ export class ClaimService {
         case ScriptCode.LimitReached: return refused('limit_reached');
         case ScriptCode.Reserved:
           markEmpty(ctx.c, ctx.home);
-          return takeOverflow(d, ctx);
+          return takeOverflow(d, { ...ctx, token: String(value) });
         case ScriptCode.StockMissing:
           throw new ApiError('unavailable', 'template stock is missing, retry shortly');
+        case ScriptCode.Fenced:
+          throw restarted();
         // Pending / Busy: an earlier reservation of this user decides the answer: wait for it.
         case ScriptCode.Pending:
         case ScriptCode.Busy:
@@ -178,18 +192,22 @@ export class ClaimService {
     const { ks } = this.d;
     const id = ctx.c.template.id;
     const h = ctx.homePartition;
-    return this.d.redis.claimHome(keys.stockKey(ks, id, ctx.home), keys.usersKey(ks, h, id), keys.pendingKey(ks, h),
+    return this.d.scripts.home(keys.stockKey(ks, id, ctx.home), keys.usersKey(ks, h, id), keys.pendingKey(ks, h),
       keys.seqKey(ks, h), keys.streamKey(ks, h), id, ctx.userId, ctx.requestId, ctx.remember,
       ctx.c.template.perUserLimit, ctx.shardPrefix, h);
   }
 
   private replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
     const key = keys.usersKey(this.d.ks, ctx.homePartition, ctx.c.template.id);
-    const field = `${ctx.userId}|${ctx.requestId}`;
     return untilSettled(this.d.cfg.pendingWaitMs, async () => {
-      const prior = await redisCall(this.d, () => this.d.redis.hget(key, field));
-      if (prior === null) return refused(refusal);
-      return prior === 'P' ? undefined : issued(ctx, prior, true);
+      const [code, value] = await redisCall(this.d, () => this.d.scripts.replay(key, ctx.userId, ctx.requestId));
+      switch (code) {
+        case ScriptCode.NoAnswer: return refused(refusal);
+        case ScriptCode.Replayed: return issued(ctx, String(value), true);
+        case ScriptCode.Pending: return undefined;
+        case ScriptCode.Fenced: throw restarted();
+        default: throw new Error(`claimReplay returned unknown code ${code}`);
+      }
     });
   }
 }

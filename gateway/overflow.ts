@@ -5,7 +5,7 @@
  */
 import { ScriptCode } from '../lua/codes.ts';
 import * as keys from '../lua/keys.ts';
-import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, stepCall } from './claim.ts';
+import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, type ReservedCtx, restarted, stepCall } from './claim.ts';
 import { ApiError } from './http/errors.ts';
 import { logThrottled } from './log.ts';
 import { isSoldOut, markEmpty } from './templates/cache.ts';
@@ -22,18 +22,24 @@ function candidates(empty: Uint8Array): number[] {
 }
 
 /** Takes a coupon from another sub-stock for a reserved claim and settles the reservation. */
-export async function takeOverflow(d: ClaimDeps, ctx: ClaimCtx): Promise<ClaimAnswer> {
-  const { ks, redis } = d;
+export async function takeOverflow(d: ClaimDeps, ctx: ReservedCtx): Promise<ClaimAnswer> {
+  const { ks, scripts } = d;
   const id = ctx.c.template.id;
   let couponId = '';
+  // Why no coupon was taken when it was not for want of stock.
+  let stopped: ScriptCode.Fenced | ScriptCode.Released | undefined;
   for (const k of candidates(ctx.c.empty)) {
     const p = keys.subStockPartition(ks, id, k);
     // A failure here leaves the reservation pending on purpose: whether this take ran is
     // unknown, and the record (which carries the request id) is what settles it later.
-    const [code, value] = await stepCall(d, () => redis.claimTake(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
-      keys.streamKey(ks, p), id, ctx.userId, ctx.requestId, ctx.shardPrefix, p, ctx.homePartition));
+    const [code, value] = await stepCall(d, () => scripts.take(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
+      keys.streamKey(ks, p), keys.releasedKey(ks, p), id, ctx.userId, ctx.requestId, ctx.shardPrefix, p, ctx.homePartition, ctx.token));
     if (code === ScriptCode.Issued) {
       couponId = String(value);
+      break;
+    }
+    if (code === ScriptCode.Fenced || code === ScriptCode.Released) {
+      stopped = code;
       break;
     }
     if (code === ScriptCode.StockMissing) break;
@@ -49,6 +55,10 @@ export async function takeOverflow(d: ClaimDeps, ctx: ClaimCtx): Promise<ClaimAn
     return issued(ctx, settled, true);
   }
   if (couponId !== '') return issued(ctx, couponId);
+  if (stopped === ScriptCode.Fenced) throw restarted();
+  // This claim stalled so long that the reconciler took it for a dead gateway's and released
+  // its slot: nothing was taken. The client gave up long ago; a retry claims afresh.
+  if (stopped === ScriptCode.Released) throw new ApiError('unavailable', 'this claim stalled and was released: retry');
   if (isSoldOut(ctx.c)) return refused('sold_out');
   throw new ApiError('unavailable', 'template stock is missing, retry shortly');
 }

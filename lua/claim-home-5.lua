@@ -12,7 +12,9 @@
   ARGV[5] perUserLimit  ARGV[6] shard prefix '<db>.<table>'  ARGV[7] h (home partition)
   Returns (lua/codes.ts):
     {1, couponId} ISSUED          {2, couponId} REPLAYED
-    {3} LIMIT_REACHED             {4} RESERVED (home empty: slot held, try other sub-stocks)
+    {3} LIMIT_REACHED
+    {4, token} RESERVED (home empty: slot held, try other sub-stocks; the token names this
+               reservation, for claim-take's fence: its score in the pending zset)
     {5} PENDING (this request's reservation is unsettled)
     {6} BUSY (at the limit only through unsettled reservations)
     {7} STOCK_MISSING (the sub-stock key does not exist: never guess a stock)
@@ -52,6 +54,6 @@ addField(usersKey, userId, 1)
 addField(usersKey, userId .. '#p', 1)
 redis.call('HSET', usersKey, requestField, 'P')
 local t = redis.call('TIME')
-redis.call('ZADD', pendingKey, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000),
-  templateId .. '|' .. userId .. '|' .. requestId)
-return {4}
+local token = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+redis.call('ZADD', pendingKey, token, templateId .. '|' .. userId .. '|' .. requestId)
+return {4, token}

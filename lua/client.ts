@@ -30,6 +30,11 @@ function parseNode(hostPort: string): { host: string; port: number } {
   return { host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
 }
 
+/** The connection of every master: the client itself on a single node. */
+export function masters(client: RedisClient): Redis[] {
+  return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
 /** Resolves once the client can serve commands, or rejects after `timeoutMs`. */
 export async function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;

@@ -50,6 +50,12 @@ export const rebuiltUsersKey = (ks: KeySpace, p: number, templateId: string) => 
 /** Reservations awaiting settle in partition p: zset of `<template>|<user>|<rid>` scored by ms. */
 export const pendingKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:pending`;
 
+/**
+ * Reservations the reconciler released, in partition p: zset of `<template>|<user>|<rid>|<token>`
+ * by ms. Written to every partition of the template before the release, read by claim-take.
+ */
+export const releasedKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:released`;
+
 /** Coupon sequence of partition p. */
 export const seqKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:seq`;
 
@@ -83,7 +89,11 @@ export const statsAppliedKey = (ks: KeySpace, templateId: string, gatewayId: str
 /** The reconciler's lease: the name of the one process running it (expires if it dies). */
 export const reconcileLeaseKey = (ks: KeySpace) => `${ks.prefix}:reconcile:lease`;
 
-/** The Redis run id the reconciler last checked; another one means Redis restarted since. */
+/**
+ * The run ids of the Redis masters whose losses are repaired (joined by ','): written by the
+ * reconciler after it repaired a restart, and on the first start of a key space. A master whose
+ * run id is not in it restarted since: the claim scripts stay off it (lua/fenced.ts).
+ */
 export const reconcileRunKey = (ks: KeySpace) => `${ks.prefix}:reconcile:run`;
 
 /** Layout facts fixed for the life of the data (partition count). */

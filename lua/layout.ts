@@ -4,8 +4,9 @@
  * wrong partitions or mint coupon ids the sink routes to the wrong table. And Redis must never
  * evict our keys (a lost stream, users hash or sequence breaks the invariants silently).
  */
+import { masters, type RedisClient } from './client.ts';
+import { markRepaired, redisRunId } from './fenced.ts';
 import { type KeySpace, metaKey } from './keys.ts';
-import type { RedisClient } from './client.ts';
 
 export interface LayoutFacts {
   readonly partitions: number;
@@ -24,10 +25,15 @@ export function layoutFacts(cfg: { redis: { partitions: number }; mysql: { shard
   };
 }
 
-/** Records the layout on first use; throws if this process was started with another one. */
+/**
+ * Records the layout on first use; throws if this process was started with another one. The
+ * first use of a key space also records the current Redis runs as repaired: there is nothing
+ * a restart could have lost yet, so the claim scripts may run (lua/fenced.ts).
+ */
 export async function checkLayout(redis: RedisClient, ks: KeySpace, facts: LayoutFacts): Promise<void> {
   const key = metaKey(ks);
-  for (const [field, value] of Object.entries(facts)) await redis.hsetnx(key, field, value);
+  let created = false;
+  for (const [field, value] of Object.entries(facts)) created = (await redis.hsetnx(key, field, value)) === 1 || created;
   const stored = await redis.hmget(key, ...Object.keys(facts));
   Object.entries(facts).forEach(([field, value], i) => {
     if (Number(stored[i]) !== value) {
@@ -37,12 +43,12 @@ export async function checkLayout(redis: RedisClient, ks: KeySpace, facts: Layou
     }
   });
   await checkEviction(redis);
+  if (created) await markRepaired(redis, ks, await redisRunId(redis));
 }
 
 /** Throws unless every master keeps keys without a TTL (noeviction or a volatile-* policy). */
 async function checkEviction(redis: RedisClient): Promise<void> {
-  const nodes = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
-  for (const node of nodes) {
+  for (const node of masters(redis)) {
     const policy = /maxmemory_policy:(\S+)/.exec(await node.info('memory'))?.[1];
     // Claim data has no TTL, so volatile-* policies never pick it (only the claim-stats rate
     // buckets and flush markers expire); allkeys-* would.

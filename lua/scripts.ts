@@ -2,6 +2,9 @@
  * Registers every Lua script once per client with defineCommand, and types them on ioredis by
  * module augmentation. Scripts live one per file as <command>-<numKeys>.lua; a line
  * `--- @include "name"` is replaced by lua/includes/name.lua before registration.
+ * The claim scripts that decide issues are not here: ioredis loads a defined script by itself
+ * (EVAL on a connection's first use), which would run them on a Redis that restarted and has
+ * not been repaired yet. They live in fenced.ts, loaded only once the run is known repaired.
  */
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis, Result } from 'ioredis';
@@ -9,7 +12,8 @@ import type { ScriptReply } from './codes.ts';
 
 const here = new URL('.', import.meta.url);
 
-function loadScript(file: string): string {
+/** The source of lua/<file> with its includes in place. */
+export function loadScript(file: string): string {
   const text = readFileSync(new URL(file, here), 'utf8');
   if (!text.startsWith('#!lua')) throw new Error(`lua/${file} must start with #!lua`);
   return text.replace(/^--- @include "([a-z-]+)"$/gm, (_, name: string) =>
@@ -18,8 +22,6 @@ function loadScript(file: string): string {
 
 /** Command name -> script file; the number of keys is read from the file name. */
 const FILES = {
-  claimHome: 'claim-home-5.lua',
-  claimTake: 'claim-take-3.lua',
   claimSettle: 'claim-settle-2.lua',
   streamTrim: 'stream-trim-1.lua',
   templatePut: 'template-put-1.lua',
@@ -47,11 +49,6 @@ type S = string | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    claimHome(stock: string, users: string, pending: string, seq: string, stream: string,
-      templateId: string, userId: string, requestId: string, remember: '0' | '1', perUserLimit: S,
-      shardPrefix: string, homePartition: S): Result<ScriptReply, Context>;
-    claimTake(stock: string, seq: string, stream: string, templateId: string, userId: string,
-      requestId: string, shardPrefix: string, partition: S, homePartition: S): Result<ScriptReply, Context>;
     claimSettle(users: string, pending: string, templateId: string, userId: string,
       requestId: string, couponId: string, remember: '0' | '1'): Result<ScriptReply, Context>;
     streamTrim(stream: string): Result<ScriptReply, Context>;

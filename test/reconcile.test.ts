@@ -54,11 +54,11 @@ test('reservations of a dead gateway: a taken coupon is confirmed, an untaken sl
   const a = scripts(t, took!);
   const b = scripts(t, nothing!);
   const c = scripts(t, young!);
-  assert.deepEqual(await a.claimHome('ra'), [ScriptCode.Reserved]);
+  assert.equal((await a.claimHome('ra'))[0], ScriptCode.Reserved);
   const [, coupon] = await a.take('ra'); // the gateway died before settling
-  assert.deepEqual(await b.claimHome('rb'), [ScriptCode.Reserved]); // ... and before taking
+  assert.equal((await b.claimHome('rb'))[0], ScriptCode.Reserved); // ... and before taking
   await sleep(1100);
-  assert.deepEqual(await c.claimHome('rc'), [ScriptCode.Reserved]);
+  assert.equal((await c.claimHome('rc'))[0], ScriptCode.Reserved);
 
   const r = await pass();
   assert.equal(r.stalled, undefined);

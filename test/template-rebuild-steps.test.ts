@@ -41,12 +41,12 @@ test('reservations in flight survive a rebuild: unresolved ones are kept, resolv
   await s.redis.set(stockKey(ks, t.id, 1 - home), 2);
 
   // bob's take ran before the rebuild but his settle had not: MySQL will hold his coupon.
-  assert.deepEqual(await b.claimHome('b1'), [ScriptCode.Reserved]);
+  assert.equal((await b.claimHome('b1'))[0], ScriptCode.Reserved);
   const [taken, bobCoupon] = await b.take('b1');
   assert.equal(taken, ScriptCode.Issued);
   await waitFor(() => drained(s), 10_000, "bob's record in MySQL");
   // alice's reservation is still waiting for its take when the rebuild runs.
-  assert.deepEqual(await a.claimHome('a1'), [ScriptCode.Reserved]);
+  assert.equal((await a.claimHome('a1'))[0], ScriptCode.Reserved);
 
   const report = await rebuildTemplate(rebuildDeps(cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined }), t.id);
   assert.equal(report.outcome, 'rebuilt', report.message);

@@ -1,6 +1,6 @@
 /** What every reconciliation step needs: the clients, the layouts, and its limits. */
 import type { Config } from '../../config/index.ts';
-import type { RedisClient } from '../../lua/client.ts';
+import { masters, type RedisClient } from '../../lua/client.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import { LiveTemplates } from '../../gateway/templates/live.ts';
 import { StockLedger } from '../../gateway/templates/stock-ledger.ts';
@@ -42,7 +42,7 @@ export function shardTables(c: ReconcileCtx): { db: number; name: string }[] {
 
 /** Redis's clock in ms (claim scripts stamp reservations and records with it). */
 export async function redisNowMs(redis: RedisClient): Promise<number> {
-  const node = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master')[0]! : redis;
+  const node = masters(redis)[0]!;
   const [s, us] = await node.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }

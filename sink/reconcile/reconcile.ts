@@ -3,10 +3,11 @@
  * stream and MySQL after crashes, and only one instance of it runs at a time"). Everything it
  * judges is read BEFORE one drain point and checked AFTER the sink passed it, when MySQL holds
  * every record issued until then:
- *  1. Redis restarted since the last pass? (restart.ts)   2. stale reservations, stock per template
- *  3. drain point, wait for the sink   4. after a restart: raise users back from MySQL
- *  5. counts: repair stock Redis lost, report the rest (counts.ts)   6. settle the reservations
- *  7. re-drive dead letters whose template row exists now.
+ *  1. Redis restarted since the last pass? (restart.ts)   2. stale reservations, fenced against
+ *     late takes (reservations.ts), stock per template   3. drain point, wait for the sink
+ *  4. after a restart: raise users back from MySQL   5. counts: repair stock Redis lost, report
+ *     the rest (counts.ts); after a restart, claims may now run again (lua/fenced.ts)
+ *  6. settle the reservations   7. re-drive dead letters whose template row exists now.
  * Every repair only withholds stock or restores what MySQL proves: none can cause over-issue.
  */
 import { type Template } from '../../gateway/templates/model.ts';
@@ -14,7 +15,7 @@ import { drainPoints, waitDrained } from '../drain.ts';
 import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
 import { type ReconcileCtx, redisNowMs } from './context.ts';
 import { readDeadLetters, redrive } from './dead-letters.ts';
-import { type ReservationReport, settleReservations, staleReservations } from './reservations.ts';
+import { fenceReservations, type ReservationReport, settleReservations, staleReservations } from './reservations.ts';
 import { raiseUsers, recordRun, restartedSince } from './restart.ts';
 
 export interface ReconcileReport {
@@ -39,6 +40,7 @@ export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
   const at = await redisNowMs(c.redis);
   const { restarted, runId } = await restartedSince(c);
   const stale = await staleReservations(c, at - c.cfg.pendingAgeMs);
+  await fenceReservations(c, stale, at);
   const templates: Template[] = await c.store.current(Date.now());
   const redisCounts = await readRedisCounts(c, templates, at);
   const points = await drainPoints(c.redis, c.ks, Array.from({ length: c.ks.partitions }, (_, p) => p));
@@ -49,9 +51,10 @@ export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
   const usersRaised = restarted ? await raiseUsers(c, templates, at - c.cfg.restartWindowMs) : 0;
   const dead = await readDeadLetters(c);
   const counts = await compareCounts(c, redisCounts, at, dead.byTemplate);
+  // Users and stock are repaired: claims may run on the restarted Redis again (lua/fenced.ts).
+  if (restarted) await recordRun(c, runId);
   const reservations = await settleReservations(c, stale, dead.requests);
   const redriven = await redrive(c, dead);
-  if (restarted) await recordRun(c, runId);
   const deadLetters = [...dead.byTemplate.values()].reduce((a, b) => a + b, 0);
   return { ...base, usersRaised, reservations, counts, deadLetters, redriven };
 }

@@ -6,10 +6,16 @@
  * request replays it). Not found, and not among the dead letters: release the slot. Only
  * reservations older than RECONCILE_PENDING_AGE_MS are touched, far beyond what a live gateway
  * needs to settle its own.
+ *
+ * A gateway that only looked dead (frozen, swapped out, a VM paused) may wake up and take. So
+ * each stale reservation is fenced first, before the drain point the decision waits on: it is
+ * added to the released set of every partition of its template, which claim-take checks. A take
+ * for it either ran before (its record is below the drain point: MySQL shows it, the slot is
+ * confirmed) or is refused: no coupon can be taken for a slot that is then released.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../../lua/codes.ts';
-import { pendingKey, usersKey } from '../../lua/keys.ts';
+import { pendingKey, releasedKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../shards.ts';
 import type { ReconcileCtx } from './context.ts';
 
@@ -18,6 +24,8 @@ export interface Reservation {
   readonly templateId: string;
   readonly userId: string;
   readonly requestId: string;
+  /** The reservation's token: its score, as claim-home returned it to the gateway. */
+  readonly token: string;
 }
 
 export interface ReservationReport {
@@ -35,13 +43,33 @@ export interface ReservationReport {
 export async function staleReservations(c: ReconcileCtx, before: number): Promise<Reservation[]> {
   const out: Reservation[] = [];
   for (let p = 0; p < c.ks.partitions; p++) {
-    for (const member of await c.redis.zrangebyscore(pendingKey(c.ks, p), '-inf', before)) {
+    const flat = await c.redis.zrangebyscore(pendingKey(c.ks, p), '-inf', before, 'WITHSCORES');
+    for (let i = 0; i + 1 < flat.length; i += 2) {
       // Ids never contain '|': the member splits back into its three parts.
-      const [templateId, userId, requestId] = member.split('|') as [string, string, string];
-      out.push({ partition: p, templateId, userId, requestId });
+      const [templateId, userId, requestId] = flat[i]!.split('|') as [string, string, string];
+      out.push({ partition: p, templateId, userId, requestId, token: flat[i + 1]! });
     }
   }
   return out;
+}
+
+// Released reservations are remembered this long: a gateway frozen for longer between two
+// steps of one claim is beyond any pause a process survives in practice.
+const RELEASED_KEEP_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Fences `stale` (before the drain point the pass waits on): claim-take refuses them from now
+ * on, on every partition of their template. Also forgets fences older than RELEASED_KEEP_MS.
+ */
+export async function fenceReservations(c: ReconcileCtx, stale: readonly Reservation[], now: number): Promise<void> {
+  const subStocks = new Map<string, number>();
+  for (const r of stale) {
+    if (!subStocks.has(r.templateId)) subStocks.set(r.templateId, (await c.store.get(r.templateId))?.subStocks ?? c.ks.partitions);
+    const partitions = new Set(Array.from({ length: subStocks.get(r.templateId)! }, (_, k) => subStockPartition(c.ks, r.templateId, k)));
+    const member = `${r.templateId}|${r.userId}|${r.requestId}|${r.token}`;
+    await Promise.all([...partitions].map((p) => c.redis.zadd(releasedKey(c.ks, p), now, member)));
+  }
+  await Promise.all(Array.from({ length: c.ks.partitions }, (_, p) => c.redis.zremrangebyscore(releasedKey(c.ks, p), '-inf', now - RELEASED_KEEP_MS)));
 }
 
 /** The coupon MySQL holds for this request, if any. */

@@ -7,6 +7,7 @@
  * The stock side of the same loss is repaired by the counts step (counts.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
+import { markRepaired, redisRunId } from '../../lua/fenced.ts';
 import { homeSubStock, reconcileRunKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import type { Template } from '../../gateway/templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
@@ -14,22 +15,18 @@ import { type ReconcileCtx, shardTables } from './context.ts';
 // Users per usersAtLeast call: a bounded script run.
 const USERS_PER_CALL = 200;
 
-/** Run ids of every Redis master, joined: it changes whenever any of them restarts. */
-export async function redisRunId(c: ReconcileCtx): Promise<string> {
-  const nodes = 'nodes' in c.redis && typeof c.redis.nodes === 'function' ? c.redis.nodes('master') : [c.redis];
-  const ids = await Promise.all(nodes.map(async (n) => /run_id:(\w+)/.exec(await n.info('server'))?.[1] ?? '?'));
-  return ids.sort().join(',');
-}
-
 /** Whether Redis restarted (or lost its data) since `recordRun`, and the run id now. */
 export async function restartedSince(c: ReconcileCtx): Promise<{ restarted: boolean; runId: string }> {
-  const runId = await redisRunId(c);
+  const runId = await redisRunId(c.redis);
   return { restarted: (await c.redis.get(reconcileRunKey(c.ks))) !== runId, runId };
 }
 
-/** Remembers the run id whose losses have been repaired. */
+/**
+ * Remembers the run id whose losses have been repaired, and lets claims run on it again: until
+ * now the claim scripts were fenced off the restarted masters (lua/fenced.ts).
+ */
 export async function recordRun(c: ReconcileCtx, runId: string): Promise<void> {
-  await c.redis.set(reconcileRunKey(c.ks), runId);
+  await markRepaired(c.redis, c.ks, runId);
 }
 
 interface UserFix {

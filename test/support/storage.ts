@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../../config/index.ts';
-import { createRedis, type RedisClient, waitReady } from '../../lua/client.ts';
+import { createRedis, masters, type RedisClient, waitReady } from '../../lua/client.ts';
+import { checkLayout, layoutFacts } from '../../lua/layout.ts';
 import { openMysql, type MysqlPools } from '../../sink/mysql.ts';
 import { dropSchema, ensureSchema } from '../../sink/schema.ts';
 
@@ -31,6 +32,8 @@ export interface Storage {
 export async function openStorage(cfg: Config): Promise<Storage> {
   const redis = createRedis(cfg.redis, { offlineQueue: true, name: 'test' });
   await waitReady(redis, 5000);
+  // As every process does at start: pins the layout, and opens the claim scripts' fence.
+  await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, layoutFacts(cfg));
   const mysql = openMysql(cfg.mysql);
   await ensureSchema(mysql, cfg.mysql);
   return {
@@ -48,8 +51,7 @@ export async function openStorage(cfg: Config): Promise<Storage> {
 
 /** Deletes keys matching a pattern on every master (works for single node and cluster). */
 export async function deleteKeys(redis: RedisClient, pattern: string): Promise<void> {
-  const nodes = 'nodes' in redis && typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
-  for (const node of nodes) {
+  for (const node of masters(redis)) {
     let cursor = '0';
     do {
       const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
