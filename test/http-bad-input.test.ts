@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { pack, unpack } from 'msgpackr';
+import { Packr, pack, unpack } from 'msgpackr';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
@@ -187,6 +187,40 @@ test('listing and routing: bad ids and parameters are 400, unknown routes 404, w
   expectError(await http('GET', `${gw.url}/v1/nothing`), 404, 'not_found');
   expectError(await http('GET', `${gw.url}/v1/claim`), 405, 'method_not_allowed');
   expectError(await http('DELETE', `${gw.url}/v1/admin/templates`), 405, 'method_not_allowed');
+});
+
+test('a body that is not an object gets the same 400 on every route, naming the fields it should hold', async () => {
+  const claimShape = /^body: must be a JSON object or msgpack map with the fields userId, templateId, requestId$/;
+  for (const body of ['null', '[]', '[{"userId":"a"}]', '"x"', '42', 'true']) {
+    const r = await claim(body);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, claimShape, body);
+  }
+  // msgpack: 0xC1 ("never used") decodes to a marker object, bin to a Buffer, extensions to a
+  // Date or a Set: none of them is a map, whatever keys it happens to have.
+  const mp = { 'content-type': 'application/msgpack' };
+  const more = new Packr({ moreTypes: true });
+  for (const body of [Buffer.from([0xc1]), Buffer.from([0xc0]), pack(7), pack('x'), pack([1, 2]), pack(Buffer.from('ab')),
+    pack(new Date()), more.pack(new Set(['userId'])), more.pack(new Error('userId'))]) {
+    const r = await claim(body, mp);
+    assert.equal(r.status, 400, body.toString('hex'));
+    const answer = unpack(r.raw);
+    assert.equal(answer.error, 'bad_request');
+    assert.match(answer.message, claimShape, body.toString('hex'));
+  }
+  const admin: [string, string, RegExp][] = [
+    ['POST', '/v1/admin/templates', /^body: must be a JSON object with the fields id, name, type, value, /],
+    ['PATCH', `/v1/admin/templates/${templateId}`, /^body: must be a JSON object with the fields name, claimStart, /],
+    ['POST', `/v1/admin/templates/${templateId}/stock`, /^body: must be a JSON object with the fields add, requestId$/],
+    ['PUT', '/v1/admin/blacklist', /^body: must be a JSON object with the fields categories, products$/],
+  ];
+  for (const [method, path, shape] of admin) {
+    for (const body of ['null', '[]', '"x"', '42']) {
+      const r = await http(method, `${gw.url}${path}`, body, ADMIN);
+      expectError(r, 400, 'bad_request');
+      assert.match(r.json.message, shape, `${method} ${path} ${body}`);
+    }
+  }
 });
 
 test('after all of that the process is up and ready', async () => {

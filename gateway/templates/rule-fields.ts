@@ -1,4 +1,5 @@
 /** Readers of single template fields: each returns the typed value or throws 400 naming the field. */
+import { isMap, notAMap } from '../http/codec.ts';
 import { ApiError } from '../http/errors.ts';
 import { isId } from '../validate.ts';
 import { SCOPE_LISTS, type Scope } from './model.ts';
@@ -17,10 +18,9 @@ export function bad(field: string, why: string): never {
   throw new ApiError('bad_request', `${field}: ${why}`);
 }
 
-/** The body as an object with only known fields. */
-export function object(body: unknown, known: ReadonlySet<string>, explain: (k: string) => string = () => 'unknown field'): Body {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('body', 'must be a JSON object');
-  const o = body as Body;
+/** The body as an object with only known fields (admin bodies are JSON only). */
+export function object(o: unknown, known: ReadonlySet<string>, explain: (k: string) => string = () => 'unknown field'): Body {
+  if (!isMap(o)) throw notAMap(known, false);
   for (const k of Object.keys(o)) if (!known.has(k)) bad(k, explain(k));
   return o;
 }
