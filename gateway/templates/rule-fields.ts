@@ -34,13 +34,24 @@ export function int(o: Body, field: string, min: number, max: number): number | 
   return v;
 }
 
+const DATE = /^(\d{4})-(\d{2})-(\d{2})T/;
+
+/** Days in a month (1-12) of the Gregorian calendar. */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /** ISO 8601 date-time as epoch ms, or null when absent or null. */
 export function time(o: Body, field: string): number | null {
   const v = o[field];
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) bad(field, 'must be an ISO 8601 date-time');
+  const date = typeof v === 'string' ? DATE.exec(v) : null;
+  if (typeof v !== 'string' || date === null) bad(field, 'must be an ISO 8601 date-time');
   const ms = Date.parse(v);
   if (Number.isNaN(ms)) bad(field, 'must be an ISO 8601 date-time');
+  // Date.parse takes any day up to 31 and rolls it over: 2030-02-30 would become March 2.
+  if (Number(date[3]) > daysInMonth(Number(date[1]), Number(date[2]))) bad(field, `${date[0].slice(0, 10)} is not a day of the calendar`);
   if (ms < MIN_TIME || ms > MAX_TIME) bad(field, 'must be between 2000 and 2100');
   return ms;
 }
