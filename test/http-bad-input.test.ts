@@ -228,6 +228,26 @@ test('a body that is not an object gets the same 400 on every route, naming the 
   }
 });
 
+test('a charset other than UTF-8 is 415 on every route with a body; UTF-8 spelled any usual way is accepted', async () => {
+  for (const ct of ['application/json; charset=iso-8859-1', 'application/json; charset=utf-16', 'application/json;charset="latin1"',
+    'application/msgpack; charset=utf-16le']) {
+    // Answered in JSON, like any 415: the format is not settled.
+    const r = await claim('{}', { 'content-type': ct });
+    expectError(r, 415, 'unsupported_media_type');
+    assert.match(r.json.message, /only UTF-8/, ct);
+  }
+  const body = { name: 'x', type: 'direct', value: 1, totalStock: 1 };
+  const admin = await http('POST', `${gw.url}/v1/admin/templates`, body, { ...ADMIN, 'content-type': 'application/json; charset=iso-8859-1' });
+  expectError(admin, 415, 'unsupported_media_type');
+  assert.match(admin.json.message, /only UTF-8/);
+  let n = 0;
+  for (const ct of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'application/json; charset="utf-8"',
+    'Application/JSON; Charset=Utf-8']) {
+    const r = await claim({ userId: `charset-${n++}`, templateId }, { 'content-type': ct });
+    assert.equal(r.status, 200, `${ct}: ${r.raw}`);
+  }
+});
+
 test('after all of that the process is up and ready', async () => {
   assert.equal(gw.child.exitCode, null);
   assert.equal((await http('GET', `${gw.url}/healthz`)).status, 200);
