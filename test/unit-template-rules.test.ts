@@ -69,6 +69,12 @@ test('identity and name', () => {
   refuses(() => create({ colour: 'red' }), 'colour', /unknown field/);
   refuses(() => parseTemplate([], D, NOW), 'body');
   assert.equal(create({ name: ' 红包雨 ' }).name, '红包雨');
+  // MySQL's utf8mb4 cannot hold half a surrogate pair: the driver would store U+FFFD instead.
+  for (const bad of ['\ud800', 'a\udfff', '\ude00\ud83d', 'x\ud83d']) {
+    refuses(() => create({ name: bad }), 'name', /surrogate/);
+    refuses(() => parsePatch({ name: bad }, D), 'name', /surrogate/);
+  }
+  assert.equal(create({ name: 'rain \u{1f327}' }).name, 'rain \ud83c\udf27');
 });
 
 test('claim window', () => {

@@ -64,11 +64,14 @@ export function boolean(o: Body, field: string): boolean | undefined {
   return v;
 }
 
-/** Display name: 1-200 characters, no control characters. */
+/** Display name: 1-200 characters, no control characters, no lone surrogates. */
 export function name(o: Body): string {
   const v = o.name;
   if (typeof v !== 'string' || v.trim() === '' || v.length > 200) bad('name', 'must be a string of 1-200 characters');
   if (/[\u0000-\u001f\u007f]/.test(v)) bad('name', 'must not contain control characters');
+  // JSON's "\ud800" is half a pair: not text, and utf8mb4 cannot hold it (the driver stores U+FFFD).
+  // With the u flag the class matches only unpaired surrogates.
+  if (/[\ud800-\udfff]/u.test(v)) bad('name', 'must be valid Unicode text (it has a lone surrogate)');
   return v.trim();
 }
 
