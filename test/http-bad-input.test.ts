@@ -268,6 +268,17 @@ test('a lone surrogate in a template name is a 400 naming the field; a real pair
   assert.match(unpack(r.raw).message, /^userId: /);
 });
 
+test('a JSON body that is not valid UTF-8 is a 400, not stored with U+FFFD in place of its bytes', async () => {
+  const latin1 = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('","type":"direct","value":1,"totalStock":1}')]);
+  const r = await http('POST', `${gw.url}/v1/admin/templates`, latin1, ADMIN);
+  expectError(r, 400, 'bad_request');
+  assert.match(r.json.message, /not valid UTF-8/);
+  const surrogateBytes = Buffer.from(`{"userId":"a\xed\xa0\x80","templateId":"${templateId}"}`, 'latin1');
+  const c = await claim(surrogateBytes);
+  expectError(c, 400, 'bad_request');
+  assert.match(c.json.message, /not valid UTF-8/);
+});
+
 test('after all of that the process is up and ready', async () => {
   assert.equal(gw.child.exitCode, null);
   assert.equal((await http('GET', `${gw.url}/healthz`)).status, 200);

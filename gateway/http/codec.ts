@@ -1,4 +1,5 @@
 /** Request/response body formats: JSON everywhere, msgpack (msgpackr) where a route allows it. */
+import { isUtf8 } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import { ApiError } from './errors.ts';
 
@@ -63,6 +64,8 @@ export function decodeBody(body: Buffer, format: Format): unknown {
   if (format === 'json' && body.length > SCAN_ABOVE_BYTES && nestsDeeper(body, MAX_DEPTH)) {
     throw new ApiError('bad_request', `body nests deeper than ${MAX_DEPTH} levels`);
   }
+  // toString would silently turn bytes that are not UTF-8 into U+FFFD, and a name be stored so.
+  if (format === 'json' && !isUtf8(body)) throw new ApiError('bad_request', 'body is not valid UTF-8');
   try {
     return format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
   } catch {
