@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { pack, unpack } from 'msgpackr';
+import { Packr, pack, unpack } from 'msgpackr';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
@@ -135,6 +135,11 @@ test('admin: every bad template field is a 400 naming the field', async () => {
     [{ ...base, perUserLimit: 0 }, /^perUserLimit:/],
     [{ ...base, claimStart: 'tomorrow' }, /^claimStart:/],
     [{ ...base, claimStart: '0000-01-01T00:00:00Z' }, /^claimStart:/],
+    [{ ...base, claimStart: '2030-02-30T00:00:00Z' }, /^claimStart: 2030-02-30 is not a day of the calendar/],
+    [{ ...base, claimEnd: '2030-04-31T10:00:00+08:00' }, /^claimEnd: 2030-04-31 is not a day of the calendar/],
+    [{ ...base, claimEnd: '2030-13-01T00:00:00Z' }, /^claimEnd:/],
+    [{ ...base, claimEnd: '2030-01-01T00:00:00Z', validFrom: '2029-02-29T00:00:00Z', validTo: '2030-03-01T00:00:00Z' }, /^validFrom: 2029-02-29 is not/],
+    [{ ...base, claimEnd: '2030-01-01T00:00:00Z', validFrom: '2029-01-01T00:00:00Z', validTo: '2030-06-31T00:00:00.5Z' }, /^validTo: 2030-06-31 is not/],
     [{ ...base, name: 'tab\there' }, /^name:/],
     [{ ...base, claimStart: '2030-01-02T00:00:00Z', claimEnd: '2030-01-01T00:00:00Z' }, /^claimEnd:/],
     [{ ...base, subStocks: 11 }, /^subStocks:/],
@@ -187,6 +192,91 @@ test('listing and routing: bad ids and parameters are 400, unknown routes 404, w
   expectError(await http('GET', `${gw.url}/v1/nothing`), 404, 'not_found');
   expectError(await http('GET', `${gw.url}/v1/claim`), 405, 'method_not_allowed');
   expectError(await http('DELETE', `${gw.url}/v1/admin/templates`), 405, 'method_not_allowed');
+});
+
+test('a body that is not an object gets the same 400 on every route, naming the fields it should hold', async () => {
+  const claimShape = /^body: must be a JSON object or msgpack map with the fields userId, templateId, requestId$/;
+  for (const body of ['null', '[]', '[{"userId":"a"}]', '"x"', '42', 'true']) {
+    const r = await claim(body);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, claimShape, body);
+  }
+  // msgpack: 0xC1 ("never used") decodes to a marker object, bin to a Buffer, extensions to a
+  // Date or a Set: none of them is a map, whatever keys it happens to have.
+  const mp = { 'content-type': 'application/msgpack' };
+  const more = new Packr({ moreTypes: true });
+  for (const body of [Buffer.from([0xc1]), Buffer.from([0xc0]), pack(7), pack('x'), pack([1, 2]), pack(Buffer.from('ab')),
+    pack(new Date()), more.pack(new Set(['userId'])), more.pack(new Error('userId'))]) {
+    const r = await claim(body, mp);
+    assert.equal(r.status, 400, body.toString('hex'));
+    const answer = unpack(r.raw);
+    assert.equal(answer.error, 'bad_request');
+    assert.match(answer.message, claimShape, body.toString('hex'));
+  }
+  const admin: [string, string, RegExp][] = [
+    ['POST', '/v1/admin/templates', /^body: must be a JSON object with the fields id, name, type, value, /],
+    ['PATCH', `/v1/admin/templates/${templateId}`, /^body: must be a JSON object with the fields name, claimStart, /],
+    ['POST', `/v1/admin/templates/${templateId}/stock`, /^body: must be a JSON object with the fields add, requestId$/],
+    ['PUT', '/v1/admin/blacklist', /^body: must be a JSON object with the fields categories, products$/],
+  ];
+  for (const [method, path, shape] of admin) {
+    for (const body of ['null', '[]', '"x"', '42']) {
+      const r = await http(method, `${gw.url}${path}`, body, ADMIN);
+      expectError(r, 400, 'bad_request');
+      assert.match(r.json.message, shape, `${method} ${path} ${body}`);
+    }
+  }
+});
+
+test('a charset other than UTF-8 is 415 on every route with a body; UTF-8 spelled any usual way is accepted', async () => {
+  for (const ct of ['application/json; charset=iso-8859-1', 'application/json; charset=utf-16', 'application/json;charset="latin1"',
+    'application/msgpack; charset=utf-16le']) {
+    // Answered in JSON, like any 415: the format is not settled.
+    const r = await claim('{}', { 'content-type': ct });
+    expectError(r, 415, 'unsupported_media_type');
+    assert.match(r.json.message, /only UTF-8/, ct);
+  }
+  const body = { name: 'x', type: 'direct', value: 1, totalStock: 1 };
+  const admin = await http('POST', `${gw.url}/v1/admin/templates`, body, { ...ADMIN, 'content-type': 'application/json; charset=iso-8859-1' });
+  expectError(admin, 415, 'unsupported_media_type');
+  assert.match(admin.json.message, /only UTF-8/);
+  let n = 0;
+  for (const ct of ['application/json; charset=utf-8', 'application/json;charset=UTF-8', 'application/json; charset="utf-8"',
+    'Application/JSON; Charset=Utf-8']) {
+    const r = await claim({ userId: `charset-${n++}`, templateId }, { 'content-type': ct });
+    assert.equal(r.status, 200, `${ct}: ${r.raw}`);
+  }
+});
+
+test('a lone surrogate in a template name is a 400 naming the field; a real pair is stored as given', async () => {
+  const base = '"type":"direct","value":1,"totalStock":1';
+  for (const name of ['\\ud800', 'a\\udc00b', '\\udc00\\ud83d']) {
+    const r = await http('POST', `${gw.url}/v1/admin/templates`, `{"name":"${name}",${base}}`, ADMIN);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, /^name: /, name);
+    const p = await http('PATCH', `${gw.url}/v1/admin/templates/${templateId}`, `{"name":"${name}"}`, ADMIN);
+    expectError(p, 400, 'bad_request');
+    assert.match(p.json.message, /^name: /, name);
+  }
+  const t = await createTemplate(gw.url, { name: 'rain \ud83c\udf27', type: 'direct', value: 1, totalStock: 1 });
+  const view = await http('GET', `${gw.url}/v1/admin/templates/${t.id}`, undefined, ADMIN);
+  assert.equal(view.json.name, 'rain \u{1f327}');
+  // Ids are ASCII only: invalid UTF-8 in a msgpack id (a surrogate's bytes) is refused as an id.
+  const r = await claim(Buffer.concat([Buffer.from([0x82]), pack('userId'), Buffer.from([0xa3, 0xed, 0xa0, 0x80]),
+    pack('templateId'), pack(templateId)]), { 'content-type': 'application/msgpack' });
+  assert.equal(r.status, 400);
+  assert.match(unpack(r.raw).message, /^userId: /);
+});
+
+test('a JSON body that is not valid UTF-8 is a 400, not stored with U+FFFD in place of its bytes', async () => {
+  const latin1 = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('","type":"direct","value":1,"totalStock":1}')]);
+  const r = await http('POST', `${gw.url}/v1/admin/templates`, latin1, ADMIN);
+  expectError(r, 400, 'bad_request');
+  assert.match(r.json.message, /not valid UTF-8/);
+  const surrogateBytes = Buffer.from(`{"userId":"a\xed\xa0\x80","templateId":"${templateId}"}`, 'latin1');
+  const c = await claim(surrogateBytes);
+  expectError(c, 400, 'bad_request');
+  assert.match(c.json.message, /not valid UTF-8/);
 });
 
 test('after all of that the process is up and ready', async () => {

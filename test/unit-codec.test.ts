@@ -1,7 +1,7 @@
-/** The body codec's guard against deeply nested JSON (admin bodies are up to 1 MB). */
+/** The body codec: which Content-Types it takes, and its guard against deeply nested JSON (admin bodies are up to 1 MB). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeBody, nestsDeeper } from '../gateway/http/codec.ts';
+import { decodeBody, formatOf, nestsDeeper } from '../gateway/http/codec.ts';
 import { ApiError } from '../gateway/http/errors.ts';
 
 test('nesting depth counts arrays and objects outside strings, escapes included', () => {
@@ -17,4 +17,20 @@ test('a large body nesting too deep is a 400 before it is parsed; a small one is
   assert.throws(() => decodeBody(deep, 'json'), (e) => e instanceof ApiError && e.code === 'bad_request' && /nests deeper/.test(e.message));
   const small = Buffer.from('['.repeat(1000) + ']'.repeat(1000));
   assert.equal((decodeBody(small, 'json') as unknown[]).length, 1);
+});
+
+test('only UTF-8 bodies are accepted: any other declared charset is 415, UTF-8 however spelled is fine', () => {
+  for (const ct of ['application/json; charset=iso-8859-1', 'application/json; charset=utf-16', 'application/json;charset="UTF-16LE"',
+    'application/json; charset=us-ascii', 'application/json; charset=', 'application/json; foo=1; charset=latin1',
+    'application/msgpack; charset=latin1']) {
+    assert.throws(() => formatOf(ct, true), (e) => e instanceof ApiError && e.code === 'unsupported_media_type' && /only UTF-8/.test(e.message), ct);
+  }
+  for (const ct of ['application/json', 'application/json; charset=utf-8', 'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"', 'APPLICATION/JSON ; CHARSET = utf-8', 'application/json; charset=utf8',
+    'application/json; foo=bar', 'application/json; charset=utf-8; foo=bar']) {
+    assert.equal(formatOf(ct, true), 'json', ct);
+  }
+  assert.equal(formatOf('application/msgpack; charset=utf-8', true), 'msgpack');
+  // The type is checked first: a wrong type is named as such, whatever its charset.
+  assert.throws(() => formatOf('text/plain; charset=latin1', true), /Content-Type must be application\/json/);
 });

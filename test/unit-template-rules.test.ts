@@ -69,6 +69,12 @@ test('identity and name', () => {
   refuses(() => create({ colour: 'red' }), 'colour', /unknown field/);
   refuses(() => parseTemplate([], D, NOW), 'body');
   assert.equal(create({ name: ' 红包雨 ' }).name, '红包雨');
+  // MySQL's utf8mb4 cannot hold half a surrogate pair: the driver would store U+FFFD instead.
+  for (const bad of ['\ud800', 'a\udfff', '\ude00\ud83d', 'x\ud83d']) {
+    refuses(() => create({ name: bad }), 'name', /surrogate/);
+    refuses(() => parsePatch({ name: bad }, D), 'name', /surrogate/);
+  }
+  assert.equal(create({ name: 'rain \u{1f327}' }).name, 'rain \ud83c\udf27');
 });
 
 test('claim window', () => {
@@ -77,6 +83,32 @@ test('claim window', () => {
   refuses(() => create({ claimStart: iso(NOW + DAY), claimEnd: iso(NOW + DAY) }), 'claimEnd', /after claimStart/);
   const t = create({ claimStart: iso(NOW), claimEnd: iso(NOW + DAY) });
   assert.deepEqual([t.claimStart, t.claimEnd], [NOW, NOW + DAY]);
+});
+
+test('a date that is not on the calendar is refused in every date field, not rolled into the next month', () => {
+  const fixed = { claimEnd: '2029-01-01T00:00:00Z', validFrom: '2028-12-01T00:00:00Z', validTo: '2031-01-01T00:00:00Z' };
+  for (const day of ['2030-02-30', '2030-02-31', '2029-02-29', '2100-02-29', '2030-04-31', '2030-06-31', '2030-09-31', '2030-11-31']) {
+    const at = `${day}T10:00:00+08:00`;
+    refuses(() => create({ claimStart: at }), 'claimStart', new RegExp(`^claimStart: ${day} is not a day of the calendar`));
+    refuses(() => create({ claimEnd: at }), 'claimEnd', /not a day of the calendar/);
+    refuses(() => create({ ...fixed, validFrom: at }), 'validFrom', /not a day of the calendar/);
+    refuses(() => create({ ...fixed, validTo: at }), 'validTo', /not a day of the calendar/);
+    refuses(() => parsePatch({ claimStart: at }, D), 'claimStart', /not a day of the calendar/);
+    refuses(() => parsePatch({ claimEnd: at }, D), 'claimEnd', /not a day of the calendar/);
+  }
+  for (const at of ['2030-13-01T00:00:00Z', '2030-00-10T00:00:00Z', '2030-01-32T00:00:00Z', '2030-01-00T00:00:00Z']) {
+    refuses(() => create({ claimStart: at }), 'claimStart');
+  }
+  // Offsets, fractions and month ends that exist keep parsing to the same instant.
+  const kept: [string, number][] = [
+    ['2028-02-29T00:00:00Z', Date.UTC(2028, 1, 29)],
+    ['2000-02-29T12:00:00Z', Date.UTC(2000, 1, 29, 12)],
+    ['2030-01-31T23:59:59.999Z', Date.UTC(2030, 0, 31, 23, 59, 59, 999)],
+    ['2030-04-30T10:00:00+08:00', Date.UTC(2030, 3, 30, 2)],
+    ['2030-12-31T23:30:00.5-05:30', Date.UTC(2031, 0, 1, 5, 0, 0, 500)],
+    ['2030-06-30T08:00Z', Date.UTC(2030, 5, 30, 8)],
+  ];
+  for (const [at, ms] of kept) assert.equal(create({ claimStart: at }).claimStart, ms, at);
 });
 
 test('use window: fixed dates or days after the claim, never both, never expired on arrival', () => {

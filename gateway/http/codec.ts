@@ -1,4 +1,5 @@
 /** Request/response body formats: JSON everywhere, msgpack (msgpackr) where a route allows it. */
+import { isUtf8 } from 'node:buffer';
 import { Packr } from 'msgpackr';
 import { ApiError } from './errors.ts';
 
@@ -7,13 +8,29 @@ export type Format = 'json' | 'msgpack';
 // Plain maps and arrays only: no record extension, so any msgpack client can read the answers.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-/** Which format a Content-Type names; throws 415 for anything the route does not accept. */
+// A charset parameter, its value quoted or not; "utf8" is a common label for UTF-8 too.
+const CHARSET = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i;
+const UTF8 = new Set(['utf-8', 'utf8']);
+
+/**
+ * Which format a Content-Type names; throws 415 for anything the route does not accept,
+ * including a charset other than UTF-8: bodies are decoded as UTF-8, so a Latin-1 or UTF-16
+ * body would be misread into other strings rather than refused.
+ */
 export function formatOf(contentType: string, allowMsgpack: boolean): Format {
-  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  if (type === 'application/json') return 'json';
-  if (allowMsgpack && (type === 'application/msgpack' || type === 'application/x-msgpack')) return 'msgpack';
-  throw new ApiError('unsupported_media_type',
-    `Content-Type must be application/json${allowMsgpack ? ' or application/msgpack' : ''}`);
+  const semi = contentType.indexOf(';');
+  const type = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  const format = type === 'application/json' ? 'json'
+    : allowMsgpack && (type === 'application/msgpack' || type === 'application/x-msgpack') ? 'msgpack' : undefined;
+  if (format === undefined) {
+    throw new ApiError('unsupported_media_type',
+      `Content-Type must be application/json${allowMsgpack ? ' or application/msgpack' : ''}`);
+  }
+  const charset = semi < 0 ? null : CHARSET.exec(contentType);
+  if (charset !== null && !UTF8.has(charset[2]!.toLowerCase())) {
+    throw new ApiError('unsupported_media_type', 'charset: only UTF-8 is accepted (charset=utf-8, or none)');
+  }
+  return format;
 }
 
 // Bodies up to the claim cap are parsed as they come: even 4 KB of brackets is cheap.
@@ -47,11 +64,28 @@ export function decodeBody(body: Buffer, format: Format): unknown {
   if (format === 'json' && body.length > SCAN_ABOVE_BYTES && nestsDeeper(body, MAX_DEPTH)) {
     throw new ApiError('bad_request', `body nests deeper than ${MAX_DEPTH} levels`);
   }
+  // toString would silently turn bytes that are not UTF-8 into U+FFFD, and a name be stored so.
+  if (format === 'json' && !isUtf8(body)) throw new ApiError('bad_request', 'body is not valid UTF-8');
   try {
     return format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
   } catch {
     throw new ApiError('bad_request', format === 'json' ? 'body is not valid JSON' : 'body is not valid msgpack');
   }
+}
+
+/**
+ * True for a decoded JSON object or msgpack map. Not for arrays, null or scalars, nor for what
+ * msgpack extensions decode to (Date, Set, Error, Buffer, the 0xC1 marker): their prototype is
+ * not Object's, and their keys, if any, would be misread as fields.
+ */
+export function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** The 400 for a body that is not a map: the same words on every route, naming its fields. */
+export function notAMap(fields: Iterable<string>, allowMsgpack: boolean): ApiError {
+  return new ApiError('bad_request',
+    `body: must be a JSON object${allowMsgpack ? ' or msgpack map' : ''} with the fields ${[...fields].join(', ')}`);
 }
 
 /** Encodes a reply body. */

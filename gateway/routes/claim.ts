@@ -1,7 +1,7 @@
 /** POST /v1/claim: JSON or msgpack in, the same format out. */
 import { verifyUserToken } from '../auth/user-token.ts';
 import type { ClaimInput, ClaimService } from '../claim.ts';
-import { decodeBody, formatOf } from '../http/codec.ts';
+import { decodeBody, formatOf, isMap, notAMap } from '../http/codec.ts';
 import { ApiError } from '../http/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
 import { isId } from '../validate.ts';
@@ -9,14 +9,11 @@ import { isId } from '../validate.ts';
 const FIELDS = new Set(['userId', 'templateId', 'requestId']);
 
 /**
- * Validates a claim body: known fields only, ids of 1-64 chars of [A-Za-z0-9_.:-]. With a user
- * token, the user is the token's: a body userId may repeat it, never name someone else.
+ * Validates a claim body: a map of known fields only, ids of 1-64 chars of [A-Za-z0-9_.:-]. With a
+ * user token, the user is the token's: a body userId may repeat it, never name someone else.
  */
-export function parseClaim(body: unknown, tokenUser?: string): ClaimInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError('bad_request', 'body must be an object with userId and templateId');
-  }
-  const o = body as Record<string, unknown>;
+export function parseClaim(o: unknown, tokenUser?: string): ClaimInput {
+  if (!isMap(o)) throw notAMap(FIELDS, true);
   for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
   if (tokenUser !== undefined) {
     if (o.userId !== undefined && o.userId !== tokenUser) throw new ApiError('forbidden', 'userId: not the user of the token');

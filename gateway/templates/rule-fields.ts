@@ -1,4 +1,5 @@
 /** Readers of single template fields: each returns the typed value or throws 400 naming the field. */
+import { isMap, notAMap } from '../http/codec.ts';
 import { ApiError } from '../http/errors.ts';
 import { isId } from '../validate.ts';
 import { SCOPE_LISTS, type Scope } from './model.ts';
@@ -17,10 +18,9 @@ export function bad(field: string, why: string): never {
   throw new ApiError('bad_request', `${field}: ${why}`);
 }
 
-/** The body as an object with only known fields. */
-export function object(body: unknown, known: ReadonlySet<string>, explain: (k: string) => string = () => 'unknown field'): Body {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad('body', 'must be a JSON object');
-  const o = body as Body;
+/** The body as an object with only known fields (admin bodies are JSON only). */
+export function object(o: unknown, known: ReadonlySet<string>, explain: (k: string) => string = () => 'unknown field'): Body {
+  if (!isMap(o)) throw notAMap(known, false);
   for (const k of Object.keys(o)) if (!known.has(k)) bad(k, explain(k));
   return o;
 }
@@ -34,13 +34,24 @@ export function int(o: Body, field: string, min: number, max: number): number | 
   return v;
 }
 
+const DATE = /^(\d{4})-(\d{2})-(\d{2})T/;
+
+/** Days in a month (1-12) of the Gregorian calendar. */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
 /** ISO 8601 date-time as epoch ms, or null when absent or null. */
 export function time(o: Body, field: string): number | null {
   const v = o[field];
   if (v === undefined || v === null) return null;
-  if (typeof v !== 'string' || !/^\d{4}-\d{2}-\d{2}T/.test(v)) bad(field, 'must be an ISO 8601 date-time');
+  const date = typeof v === 'string' ? DATE.exec(v) : null;
+  if (typeof v !== 'string' || date === null) bad(field, 'must be an ISO 8601 date-time');
   const ms = Date.parse(v);
   if (Number.isNaN(ms)) bad(field, 'must be an ISO 8601 date-time');
+  // Date.parse takes any day up to 31 and rolls it over: 2030-02-30 would become March 2.
+  if (Number(date[3]) > daysInMonth(Number(date[1]), Number(date[2]))) bad(field, `${date[0].slice(0, 10)} is not a day of the calendar`);
   if (ms < MIN_TIME || ms > MAX_TIME) bad(field, 'must be between 2000 and 2100');
   return ms;
 }
@@ -53,11 +64,14 @@ export function boolean(o: Body, field: string): boolean | undefined {
   return v;
 }
 
-/** Display name: 1-200 characters, no control characters. */
+/** Display name: 1-200 characters, no control characters, no lone surrogates. */
 export function name(o: Body): string {
   const v = o.name;
   if (typeof v !== 'string' || v.trim() === '' || v.length > 200) bad('name', 'must be a string of 1-200 characters');
   if (/[\u0000-\u001f\u007f]/.test(v)) bad('name', 'must not contain control characters');
+  // JSON's "\ud800" is half a pair: not text, and utf8mb4 cannot hold it (the driver stores U+FFFD).
+  // With the u flag the class matches only unpaired surrogates.
+  if (/[\ud800-\udfff]/u.test(v)) bad('name', 'must be valid Unicode text (it has a lone surrogate)');
   return v.trim();
 }
 
