@@ -5,7 +5,8 @@
  * network fault. It can also play a whole outage: every connection is cut and new ones are
  * refused; or a hung server: connections are accepted but nothing moves either way until it
  * is released, as when the server is stopped with SIGSTOP (the kernel still accepts and
- * buffers), or never, a black hole.
+ * buffers), or never, a black hole. And it can hang right after a given reply, to stop a client
+ * between two steps of its work.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
@@ -18,6 +19,8 @@ export interface CuttingProxy {
   setDown(down: boolean): void;
   /** While hung, bytes in both directions are held; released, they are delivered in order. */
   setHung(hung: boolean): void;
+  /** The next reply matching `pattern` is delivered, then the proxy hangs and `then` runs at once. */
+  hangAfterReply(pattern: RegExp, then: () => void): void;
   close(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
   let armed = false;
   let down = false;
   let hung = false;
+  let hangAfter: { pattern: RegExp; then: () => void } | undefined;
   const held: [Socket, Buffer][] = [];
   const deliver = (to: Socket, b: Buffer) => {
     if (hung) held.push([to, b]);
@@ -54,6 +58,12 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
         return;
       }
       deliver(client, b);
+      if (hangAfter?.pattern.test(b.toString('latin1'))) {
+        const { then } = hangAfter;
+        hangAfter = undefined;
+        hung = true;
+        then();
+      }
     });
     const end = () => {
       client.destroy();
@@ -77,6 +87,7 @@ export async function startCuttingProxy(host: string, port: number): Promise<Cut
       hung = h;
       if (!h) for (const [to, b] of held.splice(0)) deliver(to, b);
     },
+    hangAfterReply: (pattern, then) => { hangAfter = { pattern, then }; },
     close: async () => {
       for (const s of sockets) s.destroy();
       server.close();
