@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { pack } from 'msgpackr';
 import { rebuildDeps, rebuildTemplate } from '../gateway/rebuild/rebuild.ts';
 import type { Template } from '../gateway/templates/model.ts';
+import { changeStock } from '../gateway/templates/stock.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { deadKey, pendingKey, reconcileRunKey, stockKey, streamKey, subStockPartition, templateKey, usersKey } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
@@ -104,7 +105,7 @@ test('after a Redis restart: users rst1 and RST1 are each raised to their own co
   await holdsOnly(t, 'RST1', 'Q1', coupons.RST1);
 });
 
-test('the rebuild of Reb: its users rb1 and RB1 get their own counts and answers, and none of reb\'s', async () => {
+test('the rebuild of Reb: its users rb1 and RB1 get their own counts and answers, and none of reb\'s users or stock changes', async () => {
   const deps = rebuildDeps(cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined });
   const upper = await rig.template({ id: 'Reb', totalStock: 10, subStocks: 2, perUserLimit: 1 });
   for (const other of ['reb', 'REB']) {
@@ -116,6 +117,9 @@ test('the rebuild of Reb: its users rb1 and RB1 get their own counts and answers
     rb1Lower: await issue(lower, 'rb1', 'x'), rb2Lower: await issue(lower, 'rb2', 'y'),
   };
   await stored();
+  // A top-up of reb that the rebuild of Reb must not carry over as one of Reb's.
+  const stockDeps = { redis: s.redis, ks: ks(), store: deps.store, live: deps.store.live, ledger: deps.ledger };
+  await changeStock(stockDeps, 'reb', 5, 'up', Date.now());
   // Redis lost Reb's keys (stock, users, live copy); reb's are intact.
   const homes = [0, 1].map((k) => subStockPartition(ks(), upper.id, k));
   await s.redis.del(templateKey(ks(), upper.id), ...[0, 1].map((k) => stockKey(ks(), upper.id, k)));
@@ -125,6 +129,8 @@ test('the rebuild of Reb: its users rb1 and RB1 get their own counts and answers
   assert.equal(report.outcome, 'rebuilt', report.message);
   assert.deepEqual([report.counts?.issued, report.counts?.users, report.counts?.replays, report.counts?.overLimit,
     report.counts?.duplicates, report.remaining], [2, 2, 2, 0, 0, 8]);
+  const up = await changeStock(stockDeps, 'Reb', 3, 'up', Date.now());
+  assert.deepEqual([up.added, up.replayed, up.stock.total, up.stock.remaining], [3, false, 13, 11], "Reb's own top-up up applies");
   assert.deepEqual(await scripts(upper, 'rb1').users(), { rb1: '1', 'rb1|x': coupons.rb1 });
   assert.deepEqual(await scripts(upper, 'RB1').users(), { RB1: '1', 'RB1|X': coupons.RB1 });
   assert.deepEqual(await scripts(upper, 'rb2').users(), {}, "reb's user holds nothing of Reb");
