@@ -68,8 +68,8 @@ test('reservations of a dead gateway: a coupon of RESV1/R1 does not confirm resv
   const a = scripts(t, 'resv1');
   const b = scripts(t, 'resv2');
   for (const x of [a, b]) await s.redis.set(stockKey(ks(), t.id, x.home), 0);
-  assert.deepEqual(await a.claimHome('r1'), [ScriptCode.Reserved]);
-  assert.deepEqual(await b.claimHome('r2'), [ScriptCode.Reserved]);
+  assert.equal((await a.claimHome('r1'))[0], ScriptCode.Reserved);
+  assert.equal((await b.claimHome('r2'))[0], ScriptCode.Reserved);
   // The gateway died before taking a coupon; backdating its reservations makes them stale now.
   for (const [x, member] of [[a, `${t.id}|resv1|r1`], [b, `${t.id}|resv2|r2`]] as const) {
     assert.equal(await s.redis.zadd(pendingKey(ks(), x.homePartition), 'XX', 'CH', 0, member), 1);
