@@ -74,6 +74,11 @@ export class AppProcess {
     await this.signalAndWait('SIGKILL', 10_000);
   }
 
+  /** SIGSTOP freezes the process (its connections stay open, its timers stand still); SIGCONT wakes it. */
+  freeze(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    if (this.pid !== undefined) this.child!.kill(sig);
+  }
+
   /** SIGTERM and up to `graceMs` for a clean exit, then SIGKILL. */
   async stop(graceMs: number): Promise<void> {
     if (!(await this.signalAndWait('SIGTERM', graceMs))) await this.signalAndWait('SIGKILL', 10_000);

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { deadKey, type KeySpace, pendingKey, stockKey, streamKey } from '../lua/keys.ts';
+import { deadKey, type KeySpace, pendingKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeRecord, RECORD_FIELD } from '../lua/record.ts';
 import { totalBacklog } from '../sink/backlog.ts';
 import { type MysqlPools, openMysql } from '../sink/mysql.ts';
@@ -108,6 +108,15 @@ export class Probe {
       out.set(t.id, { remaining, pending: pending.get(t.id) ?? 0 });
     }
     return out;
+  }
+
+  /** Reservations the reconciler has released (and fenced) so far, over all templates. */
+  async released(): Promise<number> {
+    const members = new Set<string>();
+    for (let p = 0; p < this.ks.partitions; p++) {
+      for (const m of await this.redis.zrange(releasedKey(this.ks, p), '0', '-1')) members.add(m);
+    }
+    return members.size;
   }
 
   /** Dead-lettered records of these templates, plus any whose record cannot be decoded. */

@@ -1,17 +1,29 @@
 /**
- * The five faults, each injected while the load runs and then repaired. A step returns when
+ * The faults, each injected while the load runs and then repaired. A step returns when
  * the broken part serves again, with the moments the verifier and the report need.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppProcess } from './apps.ts';
-import type { Probe } from './collect.ts';
-import type { LossWindow } from './facts.ts';
+import type { Probe, ProbedTemplate } from './collect.ts';
+import { homeSubStock } from '../lua/keys.ts';
+import type { CuttingProxy } from './cutting-proxy.ts';
+import type { Attempt, LossWindow, TemplateFacts } from './facts.ts';
 import type { DrillName } from './options.ts';
 import type { Services } from './services.ts';
+
+/** A gateway whose Redis connections go through a proxy of the drill's (gateway-freeze). */
+export interface ProxiedGateway {
+  readonly app: AppProcess;
+  readonly url: string;
+  readonly proxy: CuttingProxy;
+}
 
 export interface FaultCtx {
   readonly services: Services;
   readonly gateways: readonly AppProcess[];
+  readonly gatewayUrls: readonly string[];
+  /** Started only by the gateway-freeze drill. */
+  readonly frozen: ProxiedGateway;
   readonly sinks: readonly AppProcess[];
   /** SINK_CONSUMER of each sink, by index. */
   readonly sinkConsumers: readonly string[];
@@ -19,6 +31,11 @@ export interface FaultCtx {
   /** Claims in flight to gateway i, as the clients see them. */
   readonly inFlightTo: (gateway: number) => number;
   readonly appendfsync: 'everysec' | 'always';
+  /** An admin POST through the gateways (retried); throws unless it succeeds. */
+  readonly admin: (path: string, body: unknown) => Promise<void>;
+  /** One recorded claim attempt to `base` (gateway index, -1 for one outside the load's). */
+  readonly attempt: (base: string, gateway: number, userId: string, templateId: string, requestId: string,
+    timeoutMs: number) => Promise<Attempt>;
 }
 
 export interface FaultResult {
@@ -30,6 +47,9 @@ export interface FaultResult {
   readonly gateway?: number;
   /** Where answered coupons may be missing without a violation (reported as lost after ack). */
   readonly lossWindows: readonly LossWindow[];
+  /** Templates the fault created and claimed itself, and its claims: judged with the load's. */
+  readonly templates?: readonly (TemplateFacts & ProbedTemplate)[];
+  readonly attempts?: readonly Attempt[];
   /** One line on what exactly happened. */
   readonly note: string;
 }
@@ -46,6 +66,17 @@ const REDIS_PAUSE_MS = 3_000;
 // postponed up to 2 s while an fsync is slow. Answers this close before a kill may be lost
 // with the AOF tail if the host dies; a killed process alone loses none of them.
 const EVERYSEC_WINDOW_MS = 3_000;
+// power loss: the AOF loses what it wrote this long before the kill (everysec fsyncs once a
+// second; the writes since sat in the page cache).
+const POWER_LOSS_MS = 1_000;
+const AOF_SAMPLE_MS = 50;
+// claim-home's RESERVED reply ({4, token}) in RESP: the frozen gateway stops right after it.
+const RESERVED_REPLY = /\*[12]\r\n:4\r\n/;
+// the reconciler releases a reservation RECONCILE_PENDING_AGE_MS (2 s in the drill) old within
+// a pass (every 1 s): far less than this.
+const RELEASE_WAIT_MS = 15_000;
+// the frozen claim's client waits for its answer: it is recorded, whatever it is.
+const LATE_ANSWER_MS = 30_000;
 // the gateway is killed once this many claims are in flight to it (or after the wait).
 const IN_FLIGHT_WANTED = 3;
 const IN_FLIGHT_WAIT_MS = 3_000;
@@ -93,6 +124,89 @@ async function redisKill(c: FaultCtx): Promise<FaultResult> {
     note: `redis-server killed -9, restarted from its AOF (appendfsync ${c.appendfsync})` };
 }
 
+/**
+ * A host crash under `appendfsync everysec`: Redis killed and its AOF cut back to what it held a
+ * second earlier. The sinks had stored most of that second: Redis forgets claims MySQL holds,
+ * so no claim may run until the reconciler put users and stock back (lua/fenced.ts).
+ */
+async function redisPowerLoss(c: FaultCtx): Promise<FaultResult> {
+  const sizes: { at: number; file: string; size: number }[] = [];
+  const sample = () => {
+    const t = c.services.aofTail();
+    if (t) sizes.push({ at: Date.now(), ...t });
+  };
+  const sampler = setInterval(sample, AOF_SAMPLE_MS);
+  let killedAt: number;
+  let injectedAt: number;
+  try {
+    await sleep(POWER_LOSS_MS + 4 * AOF_SAMPLE_MS);
+    injectedAt = Date.now();
+    await c.services.redisSignal('KILL');
+    killedAt = Date.now();
+  } finally {
+    clearInterval(sampler);
+  }
+  const now = c.services.aofTail();
+  const cut = sizes.filter((s) => s.at <= injectedAt - POWER_LOSS_MS).at(-1);
+  let note: string;
+  if (c.appendfsync === 'always') {
+    note = 'redis-server killed -9; its AOF kept whole: with appendfsync always a host crash loses nothing acknowledged';
+  } else if (now && cut && cut.file === now.file) {
+    c.services.truncateAof(now.file, cut.size);
+    note = `redis-server killed -9 and its AOF cut back by ${now.size - cut.size} bytes to ${injectedAt - cut.at} ms before, `
+      + 'as a host crash with appendfsync everysec leaves it; restarted';
+  } else {
+    throw new Error('redis-power-loss: no AOF size from a second before the kill (an AOF rewrite in between?)');
+  }
+  await sleep(REDIS_DOWN_MS);
+  await c.services.redisUp();
+  const lossWindows = c.appendfsync === 'everysec' ? [{ from: (cut?.at ?? injectedAt) - EVERYSEC_WINDOW_MS, to: killedAt }] : [];
+  return { injectedAt, repairedAt: Date.now(), lossWindows, note };
+}
+
+/**
+ * A gateway that only looks dead: one of its claims reserved a slot (its home sub-stock was
+ * empty), then the gateway froze (SIGSTOP) before its take reached Redis, for longer than the
+ * reconciler waits before it releases a reservation. The user claims again elsewhere and gets
+ * the one coupon of the limit; then the gateway wakes up and its take arrives: it must be
+ * refused (lua/claim-take-4.lua). The frozen gateway talks to Redis through a proxy that holds
+ * the take, so the drill hits this moment every time, not by luck.
+ */
+async function gatewayFreeze(c: FaultCtx): Promise<FaultResult> {
+  const z = c.frozen;
+  const t = { id: 'gateway-freeze-late', totalStock: 10, subStocks: 2, perUserLimit: 1 };
+  await c.admin('/v1/admin/templates', { id: t.id, name: t.id, type: 'direct', value: 100, totalStock: t.totalStock,
+    subStocks: t.subStocks, perUserLimit: t.perUserLimit });
+  // A reduction takes from sub-stock 0 first: it is empty, sub-stock 1 keeps 5.
+  await c.admin(`/v1/admin/templates/${t.id}/stock`, { add: -5, requestId: 'empty-sub-stock-0' });
+  const user = Array.from({ length: 100 }, (_, i) => `late-u${i}`).find((u) => homeSubStock(t.id, u, t.subStocks) === 0)!;
+  const releasedBefore = await c.probe.released();
+  await z.app.start();
+  try {
+    z.proxy.hangAfterReply(RESERVED_REPLY, () => z.app.freeze('SIGSTOP'));
+    const injectedAt = Date.now();
+    const late = c.attempt(z.url, -1, user, t.id, 'late-1', LATE_ANSWER_MS);
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    while ((await c.probe.released()) === releasedBefore) {
+      if (Date.now() > deadline) throw new Error(`gateway-freeze: the reconciler did not release the frozen claim within ${RELEASE_WAIT_MS} ms`);
+      await sleep(100);
+    }
+    const frozenFor = Date.now() - injectedAt;
+    const fair = await c.attempt(c.gatewayUrls[0]!, 0, user, t.id, 'fair-1', 5_000);
+    if (fair.outcome.kind !== 'issued') throw new Error(`gateway-freeze: the released user's new claim was not issued: ${JSON.stringify(fair.outcome)}`);
+    z.app.freeze('SIGCONT');
+    z.proxy.setHung(false);
+    const answer = await late;
+    return { injectedAt, repairedAt: Date.now(), lossWindows: [], templates: [{ ...t, totalStock: 5 }], attempts: [answer, fair],
+      note: `a gateway frozen (SIGSTOP) between reserve and take for ${frozenFor} ms; the reconciler released its reservation, `
+        + `the user claimed again elsewhere; woken, its late claim was answered ${answer.outcome.kind === 'error' ? answer.outcome.status : answer.outcome.kind}` };
+  } finally {
+    z.app.freeze('SIGCONT');
+    z.proxy.setHung(false);
+    await z.app.stop(2_000);
+  }
+}
+
 async function mysqlStop(c: FaultCtx): Promise<FaultResult> {
   const injectedAt = Date.now();
   await c.services.mysqlDown();
@@ -117,6 +231,8 @@ export const FAULTS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultRe
   'gateway-kill': gatewayKill,
   'sink-kill': sinkKill,
   'redis-kill': redisKill,
+  'redis-power-loss': redisPowerLoss,
+  'gateway-freeze': gatewayFreeze,
   'mysql-stop': mysqlStop,
   'redis-pause': redisPause,
 };

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigWith } from '../config/index.ts';
 import { AppProcess } from './apps.ts';
 import { DrillClient } from './client.ts';
+import { startCuttingProxy } from './cutting-proxy.ts';
+import type { Attempt } from './facts.ts';
 import { Probe } from './collect.ts';
 import { parseOptions } from './options.ts';
 import { collectFacts, type PhaseResult, runPhase } from './phase.ts';
@@ -69,17 +71,39 @@ async function main(): Promise<number> {
     env: { ...storageEnv, ...SINK_SETTINGS, SINK_CONSUMER: consumer },
   }, dirs));
   let probe: Probe | undefined;
+  // gateway-freeze's gateway: its Redis connections go through a proxy that can hold a command.
+  const proxy = await startCuttingProxy('127.0.0.1', o.redisPort);
+  const frozenPort = o.gatewayPorts.at(-1)! + 1;
+  const frozen = {
+    proxy, url: `http://127.0.0.1:${frozenPort}`,
+    app: new AppProcess({
+      name: 'gateway-frozen', entry: 'gateway/main.ts', ready: /"msg":"gateway listening"/,
+      env: { ...storageEnv, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, HOST: '127.0.0.1', PORT: String(frozenPort), SHUTDOWN_GRACE_MS: '2000' },
+    }, dirs),
+  };
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const admin = async (path: string, body: unknown) => {
+    const r = await client.send('POST', `http://127.0.0.1:${o.gatewayPorts[0]}${path}`, body, auth, 5_000);
+    if (r.status >= 300) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  };
+  const attempt = async (base: string, gateway: number, userId: string, templateId: string, requestId: string,
+    timeoutMs: number): Promise<Attempt> => {
+    const sentAt = Date.now();
+    const outcome = await client.claim(base, userId, templateId, requestId, timeoutMs);
+    return { requestId, userId, templateId, gateway, sentAt, endedAt: Date.now(), outcome };
+  };
 
   let cleaning: Promise<void> | undefined;
   const cleanup = () => (cleaning ??= (async () => {
     say('stopping gateways, sinks, redis and mariadb');
     client.abortAll();
-    for (const g of gateways) await g.stop(5_000).catch(() => undefined);
+    for (const g of [...gateways, frozen.app]) await g.stop(5_000).catch(() => undefined);
+    await proxy.close();
     for (const s of sinks) await s.stop(15_000).catch(() => undefined);
     client.close();
     await probe?.close().catch(() => undefined);
     await services.down().catch((err) => say(`stopping services failed: ${String(err)}`));
-    for (const a of [...gateways, ...sinks]) a.close();
+    for (const a of [...gateways, frozen.app, ...sinks]) a.close();
   })());
   const interrupted = new Promise<number>((res) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { say(`${sig}: cleaning up`); res(130); });
@@ -105,7 +129,7 @@ async function main(): Promise<number> {
       const r = await runPhase(drill, {
         client, probe, gatewayUrls, adminToken: ADMIN_TOKEN,
         load: { clients: o.clients, users: o.users, ...LOAD },
-        fault: { services, gateways, sinks, sinkConsumers, probe, appendfsync: o.appendfsync,
+        fault: { services, gateways, gatewayUrls, frozen, admin, attempt, sinks, sinkConsumers, probe, appendfsync: o.appendfsync,
           inFlightTo: (i) => client.inFlightTo(gatewayUrls[i]!) },
       });
       phases.push(r);

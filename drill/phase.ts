@@ -135,17 +135,18 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
   const drain = await d.probe.waitDrained(DRAIN_LIMIT_MS);
   const failures: string[] = [];
   if (drain.backlog < 0) failures.push(`${drill}: Redis did not answer while waiting for the drain`);
-  const templates = [...steady, hot];
+  const templates = [...steady, hot, ...(fault.templates ?? [])];
+  const attempts = [...load.attempts, ...(fault.attempts ?? [])];
   const left = await settled(d.probe, templates, SETTLE_LIMIT_MS);
   if (left > 0) failures.push(`${drill}: ${left} reservation(s) still pending ${SETTLE_LIMIT_MS / 1000} s after the load: the reconciler did not settle them`);
   const facts = await within(`${drill}: collecting facts`, 60_000,
-    collectFacts(d.probe, templates, load.attempts, fault.lossWindows, Math.max(drain.backlog, 0)));
+    collectFacts(d.probe, templates, attempts, fault.lossWindows, Math.max(drain.backlog, 0)));
   const recoverMs = recoveryMs(load.attempts, fault);
   if (recoverMs === null) failures.push(`${drill}: no claim was issued after the repair`);
   const cut = load.cutOff ? '; some retries were cut off at the end of the load' : '';
   return {
     row: { drill, verdict: verify(facts), issuedDuringFault: issuedDuring(load.attempts, fault), recoverMs,
       drainMs: drain.backlog === 0 ? drain.ms : null, note: `${fault.note}${cut}` },
-    templates, attempts: load.attempts, lossWindows: fault.lossWindows, failures,
+    templates, attempts, lossWindows: fault.lossWindows, failures,
   };
 }

@@ -3,7 +3,7 @@
  * scripts/lib/*.sh and signals only the processes its pid files name). Every call is bounded.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, truncateSync } from 'node:fs';
 
 export interface ServicesOptions {
   readonly root: string;
@@ -55,6 +55,28 @@ export class Services {
   redisUp(): Promise<void> { return this.run(['redis-up'], 30_000); }
   /** KILL, STOP or CONT to our redis-server. */
   redisSignal(sig: 'KILL' | 'STOP' | 'CONT'): Promise<void> { return this.run(['signal', 'redis', sig], 10_000); }
+  /** The AOF file Redis appends to now (the manifest's incr file) and its size; undefined when there is none. */
+  aofTail(): { file: string; size: number } | undefined {
+    const dir = `${this.o.root}/.data/drill/redis/appendonlydir`;
+    try {
+      const incr = /^file (\S+) seq \d+ type i$/gm;
+      const files = [...readFileSync(`${dir}/appendonly.aof.manifest`, 'utf8').matchAll(incr)].map((m) => m[1]!);
+      const file = `${dir}/${files.at(-1)}`;
+      return files.length > 0 ? { file, size: statSync(file).size } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Cuts an AOF file back to `size` bytes, as a host crash with `appendfsync everysec` leaves it
+   * (the writes of the last second were in the page cache only). Redis must be stopped; it loads
+   * a file cut mid-command (aof-load-truncated) or mid-transaction as the writes before the cut.
+   */
+  truncateAof(file: string, size: number): void {
+    truncateSync(file, size);
+  }
+
   /** Clean stop of MariaDB by pid (SIGTERM, then waits for exit). */
   mysqlDown(): Promise<void> { return this.run(['mariadb-down'], 30_000); }
   mysqlUp(): Promise<void> { return this.run(['mariadb-up'], 60_000); }

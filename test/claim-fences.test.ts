@@ -15,7 +15,7 @@ import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
 import { startSink } from '../sink/sink.ts';
-import { type CuttingProxy, startCuttingProxy } from './support/cutting-proxy.ts';
+import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';

@@ -102,6 +102,14 @@ test('issued but missing: an answered coupon has no row', () => {
   assert.deepEqual(windowed.violations, []);
   assert.equal(windowed.lostAfterAck, 1);
 
+  // a coupon lost that way is nobody's: the user may claim again within the limit (B: 2 each)
+  const again = { ...broken, lossWindows: [{ from: at - 1000, to: at }],
+    attempts: [...broken.attempts, attempt('B', 'u1', 'r11', issued('B', 'u1', 'c11'))],
+    rows: [...broken.rows, row('B', 'u1', 'r11', 'c11')], stock: new Map([...f.stock, ['B', { remaining: 3, pending: 0 }]]) };
+  assert.deepEqual(verify(again).violations, []);
+  // outside a window the lost answer counts: missing, and the user was told three coupons
+  assert.deepEqual(kinds({ ...again, lossWindows: [] }), new Set(['issued_missing', 'over_limit']));
+
   // a row of that coupon for another claim is no row for this one
   const swapped = { ...f, rows: f.rows.map((r) => (r.couponId === 'c6' ? { ...r, requestId: 'other' } : r)) };
   assertFlags(swapped, 'issued_missing');

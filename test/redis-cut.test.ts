@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ClaimScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
-import { type CuttingProxy, startCuttingProxy } from './support/cutting-proxy.ts';
+import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
 const env = testEnv();

@@ -10,7 +10,7 @@ import { ScriptCode } from '../lua/codes.ts';
 import { templateKey } from '../lua/keys.ts';
 import { mainDbName } from '../sink/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
-import { startCuttingProxy } from './support/cutting-proxy.ts';
+import { startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 

@@ -13,7 +13,7 @@ import { ClaimCounter, REJECT_REASONS, type RejectReason } from '../gateway/stat
 import { SECOND_TTL_S, StatsFlusher } from '../gateway/stats/flusher.ts';
 import { readClaimStats } from '../gateway/stats/reader.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
-import { startCuttingProxy } from './support/cutting-proxy.ts';
+import { startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { deleteKeys, openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
