@@ -110,11 +110,12 @@ export class Probe {
     return out;
   }
 
-  /** Reservations the reconciler has released (and fenced) so far, over all templates. */
-  async released(): Promise<number> {
+  /** Reservations of a template the reconciler has released (and fenced) so far. */
+  async released(templateId: string): Promise<number> {
     const members = new Set<string>();
     for (let p = 0; p < this.ks.partitions; p++) {
-      for (const m of await this.redis.zrange(releasedKey(this.ks, p), '0', '-1')) members.add(m);
+      // members are '<template>|<user>|<request id>|<token>' (lua/claim-take-4.lua).
+      for (const m of await this.redis.zrange(releasedKey(this.ks, p), '0', '-1')) if (m.startsWith(`${templateId}|`)) members.add(m);
     }
     return members.size;
   }

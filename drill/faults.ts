@@ -180,14 +180,13 @@ async function gatewayFreeze(c: FaultCtx): Promise<FaultResult> {
   // A reduction takes from sub-stock 0 first: it is empty, sub-stock 1 keeps 5.
   await c.admin(`/v1/admin/templates/${t.id}/stock`, { add: -5, requestId: 'empty-sub-stock-0' });
   const user = Array.from({ length: 100 }, (_, i) => `late-u${i}`).find((u) => homeSubStock(t.id, u, t.subStocks) === 0)!;
-  const releasedBefore = await c.probe.released();
   await z.app.start();
   try {
     z.proxy.hangAfterReply(RESERVED_REPLY, () => z.app.freeze('SIGSTOP'));
     const injectedAt = Date.now();
     const late = c.attempt(z.url, -1, user, t.id, 'late-1', LATE_ANSWER_MS);
     const deadline = Date.now() + RELEASE_WAIT_MS;
-    while ((await c.probe.released()) === releasedBefore) {
+    while ((await c.probe.released(t.id)) === 0) {
       if (Date.now() > deadline) throw new Error(`gateway-freeze: the reconciler did not release the frozen claim within ${RELEASE_WAIT_MS} ms`);
       await sleep(100);
     }
