@@ -68,8 +68,9 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
   try {
     await waitReady(redis, 5_000);
     // A fresh key space: pins the layout and loads the claim scripts (lua/fenced.ts).
-    await checkLayout(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, layoutFacts(cfg));
-    const scripts = new ClaimScripts(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions });
+    const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+    await checkLayout(redis, ks, layoutFacts(cfg));
+    const scripts = new ClaimScripts(redis, ks);
     const pid = await redisPid(redis);
     const args = claimArgs(cfg);
     let next = 0;
@@ -81,7 +82,7 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
     const batch = async (until: number) => {
       while (going(until)) {
         const p = redis.pipeline();
-        for (let i = 0; i < PIPELINE_DEPTH; i++) pipelineHome(p, ...nextArgs());
+        for (let i = 0; i < PIPELINE_DEPTH; i++) pipelineHome(p, ks, ...nextArgs());
         for (const [err, reply] of (await p.exec())!) {
           if (err) throw err;
           check(reply as ScriptReply);

@@ -11,7 +11,9 @@
  * without running. They are loaded again only onto a master whose run id is recorded as
  * repaired (reconcileRunKey), and only over the very connection that reported that run id: a
  * master that restarts again in between closes it, so the scripts cannot reach an unrepaired
- * run. The happy path costs nothing: one EVALSHA per call, as defineCommand would send.
+ * run. Each key space (KEY_PREFIX) has scripts of its own sha, since the repair is per key space:
+ * tenants sharing a Redis never open the fence for each other. The happy path costs nothing:
+ * one EVALSHA per call, as defineCommand would send.
  */
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -26,15 +28,31 @@ interface Fenced {
   readonly numKeys: number;
 }
 
-function fenced(file: string): Fenced {
-  const lua = loadScript(file);
-  return { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(/-(\d+)\.lua$/.exec(file)![1]) };
+interface KeySpaceScripts {
+  readonly home: Fenced;
+  readonly take: Fenced;
+  readonly replay: Fenced;
+  readonly all: readonly Fenced[];
 }
 
-const HOME = fenced('claim-home-5.lua');
-const TAKE = fenced('claim-take-4.lua');
-const REPLAY = fenced('claim-replay-1.lua');
-const ALL = [HOME, TAKE, REPLAY];
+const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-4.lua', replay: 'claim-replay-1.lua' } as const;
+const byKeySpace = new Map<string, KeySpaceScripts>();
+
+/** The fenced scripts of a key space: the sources with a last line naming it, so their shas are its own. */
+function scriptsOf(ks: KeySpace): KeySpaceScripts {
+  let s = byKeySpace.get(ks.prefix);
+  if (!s) {
+    const one = (file: string): Fenced => {
+      const lua = `${loadScript(file)}\n-- key space ${ks.prefix}\n`;
+      return { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(/-(\d+)\.lua$/.exec(file)![1]) };
+    };
+    const home = one(SOURCES.home);
+    const take = one(SOURCES.take);
+    const replay = one(SOURCES.replay);
+    byKeySpace.set(ks.prefix, (s = { home, take, replay, all: [home, take, replay] }));
+  }
+  return s;
+}
 
 // After a look that found the run unrepaired, claims are refused from memory this long before
 // the next look: a fenced Redis sees a few INFO calls a second per gateway, not one per claim.
@@ -61,7 +79,7 @@ async function loadIfRepaired(redis: RedisClient, ks: KeySpace, node: Redis): Pr
   if (!(recorded ?? '').split(',').includes(runId)) return false;
   // The connection that reported the run id, still open: a restart since would have closed it.
   if (node.stream !== socket || node.status !== 'ready') return false;
-  await Promise.all(ALL.map((s) => node.script('LOAD', s.lua)));
+  await Promise.all(scriptsOf(ks).all.map((s) => node.script('LOAD', s.lua)));
   return true;
 }
 
@@ -84,34 +102,38 @@ export async function markRepaired(redis: RedisClient, ks: KeySpace, runIds: str
 /** Arguments of claim-home, keys first (ClaimScripts.home). */
 export type HomeArgs = Parameters<ClaimScripts['home']>;
 
-/** Queues claim-home on a pipeline, for tools that measure Redis; the fence must be open (a NOSCRIPT reply is an error). */
-export function pipelineHome(p: ChainableCommander, ...args: HomeArgs): void {
-  p.evalsha(HOME.sha, HOME.numKeys, ...args);
+/** Queues claim-home of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
+export function pipelineHome(p: ChainableCommander, ks: KeySpace, ...args: HomeArgs): void {
+  const { home } = scriptsOf(ks);
+  p.evalsha(home.sha, home.numKeys, ...args);
 }
 
 /** The fenced claim scripts of one client: each call answers [Fenced] instead of running on an unrepaired Redis. */
 export class ClaimScripts {
   private opening: Promise<boolean> | undefined;
   private closedUntil = 0;
+  private readonly s: KeySpaceScripts;
 
-  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace) {}
+  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace) {
+    this.s = scriptsOf(ks);
+  }
 
   /** claim-home-5.lua (its header has the keys, arguments and codes). */
   home(stock: string, users: string, pending: string, seq: string, stream: string, templateId: string, userId: string,
     requestId: string, remember: '0' | '1', perUserLimit: S, shardPrefix: string, homePartition: S): Promise<ScriptReply> {
-    return this.run(HOME, [stock, users, pending, seq, stream, templateId, userId, requestId, remember, perUserLimit,
+    return this.run(this.s.home, [stock, users, pending, seq, stream, templateId, userId, requestId, remember, perUserLimit,
       shardPrefix, homePartition]);
   }
 
   /** claim-take-4.lua. */
   take(stock: string, seq: string, stream: string, released: string, templateId: string, userId: string, requestId: string,
     shardPrefix: string, partition: S, homePartition: S, token: string): Promise<ScriptReply> {
-    return this.run(TAKE, [stock, seq, stream, released, templateId, userId, requestId, shardPrefix, partition, homePartition, token]);
+    return this.run(this.s.take, [stock, seq, stream, released, templateId, userId, requestId, shardPrefix, partition, homePartition, token]);
   }
 
   /** claim-replay-1.lua. */
   replay(users: string, userId: string, requestId: string): Promise<ScriptReply> {
-    return this.run(REPLAY, [users, `${userId}|${requestId}`]);
+    return this.run(this.s.replay, [users, `${userId}|${requestId}`]);
   }
 
   /** Loads the scripts where the run is repaired; one look at a time, at most one per RECHECK_MS after a failed one. */

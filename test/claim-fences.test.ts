@@ -5,6 +5,7 @@
  *    has repaired users and stock from MySQL (lua/fenced.ts), and then every answer is right;
  *  - a gateway frozen between reserve and take while the reconciler releases its slot: when it
  *    wakes up, its take is refused, so the user never holds more than the limit.
+ * And tenants sharing one Redis: each key space's fence is its own.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -16,6 +17,7 @@ import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
+import { claimRig } from './support/claims.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';
@@ -142,4 +144,17 @@ test('a gateway frozen between reserve and take: the reconciler releases its slo
   assert.deepEqual(users, { [user]: '1', [`${user}|fair-1`]: fair.json.couponId });
   // Its retry is a fresh claim: the user is at the limit.
   assert.equal((await claim(gw, user, 'frozen', 'slow-1')).json.status, 'limit_reached');
+});
+
+test('tenants sharing a Redis: one key space repaired does not open the fence of another', async () => {
+  const other = await openStorage(testConfig(testEnv()));
+  cleanup.push(() => other.close());
+  const rigs = [claimRig(s), claimRig(other)];
+  const [a, b] = await Promise.all(rigs.map((r) => r.template({ totalStock: 10, subStocks: 1 })));
+  // Both key spaces' Redis "restarted"; only the first one's reconciler has repaired it so far.
+  await other.redis.set(keys.reconcileRunKey({ prefix: other.cfg.redis.keyPrefix, partitions: 16 }), 'a-run-before-the-crash');
+  await s.redis.script('FLUSH');
+  assert.equal((await rigs[0]!.service.claim({ userId: 'ta', templateId: a!.id })).status, 200, 'the repaired key space claims');
+  await assert.rejects(rigs[1]!.service.claim({ userId: 'tb', templateId: b!.id }), /Redis restarted/,
+    "the other's claim scripts are its own: still fenced");
 });
