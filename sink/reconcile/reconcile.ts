@@ -16,7 +16,7 @@ import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
 import { type ReconcileCtx, redisNowMs } from './context.ts';
 import { readDeadLetters, redrive } from './dead-letters.ts';
 import { fenceReservations, type ReservationReport, settleReservations, staleReservations } from './reservations.ts';
-import { raiseUsers, recordRun, restartedSince } from './restart.ts';
+import { raiseUsers, recordRun, restartedSince, restartWindowStart } from './restart.ts';
 
 export interface ReconcileReport {
   /** Redis ms when the pass looked. */
@@ -41,18 +41,24 @@ export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
   const { restarted, runId } = await restartedSince(c);
   const stale = await staleReservations(c, at - c.cfg.pendingAgeMs);
   await fenceReservations(c, stale, at);
-  const templates: Template[] = await c.store.current(Date.now());
+  // After a restart, every template a forgotten claim could belong to, including those whose
+  // claim window ended since: their retries must still replay, and a window can be reopened.
+  const since = restarted ? Math.min(Date.now(), await restartWindowStart(c, at)) : Date.now();
+  const templates: Template[] = await c.store.current(since);
   const redisCounts = await readRedisCounts(c, templates, at);
   const points = await drainPoints(c.redis, c.ks, Array.from({ length: c.ks.partitions }, (_, p) => p));
   const waiting = await waitDrained(c.redis, c.group, points, c.cfg.drainTimeoutMs);
   const base = { at, restarted, usersRaised: 0, reservations: noReservations, counts: [], deadLetters: 0, redriven: 0 };
   if (waiting !== undefined) return { ...base, stalled: `the sink has not stored what the streams hold (${waiting})` };
 
-  const usersRaised = restarted ? await raiseUsers(c, templates, at - c.cfg.restartWindowMs) : 0;
+  const usersRaised = restarted ? await raiseUsers(c, templates, at) : 0;
   const dead = await readDeadLetters(c);
   const counts = await compareCounts(c, redisCounts, at, dead.byTemplate);
   // Users and stock are repaired: claims may run on the restarted Redis again (lua/fenced.ts).
-  if (restarted) await recordRun(c, runId);
+  // Not while a template's stock could not be compared (a stock change in flight): the stock the
+  // restart forgot to take out is still in its sub-stocks and would be sold twice. The next pass
+  // compares it again (a half-done change is finished by retrying it with its requestId).
+  if (restarted && counts.every((f) => !f.changing)) await recordRun(c, runId);
   const reservations = await settleReservations(c, stale, dead.requests);
   const redriven = await redrive(c, dead);
   const deadLetters = [...dead.byTemplate.values()].reduce((a, b) => a + b, 0);

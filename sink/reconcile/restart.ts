@@ -8,7 +8,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { markRepaired, redisRunId } from '../../lua/fenced.ts';
-import { homeSubStock, reconcileRunKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import { homeSubStock, reconcileRunKey, seqKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import type { Template } from '../../gateway/templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
@@ -73,9 +73,37 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
   return changed;
 }
 
-/** Raises the users of every template's coupons claimed since `since`; returns fields changed. */
-export async function raiseUsers(c: ReconcileCtx, templates: readonly Template[], since: number): Promise<number> {
+/**
+ * The last coupon the restarted Redis remembers issuing in each of `partitions` (Redis ms, from
+ * its sequence, which follows the clock); the claims it forgot were all issued after it on their
+ * partition. `at` where a partition remembers none.
+ */
+async function remembered(c: ReconcileCtx, partitions: Iterable<number>, at: number): Promise<number> {
+  let oldest = at;
+  for (const p of new Set(partitions)) {
+    const seq = await c.redis.get(seqKey(c.ks, p));
+    if (seq !== null) oldest = Math.min(oldest, Math.floor(Number(seq) / 1000));
+  }
+  return oldest;
+}
+
+/**
+ * Where the repair of a restart must begin looking (ms): RECONCILE_RESTART_WINDOW_MS before the
+ * last claim the restarted Redis remembers (or before `at` if that is earlier). Anchored at the
+ * restart, not at the pass: a pass may come long after it (the sink or MySQL was down; claims
+ * were fenced all along), and the forgotten claims are as old as the restart.
+ */
+export async function restartWindowStart(c: ReconcileCtx, at: number): Promise<number> {
+  return (await remembered(c, Array.from({ length: c.ks.partitions }, (_, p) => p), at)) - c.cfg.restartWindowMs;
+}
+
+/** Raises the users of every template's coupons the restart could have forgotten (pass began at `at`); returns fields changed. */
+export async function raiseUsers(c: ReconcileCtx, templates: readonly Template[], at: number): Promise<number> {
   let changed = 0;
-  for (const t of templates) changed += await raiseTemplate(c, t, since);
+  for (const t of templates) {
+    // Per template, from its own partitions: one that stayed idle elsewhere does not make it read years of rows.
+    const parts = Array.from({ length: t.subStocks }, (_, k) => subStockPartition(c.ks, t.id, k));
+    changed += await raiseTemplate(c, t, (await remembered(c, parts, at)) - c.cfg.restartWindowMs);
+  }
   return changed;
 }
