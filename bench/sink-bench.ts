@@ -4,7 +4,7 @@
  * and rows/s of single-row autocommit INSERTs of the same row shape into the same shard tables.
  */
 import { ScriptCode } from '../lua/codes.ts';
-import { ClaimScripts } from '../lua/fenced.ts';
+import { FencedScripts } from '../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
 import type { Template } from '../gateway/templates/model.ts';
 import { LiveTemplates } from '../gateway/templates/live.ts';
@@ -103,7 +103,7 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
 /** Fills the streams through the real claim-home script: one record per distinct user. */
 async function produce(st: BenchStorage, ks: KeySpace, layout: ShardLayout, t: Template, n: number): Promise<void> {
   const CHUNK = 2000;
-  const scripts = new ClaimScripts(st.redis, ks);
+  const scripts = new FencedScripts(st.redis, ks);
   for (let i = 0; i < n; i += CHUNK) {
     const replies = await Promise.all(Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => {
       const userId = `s${i + j}`;

@@ -10,7 +10,7 @@ import { onCleanup } from '../bench/cleanup.ts';
 import { cpuMeter } from '../bench/cpu.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
-import { ClaimScripts, type HomeArgs, pipelineHome } from '../lua/fenced.ts';
+import { FencedScripts, type HomeArgs, pipelineHome } from '../lua/fenced.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
 import { couponIdPrefix } from '../sink/shards.ts';
@@ -70,7 +70,7 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
     // A fresh key space: pins the layout and loads the claim scripts (lua/fenced.ts).
     const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
     await checkLayout(redis, ks, layoutFacts(cfg));
-    const scripts = new ClaimScripts(redis, ks);
+    const scripts = new FencedScripts(redis, ks);
     const pid = await redisPid(redis);
     const args = claimArgs(cfg);
     let next = 0;

@@ -1,7 +1,7 @@
 /** Builds the gateway: storage clients, cache, admission, routes; listens; shuts down gracefully. */
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { ClaimScripts } from '../lua/fenced.ts';
+import { FencedScripts } from '../lua/fenced.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { assertBinaryIds } from '../sink/collation.ts';
 import { openMysql } from '../sink/mysql.ts';
@@ -60,7 +60,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
-  const scripts = new ClaimScripts(redis, ks);
+  const scripts = new FencedScripts(redis, ks);
   if (!(await scripts.open())) log('warn', 'Redis restarted and is not repaired yet: claims answer 503 until the reconciler (in the sink) has repaired it');
   const mysql = withDeadlines(openMysql(cfg.mysql), cfg.mysql.queryTimeoutMs);
   // A database that compares ids ignoring case would answer for the wrong user or template.
@@ -91,7 +91,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     auth: (req: { authorization: string; remoteAddress: string }) => guard.check(req.authorization, req.remoteAddress, performance.now()),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
-  const stock = { redis, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
+  const stock = { redis, scripts, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
 
   let draining = false;
   const inFlight = new InFlight();

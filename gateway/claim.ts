@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
-import type { ClaimScripts } from '../lua/fenced.ts';
+import type { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
 import type { Admission } from './admission.ts';
@@ -51,7 +51,7 @@ export interface ReservedCtx extends ClaimCtx {
 export interface ClaimDeps {
   readonly redis: RedisClient;
   /** The claim scripts, fenced against a Redis that restarted and is not repaired yet. */
-  readonly scripts: ClaimScripts;
+  readonly scripts: FencedScripts;
   readonly ks: keys.KeySpace;
   readonly layout: ShardLayout;
   readonly cache: TemplateCache;

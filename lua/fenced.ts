@@ -1,10 +1,13 @@
 /**
- * The claim scripts, fenced against a Redis that restarted and is not repaired yet.
+ * The scripts that issue coupons or change stock, fenced against a Redis that restarted and is
+ * not repaired yet: the claim scripts and the operator stock change.
  *
  * Redis restarted from an AOF written with `appendfsync everysec` may miss its last second: the
  * users hashes forget claims the sink already stored (a user could claim past the limit, a retry
- * would not replay) and the stock forgets decrements (it could be sold twice). The reconciler
- * repairs both from MySQL (sink/reconcile/restart.ts, counts.ts); claims must not run before.
+ * would not replay) and the stock forgets decrements (it could be sold twice, or an operator's
+ * reduction take stock that is already issued). The reconciler repairs both from MySQL
+ * (sink/reconcile/restart.ts, counts.ts); claims and stock changes must not run before, and
+ * while none runs the repair sees a stock that stands still.
  *
  * The fence is Redis's script cache, which a restart (or a failover to a replica) empties: the
  * claim scripts are sent by sha only, never as source, so on a new run they answer NOSCRIPT
@@ -32,10 +35,11 @@ interface KeySpaceScripts {
   readonly home: Fenced;
   readonly take: Fenced;
   readonly replay: Fenced;
+  readonly stock: Fenced;
   readonly all: readonly Fenced[];
 }
 
-const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-4.lua', replay: 'claim-replay-1.lua' } as const;
+const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-4.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
 const byKeySpace = new Map<string, KeySpaceScripts>();
 
 /** The fenced scripts of a key space: the sources with a last line naming it, so their shas are its own. */
@@ -49,7 +53,8 @@ function scriptsOf(ks: KeySpace): KeySpaceScripts {
     const home = one(SOURCES.home);
     const take = one(SOURCES.take);
     const replay = one(SOURCES.replay);
-    byKeySpace.set(ks.prefix, (s = { home, take, replay, all: [home, take, replay] }));
+    const stock = one(SOURCES.stock);
+    byKeySpace.set(ks.prefix, (s = { home, take, replay, stock, all: [home, take, replay, stock] }));
   }
   return s;
 }
@@ -99,8 +104,8 @@ export async function markRepaired(redis: RedisClient, ks: KeySpace, runIds: str
   return openFence(redis, ks);
 }
 
-/** Arguments of claim-home, keys first (ClaimScripts.home). */
-export type HomeArgs = Parameters<ClaimScripts['home']>;
+/** Arguments of claim-home, keys first (FencedScripts.home). */
+export type HomeArgs = Parameters<FencedScripts['home']>;
 
 /** Queues claim-home of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
 export function pipelineHome(p: ChainableCommander, ks: KeySpace, ...args: HomeArgs): void {
@@ -108,8 +113,8 @@ export function pipelineHome(p: ChainableCommander, ks: KeySpace, ...args: HomeA
   p.evalsha(home.sha, home.numKeys, ...args);
 }
 
-/** The fenced claim scripts of one client: each call answers [Fenced] instead of running on an unrepaired Redis. */
-export class ClaimScripts {
+/** The fenced scripts of one client and key space: each call answers [Fenced] instead of running on an unrepaired Redis. */
+export class FencedScripts {
   private opening: Promise<boolean> | undefined;
   private closedUntil = 0;
   private readonly s: KeySpaceScripts;
@@ -134,6 +139,11 @@ export class ClaimScripts {
   /** claim-replay-1.lua. */
   replay(users: string, userId: string, requestId: string): Promise<ScriptReply> {
     return this.run(this.s.replay, [users, `${userId}|${requestId}`]);
+  }
+
+  /** stock-change-3.lua. */
+  stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Promise<ScriptReply> {
+    return this.run(this.s.stock, [stock, applied, at, requestId, delta, keepMs]);
   }
 
   /** Loads the scripts where the run is repaired; one look at a time, at most one per RECHECK_MS after a failed one. */

@@ -2,9 +2,9 @@
  * Registers every Lua script once per client with defineCommand, and types them on ioredis by
  * module augmentation. Scripts live one per file as <command>-<numKeys>.lua; a line
  * `--- @include "name"` is replaced by lua/includes/name.lua before registration.
- * The claim scripts that decide issues are not here: ioredis loads a defined script by itself
- * (EVAL on a connection's first use), which would run them on a Redis that restarted and has
- * not been repaired yet. They live in fenced.ts, loaded only once the run is known repaired.
+ * The scripts that decide issues and change stock are not here: ioredis loads a defined script
+ * by itself (EVAL on a connection's first use), which would run them on a Redis that restarted
+ * and has not been repaired yet. They live in fenced.ts, loaded only once the run is repaired.
  */
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis, Result } from 'ioredis';
@@ -26,7 +26,6 @@ const FILES = {
   streamTrim: 'stream-trim-1.lua',
   templatePut: 'template-put-1.lua',
   statsAdd: 'stats-add-3.lua',
-  stockChange: 'stock-change-3.lua',
   stockFreeze: 'stock-freeze-2.lua',
   stockThaw: 'stock-thaw-2.lua',
   stockRestore: 'stock-restore-2.lua',
@@ -55,7 +54,6 @@ declare module 'ioredis' {
     templatePut(template: string, version: S, data: string): Result<ScriptReply, Context>;
     statsAdd(totals: string, second: string, applied: string, seq: S, claims: S, issued: S,
       secondTtl: S, appliedTtl: S, ...reasonCounts: S[]): Result<ScriptReply, Context>;
-    stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Result<ScriptReply, Context>;
     stockFreeze(stock: string, frozen: string): Result<ScriptReply, Context>;
     stockThaw(stock: string, frozen: string): Result<ScriptReply, Context>;
     stockRestore(stock: string, frozen: string, remaining: S): Result<ScriptReply, Context>;

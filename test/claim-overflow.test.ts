@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../gateway/http/errors.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
-import { ClaimScripts } from '../lua/fenced.ts';
+import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
 import { openStorage, type Storage, testConfig } from './support/storage.ts';
@@ -71,7 +71,7 @@ async function reserve(t: { id: string; subStocks: number }, userId: string, req
   const h = keys.subStockPartition(rig.ks, t.id, home);
   const saved = await s.redis.get(keys.stockKey(rig.ks, t.id, home));
   await s.redis.set(keys.stockKey(rig.ks, t.id, home), 0);
-  const [code] = await new ClaimScripts(s.redis, rig.ks).home(keys.stockKey(rig.ks, t.id, home), keys.usersKey(rig.ks, h, t.id),
+  const [code] = await new FencedScripts(s.redis, rig.ks).home(keys.stockKey(rig.ks, t.id, home), keys.usersKey(rig.ks, h, t.id),
     keys.pendingKey(rig.ks, h), keys.seqKey(rig.ks, h), keys.streamKey(rig.ks, h), t.id, userId, requestId, '1', 1, '0.0', h);
   assert.equal(code, 4, 'expected RESERVED');
   await s.redis.set(keys.stockKey(rig.ks, t.id, home), saved!);

@@ -6,12 +6,19 @@
  *  - a stock change in flight when the repair pass runs (its template is not compared);
  *  - an operator reduction sent while Redis is restarted and not repaired;
  *  - a template whose claim window ended before the pass (and is reopened later);
- *  - a pass that runs long after the restart (the sink or MySQL was down meanwhile).
+ *  - a pass that runs long after the restart (the sink or MySQL was down meanwhile);
+ *  - a reduction half-done before the restart (it must not keep claims fenced for ever).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
+import { LiveTemplates } from '../gateway/templates/live.ts';
+import { StockLedger } from '../gateway/templates/stock-ledger.ts';
+import { changeStock } from '../gateway/templates/stock.ts';
+import { TemplateStore } from '../gateway/templates/store.ts';
+import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
+import { openMysql } from '../sink/mysql.ts';
 import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
@@ -107,10 +114,10 @@ test('a stock change just recorded when the repair pass runs: claims stay fenced
   await restartForgetting('moving', users);
   assert.equal((await claim('mvx', 'moving', 'x')).status, 503, 'fenced');
 
-  // An operator top-up lands right before the reconciler's pass (any half-done change, e.g. a
-  // top-up whose Redis step failed, makes the template "moving" the same way).
+  // An operator top-up lands right before the reconciler's pass: recorded in MySQL, refused by
+  // the fenced Redis (503: retry with its requestId), so it is half-done and just begun.
   const up = await stock('moving', 1, 'up-1');
-  assert.equal(up.status, 200, up.raw.toString());
+  assert.equal(up.status, 503, up.raw.toString());
   const r = await pass();
   assert.equal(r.restarted, true);
   const finding = r.counts.find((f) => f.templateId === 'moving');
@@ -122,9 +129,11 @@ test('a stock change just recorded when the repair pass runs: claims stay fenced
   const stored = (await storedCoupons('moving')).length;
   assert.ok(stored <= await totalStock('moving'), `OVER-ISSUE: ${stored} coupons stored for a total of ${await totalStock('moving')}`);
 
-  // And the fence does not stay shut: the next pass compares, repairs and lets claims run.
+  // And the fence does not stay shut: the next pass compares, repairs and lets claims run; the
+  // top-up's retry completes it.
   await sleep(600);
   await pass();
+  assert.equal((await stock('moving', 1, 'up-1')).status, 200);
   const b = await claimAll('moving', 20, 'mvb');
   await waitFor(() => drained(s), 10_000, 'the sink stored the new coupons');
   assert.equal(a.issued + b.issued, 7, 'exactly what was left of the total');
@@ -137,13 +146,16 @@ test('an operator reduction on a restarted Redis not yet repaired never lowers t
   await claimed('reduce', users);
   await restartForgetting('reduce', users);
   // "Stop the campaign": take all that is left. Redis believes 10 are left; 6 are.
+  // Stock changes are fenced like claims: refused (503, retry with the requestId), nothing taken.
   const r = await stock('reduce', -10, 'end-1');
-  assert.ok(r.status === 200 || r.status === 503, r.raw.toString());
+  assert.equal(r.status, 503, r.raw.toString());
   await pass();
-  // A retry (if it was refused), and the pass after the change's clock margin lifts the fence.
-  await stock('reduce', -10, 'end-1');
+  assert.equal((await stock('reduce', -10, 'end-1')).status, 503, 'still fenced: the change began during that pass');
   await sleep(600);
   await pass();
+  // Repaired: the retry takes what is really left.
+  const retry = await stock('reduce', -10, 'end-1');
+  assert.deepEqual([retry.status, retry.json.added], [200, -6], retry.raw.toString());
   assert.equal((await claim('rdx', 'reduce', 'x')).json.status, 'sold_out', 'repaired');
   const total = await totalStock('reduce');
   assert.equal((await storedCoupons('reduce')).length, 4);
@@ -193,4 +205,31 @@ test('a repair pass that runs long after the restart (sink or MySQL down meanwhi
   }
   await waitFor(() => drained(s), 10_000, 'the sink stored everything');
   for (const u of users) assert.equal((await storedCoupons('late', u)).length, 1, `${u} holds one coupon`);
+});
+
+test('a reduction half-done before the restart does not keep the fence shut: the pass sets what it took aside, its retry finishes it', async () => {
+  const users = ['hd0', 'hd1', 'hd2', 'hd3'];
+  await template('halfdone', 10);
+  await claimed('halfdone', users);
+  // The reduction took 3 from Redis; its MySQL step failed (a server that is not there).
+  const ks2 = ks();
+  const live = new LiveTemplates(s.redis, ks2);
+  const broken = openMysql({ ...s.cfg.mysql, url: 'mysql://root@127.0.0.1:1' });
+  cleanup.push(() => broken.close());
+  const deps = { redis: s.redis, scripts: new FencedScripts(s.redis, ks2), ks: ks2, live,
+    store: new TemplateStore(broken, live, s.cfg.mysql), ledger: new StockLedger(s.mysql, s.cfg.mysql) };
+  await assert.rejects(changeStock(deps, 'halfdone', -3, 'cut-3', Date.now()), /retry with requestId cut-3/);
+  await sleep(600); // it began before the pass's clock margin: half-done, not just begun
+  await restartForgetting('halfdone', users);
+
+  const r = await pass();
+  const f = r.counts.find((x) => x.templateId === 'halfdone')!;
+  assert.deepEqual([f.changing, f.shaved], [undefined, 4], 'compared, with the 3 taken set aside');
+  assert.equal((await claim('hdx', 'halfdone', 'x')).status, 200, 'the fence is open');
+  const retry = await stock('halfdone', -3, 'cut-3');
+  assert.deepEqual([retry.status, retry.json.added, retry.json.template.totalStock], [200, -3, 7], retry.raw.toString());
+  const more = await claimAll('halfdone', 10, 'hdm');
+  await waitFor(() => drained(s), 10_000, 'the sink stored the new coupons');
+  assert.equal(more.issued, 2, 'what was left: 7 - 4 - 1');
+  assert.equal((await storedCoupons('halfdone')).length, 7);
 });

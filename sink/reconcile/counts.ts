@@ -17,9 +17,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../../lua/codes.ts';
 import { stockKey } from '../../lua/keys.ts';
-import { unfinishedTopUps, unrecordedReductions } from '../../gateway/rebuild/stock-changes.ts';
+import { halfDone, inFlight, readSubStocks, type SubStockView } from '../../gateway/rebuild/stock-changes.ts';
 import type { Template } from '../../gateway/templates/model.ts';
-import type { StockChangeRow } from '../../gateway/templates/stock-ledger.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
 /**
@@ -34,8 +33,8 @@ export interface RedisCount {
   readonly template: Template;
   /** Sum of the sub-stocks, or null when a sub-stock key is missing (a rebuild is needed). */
   readonly remaining: number | null;
-  /** A stock change was half-done when the sub-stocks were read. */
-  readonly changing: boolean;
+  /** Each sub-stock with its stock-change records, as read at T. */
+  readonly views: readonly SubStockView[];
 }
 
 export interface CountFinding {
@@ -58,18 +57,12 @@ export interface CountFinding {
   readonly changing?: boolean;
 }
 
-/** Whether a stock change of `t` is half-done: a reduction not recorded, a top-up not applied everywhere. */
-async function changing(c: ReconcileCtx, t: Template, changes: ReadonlyMap<string, StockChangeRow>, now: number): Promise<boolean> {
-  return (await unrecordedReductions(c.redis, c.ks, t, changes)) > 0 || (await unfinishedTopUps(c.redis, c.ks, t, changes, now)) > 0;
-}
-
 /** Reads the sub-stocks of each template at `at` (step 1, before the drain point is taken). */
-export async function readRedisCounts(c: ReconcileCtx, templates: readonly Template[], at: number): Promise<RedisCount[]> {
+export async function readRedisCounts(c: ReconcileCtx, templates: readonly Template[]): Promise<RedisCount[]> {
   return Promise.all(templates.map(async (template) => {
-    const half = await changing(c, template, await c.ledger.all(undefined, template.id), at);
-    const values = await Promise.all(Array.from({ length: template.subStocks }, (_, k) => c.redis.get(stockKey(c.ks, template.id, k))));
-    const remaining = values.some((v) => v === null) ? null : values.reduce((a, v) => a + Number(v), 0);
-    return { template, remaining, changing: half };
+    const views = await readSubStocks(c.redis, c.ks, template);
+    const remaining = views.some((v) => v.remaining === null) ? null : views.reduce((a, v) => a + v.remaining!, 0);
+    return { template, remaining, views };
   }));
 }
 
@@ -99,11 +92,17 @@ async function shave(c: ReconcileCtx, t: Template, n: number): Promise<number> {
 /**
  * Step 2, after the drain point taken after step 1 has passed: compares and repairs. `at` is T
  * (Redis ms when step 1 began); `dead` counts each template's dead-lettered records.
+ *
+ * `restarted`: Redis restarted and claims wait for this pass (lua/fenced.ts). A stock change
+ * half-done since before the pass then does not make its template skipped, which would keep the
+ * fence shut until someone retries the change: what it holds apart between MySQL's total and
+ * the sub-stocks is known from the records read with them at T (stock-changes.ts inFlight), and
+ * set aside. Changes begun since T are still skipped (the next pass compares them).
  */
 export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount[], at: number,
-  dead: ReadonlyMap<string, number>): Promise<CountFinding[]> {
+  dead: ReadonlyMap<string, number>, restarted = false): Promise<CountFinding[]> {
   const out: CountFinding[] = [];
-  for (const { template: t, remaining, changing: halfBefore } of counts) {
+  for (const { template: t, remaining, views } of counts) {
     // MySQL's total now: a top-up since T raised it (Redis looks like it counted more: safe).
     const now = await c.store.get(t.id);
     if (!now) continue;
@@ -117,13 +116,15 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
     const problems: string[] = [];
     if (m.all > now.totalStock) problems.push(`OVER-ISSUE: MySQL holds ${m.all} coupons for a total of ${now.totalStock}`);
     const changes = await c.ledger.all(undefined, t.id);
-    const moving = halfBefore || [...changes.values()].some((ch) => ch.createdAt >= at - CLOCK_MARGIN_MS) ||
-      await changing(c, now, changes, at);
+    const begunSinceT = [...changes.values()].some((ch) => ch.createdAt >= at - CLOCK_MARGIN_MS);
+    // Without a restart: half-done at T, or by now (its next step may run during the pass).
+    const moving = begunSinceT || (!restarted && (halfDone(views, changes, at) ||
+      halfDone(await readSubStocks(c.redis, c.ks, now), changes, at)));
     if (moving) {
       out.push({ ...base, redisIssued: null, problem: problems[0], changing: true });
       continue;
     }
-    const redisIssued = now.totalStock - remaining;
+    const redisIssued = now.totalStock - (restarted ? inFlight(views, changes, at) : 0) - remaining;
     const missingInRedis = Math.max(0, m.before - redisIssued);
     const shaved = missingInRedis > 0 ? await shave(c, now, missingInRedis) : 0;
     // Short only when the sub-stocks hold less than Redis forgot: MySQL then exceeds the total too.

@@ -45,7 +45,7 @@ export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
   // claim window ended since: their retries must still replay, and a window can be reopened.
   const since = restarted ? Math.min(Date.now(), await restartWindowStart(c, at)) : Date.now();
   const templates: Template[] = await c.store.current(since);
-  const redisCounts = await readRedisCounts(c, templates, at);
+  const redisCounts = await readRedisCounts(c, templates);
   const points = await drainPoints(c.redis, c.ks, Array.from({ length: c.ks.partitions }, (_, p) => p));
   const waiting = await waitDrained(c.redis, c.group, points, c.cfg.drainTimeoutMs);
   const base = { at, restarted, usersRaised: 0, reservations: noReservations, counts: [], deadLetters: 0, redriven: 0 };
@@ -53,11 +53,11 @@ export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
 
   const usersRaised = restarted ? await raiseUsers(c, templates, at) : 0;
   const dead = await readDeadLetters(c);
-  const counts = await compareCounts(c, redisCounts, at, dead.byTemplate);
+  const counts = await compareCounts(c, redisCounts, at, dead.byTemplate, restarted);
   // Users and stock are repaired: claims may run on the restarted Redis again (lua/fenced.ts).
-  // Not while a template's stock could not be compared (a stock change in flight): the stock the
-  // restart forgot to take out is still in its sub-stocks and would be sold twice. The next pass
-  // compares it again (a half-done change is finished by retrying it with its requestId).
+  // Not while a template's stock could not be compared (a stock change begun during the pass):
+  // the stock the restart forgot to take out is still in its sub-stocks and would be sold twice.
+  // The job runs the next pass within a second, which compares it.
   if (restarted && counts.every((f) => !f.changing)) await recordRun(c, runId);
   const reservations = await settleReservations(c, stale, dead.requests);
   const redriven = await redrive(c, dead);

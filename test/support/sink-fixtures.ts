@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Config } from '../../config/index.ts';
 import { ScriptCode } from '../../lua/codes.ts';
-import { ClaimScripts } from '../../lua/fenced.ts';
+import { FencedScripts } from '../../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../sink/shards.ts';
 import { mainDbName } from '../../sink/shards.ts';
@@ -55,7 +55,7 @@ export async function produceClaims(st: Storage, templateId: string, userIds: re
     await st.redis.set(stockKey(ks, templateId, k), stockPerSub, 'NX');
   }
   const out: Issued[] = [];
-  const scripts = new ClaimScripts(st.redis, ks);
+  const scripts = new FencedScripts(st.redis, ks);
   for (let i = 0; i < userIds.length; i += 1000) {
     const chunk = userIds.slice(i, i + 1000);
     const replies = await Promise.all(chunk.map((userId) => {

@@ -2,7 +2,7 @@
 import type { Template } from '../../gateway/templates/model.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
-import { ClaimScripts } from '../../lua/fenced.ts';
+import { FencedScripts } from '../../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, releasedKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../../sink/shards.ts';
 
@@ -15,7 +15,7 @@ export function userScripts(redis: RedisClient, ks: KeySpace, layout: ShardLayou
   const h = subStockPartition(ks, t.id, home);
   const o = subStockPartition(ks, t.id, 1 - home);
   const prefix = couponIdPrefix(layout, userId);
-  const scripts = new ClaimScripts(redis, ks);
+  const scripts = new FencedScripts(redis, ks);
   let token = '';
   return {
     home,
