@@ -186,7 +186,9 @@ async function gatewayFreeze(c: FaultCtx): Promise<FaultResult> {
     const injectedAt = Date.now();
     const late = c.attempt(z.url, -1, user, t.id, 'late-1', LATE_ANSWER_MS);
     const deadline = Date.now() + RELEASE_WAIT_MS;
-    while ((await c.probe.released(t.id)) === 0) {
+    // Fenced (in the released set) first, then released (no longer pending) after the drain point.
+    const released = async () => (await c.probe.released(t.id)) > 0 && (await c.probe.stock([t])).get(t.id)!.pending === 0;
+    while (!(await released())) {
       if (Date.now() > deadline) throw new Error(`gateway-freeze: the reconciler did not release the frozen claim within ${RELEASE_WAIT_MS} ms`);
       await sleep(100);
     }
