@@ -11,34 +11,27 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import * as keys from '../lua/keys.ts';
-import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
-import { startSink } from '../sink/sink.ts';
 import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { claimRig } from './support/claims.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';
+import { type Stack, openStack } from './support/stack.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
+let stack: Stack;
 let s: Storage;
 let gw: GatewayProc;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 before(async () => {
-  s = await openStorage(testConfig(env));
-  const sink = await startSink(s.cfg, { log: createLog(() => undefined) });
-  cleanup.push(() => sink.stop());
-  gw = await spawnGateway(env);
-  cleanup.push(() => gw.stop());
+  stack = await openStack(env);
+  ({ s, gw } = stack);
 });
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await s?.close();
-});
+after(() => stack?.close());
 
 const ks = () => ({ prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions });
 const pass = () => reconcileOnce(reconcileCtx(s.cfg, s.redis, s.mysql));
@@ -115,9 +108,9 @@ test('a gateway frozen between reserve and take: the reconciler releases its slo
   const user = Array.from({ length: 50 }, (_, i) => `z${i}`).find((u) => keys.homeSubStock('frozen', u, 2) === 0)!;
   await s.redis.set(keys.stockKey(ks(), 'frozen', 0), 0);
   const proxy: CuttingProxy = await startCuttingProxy('127.0.0.1', Number(new URL(s.cfg.redis.url).port));
-  cleanup.push(() => proxy.close());
+  stack.cleanup.push(() => proxy.close());
   const zombie = await spawnGateway({ ...env, REDIS_URL: `redis://127.0.0.1:${proxy.port}` });
-  cleanup.push(() => zombie.stop('SIGKILL'));
+  stack.cleanup.push(() => zombie.stop('SIGKILL'));
   // claim-home's RESERVED reply ({4, token}) passes; the take behind it is held, and the
   // gateway is frozen before it can time out: a process stopped between its two steps.
   proxy.hangAfterReply(/\*[12]\r\n:4\r\n/, () => zombie.child.kill('SIGSTOP'));
@@ -148,7 +141,7 @@ test('a gateway frozen between reserve and take: the reconciler releases its slo
 
 test('tenants sharing a Redis: one key space repaired does not open the fence of another', async () => {
   const other = await openStorage(testConfig(testEnv()));
-  cleanup.push(() => other.close());
+  stack.cleanup.push(() => other.close());
   const rigs = [claimRig(s), claimRig(other)];
   const [a, b] = await Promise.all(rigs.map((r) => r.template({ totalStock: 10, subStocks: 1 })));
   // Both key spaces' Redis "restarted"; only the first one's reconciler has repaired it so far.

@@ -10,29 +10,22 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as keys from '../lua/keys.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
-import { createLog } from '../sink/log.ts';
-import { startSink } from '../sink/sink.ts';
 import { createTemplate, http } from './support/http.ts';
-import { type GatewayProc, spawnGateway } from './support/processes.ts';
+import { type GatewayProc } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { type Stack, openStack } from './support/stack.ts';
+import { type Storage, testConfig, testEnv } from './support/storage.ts';
 
 const env = testEnv({ SINK_BATCH_MAX_WAIT_MS: '20' });
+let stack: Stack;
 let s: Storage;
 let gw: GatewayProc;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 before(async () => {
-  s = await openStorage(testConfig(env));
-  const sink = await startSink(s.cfg, { log: createLog(() => undefined) });
-  cleanup.push(() => sink.stop());
-  gw = await spawnGateway(env);
-  cleanup.push(() => gw.stop());
+  stack = await openStack(env);
+  ({ s, gw } = stack);
 });
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await s?.close();
-});
+after(() => stack?.close());
 
 const ks = () => ({ prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions });
 const claim = (userId: string, templateId: string, requestId?: string) =>
@@ -56,7 +49,7 @@ test('another key space on the same Redis, started or repaired after a restart, 
   // is nothing to repair, so it records the run as repaired for itself (as every process does).
   const other = testConfig();
   await checkLayout(s.redis, { prefix: other.redis.keyPrefix, partitions: other.redis.partitions }, layoutFacts(other));
-  cleanup.push(() => s.redis.del(keys.metaKey({ prefix: other.redis.keyPrefix, partitions: 1 }),
+  stack.cleanup.push(() => s.redis.del(keys.metaKey({ prefix: other.redis.keyPrefix, partitions: 1 }),
     keys.reconcileRunKey({ prefix: other.redis.keyPrefix, partitions: 1 })));
 
   await new Promise((r) => setTimeout(r, 300)); // past the gateway's 200 ms between looks

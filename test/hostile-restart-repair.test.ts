@@ -19,32 +19,25 @@ import { TemplateStore } from '../gateway/templates/store.ts';
 import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { openMysql } from '../sink/mysql.ts';
-import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
-import { startSink } from '../sink/sink.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
-import { type GatewayProc, spawnGateway } from './support/processes.ts';
+import { type GatewayProc } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { type Stack, openStack } from './support/stack.ts';
+import { type Storage, testEnv } from './support/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20', RECONCILE_RESTART_WINDOW_MS: '10000' });
+let stack: Stack;
 let s: Storage;
 let gw: GatewayProc;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 before(async () => {
-  s = await openStorage(testConfig(env));
-  const sink = await startSink(s.cfg, { log: createLog(() => undefined) });
-  cleanup.push(() => sink.stop());
-  gw = await spawnGateway(env);
-  cleanup.push(() => gw.stop());
+  stack = await openStack(env);
+  ({ s, gw } = stack);
 });
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await s?.close();
-});
+after(() => stack?.close());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ks = () => ({ prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions });
@@ -215,7 +208,7 @@ test('a reduction half-done before the restart does not keep the fence shut: the
   const ks2 = ks();
   const live = new LiveTemplates(s.redis, ks2);
   const broken = openMysql({ ...s.cfg.mysql, url: 'mysql://root@127.0.0.1:1' });
-  cleanup.push(() => broken.close());
+  stack.cleanup.push(() => broken.close());
   const deps = { redis: s.redis, scripts: new FencedScripts(s.redis, ks2), ks: ks2, live,
     store: new TemplateStore(broken, live, s.cfg.mysql), ledger: new StockLedger(s.mysql, s.cfg.mysql) };
   await assert.rejects(changeStock(deps, 'halfdone', -3, 'cut-3', Date.now()), /retry with requestId cut-3/);

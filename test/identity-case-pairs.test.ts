@@ -7,31 +7,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { signUserToken } from '../gateway/auth/user-token.ts';
-import { createLog } from '../sink/log.ts';
-import { startSink } from '../sink/sink.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { type Stack, openStack } from './support/stack.ts';
+import { type Storage, testEnv } from './support/storage.ts';
 
 // One shard table: every pair of users shares it, so only the collation can keep their rows apart.
 const env = testEnv({ SHARD_DBS: '1', SHARD_TABLES: '1', STATS_FLUSH_MS: '50', SINK_BATCH_MAX_WAIT_MS: '20' });
 const SECRET = 'login-service-secret-0123456789abcdef';
+let stack: Stack;
 let s: Storage;
 let gw: GatewayProc;
-const cleanup: (() => Promise<unknown>)[] = [];
 
 before(async () => {
-  s = await openStorage(testConfig(env));
-  const sink = await startSink(s.cfg, { log: createLog(() => undefined) });
-  cleanup.push(() => sink.stop());
-  gw = await spawnGateway(env);
-  cleanup.push(() => gw.stop());
+  stack = await openStack(env);
+  ({ s, gw } = stack);
 });
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-  await s?.close();
-});
+after(() => stack?.close());
 
 const template = (id: string, over: Record<string, unknown> = {}) =>
   createTemplate(gw.url, { id, name: id, type: 'direct', value: 100, totalStock: 10, perUserLimit: 1, subStocks: 1, ...over });
@@ -71,7 +64,7 @@ test('listings: users differing only in case each see their own coupons, a third
 
 test('listings with user tokens: the token of VICTIM reads VICTIM\'s coupons only, never victim\'s', async () => {
   const tok = await spawnGateway({ ...env, USER_TOKEN_SECRETS: SECRET });
-  cleanup.push(() => tok.stop());
+  stack.cleanup.push(() => tok.stop());
   await template('tok', { perUserLimit: 1 });
   await issue('victim', 'tok');
   await issue('VICTIM', 'tok');

@@ -45,8 +45,8 @@ async function definitions(): Promise<Map<string, string>> {
 }
 
 /**
- * Turns the fresh schema into what the previous release created: tables `DEFAULT
- * CHARSET=ascii` (whose collation ignores case), the names utf8mb4 with its default collation.
+ * Turns the fresh schema into what the previous release created: tables whose default character
+ * set is ascii with its default collation, which ignores case; the names utf8mb4, likewise.
  */
 async function makeCaseInsensitive(): Promise<void> {
   const [tables] = await s.mysql.main.query<RowDataPacket[]>(
