@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { stockKey } from '../lua/keys.ts';
-import { ADMIN, createTemplate, http } from './support/http.ts';
+import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 
@@ -74,10 +74,14 @@ test('a top-up and a reduction racing under one request id: the first owns it, t
   const outcomes = { up: 0, down: 0 };
   for (let round = 0; round < 100; round++) {
     const rid = `race-${round}`;
-    // Which request leaves first alternates: either may win.
-    const calls = round % 2 === 0 ? [stock('race', -5, rid), stock('race', 10, rid)] : [stock('race', 10, rid), stock('race', -5, rid)];
-    const [a, b] = await Promise.all(calls);
-    const [down, up] = round % 2 === 0 ? [a!, b!] : [b!, a!];
+    // Which request leaves first alternates, the other 0-4 ms later: a reduction's first step
+    // is quicker than a top-up's, so at once the reduction nearly always wins; the head starts
+    // let either win while the two still overlap.
+    const lag = round % 5;
+    const later = (f: () => Promise<HttpResult>) => new Promise<HttpResult>((r) => setTimeout(() => r(f()), lag));
+    const [down, up] = round % 2 === 0
+      ? await Promise.all([stock('race', -5, rid), later(() => stock('race', 10, rid))])
+      : (await Promise.all([stock('race', 10, rid), later(() => stock('race', -5, rid))])).reverse() as [HttpResult, HttpResult];
     const statuses = [down.status, up.status].sort().join(',');
     assert.equal(statuses, '200,409', `round ${round}: ${down.raw} / ${up.raw}`);
     const loser = down.status === 409 ? down : up;
