@@ -9,7 +9,7 @@ import { decodeBody, encodeBody, type Format } from '../gateway/http/codec.ts';
 import { parseClaim } from '../gateway/routes/claim.ts';
 import { ClaimCounter } from '../gateway/stats/counter.ts';
 import * as keys from '../lua/keys.ts';
-import { couponIdPrefix, hash32 } from '../sink/shards.ts';
+import { couponIdPrefix, hash32 } from '../core/shards.ts';
 import type { BenchOptions } from './options.ts';
 
 export interface MicroRow {

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Config, loadConfigWith } from '../config/index.ts';
 import type { RedisClient } from '../lua/client.ts';
-import type { MysqlPools } from '../sink/mysql.ts';
+import type { MysqlPools } from '../core/mysql.ts';
 import { openStorage } from '../test/support/storage.ts';
-import { shardDbName, shardTableName } from '../sink/shards.ts';
+import { shardDbName, shardTableName } from '../core/shards.ts';
 
 const RUN_ID = randomBytes(3).toString('hex');
 

@@ -11,7 +11,7 @@ import { LiveTemplates } from '../gateway/templates/live.ts';
 import { TemplateStore } from '../gateway/templates/store.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import { createLog } from '../sink/log.ts';
-import { couponIdPrefix, shardOfUser, type ShardLayout } from '../sink/shards.ts';
+import { couponIdPrefix, shardOfUser, type ShardLayout } from '../core/shards.ts';
 import { type Item, ShardWriter } from '../sink/writer.ts';
 import { templateFixture } from '../test/support/template-fixture.ts';
 import type { MysqlRun } from './calibration-file.ts';

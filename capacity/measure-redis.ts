@@ -13,7 +13,7 @@ import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
 import { FencedScripts, type HomeArgs, pipelineHome } from '../lua/fenced.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
-import { couponIdPrefix } from '../sink/shards.ts';
+import { couponIdPrefix } from '../core/shards.ts';
 import { deleteKeys } from '../test/support/storage.ts';
 import type { RedisRun } from './calibration-file.ts';
 

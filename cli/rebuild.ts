@@ -7,9 +7,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
-import { assertBinaryIds } from '../sink/collation.ts';
-import { type MysqlPools, openMysql } from '../sink/mysql.ts';
-import { isId } from '../gateway/validate.ts';
+import { assertBinaryIds } from '../core/collation.ts';
+import { type MysqlPools, openMysql } from '../core/mysql.ts';
+import { isId } from '../core/ids.ts';
 import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../gateway/rebuild/rebuild.ts';
 
 const USAGE = 'usage: npm run rebuild -- (--all | --template ID [--template ID ...]) [--drain-timeout-ms N]';

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
-import { openMysql } from '../sink/mysql.ts';
+import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { Lease } from '../sink/reconcile/lease.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';

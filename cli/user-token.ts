@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { signUserToken } from '../gateway/auth/user-token.ts';
-import { isId } from '../gateway/validate.ts';
+import { isId } from '../core/ids.ts';
 
 try {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { ttl: { type: 'string', default: '3600' } } });

@@ -7,10 +7,10 @@ import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { deadKey, type KeySpace, pendingKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeRecord, RECORD_FIELD } from '../lua/record.ts';
-import { totalBacklog } from '../sink/backlog.ts';
-import { type MysqlPools, openMysql } from '../sink/mysql.ts';
-import { dropSchema, ensureSchema } from '../sink/schema.ts';
-import { shardDbName, shardTableName } from '../sink/shards.ts';
+import { totalBacklog } from '../lua/backlog.ts';
+import { type MysqlPools, openMysql } from '../core/mysql.ts';
+import { dropSchema, ensureSchema } from '../core/schema.ts';
+import { shardDbName, shardTableName } from '../core/shards.ts';
 import type { CouponRow, StockFacts } from './facts.ts';
 
 /** A drill template as the probe needs it: where its sub-stocks are. */

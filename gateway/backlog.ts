@@ -4,7 +4,7 @@
  */
 import type { KeySpace } from '../lua/keys.ts';
 import type { RedisClient } from '../lua/client.ts';
-import { totalBacklog } from '../sink/backlog.ts';
+import { totalBacklog } from '../lua/backlog.ts';
 
 export class BacklogMonitor {
   /** Last sampled total, or -1 before the first sample. */

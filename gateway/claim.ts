@@ -10,7 +10,7 @@ import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
 import type { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
-import { couponIdPrefix, type ShardLayout } from '../sink/shards.ts';
+import { couponIdPrefix, type ShardLayout } from '../core/shards.ts';
 import type { Admission } from './admission.ts';
 import type { BacklogMonitor } from './backlog.ts';
 import type { Breaker } from './breaker.ts';

@@ -1,7 +1,7 @@
 /** Gateway process: boot, log where it listens, drain on SIGTERM/SIGINT. */
 import { loadConfig } from '../config/index.ts';
 import { startGateway } from './app.ts';
-import { log } from './log.ts';
+import { log } from '../core/log.ts';
 
 process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
 

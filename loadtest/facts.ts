@@ -6,9 +6,9 @@
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { type KeySpace, metaKey, stockKey, templateKey } from '../lua/keys.ts';
-import { totalBacklog } from '../sink/backlog.ts';
-import { openMysql, type MysqlPools } from '../sink/mysql.ts';
-import { shardDbName, shardTableName, type ShardLayout } from '../sink/shards.ts';
+import { totalBacklog } from '../lua/backlog.ts';
+import { openMysql, type MysqlPools } from '../core/mysql.ts';
+import { shardDbName, shardTableName, type ShardLayout } from '../core/shards.ts';
 import type { CreatedTemplate } from './admin.ts';
 import type { CouponRow, IssuedAnswer, TemplateFacts } from './verify.ts';
 import type { UserAuth } from './requests.ts';

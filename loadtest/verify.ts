@@ -5,7 +5,7 @@
  * no over-issue, per-user limits, idempotent replays, and every coupon told "issued" stored
  * exactly once, with nothing stored that could not have been told.
  */
-import { shardOfCoupon, shardOfUser, type ShardLayout } from '../sink/shards.ts';
+import { shardOfCoupon, shardOfUser, type ShardLayout } from '../core/shards.ts';
 
 /** One template of the run, with its remaining stock read from Redis after the drain. */
 export interface TemplateFacts {

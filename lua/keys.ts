@@ -6,7 +6,7 @@
  * sub-stock lives in partition (hash(templateId) + k) mod P; a user's home sub-stock for a
  * template is hash(templateId|userId) mod K, and the home partition holds the user's entry.
  */
-import { hash32 } from '../sink/shards.ts';
+import { hash32 } from '../core/shards.ts';
 
 export interface KeySpace {
   readonly prefix: string;

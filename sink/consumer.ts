@@ -5,36 +5,9 @@
  */
 import type { RedisClient } from '../lua/client.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
-import { decodeRecord, type IssuanceRecord, RECORD_FIELD } from '../lua/record.ts';
-import { totalBacklog } from './backlog.ts';
-import { errorText, type Log } from './log.ts';
-
-/** One stream entry as read: `fields` is the flat [name, value, ...] list, null if deleted. */
-export interface StreamEntry {
-  readonly partition: number;
-  readonly id: string;
-  readonly fields: readonly Buffer[] | null;
-}
-
-/** Either the decoded record (with its packed bytes) or why the entry is poison. */
-export type Decoded =
-  | { readonly ok: true; readonly record: IssuanceRecord; readonly raw: Buffer }
-  | { readonly ok: false; readonly error: string };
-
-/** Decodes the record of an entry; never throws (a bad entry must go to the dead letters). */
-export function decodeEntry(entry: StreamEntry): Decoded {
-  if (entry.fields === null) return { ok: false, error: 'entry was deleted from the stream before it was written' };
-  let raw: Buffer | undefined;
-  for (let i = 0; i + 1 < entry.fields.length; i += 2) {
-    if (entry.fields[i]!.toString() === RECORD_FIELD) raw = entry.fields[i + 1];
-  }
-  if (raw === undefined) return { ok: false, error: `entry has no field "${RECORD_FIELD}"` };
-  try {
-    return { ok: true, record: decodeRecord(raw), raw };
-  } catch (err) {
-    return { ok: false, error: `undecodable record: ${errorText(err)}` };
-  }
-}
+import { decodeEntry, type StreamEntry } from '../lua/record.ts';
+import { totalBacklog } from '../lua/backlog.ts';
+import type { Log } from './log.ts';
 
 export interface ConsumerOptions {
   readonly group: string;
@@ -169,7 +142,7 @@ export class StreamConsumer {
     return trimmed;
   }
 
-  /** Records not yet acknowledged by the group, over all partitions (sink/backlog.ts). */
+  /** Records not yet acknowledged by the group, over all partitions (lua/backlog.ts). */
   async backlog(): Promise<number> {
     return totalBacklog(this.redis, this.ks, this.o.group);
   }

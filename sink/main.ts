@@ -6,7 +6,7 @@
  */
 import { loadConfig } from '../config/index.ts';
 import { createLog, errorText } from './log.ts';
-import { openMysql } from './mysql.ts';
+import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from './reconcile/context.ts';
 import { ReconcileJob } from './reconcile/job.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';

@@ -1,14 +1,14 @@
 /**
  * Schema CLI: `node --import tsx sink/migrate.ts` creates the main database (templates) and
  * every shard database and table that is missing, and moves older ones to binary collations
- * (collation.ts). Idempotent; safe to run on every deploy.
+ * (core/collation.ts). Idempotent; safe to run on every deploy.
  */
 import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { type MysqlPools, openMysql } from './mysql.ts';
-import { looseColumns } from './collation.ts';
-import { ensureSchema } from './schema.ts';
-import { mainDbName, shardDbName } from './shards.ts';
+import { type MysqlPools, openMysql } from '../core/mysql.ts';
+import { looseColumns } from '../core/collation.ts';
+import { ensureSchema } from '../core/schema.ts';
+import { mainDbName, shardDbName } from '../core/shards.ts';
 
 /** Tables that exist in this prefix's databases, counted on every server. */
 async function countTables(pools: MysqlPools, m: Config['mysql']): Promise<number> {

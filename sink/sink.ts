@@ -9,10 +9,11 @@ import { createRedis, type RedisClient } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { RECORD_FIELD } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
-import { decodeEntry, type StreamEntry, StreamConsumer } from './consumer.ts';
-import { assertBinaryIds } from './collation.ts';
+import { StreamConsumer } from './consumer.ts';
+import { decodeEntry, type StreamEntry } from '../lua/record.ts';
+import { assertBinaryIds } from '../core/collation.ts';
 import { createLog, type Log } from './log.ts';
-import { type MysqlPools, openMysql } from './mysql.ts';
+import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { Abandoned, abortableSleep, retry } from './retry.ts';
 import { type Item, type Poison, ShardWriter } from './writer.ts';
 

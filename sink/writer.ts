@@ -9,9 +9,9 @@ import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import type { Log } from './log.ts';
-import type { MysqlPools } from './mysql.ts';
+import type { MysqlPools } from '../core/mysql.ts';
 import { retry } from './retry.ts';
-import { mainDbName, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from './shards.ts';
+import { mainDbName, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
 /** A decoded record and where it came from (its stream entry, for the ack). */
 export interface Item {
@@ -59,7 +59,7 @@ interface TemplateFields {
 }
 
 const DAY_MS = 86_400_000;
-// Column widths of sink/schema.ts: a longer value would fail the whole multi-row INSERT.
+// Column widths of core/schema.ts: a longer value would fail the whole multi-row INSERT.
 const MAX_LEN = { couponId: 48, userId: 64, templateId: 64, requestId: 72 } as const;
 // DATETIME(3) cannot hold years past 9999.
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { shardOfCoupon, shardOfUser } from '../sink/shards.ts';
+import { shardOfCoupon, shardOfUser } from '../core/shards.ts';
 import { allStreamKeys, pendingKey } from '../lua/keys.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
 import { waitForRows } from './support/sink-fixtures.ts';

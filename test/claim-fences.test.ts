@@ -13,7 +13,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import * as keys from '../lua/keys.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
-import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
+import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { claimRig } from './support/claims.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';

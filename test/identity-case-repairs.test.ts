@@ -16,7 +16,7 @@ import { FencedScripts } from '../lua/fenced.ts';
 import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';
 import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
-import { couponIdPrefix, shardDbName, shardTableName } from '../sink/shards.ts';
+import { couponIdPrefix, shardDbName, shardTableName } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
 import { couponRows, drained, keySpace, layout, waitFor } from './support/sink-fixtures.ts';

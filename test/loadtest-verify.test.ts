@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { couponIdPrefix, shardOfUser } from '../sink/shards.ts';
+import { couponIdPrefix, shardOfUser } from '../core/shards.ts';
 import { type CouponRow, type IssuedAnswer, type ProblemKind, verify, type VerifyInput } from '../loadtest/verify.ts';
 
 const layout = { dbs: 2, tables: 4 };

@@ -8,10 +8,10 @@ import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { startSink } from '../sink/sink.ts';
-import { assertBinaryIds, looseColumns } from '../sink/collation.ts';
+import { assertBinaryIds, looseColumns } from '../core/collation.ts';
 import { createLog } from '../sink/log.ts';
-import { ensureSchema } from '../sink/schema.ts';
-import { mainDbName, shardDbName } from '../sink/shards.ts';
+import { ensureSchema } from '../core/schema.ts';
+import { mainDbName, shardDbName } from '../core/shards.ts';
 import { spawnEntry } from './support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
 

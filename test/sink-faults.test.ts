@@ -10,7 +10,7 @@ import mysql from 'mysql2/promise';
 import { pack } from 'msgpackr';
 import { deadKey, streamKey } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
-import { shardDbName, shardOfUser, shardTableName } from '../sink/shards.ts';
+import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import {
   couponRows, drained, insertTemplate, keySpace, layout, pendingTotal, produceClaims, waitFor,

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import { pack } from 'msgpackr';
 import { deadKey, streamKey, subStockPartition } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
-import { ensureSchema } from '../sink/schema.ts';
-import { shardDbName, shardOfCoupon, shardOfUser } from '../sink/shards.ts';
+import { ensureSchema } from '../core/schema.ts';
+import { shardDbName, shardOfCoupon, shardOfUser } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import {
   countRows, couponRows, drained, insertTemplate, type Issued, keySpace, layout, pendingTotal, produceClaims, waitFor,

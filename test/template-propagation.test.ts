@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScriptCode } from '../lua/codes.ts';
 import { templateKey } from '../lua/keys.ts';
-import { mainDbName } from '../sink/shards.ts';
+import { mainDbName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
 import { startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';

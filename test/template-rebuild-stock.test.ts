@@ -14,7 +14,7 @@ import { TemplateStore } from '../gateway/templates/store.ts';
 import { createRedis } from '../lua/client.ts';
 import { stockKey } from '../lua/keys.ts';
 import { FencedScripts } from '../lua/fenced.ts';
-import { openMysql } from '../sink/mysql.ts';
+import { openMysql } from '../core/mysql.ts';
 import { deleteKeys, openStorage, type Storage, testConfig } from './support/storage.ts';
 import { templateFixture } from './support/template-fixture.ts';
 

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type KeySpace, allStreamKeys, stockKey } from '../lua/keys.ts';
 import { decodeRecord } from '../lua/record.ts';
-import { mainDbName } from '../sink/shards.ts';
+import { mainDbName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
 import { couponRows, drained, waitFor, waitForRows } from './support/sink-fixtures.ts';
 import { type GatewayProc, spawnEntry, spawnGateway } from './support/processes.ts';

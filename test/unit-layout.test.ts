@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as keys from '../lua/keys.ts';
-import { couponIdPrefix, hash32, shardOfCoupon, shardOfUser } from '../sink/shards.ts';
+import { couponIdPrefix, hash32, shardOfCoupon, shardOfUser } from '../core/shards.ts';
 import { defaultSubStocks, subStockShare } from '../gateway/templates/model.ts';
 
 const ks = { prefix: 'cg', partitions: 16 };

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../http/errors.ts';
-import { isId } from '../validate.ts';
+import { isId } from '../../core/ids.ts';
 
 const VERSION = 'v1';
 

@@ -39,7 +39,7 @@ export type Refusal = keyof typeof REFUSAL_STATUS;
 /** Errors with these codes tell the client when to come back. */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { rate_limited: 1, unavailable: 1 };
 
-import { logThrottled } from '../log.ts';
+import { logThrottled } from '../../core/log.ts';
 
 /** Thrown anywhere in a handler to answer with an error from the table. */
 export class ApiError extends Error {

@@ -30,13 +30,13 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
 import type { Template } from '../templates/model.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { carryStockChanges } from './stock-changes.ts';
-import { deadLetters, drainPoints, waitDrained } from '../../sink/drain.ts';
+import { deadLetters, drainPoints, waitDrained } from '../../lua/drain.ts';
 import { freeze, restore, thaw } from './stock.ts';
 import { rebuildUsers, type UserCounts } from './users.ts';
 

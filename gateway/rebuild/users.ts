@@ -8,8 +8,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
-import { shardDbName, shardTableName } from '../../sink/shards.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
+import { shardDbName, shardTableName } from '../../core/shards.ts';
 import type { Template } from '../templates/model.ts';
 
 // Rows per MySQL page, and field-value pairs per HSET (a bounded command per round trip).

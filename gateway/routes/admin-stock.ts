@@ -4,7 +4,7 @@ import type { Handler } from '../http/route.ts';
 import { templateJson } from '../templates/model.ts';
 import { bad, int, object } from '../templates/rule-fields.ts';
 import { changeStock, generatedRequestId, MAX_STOCK_CHANGE, type StockDeps } from '../templates/stock.ts';
-import { isId } from '../validate.ts';
+import { isId } from '../../core/ids.ts';
 import { type AdminDeps, templateIdParam } from './admin.ts';
 
 const FIELDS = new Set(['add', 'requestId']);

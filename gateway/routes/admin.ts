@@ -7,7 +7,7 @@ import type { TemplateCache } from '../templates/cache.ts';
 import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } from '../templates/model.ts';
 import { parsePatch, parseTemplate, type RuleDefaults } from '../templates/rules.ts';
 import type { TemplateStore } from '../templates/store.ts';
-import { isId } from '../validate.ts';
+import { isId } from '../../core/ids.ts';
 
 export interface AdminDeps {
   readonly store: TemplateStore;

@@ -4,7 +4,7 @@ import type { ClaimInput, ClaimService } from '../claim.ts';
 import { decodeBody, formatOf, isMap, notAMap } from '../http/codec.ts';
 import { ApiError } from '../http/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
-import { isId } from '../validate.ts';
+import { isId } from '../../core/ids.ts';
 
 const FIELDS = new Set(['userId', 'templateId', 'requestId']);
 

@@ -1,13 +1,13 @@
 /** GET /v1/users/:userId/coupons: the user's coupons, newest first, from their MySQL shard. */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
-import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../sink/shards.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
+import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../core/shards.ts';
 import { verifyUserToken } from '../auth/user-token.ts';
 import { ApiError, orUnavailable } from '../http/errors.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
-import { isId } from '../validate.ts';
+import { isId } from '../../core/ids.ts';
 
 const iso = (d: Date) => d.toISOString();
 const num = (v: unknown) => (v === null ? null : Number(v));

@@ -1,6 +1,6 @@
 /** GET /healthz (process up) and GET /readyz (Redis and MySQL reachable, not draining). */
 import type { RedisClient } from '../../lua/client.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
 import type { Handler } from '../http/route.ts';
 
 /** Liveness: answering at all is the signal. */

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, statsAppliedKey, statsSecondKey, statsTotalsKey } from '../../lua/keys.ts';
-import { logThrottled } from '../log.ts';
+import { logThrottled } from '../../core/log.ts';
 import { CLAIMS, type ClaimCounter, type Counts, ISSUED, REASON_SLOT } from './counter.ts';
 
 /** Per-second buckets live two rate windows, then Redis drops them. */

@@ -4,8 +4,8 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import { inTransaction, type MysqlPools } from '../../sink/mysql.ts';
-import { mainDbName } from '../../sink/shards.ts';
+import { inTransaction, type MysqlPools } from '../../core/mysql.ts';
+import { mainDbName } from '../../core/shards.ts';
 
 export interface Blacklist {
   readonly categories: readonly string[];

@@ -7,8 +7,8 @@
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
-import type { MysqlPools } from '../../sink/mysql.ts';
-import { mainDbName } from '../../sink/shards.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
+import { mainDbName } from '../../core/shards.ts';
 
 /** A stored stock change. */
 export interface StockChangeRow {

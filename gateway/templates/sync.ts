@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, templateChannel } from '../../lua/keys.ts';
-import { log, logThrottled } from '../log.ts';
+import { log, logThrottled } from '../../core/log.ts';
 import type { TemplateCache } from './cache.ts';
 import { parseNotice } from './live.ts';
 import type { Template } from './model.ts';

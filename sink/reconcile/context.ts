@@ -5,8 +5,8 @@ import type { KeySpace } from '../../lua/keys.ts';
 import { LiveTemplates } from '../../gateway/templates/live.ts';
 import { StockLedger } from '../../gateway/templates/stock-ledger.ts';
 import { TemplateStore } from '../../gateway/templates/store.ts';
-import type { MysqlPools } from '../mysql.ts';
-import { shardDbName, shardTableName, type ShardLayout } from '../shards.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
+import { shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
 
 export interface ReconcileCtx {
   readonly redis: RedisClient;

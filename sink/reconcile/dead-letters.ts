@@ -5,7 +5,7 @@
  */
 import { deadKey, streamKey } from '../../lua/keys.ts';
 import { RECORD_FIELD } from '../../lua/record.ts';
-import { deadEntries } from '../drain.ts';
+import { deadEntries } from '../../lua/drain.ts';
 import type { ReconcileCtx } from './context.ts';
 
 const TEMPLATE_MISSING = /has no row in coupon_template/;

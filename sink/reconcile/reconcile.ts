@@ -11,7 +11,7 @@
  * Every repair only withholds stock or restores what MySQL proves: none can cause over-issue.
  */
 import { type Template } from '../../gateway/templates/model.ts';
-import { drainPoints, waitDrained } from '../drain.ts';
+import { drainPoints, waitDrained } from '../../lua/drain.ts';
 import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
 import { type ReconcileCtx, redisNowMs } from './context.ts';
 import { readDeadLetters, redrive } from './dead-letters.ts';

@@ -16,7 +16,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../../lua/codes.ts';
 import { pendingKey, releasedKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import { shardDbName, shardOfUser, shardTableName } from '../shards.ts';
+import { shardDbName, shardOfUser, shardTableName } from '../../core/shards.ts';
 import type { ReconcileCtx } from './context.ts';
 
 export interface Reservation {

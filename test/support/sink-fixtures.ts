@@ -7,8 +7,8 @@ import type { Config } from '../../config/index.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { FencedScripts } from '../../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../sink/shards.ts';
-import { mainDbName } from '../../sink/shards.ts';
+import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
+import { mainDbName } from '../../core/shards.ts';
 import type { Storage } from './storage.ts';
 
 export const keySpace = (cfg: Config): KeySpace => ({ prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions });

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../../config/index.ts';
 import { createRedis, masters, type RedisClient, waitReady } from '../../lua/client.ts';
 import { checkLayout, layoutFacts } from '../../lua/layout.ts';
-import { openMysql, type MysqlPools } from '../../sink/mysql.ts';
-import { dropSchema, ensureSchema } from '../../sink/schema.ts';
+import { openMysql, type MysqlPools } from '../../core/mysql.ts';
+import { dropSchema, ensureSchema } from '../../core/schema.ts';
 
 /** Env-style variables giving a unique key and database prefix, plus `overrides`. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {

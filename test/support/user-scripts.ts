@@ -4,7 +4,7 @@ import type { RedisClient } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { FencedScripts } from '../../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, releasedKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import { couponIdPrefix, type ShardLayout } from '../../sink/shards.ts';
+import { couponIdPrefix, type ShardLayout } from '../../core/shards.ts';
 
 /**
  * claim-home on the user's home sub-stock, claim-take on the other one (for the reservation

@@ -2,8 +2,8 @@
  * How many issuance records are not acknowledged yet: the gateway sheds claims on it, the sink
  * reports it. Shared so both sides count the same way.
  */
-import { allStreamKeys, type KeySpace } from '../lua/keys.ts';
-import type { RedisClient } from '../lua/client.ts';
+import { allStreamKeys, type KeySpace } from './keys.ts';
+import type { RedisClient } from './client.ts';
 
 /** Unacknowledged entries of one stream for `group`: lag + pending; the length when unknown. */
 export async function streamBacklog(redis: RedisClient, key: string, group: string): Promise<number> {

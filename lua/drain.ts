@@ -5,9 +5,9 @@
  * (after freezing a template) and the reconciler (before trusting MySQL's counts) wait on them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RedisClient } from '../lua/client.ts';
-import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
-import { type Decoded, decodeEntry } from './consumer.ts';
+import type { RedisClient } from './client.ts';
+import { deadKey, type KeySpace, streamKey } from './keys.ts';
+import { type Decoded, decodeEntry } from './record.ts';
 
 export interface DrainPoint {
   readonly partition: number;

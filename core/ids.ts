@@ -3,7 +3,7 @@
  *
  * The identity rule (brief, section 4, invariant 8): an id is a case-sensitive byte string.
  * `Foo` and `foo` are two users, two templates, two requests, in every Redis key and hash field
- * and in every MySQL id column (binary collations, sink/collation.ts); nothing folds case.
+ * and in every MySQL id column (binary collations, core/collation.ts); nothing folds case.
  */
 
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/;

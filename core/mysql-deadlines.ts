@@ -10,7 +10,7 @@
  * already answer 503 for that and their retries are idempotent.
  */
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import type { MysqlPools } from '../sink/mysql.ts';
+import type { MysqlPools } from './mysql.ts';
 
 /** The error of a statement (or connection wait) that missed its deadline. */
 export class MysqlDeadlineError extends Error {
