@@ -10,7 +10,7 @@ import { BacklogMonitor } from './backlog.ts';
 import { Breaker } from './breaker.ts';
 import { ClaimService } from './claim.ts';
 import { BodyDeadlines } from './http/body-deadlines.ts';
-import { ApiError } from './http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
 import { log, logThrottled } from '../core/log.ts';

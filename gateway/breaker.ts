@@ -11,7 +11,7 @@
  * only counted (`record`), so the breaker never leaves a reservation half done.
  */
 import { performance } from 'node:perf_hooks';
-import { ApiError } from './http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 export interface BreakerOptions {
   /** Failures within one window that open the breaker (if they are half of its calls or more). */

@@ -6,7 +6,7 @@
 import { ScriptCode } from '../lua/codes.ts';
 import * as keys from '../lua/keys.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, type ReservedCtx, restarted, stepCall } from './claim.ts';
-import { ApiError } from './http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { logThrottled } from '../core/log.ts';
 import { isSoldOut, markEmpty } from './templates/cache.ts';
 

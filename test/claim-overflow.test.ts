@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
 import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';

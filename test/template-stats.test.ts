@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import * as keys from '../lua/keys.ts';
 import type { ClaimAnswer } from '../gateway/claim.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { ClaimCounter, REJECT_REASONS, type RejectReason } from '../gateway/stats/counter.ts';
 import { SECOND_TTL_S, StatsFlusher } from '../gateway/stats/flusher.ts';
 import { readClaimStats } from '../gateway/stats/reader.ts';

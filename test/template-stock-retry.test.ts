@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RowDataPacket } from 'mysql2/promise';
 import { loadConfigWith } from '../config/index.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { LiveTemplates } from '../gateway/templates/live.ts';
 import { subStockShare, type Template } from '../gateway/templates/model.ts';
 import { StockLedger } from '../gateway/templates/stock-ledger.ts';

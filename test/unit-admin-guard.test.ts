@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdminGuard } from '../gateway/auth/admin-guard.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 const TOKEN = 'the-admin-token-123';
 const code = (f: () => void) => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Breaker } from '../gateway/breaker.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 const opts = { failures: 3, windowMs: 1000, coolDownMs: 500 };
 

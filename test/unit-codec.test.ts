@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeBody, formatOf, nestsDeeper } from '../gateway/http/codec.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 test('nesting depth counts arrays and objects outside strings, escapes included', () => {
   assert.equal(nestsDeeper(Buffer.from('['.repeat(32) + ']'.repeat(32)), 32), false);

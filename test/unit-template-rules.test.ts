@@ -1,7 +1,7 @@
 /** Template rules: every field and every bad combination gets a 400 naming the field. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 import { ALL_PRODUCTS } from '../gateway/templates/model.ts';
 import { parsePatch, parseTemplate } from '../gateway/templates/rules.ts';
 import { templateFixture } from './support/template-fixture.ts';

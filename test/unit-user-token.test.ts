@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
 import { signUserToken, verifyUserToken } from '../gateway/auth/user-token.ts';
-import { ApiError } from '../gateway/http/errors.ts';
+import { ApiError } from '../core/errors.ts';
 
 const SECRET = 'a-secret-of-the-login-service-32+chars';
 const NOW = 1_800_000_000;

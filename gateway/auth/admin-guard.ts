@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { TokenBucket } from '../admission.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError } from '../../core/errors.ts';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 

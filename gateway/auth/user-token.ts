@@ -5,7 +5,7 @@
  * `v1.<payload>` with a shared secret. Several secrets verify (rotation); the first one signs.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ApiError } from '../http/errors.ts';
+import { ApiError } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 
 const VERSION = 'v1';

@@ -1,7 +1,7 @@
 /** Reads a request body with a hard size cap and a deadline, copying chunks (uWS reuses their memory). */
 import type { BodyDeadlines } from './body-deadlines.ts';
 import type { HttpResponse } from './uws.ts';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../../core/errors.ts';
 
 const EMPTY = Buffer.alloc(0);
 

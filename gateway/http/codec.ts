@@ -1,7 +1,7 @@
 /** Request/response body formats: JSON everywhere, msgpack (msgpackr) where a route allows it. */
 import { isUtf8 } from 'node:buffer';
 import { Packr } from 'msgpackr';
-import { ApiError } from './errors.ts';
+import { ApiError } from '../../core/errors.ts';
 
 export type Format = 'json' | 'msgpack';
 

@@ -1,7 +1,9 @@
 /**
- * The one table of answers the API gives besides success: error codes (`{ error, message? }`)
- * and claim refusals (`{ status }`), each with its HTTP status. Codes are a stable API.
+ * The one table of answers the API gives besides success: error codes (`{ error, message? }`,
+ * core/errors.ts) and claim refusals (`{ status }`), each with its HTTP status. Codes are a
+ * stable API.
  */
+import type { ErrorCode } from '../../core/errors.ts';
 
 export const ERROR_STATUS = {
   bad_request: 400,
@@ -20,9 +22,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
+} as const satisfies Record<ErrorCode, number>;
 
 /** A claim that was decided but did not issue: the body is `{ status }`. */
 export const REFUSAL_STATUS = {
@@ -39,18 +39,6 @@ export type Refusal = keyof typeof REFUSAL_STATUS;
 /** Errors with these codes tell the client when to come back. */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { rate_limited: 1, unavailable: 1 };
 
-import { logThrottled } from '../../core/log.ts';
-
-/** Thrown anywhere in a handler to answer with an error from the table. */
-export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message?: string) {
-    super(message ?? code);
-  }
-  get status(): number {
-    return ERROR_STATUS[this.code];
-  }
-}
-
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
   404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone',
@@ -61,18 +49,4 @@ const STATUS_TEXT: Record<number, string> = {
 /** "404 Not Found" for uWS writeStatus. */
 export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trimEnd();
-}
-
-/**
- * Runs a storage call; any failure (down, timeout, OOM) becomes a 503, and an ApiError passes
- * as is. The driver's detail goes to the log, never to the client (it names schemas and columns).
- */
-export async function orUnavailable<T>(what: 'redis' | 'mysql', f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    logThrottled(`${what}-failure`, 'warn', `${what} call failed`, { err });
-    throw new ApiError('unavailable', 'storage unavailable, retry shortly');
-  }
 }

@@ -1,5 +1,5 @@
 /** Query-string parsing shared by the GET routes: known parameters only, bounded page sizes. */
-import { ApiError } from './errors.ts';
+import { ApiError } from '../../core/errors.ts';
 
 /** Parses a query string; any parameter not in `allowed` is a 400. */
 export function queryParams(query: string, allowed: ReadonlySet<string>): URLSearchParams {

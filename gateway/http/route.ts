@@ -7,7 +7,8 @@ import type { HttpRequest, HttpResponse } from './uws.ts';
 import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
-import { ApiError, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
+import { ApiError } from '../../core/errors.ts';
+import { ERROR_STATUS, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
 
 /** What a handler sees: everything copied out of the uWS request up front. */
 export interface Incoming {
@@ -148,7 +149,7 @@ function singleContentLength(req: HttpRequest): string {
 export function errorReply(err: ApiError): Reply {
   const retry = RETRY_AFTER_SECONDS[err.code];
   return {
-    status: err.status,
+    status: ERROR_STATUS[err.code],
     body: err.message === err.code ? { error: err.code } : { error: err.code, message: err.message },
     headers: retry === undefined ? undefined : { 'Retry-After': String(retry) },
   };

@@ -1,6 +1,6 @@
 /** GET and PUT /v1/admin/blacklist: the global blacklist of categories and products. */
 import { decodeBody, formatOf } from '../http/codec.ts';
-import { orUnavailable } from '../http/errors.ts';
+import { orUnavailable } from '../../core/errors.ts';
 import type { Credentials, Handler } from '../http/route.ts';
 import type { BlacklistStore } from '../templates/blacklist.ts';
 import { idList, object } from '../templates/rule-fields.ts';

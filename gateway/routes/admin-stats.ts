@@ -1,7 +1,7 @@
 /** GET /v1/admin/templates/:id/stats: stock from Redis, claim outcomes as all gateways flushed them. */
 import type { RedisClient } from '../../lua/client.ts';
 import type { KeySpace } from '../../lua/keys.ts';
-import { orUnavailable } from '../http/errors.ts';
+import { orUnavailable } from '../../core/errors.ts';
 import { queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
 import { readClaimStats } from '../stats/reader.ts';

@@ -1,5 +1,5 @@
 /** Operator routes for templates (create, read, list, change); `auth` is the admin gate (auth/admin-guard.ts). */
-import { ApiError, orUnavailable } from '../http/errors.ts';
+import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Credentials, Handler, Incoming } from '../http/route.ts';

@@ -2,7 +2,7 @@
 import { verifyUserToken } from '../auth/user-token.ts';
 import type { ClaimInput, ClaimService } from '../claim.ts';
 import { decodeBody, formatOf, isMap, notAMap } from '../http/codec.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError } from '../../core/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
 import { isId } from '../../core/ids.ts';
 

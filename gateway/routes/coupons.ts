@@ -4,7 +4,7 @@ import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../core/shards.ts';
 import { verifyUserToken } from '../auth/user-token.ts';
-import { ApiError, orUnavailable } from '../http/errors.ts';
+import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
 import { isId } from '../../core/ids.ts';

@@ -4,7 +4,8 @@
  * map holds at most one entry per cached template. The flusher (flusher.ts) takes the deltas.
  */
 import type { ClaimAnswer } from '../claim.ts';
-import { ApiError, type ErrorCode, type Refusal } from '../http/errors.ts';
+import { ApiError, type ErrorCode } from '../../core/errors.ts';
+import { type Refusal } from '../http/errors.ts';
 
 /** Why a claim for a known template got no coupon, in the order the stats answer lists them. */
 export const REJECT_REASONS = ['limit_reached', 'sold_out', 'not_started', 'ended', 'paused', 'not_eligible',

@@ -1,0 +1,37 @@
+/**
+ * The product's stable error codes (the API answers `{ error: code, message? }`) and the error
+ * that carries one. Every layer throws it: the template domain, storage calls, the HTTP layer.
+ * Only the processes give it a meaning on the wire: gateway/http/errors.ts maps each code to
+ * its HTTP status, in one table.
+ */
+import { logThrottled } from './log.ts';
+
+export const ERROR_CODES = [
+  'bad_request', 'unauthorized', 'forbidden', 'not_found', 'template_not_found', 'method_not_allowed',
+  'request_timeout', 'template_exists', 'version_conflict', 'request_conflict', 'request_expired',
+  'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** An error with a stable code, thrown anywhere to answer with it. */
+export class ApiError extends Error {
+  constructor(readonly code: ErrorCode, message?: string) {
+    super(message ?? code);
+  }
+}
+
+/**
+ * Runs a storage call; any failure (down, timeout, OOM) becomes `unavailable`, and an ApiError
+ * passes as is. The driver's detail goes to the log, never to the client (it names schemas and
+ * columns).
+ */
+export async function orUnavailable<T>(what: 'redis' | 'mysql', f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    logThrottled(`${what}-failure`, 'warn', `${what} call failed`, { err });
+    throw new ApiError('unavailable', 'storage unavailable, retry shortly');
+  }
+}
