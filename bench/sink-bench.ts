@@ -6,9 +6,9 @@
 import { ScriptCode } from '../lua/codes.ts';
 import { FencedScripts } from '../lua/fenced.ts';
 import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
-import type { Template } from '../gateway/templates/model.ts';
-import { LiveTemplates } from '../gateway/templates/live.ts';
-import { TemplateStore } from '../gateway/templates/store.ts';
+import type { Template } from '../templates/model.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import { TemplateStore } from '../templates/store.ts';
 import { createLog } from '../sink/log.ts';
 import { openMysql } from '../core/mysql.ts';
 import { couponIdPrefix, shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';

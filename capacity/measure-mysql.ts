@@ -7,8 +7,8 @@
 import type { Config } from '../config/index.ts';
 import { cpuMeter } from '../bench/cpu.ts';
 import type { BenchStorage } from '../bench/storage.ts';
-import { LiveTemplates } from '../gateway/templates/live.ts';
-import { TemplateStore } from '../gateway/templates/store.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import { TemplateStore } from '../templates/store.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import { createLog } from '../sink/log.ts';
 import { couponIdPrefix, shardOfUser, type ShardLayout } from '../core/shards.ts';

@@ -165,7 +165,7 @@ export function figuresAt(set: FigureSet, o: FigureOverrides = {}): Figures {
   };
 }
 
-/** Largest number of sub-stocks the product allows per template (gateway/templates/rules.ts). */
+/** Largest number of sub-stocks the product allows per template (templates/rules.ts). */
 export const MAX_SUB_STOCKS = 64;
 /** Largest PARTITIONS the product accepts (config/index.ts). */
 export const MAX_PARTITIONS = 1024;

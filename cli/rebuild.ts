@@ -10,7 +10,7 @@ import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { assertBinaryIds } from '../core/collation.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { isId } from '../core/ids.ts';
-import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../gateway/rebuild/rebuild.ts';
+import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../templates/rebuild/rebuild.ts';
 
 const USAGE = 'usage: npm run rebuild -- (--all | --template ID [--template ID ...]) [--drain-timeout-ms N]';
 // A running sink passes a drain point within its batch wait (100 ms by default); 30 s also

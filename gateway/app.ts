@@ -22,12 +22,12 @@ import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
 import { ClaimCounter } from './stats/counter.ts';
 import { StatsFlusher } from './stats/flusher.ts';
-import { TemplateCache } from './templates/cache.ts';
-import { BlacklistStore } from './templates/blacklist.ts';
-import { LiveTemplates } from './templates/live.ts';
-import { StockLedger } from './templates/stock-ledger.ts';
-import { TemplateStore } from './templates/store.ts';
-import { TemplateSync } from './templates/sync.ts';
+import { TemplateCache } from './cache/template-cache.ts';
+import { BlacklistStore } from '../templates/blacklist.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import { StockLedger } from '../templates/stock-ledger.ts';
+import { TemplateStore } from '../templates/store.ts';
+import { TemplateSync } from './cache/template-sync.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Gateway {

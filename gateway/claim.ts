@@ -18,7 +18,7 @@ import { ApiError, orUnavailable } from '../core/errors.ts';
 import { type Refusal, REFUSAL_STATUS } from './http/errors.ts';
 import { takeOverflow } from './overflow.ts';
 import type { ClaimCounter } from './stats/counter.ts';
-import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty, type TemplateCache } from './templates/cache.ts';
+import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty, type TemplateCache } from './cache/template-cache.ts';
 
 export interface ClaimInput {
   readonly userId: string;

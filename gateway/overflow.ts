@@ -8,7 +8,7 @@ import * as keys from '../lua/keys.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, type ReservedCtx, restarted, stepCall } from './claim.ts';
 import { ApiError } from '../core/errors.ts';
 import { logThrottled } from '../core/log.ts';
-import { isSoldOut, markEmpty } from './templates/cache.ts';
+import { isSoldOut, markEmpty } from './cache/template-cache.ts';
 
 /** Fisher-Yates shuffle of the sub-stocks not known to be empty. */
 function candidates(empty: Uint8Array): number[] {

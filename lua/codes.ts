@@ -16,7 +16,7 @@ export enum ScriptCode {
   Stale = 14,
   StockChanged = 15,
   StockChangeKnown = 16,
-  // 20-24: the rebuild of Redis from MySQL (gateway/rebuild/).
+  // 20-24: the rebuild of Redis from MySQL (templates/rebuild/).
   Frozen = 20,
   StockAbsent = 21,
   Thawed = 22,

@@ -12,10 +12,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { LiveTemplates } from '../gateway/templates/live.ts';
-import { StockLedger } from '../gateway/templates/stock-ledger.ts';
-import { changeStock } from '../gateway/templates/stock.ts';
-import { TemplateStore } from '../gateway/templates/store.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import { StockLedger } from '../templates/stock-ledger.ts';
+import { changeStock } from '../templates/stock.ts';
+import { TemplateStore } from '../templates/store.ts';
 import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { openMysql } from '../core/mysql.ts';

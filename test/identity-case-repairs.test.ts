@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pack } from 'msgpackr';
-import { rebuildDeps, rebuildTemplate } from '../gateway/rebuild/rebuild.ts';
-import type { Template } from '../gateway/templates/model.ts';
-import { changeStock } from '../gateway/templates/stock.ts';
+import { rebuildDeps, rebuildTemplate } from '../templates/rebuild/rebuild.ts';
+import type { Template } from '../templates/model.ts';
+import { changeStock } from '../templates/stock.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { deadKey, pendingKey, reconcileRunKey, stockKey, streamKey, subStockPartition, templateKey, usersKey } from '../lua/keys.ts';
 import { FencedScripts } from '../lua/fenced.ts';

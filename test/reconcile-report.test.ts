@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { Template } from '../gateway/templates/model.ts';
+import type { Template } from '../templates/model.ts';
 import { stockChangesKey, stockKey } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../sink/reconcile/context.ts';

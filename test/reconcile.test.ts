@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { Template } from '../gateway/templates/model.ts';
+import type { Template } from '../templates/model.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { homeSubStock, reconcileRunKey, stockKey, usersKey, subStockPartition } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';

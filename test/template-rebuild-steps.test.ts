@@ -1,11 +1,11 @@
 /**
- * The rebuild's steps in process (gateway/rebuild/): what it does with reservations caught
+ * The rebuild's steps in process (templates/rebuild/): what it does with reservations caught
  * between claim-home and claim-settle, and that it runs unchanged on Redis Cluster.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { loadConfigWith } from '../config/index.ts';
-import { rebuildDeps, rebuildTemplate } from '../gateway/rebuild/rebuild.ts';
+import { rebuildDeps, rebuildTemplate } from '../templates/rebuild/rebuild.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { homeSubStock, stockKey } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';

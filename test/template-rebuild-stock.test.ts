@@ -1,16 +1,16 @@
 /**
- * A rebuild and operator stock changes caught half-way (gateway/rebuild/stock-changes.ts): a
+ * A rebuild and operator stock changes caught half-way (templates/rebuild/stock-changes.ts): a
  * top-up recorded in MySQL is never added a second time by its retry, and stock a reduction
  * took in Redis stays withheld until the reduction is recorded. Either mistake over-issues.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { rebuildDeps, rebuildTemplate } from '../gateway/rebuild/rebuild.ts';
-import { LiveTemplates } from '../gateway/templates/live.ts';
-import type { Template } from '../gateway/templates/model.ts';
-import { StockLedger } from '../gateway/templates/stock-ledger.ts';
-import { changeStock, type StockDeps } from '../gateway/templates/stock.ts';
-import { TemplateStore } from '../gateway/templates/store.ts';
+import { rebuildDeps, rebuildTemplate } from '../templates/rebuild/rebuild.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import type { Template } from '../templates/model.ts';
+import { StockLedger } from '../templates/stock-ledger.ts';
+import { changeStock, type StockDeps } from '../templates/stock.ts';
+import { TemplateStore } from '../templates/store.ts';
 import { createRedis } from '../lua/client.ts';
 import { stockKey } from '../lua/keys.ts';
 import { FencedScripts } from '../lua/fenced.ts';

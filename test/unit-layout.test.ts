@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as keys from '../lua/keys.ts';
 import { couponIdPrefix, hash32, shardOfCoupon, shardOfUser } from '../core/shards.ts';
-import { defaultSubStocks, subStockShare } from '../gateway/templates/model.ts';
+import { defaultSubStocks, subStockShare } from '../templates/model.ts';
 
 const ks = { prefix: 'cg', partitions: 16 };
 const tagOf = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];

@@ -1,8 +1,8 @@
 /** The local template cache: sold-out bookkeeping, bounded misses, versions, shared loads. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isSoldOut, markEmpty, TemplateCache } from '../gateway/templates/cache.ts';
-import type { Template } from '../gateway/templates/model.ts';
+import { isSoldOut, markEmpty, TemplateCache } from '../gateway/cache/template-cache.ts';
+import type { Template } from '../templates/model.ts';
 import { templateFixture } from './support/template-fixture.ts';
 
 const tpl = (over: Partial<Template> = {}): Template => templateFixture({ id: 't', totalStock: 3, subStocks: 3, ...over });

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiError } from '../core/errors.ts';
-import { ALL_PRODUCTS } from '../gateway/templates/model.ts';
-import { parsePatch, parseTemplate } from '../gateway/templates/rules.ts';
+import { ALL_PRODUCTS } from '../templates/model.ts';
+import { parsePatch, parseTemplate } from '../templates/rules.ts';
 import { templateFixture } from './support/template-fixture.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12);

@@ -2,8 +2,8 @@
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { orUnavailable } from '../../core/errors.ts';
 import type { Credentials, Handler } from '../http/route.ts';
-import type { BlacklistStore } from '../templates/blacklist.ts';
-import { idList, object } from '../templates/rule-fields.ts';
+import type { BlacklistStore } from '../../templates/blacklist.ts';
+import { idList, object } from '../../templates/rule-fields.ts';
 
 /** Most ids per part of the list: it is read by every checkout. */
 const MAX_IDS = 10_000;

@@ -3,7 +3,7 @@ import type { RedisClient } from '../../lua/client.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import type { Handler, RouteCallback, RouteOptions } from '../http/route.ts';
 import type { TemplatedApp } from '../http/uws.ts';
-import type { StockDeps } from '../templates/stock.ts';
+import type { StockDeps } from '../../templates/stock.ts';
 import { type AdminDeps, createTemplateHandler, getTemplateHandler, listTemplatesHandler, patchTemplateHandler } from './admin.ts';
 import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './admin-blacklist.ts';
 import { templateStatsHandler } from './admin-stats.ts';

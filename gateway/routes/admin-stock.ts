@@ -1,9 +1,9 @@
 /** POST /v1/admin/templates/:id/stock: an operator top-up (add > 0) or reduction (add < 0). */
 import { decodeBody, formatOf } from '../http/codec.ts';
 import type { Handler } from '../http/route.ts';
-import { templateJson } from '../templates/model.ts';
-import { bad, int, object } from '../templates/rule-fields.ts';
-import { changeStock, generatedRequestId, MAX_STOCK_CHANGE, type StockDeps } from '../templates/stock.ts';
+import { templateJson } from '../../templates/model.ts';
+import { bad, int, object } from '../../templates/rule-fields.ts';
+import { changeStock, generatedRequestId, MAX_STOCK_CHANGE, type StockDeps } from '../../templates/stock.ts';
 import { isId } from '../../core/ids.ts';
 import { type AdminDeps, templateIdParam } from './admin.ts';
 

@@ -3,10 +3,10 @@ import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Credentials, Handler, Incoming } from '../http/route.ts';
-import type { TemplateCache } from '../templates/cache.ts';
-import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } from '../templates/model.ts';
-import { parsePatch, parseTemplate, type RuleDefaults } from '../templates/rules.ts';
-import type { TemplateStore } from '../templates/store.ts';
+import type { TemplateCache } from '../cache/template-cache.ts';
+import { type Template, templateJson, TEMPLATE_STATUSES, type TemplateStatus } from '../../templates/model.ts';
+import { parsePatch, parseTemplate, type RuleDefaults } from '../../templates/rules.ts';
+import type { TemplateStore } from '../../templates/store.ts';
 import { isId } from '../../core/ids.ts';
 
 export interface AdminDeps {

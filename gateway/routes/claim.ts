@@ -1,7 +1,8 @@
 /** POST /v1/claim: JSON or msgpack in, the same format out. */
 import { verifyUserToken } from '../auth/user-token.ts';
 import type { ClaimInput, ClaimService } from '../claim.ts';
-import { decodeBody, formatOf, isMap, notAMap } from '../http/codec.ts';
+import { isMap, notAMap } from '../../core/bodies.ts';
+import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
 import { isId } from '../../core/ids.ts';

@@ -2,9 +2,9 @@
 import type { Config } from '../../config/index.ts';
 import { masters, type RedisClient } from '../../lua/client.ts';
 import type { KeySpace } from '../../lua/keys.ts';
-import { LiveTemplates } from '../../gateway/templates/live.ts';
-import { StockLedger } from '../../gateway/templates/stock-ledger.ts';
-import { TemplateStore } from '../../gateway/templates/store.ts';
+import { LiveTemplates } from '../../templates/live.ts';
+import { StockLedger } from '../../templates/stock-ledger.ts';
+import { TemplateStore } from '../../templates/store.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
 

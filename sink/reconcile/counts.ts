@@ -17,8 +17,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../../lua/codes.ts';
 import { stockKey } from '../../lua/keys.ts';
-import { halfDone, inFlight, readSubStocks, type SubStockView } from '../../gateway/rebuild/stock-changes.ts';
-import type { Template } from '../../gateway/templates/model.ts';
+import { halfDone, inFlight, readSubStocks, type SubStockView } from '../../templates/rebuild/stock-changes.ts';
+import type { Template } from '../../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
 /**

@@ -1,5 +1,5 @@
 /** A complete template with plain defaults, for tests and benchmarks that build one directly. */
-import { ALL_PRODUCTS, type Template } from '../../gateway/templates/model.ts';
+import { ALL_PRODUCTS, type Template } from '../../templates/model.ts';
 
 let seq = 0;
 

@@ -1,5 +1,5 @@
 /** The claim scripts of one user on a 2-sub-stock template, called directly (to stage reservations). */
-import type { Template } from '../../gateway/templates/model.ts';
+import type { Template } from '../../templates/model.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { FencedScripts } from '../../lua/fenced.ts';

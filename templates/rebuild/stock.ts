@@ -2,7 +2,7 @@
 import { ScriptCode } from '../../lua/codes.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import { frozenStockKey, type KeySpace, stockKey } from '../../lua/keys.ts';
-import { subStockShare, type Template } from '../templates/model.ts';
+import { subStockShare, type Template } from '../model.ts';
 
 const subStocks = (t: Template) => Array.from({ length: t.subStocks }, (_, k) => k);
 

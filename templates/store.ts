@@ -4,10 +4,10 @@
  * version-guarded, so a call that failed half-way is completed by its retry.
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
-import type { Config } from '../../config/index.ts';
-import { inTransaction, type MysqlPools } from '../../core/mysql.ts';
-import { mainDbName } from '../../core/shards.ts';
-import { ApiError } from '../../core/errors.ts';
+import type { Config } from '../config/index.ts';
+import { inTransaction, type MysqlPools } from '../core/mysql.ts';
+import { mainDbName } from '../core/shards.ts';
+import { ApiError } from '../core/errors.ts';
 import type { LiveTemplates } from './live.ts';
 import { ALL_PRODUCTS, type Scope, type Template, type TemplateStatus } from './model.ts';
 import type { Patch } from './rules.ts';

@@ -3,7 +3,7 @@
  * then as a whole; every refusal is a 400 that names the field and says why.
  */
 import { randomBytes } from 'node:crypto';
-import { isId } from '../../core/ids.ts';
+import { isId } from '../core/ids.ts';
 import { ALL_PRODUCTS, defaultSubStocks, type Template, TEMPLATE_STATUSES, TEMPLATE_TYPES,
   type TemplateStatus, type TemplateType } from './model.ts';
 import { audience, bad, type Body, boolean, int, MAX_CENTS, name, object, scope, time } from './rule-fields.ts';

@@ -3,9 +3,9 @@
  * whatever its own scope says. Stored in MySQL next to the templates; checkout reads it.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import type { Config } from '../../config/index.ts';
-import { inTransaction, type MysqlPools } from '../../core/mysql.ts';
-import { mainDbName } from '../../core/shards.ts';
+import type { Config } from '../config/index.ts';
+import { inTransaction, type MysqlPools } from '../core/mysql.ts';
+import { mainDbName } from '../core/shards.ts';
 
 export interface Blacklist {
   readonly categories: readonly string[];

@@ -12,9 +12,9 @@
 import type { PoolConnection } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, stockChangesAtKey, stockChangesKey, stockKey } from '../../lua/keys.ts';
-import { subStockShare, type Template } from '../templates/model.ts';
-import { RETRY_WINDOW_MS } from '../templates/stock.ts';
-import type { StockChangeRow, StockLedger } from '../templates/stock-ledger.ts';
+import { subStockShare, type Template } from '../model.ts';
+import { RETRY_WINDOW_MS } from '../stock.ts';
+import type { StockChangeRow, StockLedger } from '../stock-ledger.ts';
 
 /** One sub-stock read in one step: its remaining count (null: missing) and what each stock change applied to it. */
 export interface SubStockView {

@@ -8,11 +8,11 @@
  * without applying any part of it twice.
  */
 import { randomBytes } from 'node:crypto';
-import { ScriptCode } from '../../lua/codes.ts';
-import type { RedisClient } from '../../lua/client.ts';
-import type { FencedScripts } from '../../lua/fenced.ts';
-import { type KeySpace, stockChangesAtKey, stockChangesKey, stockKey } from '../../lua/keys.ts';
-import { ApiError, orUnavailable } from '../../core/errors.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import type { RedisClient } from '../lua/client.ts';
+import type { FencedScripts } from '../lua/fenced.ts';
+import { type KeySpace, stockChangesAtKey, stockChangesKey, stockKey } from '../lua/keys.ts';
+import { ApiError, orUnavailable } from '../core/errors.ts';
 import type { LiveTemplates, StockView } from './live.ts';
 import { subStockShare, type Template } from './model.ts';
 import { bad } from './rule-fields.ts';

@@ -1,7 +1,7 @@
 /** Readers of single template fields: each returns the typed value or throws 400 naming the field. */
-import { isMap, notAMap } from '../http/codec.ts';
-import { ApiError } from '../../core/errors.ts';
-import { isId } from '../../core/ids.ts';
+import { isMap, notAMap } from '../core/bodies.ts';
+import { ApiError } from '../core/errors.ts';
+import { isId } from '../core/ids.ts';
 import { SCOPE_LISTS, type Scope } from './model.ts';
 
 /** Largest amount of money in cents a template may name. */

@@ -4,9 +4,9 @@
  * (a retried admin call, a rebuild, a reload) completes a half-done change and never undoes a
  * newer one.
  */
-import { ScriptCode } from '../../lua/codes.ts';
-import type { RedisClient } from '../../lua/client.ts';
-import { type KeySpace, stockKey, templateChannel, templateKey } from '../../lua/keys.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import type { RedisClient } from '../lua/client.ts';
+import { type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
 import { subStockShare, type Template } from './model.ts';
 
 export interface StockView {

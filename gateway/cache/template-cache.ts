@@ -3,7 +3,7 @@
  * Redis, and a template this process has seen sell out is answered from memory. Sub-stocks only
  * shrink within one version; a new version (top-up, rebuild, any change) starts from scratch.
  */
-import type { Template } from './model.ts';
+import type { Template } from '../../templates/model.ts';
 
 export interface CachedTemplate {
   readonly template: Template;

@@ -8,9 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisClient } from '../../lua/client.ts';
 import { type KeySpace, templateChannel } from '../../lua/keys.ts';
 import { log, logThrottled } from '../../core/log.ts';
-import type { TemplateCache } from './cache.ts';
-import { parseNotice } from './live.ts';
-import type { Template } from './model.ts';
+import type { TemplateCache } from './template-cache.ts';
+import { parseNotice } from '../../templates/live.ts';
+import type { Template } from '../../templates/model.ts';
 
 const NOTICE_ATTEMPTS = 5;
 

@@ -10,7 +10,7 @@ import type { RedisClient } from '../../lua/client.ts';
 import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardTableName } from '../../core/shards.ts';
-import type { Template } from '../templates/model.ts';
+import type { Template } from '../model.ts';
 
 // Rows per MySQL page, and field-value pairs per HSET (a bounded command per round trip).
 const PAGE_ROWS = 5000;

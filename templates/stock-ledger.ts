@@ -6,9 +6,9 @@
  * total; a reduction stores it alone, takes from Redis, then completes it with what it took.
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise';
-import type { Config } from '../../config/index.ts';
-import type { MysqlPools } from '../../core/mysql.ts';
-import { mainDbName } from '../../core/shards.ts';
+import type { Config } from '../config/index.ts';
+import type { MysqlPools } from '../core/mysql.ts';
+import { mainDbName } from '../core/shards.ts';
 
 /** A stored stock change. */
 export interface StockChangeRow {
