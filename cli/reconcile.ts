@@ -1,5 +1,5 @@
 /**
- * `npm run reconcile [-- --json]`: one reconciliation pass now (sink/reconcile/), under the same
+ * `npm run reconcile [-- --json]`: one reconciliation pass now (reconcile/), under the same
  * lease as the sink's periodic job. Prints what it found and repaired; exits 1 when something
  * needs a person, 2 when it could not run (bad arguments, another holder of the lease).
  */
@@ -8,10 +8,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
 import { openMysql } from '../core/mysql.ts';
-import { reconcileCtx } from '../sink/reconcile/context.ts';
-import { Lease } from '../sink/reconcile/lease.ts';
-import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
-import { attention, notes, summary } from '../sink/reconcile/report-lines.ts';
+import { reconcileCtx } from '../reconcile/context.ts';
+import { Lease } from '../reconcile/lease.ts';
+import { reconcileOnce } from '../reconcile/reconcile.ts';
+import { attention, notes, summary } from '../reconcile/report-lines.ts';
 
 let args: { json: boolean };
 try {

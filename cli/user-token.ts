@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
-import { signUserToken } from '../gateway/auth/user-token.ts';
+import { signUserToken } from '../core/user-token.ts';
 import { isId } from '../core/ids.ts';
 
 try {

@@ -3,7 +3,7 @@
  * workload builds its requests, so the load generator spends no CPU per request on them.
  */
 import { Packr } from 'msgpackr';
-import { signUserToken } from '../gateway/auth/user-token.ts';
+import { signUserToken } from '../core/user-token.ts';
 import type { BodyFormat } from './options.ts';
 
 /** Who claims what: the identity the verifier checks answers and rows against. */

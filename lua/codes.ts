@@ -22,7 +22,7 @@ export enum ScriptCode {
   Thawed = 22,
   StockLive = 23,
   UsersReplaced = 24,
-  // 25-29: the reconciler (sink/reconcile/).
+  // 25-29: the reconciler (reconcile/).
   Leased = 25,
   LeaseHeld = 26,
   LeaseDropped = 27,

@@ -6,7 +6,7 @@
  * users hashes forget claims the sink already stored (a user could claim past the limit, a retry
  * would not replay) and the stock forgets decrements (it could be sold twice, or an operator's
  * reduction take stock that is already issued). The reconciler repairs both from MySQL
- * (sink/reconcile/restart.ts, counts.ts); claims and stock changes must not run before, and
+ * (reconcile/restart.ts, counts.ts); claims and stock changes must not run before, and
  * while none runs the repair sees a stock that stands still.
  *
  * The fence is Redis's script cache, which a restart (or a failover to a replica) empties: the

@@ -1,14 +1,14 @@
 /**
  * Sink process entry: `node --import tsx sink/main.ts`. Drains the issuance streams into the
  * MySQL shards until SIGTERM/SIGINT, then writes and acks what it holds and exits 0. It also
- * runs the reconciler when it holds the lease (sink/reconcile/). Fatal
+ * runs the reconciler when it holds the lease (sink/reconcile-job.ts, reconcile/). Fatal
  * errors exit non-zero so a supervisor restarts it; unacked records survive in Redis.
  */
 import { loadConfig } from '../config/index.ts';
 import { createLog, errorText } from './log.ts';
 import { openMysql } from '../core/mysql.ts';
-import { reconcileCtx } from './reconcile/context.ts';
-import { ReconcileJob } from './reconcile/job.ts';
+import { reconcileCtx } from '../reconcile/context.ts';
+import { ReconcileJob } from './reconcile-job.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';
 
 const log = createLog();

@@ -1,5 +1,5 @@
 /**
- * Hostile cases of the restart fence (lua/fenced.ts) and its repair (sink/reconcile/), on a real
+ * Hostile cases of the restart fence (lua/fenced.ts) and its repair (reconcile/), on a real
  * gateway, Redis, MariaDB and sink. A Redis restarted from an AOF that lost its last second
  * forgets claims the sink already stored; every case here ends with claims running on it again,
  * and checks that nothing forgotten could be sold twice, pass a limit or change an answer:
@@ -19,8 +19,8 @@ import { TemplateStore } from '../templates/store.ts';
 import { FencedScripts } from '../lua/fenced.ts';
 import * as keys from '../lua/keys.ts';
 import { openMysql } from '../core/mysql.ts';
-import { reconcileCtx } from '../sink/reconcile/context.ts';
-import { reconcileOnce } from '../sink/reconcile/reconcile.ts';
+import { reconcileCtx } from '../reconcile/context.ts';
+import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc } from './support/processes.ts';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { signUserToken } from '../gateway/auth/user-token.ts';
+import { signUserToken } from '../core/user-token.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { drained, waitFor } from './support/sink-fixtures.ts';

@@ -1,14 +1,14 @@
 /**
- * The reconciler's report lines (sink/reconcile/report-lines.ts) on made-up passes: one line per
+ * The reconciler's report lines (reconcile/report-lines.ts) on made-up passes: one line per
  * template naming it with its own numbers, nothing folded or hidden, a cap that still names
  * every template; and the sink log's alert lines, which no throttle folds.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLog } from '../sink/log.ts';
-import type { CountFinding } from '../sink/reconcile/counts.ts';
-import type { ReconcileReport } from '../sink/reconcile/reconcile.ts';
-import { attention, notes, summary, templateLine } from '../sink/reconcile/report-lines.ts';
+import type { CountFinding } from '../reconcile/counts.ts';
+import type { ReconcileReport } from '../reconcile/reconcile.ts';
+import { attention, notes, summary, templateLine } from '../reconcile/report-lines.ts';
 
 /** A finding for a template whose counts agree, with `over` applied. */
 function finding(templateId: string, over: Partial<CountFinding> = {}): CountFinding {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { signUserToken, verifyUserToken } from '../gateway/auth/user-token.ts';
+import { signUserToken, verifyUserToken } from '../core/user-token.ts';
 import { ApiError } from '../core/errors.ts';
 
 const SECRET = 'a-secret-of-the-login-service-32+chars';

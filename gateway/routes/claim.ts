@@ -1,5 +1,5 @@
 /** POST /v1/claim: JSON or msgpack in, the same format out. */
-import { verifyUserToken } from '../auth/user-token.ts';
+import { verifyUserToken } from '../../core/user-token.ts';
 import type { ClaimInput, ClaimService } from '../claim.ts';
 import { isMap, notAMap } from '../../core/bodies.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';

@@ -3,7 +3,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../../core/shards.ts';
-import { verifyUserToken } from '../auth/user-token.ts';
+import { verifyUserToken } from '../../core/user-token.ts';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';

@@ -5,8 +5,8 @@
  * `v1.<payload>` with a shared secret. Several secrets verify (rotation); the first one signs.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ApiError } from '../../core/errors.ts';
-import { isId } from '../../core/ids.ts';
+import { ApiError } from './errors.ts';
+import { isId } from './ids.ts';
 
 const VERSION = 'v1';
 

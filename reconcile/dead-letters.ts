@@ -3,9 +3,9 @@
  * set aside only because their template row was missing are re-driven into their stream once
  * the row exists; the rest wait for a person, and the other steps count them as issued.
  */
-import { deadKey, streamKey } from '../../lua/keys.ts';
-import { RECORD_FIELD } from '../../lua/record.ts';
-import { deadEntries } from '../../lua/drain.ts';
+import { deadKey, streamKey } from '../lua/keys.ts';
+import { RECORD_FIELD } from '../lua/record.ts';
+import { deadEntries } from '../lua/drain.ts';
 import type { ReconcileCtx } from './context.ts';
 
 const TEMPLATE_MISSING = /has no row in coupon_template/;

@@ -10,8 +10,8 @@
  *  6. settle the reservations   7. re-drive dead letters whose template row exists now.
  * Every repair only withholds stock or restores what MySQL proves: none can cause over-issue.
  */
-import { type Template } from '../../templates/model.ts';
-import { drainPoints, waitDrained } from '../../lua/drain.ts';
+import { type Template } from '../templates/model.ts';
+import { drainPoints, waitDrained } from '../lua/drain.ts';
 import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
 import { type ReconcileCtx, redisNowMs } from './context.ts';
 import { readDeadLetters, redrive } from './dead-letters.ts';

@@ -14,9 +14,9 @@
  * confirmed) or is refused: no coupon can be taken for a slot that is then released.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { ScriptCode } from '../../lua/codes.ts';
-import { pendingKey, releasedKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import { shardDbName, shardOfUser, shardTableName } from '../../core/shards.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import { pendingKey, releasedKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import type { ReconcileCtx } from './context.ts';
 
 export interface Reservation {

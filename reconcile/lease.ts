@@ -1,7 +1,7 @@
 /** The reconciler's lease in Redis: one holder at a time, lost by a holder that stops renewing. */
-import { ScriptCode } from '../../lua/codes.ts';
-import type { RedisClient } from '../../lua/client.ts';
-import { type KeySpace, reconcileLeaseKey } from '../../lua/keys.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import type { RedisClient } from '../lua/client.ts';
+import { type KeySpace, reconcileLeaseKey } from '../lua/keys.ts';
 
 export class Lease {
   constructor(private readonly redis: RedisClient, private readonly ks: KeySpace,

@@ -15,10 +15,10 @@
  * checked for over-issue, and compared again on the next pass.
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { ScriptCode } from '../../lua/codes.ts';
-import { stockKey } from '../../lua/keys.ts';
-import { halfDone, inFlight, readSubStocks, type SubStockView } from '../../templates/rebuild/stock-changes.ts';
-import type { Template } from '../../templates/model.ts';
+import { ScriptCode } from '../lua/codes.ts';
+import { stockKey } from '../lua/keys.ts';
+import { halfDone, inFlight, readSubStocks, type SubStockView } from '../templates/rebuild/stock-changes.ts';
+import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
 /**

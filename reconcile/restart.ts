@@ -7,9 +7,9 @@
  * The stock side of the same loss is repaired by the counts step (counts.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
-import { markRepaired, redisRunId } from '../../lua/fenced.ts';
-import { homeSubStock, reconcileRunKey, seqKey, subStockPartition, usersKey } from '../../lua/keys.ts';
-import type { Template } from '../../templates/model.ts';
+import { markRepaired, redisRunId } from '../lua/fenced.ts';
+import { homeSubStock, reconcileRunKey, seqKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
 // Users per usersAtLeast call: a bounded script run.

@@ -1,12 +1,12 @@
 /** What every reconciliation step needs: the clients, the layouts, and its limits. */
-import type { Config } from '../../config/index.ts';
-import { masters, type RedisClient } from '../../lua/client.ts';
-import type { KeySpace } from '../../lua/keys.ts';
-import { LiveTemplates } from '../../templates/live.ts';
-import { StockLedger } from '../../templates/stock-ledger.ts';
-import { TemplateStore } from '../../templates/store.ts';
-import type { MysqlPools } from '../../core/mysql.ts';
-import { shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
+import type { Config } from '../config/index.ts';
+import { masters, type RedisClient } from '../lua/client.ts';
+import type { KeySpace } from '../lua/keys.ts';
+import { LiveTemplates } from '../templates/live.ts';
+import { StockLedger } from '../templates/stock-ledger.ts';
+import { TemplateStore } from '../templates/store.ts';
+import type { MysqlPools } from '../core/mysql.ts';
+import { shardDbName, shardTableName, type ShardLayout } from '../core/shards.ts';
 
 export interface ReconcileCtx {
   readonly redis: RedisClient;

@@ -3,12 +3,12 @@
  * renews the lease (only the holder works) and looks at Redis's run id; it runs a pass every
  * RECONCILE_EVERY_MS, and at once when Redis restarted, to close that window as soon as it can.
  */
-import type { Log } from '../log.ts';
-import { Lease } from './lease.ts';
-import type { ReconcileCtx } from './context.ts';
-import { reconcileOnce } from './reconcile.ts';
-import { attention, notes, summary } from './report-lines.ts';
-import { restartedSince } from './restart.ts';
+import type { Log } from './log.ts';
+import { Lease } from '../reconcile/lease.ts';
+import type { ReconcileCtx } from '../reconcile/context.ts';
+import { reconcileOnce } from '../reconcile/reconcile.ts';
+import { attention, notes, summary } from '../reconcile/report-lines.ts';
+import { restartedSince } from '../reconcile/restart.ts';
 
 // Template lines per kind per pass: a pass after a wide loss may find every template wrong, and
 // the last line names the rest (`npm run reconcile -- --json` has all their numbers).
