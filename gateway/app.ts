@@ -8,7 +8,7 @@ import { openMysql } from '../core/mysql.ts';
 import { Admission } from './admission.ts';
 import { BacklogMonitor } from './backlog.ts';
 import { Breaker } from './breaker.ts';
-import { ClaimService } from './claim.ts';
+import { ClaimService } from './claim/service.ts';
 import { BodyDeadlines } from './http/body-deadlines.ts';
 import { ApiError } from '../core/errors.ts';
 import { type Handler, InFlight, route } from './http/route.ts';

@@ -5,7 +5,7 @@
  */
 import type { RedisClient } from '../lua/client.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
-import { decodeEntry, type StreamEntry } from '../lua/record.ts';
+import type { StreamEntry } from '../lua/record.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import type { Log } from './log.ts';
 

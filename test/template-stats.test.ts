@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import * as keys from '../lua/keys.ts';
-import type { ClaimAnswer } from '../gateway/claim.ts';
+import type { ClaimAnswer } from '../gateway/claim/answer.ts';
 import { ApiError } from '../core/errors.ts';
 import { ClaimCounter, REJECT_REASONS, type RejectReason } from '../gateway/stats/counter.ts';
 import { SECOND_TTL_S, StatsFlusher } from '../gateway/stats/flusher.ts';

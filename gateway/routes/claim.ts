@@ -1,6 +1,7 @@
 /** POST /v1/claim: JSON or msgpack in, the same format out. */
 import { verifyUserToken } from '../../core/user-token.ts';
-import type { ClaimInput, ClaimService } from '../claim.ts';
+import type { ClaimInput } from '../claim/answer.ts';
+import type { ClaimService } from '../claim/service.ts';
 import { isMap, notAMap } from '../../core/bodies.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../../core/errors.ts';

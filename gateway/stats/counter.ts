@@ -3,7 +3,7 @@
  * Only claims for a template the cache returned are counted (an unknown id never is), so the
  * map holds at most one entry per cached template. The flusher (flusher.ts) takes the deltas.
  */
-import type { ClaimAnswer } from '../claim.ts';
+import type { ClaimAnswer } from '../claim/answer.ts';
 import { ApiError, type ErrorCode } from '../../core/errors.ts';
 import { type Refusal } from '../http/errors.ts';
 

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Admission } from '../../gateway/admission.ts';
 import { BacklogMonitor } from '../../gateway/backlog.ts';
 import { Breaker } from '../../gateway/breaker.ts';
-import { ClaimService } from '../../gateway/claim.ts';
+import { ClaimService } from '../../gateway/claim/service.ts';
 import { ClaimCounter } from '../../gateway/stats/counter.ts';
 import { TemplateCache } from '../../gateway/cache/template-cache.ts';
 import type { Template } from '../../templates/model.ts';

@@ -5,89 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config/index.ts';
-import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
-import type { RedisClient } from '../lua/client.ts';
-import type { FencedScripts } from '../lua/fenced.ts';
-import * as keys from '../lua/keys.ts';
-import { couponIdPrefix, type ShardLayout } from '../core/shards.ts';
-import type { Admission } from './admission.ts';
-import type { BacklogMonitor } from './backlog.ts';
-import type { Breaker } from './breaker.ts';
-import { ApiError, orUnavailable } from '../core/errors.ts';
-import { type Refusal, REFUSAL_STATUS } from './http/errors.ts';
+import { ApiError, orUnavailable } from '../../core/errors.ts';
+import { couponIdPrefix } from '../../core/shards.ts';
+import { ScriptCode, type ScriptReply } from '../../lua/codes.ts';
+import * as keys from '../../lua/keys.ts';
+import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
+import type { Refusal } from '../http/errors.ts';
+import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
+import { type ClaimDeps, redisCall } from './deps.ts';
 import { takeOverflow } from './overflow.ts';
-import type { ClaimCounter } from './stats/counter.ts';
-import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty, type TemplateCache } from './cache/template-cache.ts';
-
-export interface ClaimInput {
-  readonly userId: string;
-  readonly templateId: string;
-  readonly requestId?: string;
-}
-
-export interface ClaimAnswer {
-  readonly status: number;
-  readonly body: Record<string, unknown>;
-}
-
-/** Everything one claim needs to know about where its keys are. */
-export interface ClaimCtx {
-  readonly c: CachedTemplate;
-  readonly userId: string;
-  /** The client's request id, or a generated one starting with '~'. */
-  readonly requestId: string;
-  /** '1' when the client sent the request id, so its answer is kept for replays. */
-  readonly remember: '0' | '1';
-  readonly home: number;
-  readonly homePartition: number;
-  readonly shardPrefix: string;
-}
-
-/** A claim whose home sub-stock was empty: its slot is reserved under this token. */
-export interface ReservedCtx extends ClaimCtx {
-  readonly token: string;
-}
-
-export interface ClaimDeps {
-  readonly redis: RedisClient;
-  /** The claim scripts, fenced against a Redis that restarted and is not repaired yet. */
-  readonly scripts: FencedScripts;
-  readonly ks: keys.KeySpace;
-  readonly layout: ShardLayout;
-  readonly cache: TemplateCache;
-  readonly admission: Admission;
-  readonly backlog: BacklogMonitor;
-  readonly counter: ClaimCounter;
-  /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
-  readonly breaker: Breaker;
-  readonly cfg: Config['claim'];
-}
-
-/** Answer of a claim that issued (or replayed) a coupon. */
-export function issued(ctx: ClaimCtx, couponId: string, replayed = false): ClaimAnswer {
-  const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.c.template.id, userId: ctx.userId };
-  if (replayed) body.replayed = true;
-  return { status: 200, body };
-}
-
-/** The 503 of a claim that met a Redis restarted and not yet repaired from MySQL (lua/fenced.ts). */
-export const restarted = () =>
-  new ApiError('unavailable', 'Redis restarted and is being repaired from MySQL: claims resume within seconds');
-
-/** Answer of a claim that was decided without a coupon. */
-export function refused(status: Refusal): ClaimAnswer {
-  return { status: REFUSAL_STATUS[status], body: { status } };
-}
-
-/**
- * A Redis call that starts a step of a claim: refused with a 503 before it is sent while the
- * breaker is open; a failure of any kind is a 503 (http/errors.ts).
- */
-export const redisCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(f));
-
-/** A Redis call of a claim already under way (a reservation is held): never refused, only counted. */
-export const stepCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.record(f));
 
 /**
  * Repeats `attempt` with backoff (5, 10, 20 ms ...) until it gives an answer or `waitMs` is

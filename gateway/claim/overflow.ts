@@ -3,12 +3,13 @@
  * user's slot. Try the other sub-stocks in a fresh random order, skipping ones known empty, then
  * confirm or release the reservation on the home partition.
  */
-import { ScriptCode } from '../lua/codes.ts';
-import * as keys from '../lua/keys.ts';
-import { type ClaimAnswer, type ClaimCtx, type ClaimDeps, issued, refused, type ReservedCtx, restarted, stepCall } from './claim.ts';
-import { ApiError } from '../core/errors.ts';
-import { logThrottled } from '../core/log.ts';
-import { isSoldOut, markEmpty } from './cache/template-cache.ts';
+import { ApiError } from '../../core/errors.ts';
+import { logThrottled } from '../../core/log.ts';
+import { ScriptCode } from '../../lua/codes.ts';
+import * as keys from '../../lua/keys.ts';
+import { isSoldOut, markEmpty } from '../cache/template-cache.ts';
+import { type ClaimAnswer, type ClaimCtx, issued, refused, type ReservedCtx, restarted } from './answer.ts';
+import { type ClaimDeps, stepCall } from './deps.ts';
 
 /** Fisher-Yates shuffle of the sub-stocks not known to be empty. */
 function candidates(empty: Uint8Array): number[] {

@@ -1,0 +1,36 @@
+/** What the claim path runs on, and the two ways it calls Redis (through the breaker). */
+import type { Config } from '../../config/index.ts';
+import { orUnavailable } from '../../core/errors.ts';
+import type { ShardLayout } from '../../core/shards.ts';
+import type { RedisClient } from '../../lua/client.ts';
+import type { FencedScripts } from '../../lua/fenced.ts';
+import type { KeySpace } from '../../lua/keys.ts';
+import type { Admission } from '../admission.ts';
+import type { BacklogMonitor } from '../backlog.ts';
+import type { Breaker } from '../breaker.ts';
+import type { TemplateCache } from '../cache/template-cache.ts';
+import type { ClaimCounter } from '../stats/counter.ts';
+
+export interface ClaimDeps {
+  readonly redis: RedisClient;
+  /** The claim scripts, fenced against a Redis that restarted and is not repaired yet. */
+  readonly scripts: FencedScripts;
+  readonly ks: KeySpace;
+  readonly layout: ShardLayout;
+  readonly cache: TemplateCache;
+  readonly admission: Admission;
+  readonly backlog: BacklogMonitor;
+  readonly counter: ClaimCounter;
+  /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
+  readonly breaker: Breaker;
+  readonly cfg: Config['claim'];
+}
+
+/**
+ * A Redis call that starts a step of a claim: refused with a 503 before it is sent while the
+ * breaker is open; a failure of any kind is a 503 (http/errors.ts).
+ */
+export const redisCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(f));
+
+/** A Redis call of a claim already under way (a reservation is held): never refused, only counted. */
+export const stepCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.record(f));
