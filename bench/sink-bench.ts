@@ -4,8 +4,8 @@
  * and rows/s of single-row autocommit INSERTs of the same row shape into the same shard tables.
  */
 import { ScriptCode } from '../lua/codes.ts';
-import { FencedScripts } from '../lua/fenced.ts';
-import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { Commands } from '../lua/commands.ts';
+import { homeSubStock, type KeySpace, subStockPartition } from '../lua/keys.ts';
 import type { Template } from '../templates/model.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { TemplateStore } from '../templates/store.ts';
@@ -103,14 +103,13 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
 /** Fills the streams through the real claim-home script: one record per distinct user. */
 async function produce(st: BenchStorage, ks: KeySpace, layout: ShardLayout, t: Template, n: number): Promise<void> {
   const CHUNK = 2000;
-  const scripts = new FencedScripts(st.redis, ks);
+  const commands = new Commands(st.redis, ks);
   for (let i = 0; i < n; i += CHUNK) {
     const replies = await Promise.all(Array.from({ length: Math.min(CHUNK, n - i) }, (_, j) => {
       const userId = `s${i + j}`;
       const k = homeSubStock(t.id, userId, t.subStocks);
-      const p = subStockPartition(ks, t.id, k);
-      return scripts.home(stockKey(ks, t.id, k), usersKey(ks, p, t.id), pendingKey(ks, p), seqKey(ks, p),
-        streamKey(ks, p), t.id, userId, `~bench.${i + j}`, '0', t.perUserLimit, couponIdPrefix(layout, userId), p);
+      return commands.claimHome({ templateId: t.id, userId, requestId: `~bench.${i + j}`, remember: '0', perUserLimit: t.perUserLimit,
+        home: k, homePartition: subStockPartition(ks, t.id, k), shardPrefix: couponIdPrefix(layout, userId) });
     }));
     const bad = replies.find((r) => r[0] !== ScriptCode.Issued);
     if (bad) throw new Error(`claim-home did not issue while producing records: ${JSON.stringify(bad)}`);

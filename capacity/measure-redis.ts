@@ -10,9 +10,9 @@ import { onCleanup } from '../bench/cleanup.ts';
 import { cpuMeter } from '../bench/cpu.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
-import { FencedScripts, type HomeArgs, pipelineHome } from '../lua/fenced.ts';
+import { Commands, type FencedCall } from '../lua/commands.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
-import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { homeSubStock, type KeySpace, stockKey, subStockPartition } from '../lua/keys.ts';
 import { couponIdPrefix } from '../core/shards.ts';
 import { deleteKeys } from '../test/support/storage.ts';
 import type { RedisRun } from './calibration-file.ts';
@@ -28,16 +28,15 @@ const PIPELINES_IN_FLIGHT = 4;
 const PIPELINE_DEPTH = 64;
 const WARMUP_MS = 300;
 
-/** Pre-built arguments of one claim per user: the client's CPU goes to Redis calls, not to key strings. */
-function claimArgs(cfg: Config): HomeArgs[] {
-  const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
+/** Pre-built calls of one claim per user: the client's CPU goes to Redis calls, not to key strings. */
+function claimCalls(cfg: Config, commands: Commands): FencedCall[] {
+  const ks: KeySpace = commands.ks;
   const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   return Array.from({ length: USERS }, (_, i) => {
     const userId = `u${i}`;
     const k = homeSubStock(TEMPLATE, userId, SUB_STOCKS);
-    const p = subStockPartition(ks, TEMPLATE, k);
-    return [stockKey(ks, TEMPLATE, k), usersKey(ks, p, TEMPLATE), pendingKey(ks, p), seqKey(ks, p), streamKey(ks, p),
-      TEMPLATE, userId, `~cap.${i}`, '0', PER_USER_LIMIT, couponIdPrefix(layout, userId), p] as HomeArgs;
+    return commands.homeCall({ templateId: TEMPLATE, userId, requestId: `~cap.${i}`, remember: '0', perUserLimit: PER_USER_LIMIT,
+      home: k, homePartition: subStockPartition(ks, TEMPLATE, k), shardPrefix: couponIdPrefix(layout, userId) });
   });
 }
 
@@ -70,19 +69,19 @@ export async function measureRedis(cfg: Config, seconds: number): Promise<{ notP
     // A fresh key space: pins the layout and loads the claim scripts (lua/fenced.ts).
     const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
     await checkLayout(redis, ks, layoutFacts(cfg));
-    const scripts = new FencedScripts(redis, ks);
+    const commands = new Commands(redis, ks);
     const pid = await redisPid(redis);
-    const args = claimArgs(cfg);
+    const calls = claimCalls(cfg, commands);
     let next = 0;
-    const nextArgs = () => args[next++ % USERS]!;
+    const nextCall = () => calls[next++ % USERS]!;
     const going = (until: number) => !stopped && performance.now() < until;
     const single = async (until: number) => {
-      while (going(until)) check(await scripts.home(...nextArgs()));
+      while (going(until)) check(await commands.run(nextCall()));
     };
     const batch = async (until: number) => {
       while (going(until)) {
         const p = redis.pipeline();
-        for (let i = 0; i < PIPELINE_DEPTH; i++) pipelineHome(p, ks, ...nextArgs());
+        for (let i = 0; i < PIPELINE_DEPTH; i++) commands.pipeline(p, nextCall());
         for (const [err, reply] of (await p.exec())!) {
           if (err) throw err;
           check(reply as ScriptReply);

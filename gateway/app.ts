@@ -1,7 +1,7 @@
 /** Builds the gateway: storage clients, cache, admission, routes; listens; shuts down gracefully. */
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { assertBinaryIds } from '../core/collation.ts';
 import { openMysql } from '../core/mysql.ts';
@@ -60,8 +60,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
-  const scripts = new FencedScripts(redis, ks);
-  if (!(await scripts.open())) log('warn', 'Redis restarted and is not repaired yet: claims answer 503 until the reconciler (in the sink) has repaired it');
+  const commands = new Commands(redis, ks);
+  if (!(await commands.fence.open())) log('warn', 'Redis restarted and is not repaired yet: claims answer 503 until the reconciler (in the sink) has repaired it');
   const mysql = withDeadlines(openMysql(cfg.mysql), cfg.mysql.queryTimeoutMs);
   // A database that compares ids ignoring case would answer for the wrong user or template.
   await assertBinaryIds(mysql, cfg.mysql);
@@ -84,14 +84,14 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
     coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
     ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
-  const claims = new ClaimService({ redis, scripts, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
+  const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
   const guard = new AdminGuard(cfg.adminToken, cfg.admin);
   const admin = {
     store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
     auth: (req: { authorization: string; remoteAddress: string }) => guard.check(req.authorization, req.remoteAddress, performance.now()),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
-  const stock = { redis, scripts, ks, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
+  const stock = { commands, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
 
   let draining = false;
   const inFlight = new InFlight();

@@ -104,17 +104,17 @@ export async function markRepaired(redis: RedisClient, ks: KeySpace, runIds: str
   return openFence(redis, ks);
 }
 
-/** Arguments of claim-home, keys first (FencedScripts.home). */
-export type HomeArgs = Parameters<FencedScripts['home']>;
+/** The fenced scripts, by name. */
+export type FencedScript = 'home' | 'take' | 'replay' | 'stock';
 
-/** Queues claim-home of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
-export function pipelineHome(p: ChainableCommander, ks: KeySpace, ...args: HomeArgs): void {
-  const { home } = scriptsOf(ks);
-  p.evalsha(home.sha, home.numKeys, ...args);
+/** Queues a fenced script of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
+export function pipelineFenced(p: ChainableCommander, ks: KeySpace, name: FencedScript, keys: readonly string[], args: readonly S[]): void {
+  const s = scriptsOf(ks)[name];
+  p.evalsha(s.sha, s.numKeys, ...keys, ...args);
 }
 
-/** The fenced scripts of one client and key space: each call answers [Fenced] instead of running on an unrepaired Redis. */
-export class FencedScripts {
+/** The fence of one client and key space: runs a fenced script, or answers [Fenced] instead of running it on an unrepaired Redis. */
+export class Fence {
   private opening: Promise<boolean> | undefined;
   private closedUntil = 0;
   private readonly s: KeySpaceScripts;
@@ -123,27 +123,18 @@ export class FencedScripts {
     this.s = scriptsOf(ks);
   }
 
-  /** claim-home-5.lua (its header has the keys, arguments and codes). */
-  home(stock: string, users: string, pending: string, seq: string, stream: string, templateId: string, userId: string,
-    requestId: string, remember: '0' | '1', perUserLimit: S, shardPrefix: string, homePartition: S): Promise<ScriptReply> {
-    return this.run(this.s.home, [stock, users, pending, seq, stream, templateId, userId, requestId, remember, perUserLimit,
-      shardPrefix, homePartition]);
-  }
-
-  /** claim-take-4.lua. */
-  take(stock: string, seq: string, stream: string, released: string, templateId: string, userId: string, requestId: string,
-    shardPrefix: string, partition: S, homePartition: S, token: string): Promise<ScriptReply> {
-    return this.run(this.s.take, [stock, seq, stream, released, templateId, userId, requestId, shardPrefix, partition, homePartition, token]);
-  }
-
-  /** claim-replay-1.lua. */
-  replay(users: string, userId: string, requestId: string): Promise<ScriptReply> {
-    return this.run(this.s.replay, [users, `${userId}|${requestId}`]);
-  }
-
-  /** stock-change-3.lua. */
-  stockChange(stock: string, applied: string, at: string, requestId: string, delta: S, keepMs: S): Promise<ScriptReply> {
-    return this.run(this.s.stock, [stock, applied, at, requestId, delta, keepMs]);
+  /** Runs script `name` (lua/commands.ts orders its keys); NOSCRIPT looks whether the fence may open, once. */
+  async run(name: FencedScript, keys: readonly string[], args: readonly S[]): Promise<ScriptReply> {
+    const s = this.s[name];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await (this.redis.evalsha(s.sha, s.numKeys, ...keys, ...args) as Promise<ScriptReply>);
+      } catch (err) {
+        // NOSCRIPT: nothing ran. Any other error is the caller's (its outcome may be unknown).
+        if (!isNoScript(err)) throw err;
+      }
+      if (attempt > 0 || !(await this.open())) return [ScriptCode.Fenced];
+    }
   }
 
   /** Loads the scripts where the run is repaired; one look at a time, at most one per RECHECK_MS after a failed one. */
@@ -155,17 +146,5 @@ export class FencedScripts {
       return open;
     }).finally(() => { this.opening = undefined; });
     return this.opening;
-  }
-
-  private async run(s: Fenced, args: S[]): Promise<ScriptReply> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await (this.redis.evalsha(s.sha, s.numKeys, ...args) as Promise<ScriptReply>);
-      } catch (err) {
-        // NOSCRIPT: nothing ran. Any other error is the caller's (its outcome may be unknown).
-        if (!isNoScript(err)) throw err;
-      }
-      if (attempt > 0 || !(await this.open())) return [ScriptCode.Fenced];
-    }
   }
 }

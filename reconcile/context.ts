@@ -1,6 +1,7 @@
 /** What every reconciliation step needs: the clients, the layouts, and its limits. */
 import type { Config } from '../config/index.ts';
 import { masters, type RedisClient } from '../lua/client.ts';
+import { Commands } from '../lua/commands.ts';
 import type { KeySpace } from '../lua/keys.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
@@ -10,6 +11,7 @@ import { shardDbName, shardTableName, type ShardLayout } from '../core/shards.ts
 
 export interface ReconcileCtx {
   readonly redis: RedisClient;
+  readonly commands: Commands;
   readonly mysql: MysqlPools;
   readonly ks: KeySpace;
   readonly layout: ShardLayout;
@@ -25,7 +27,7 @@ export interface ReconcileCtx {
 export function reconcileCtx(cfg: Config, redis: RedisClient, mysql: MysqlPools): ReconcileCtx {
   const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   return {
-    redis, mysql, ks, layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables }, dbPrefix: cfg.mysql.dbPrefix,
+    redis, commands: new Commands(redis, ks), mysql, ks, layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables }, dbPrefix: cfg.mysql.dbPrefix,
     store: new TemplateStore(mysql, new LiveTemplates(redis, ks), cfg.mysql), ledger: new StockLedger(mysql, cfg.mysql),
     group: cfg.redis.streamGroup, cfg: cfg.reconcile,
   };

@@ -16,7 +16,6 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
-import { stockKey } from '../lua/keys.ts';
 import { halfDone, inFlight, readSubStocks, type SubStockView } from '../templates/rebuild/stock-changes.ts';
 import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
@@ -83,7 +82,7 @@ async function mysqlCounts(c: ReconcileCtx, id: string, before: number): Promise
 async function shave(c: ReconcileCtx, t: Template, n: number): Promise<number> {
   let taken = 0;
   for (let k = 0; k < t.subStocks && taken < n; k++) {
-    const [code, got] = await c.redis.stockShave(stockKey(c.ks, t.id, k), n - taken);
+    const [code, got] = await c.commands.stockShave(t.id, k, n - taken);
     if (code === ScriptCode.Shaved) taken += Number(got);
   }
   return taken;

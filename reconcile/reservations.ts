@@ -15,7 +15,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
-import { pendingKey, releasedKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { pendingKey, releasedKey, subStockPartition } from '../lua/keys.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import type { ReconcileCtx } from './context.ts';
 
@@ -85,8 +85,7 @@ async function storedCoupon(c: ReconcileCtx, r: Reservation): Promise<string | u
 async function settle(c: ReconcileCtx, r: Reservation, couponId: string): Promise<void> {
   // '~' marks a request id the gateway made up: nobody can retry it, nothing to remember.
   const remember = r.requestId.startsWith('~') ? '0' : '1';
-  const [code] = await c.redis.claimSettle(usersKey(c.ks, r.partition, r.templateId), pendingKey(c.ks, r.partition),
-    r.templateId, r.userId, r.requestId, couponId, remember);
+  const [code] = await c.commands.claimSettle({ ...r, homePartition: r.partition, remember }, couponId);
   if (code !== ScriptCode.Settled && code !== ScriptCode.NotPending) throw new Error(`claimSettle returned ${code}`);
 }
 

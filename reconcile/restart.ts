@@ -8,7 +8,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { markRepaired, redisRunId } from '../lua/fenced.ts';
-import { homeSubStock, reconcileRunKey, seqKey, subStockPartition, usersKey } from '../lua/keys.ts';
+import { homeSubStock, reconcileRunKey, seqKey, subStockPartition } from '../lua/keys.ts';
 import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
@@ -66,7 +66,7 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
   let changed = 0;
   for (const [p, args] of byPartition) {
     for (let i = 0; i < args.length; i += USERS_PER_CALL * 3) {
-      const [, n] = await c.redis.usersAtLeast(usersKey(c.ks, p, t.id), ...args.slice(i, i + USERS_PER_CALL * 3));
+      const [, n] = await c.commands.usersAtLeast(t.id, p, args.slice(i, i + USERS_PER_CALL * 3));
       changed += Number(n);
     }
   }

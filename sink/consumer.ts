@@ -4,6 +4,7 @@
  * that partition; the partitions are read concurrently instead of in one multi-key command.
  */
 import type { RedisClient } from '../lua/client.ts';
+import { Commands } from '../lua/commands.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
 import type { StreamEntry } from '../lua/record.ts';
 import { totalBacklog } from '../lua/backlog.ts';
@@ -27,9 +28,11 @@ export class StreamConsumer {
   readonly keys: readonly string[];
   // XAUTOCLAIM cursor per partition, kept between runs when a run stops early at its budget.
   private readonly cursors: string[];
+  private readonly commands: Commands;
 
   constructor(private readonly redis: RedisClient, private readonly ks: KeySpace,
     private readonly o: ConsumerOptions, private readonly log: Log) {
+    this.commands = new Commands(redis, ks);
     this.keys = Array.from({ length: ks.partitions }, (_, p) => streamKey(ks, p));
     this.cursors = this.keys.map(() => '0-0');
   }
@@ -135,7 +138,7 @@ export class StreamConsumer {
 
   /** Trims every partition below its acknowledged position (lua/stream-trim-1.lua). */
   async trim(): Promise<number> {
-    const results = await Promise.allSettled(this.keys.map((k) => this.redis.streamTrim(k)));
+    const results = await Promise.allSettled(this.keys.map((_, p) => this.commands.streamTrim(p)));
     let trimmed = 0;
     for (const r of results) if (r.status === 'fulfilled' && typeof r.value[1] === 'number') trimmed += r.value[1];
     this.reportFailures('stream trim', results);

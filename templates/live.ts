@@ -6,6 +6,7 @@
  */
 import { ScriptCode } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
+import { Commands } from '../lua/commands.ts';
 import { type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
 import { subStockShare, type Template } from './model.ts';
 
@@ -32,7 +33,11 @@ export function parseNotice(message: string): ChangeNotice | undefined {
 }
 
 export class LiveTemplates {
-  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace) {}
+  private readonly commands: Commands;
+
+  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace) {
+    this.commands = new Commands(redis, ks);
+  }
 
   /**
    * Creates the sub-stocks of a new template where absent (never overwrites one: claims may
@@ -46,7 +51,7 @@ export class LiveTemplates {
 
   /** Stores the live copy unless a newer one is there, then tells every gateway. */
   async publish(t: Template): Promise<void> {
-    const [code] = await this.redis.templatePut(templateKey(this.ks, t.id), t.version, JSON.stringify(t));
+    const [code] = await this.commands.templatePut(t.id, t.version, JSON.stringify(t));
     if (code === ScriptCode.Written) await this.announce(t);
   }
 

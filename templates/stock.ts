@@ -9,9 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ScriptCode } from '../lua/codes.ts';
-import type { RedisClient } from '../lua/client.ts';
-import type { FencedScripts } from '../lua/fenced.ts';
-import { type KeySpace, stockChangesAtKey, stockChangesKey, stockKey } from '../lua/keys.ts';
+import type { Commands } from '../lua/commands.ts';
 import { ApiError, orUnavailable } from '../core/errors.ts';
 import type { LiveTemplates, StockView } from './live.ts';
 import { subStockShare, type Template } from './model.ts';
@@ -34,10 +32,8 @@ export const RECORD_KEEP_MS = 30 * DAY_MS;
 export const RETRY_WINDOW_MS = 29 * DAY_MS;
 
 export interface StockDeps {
-  readonly redis: RedisClient;
   /** Runs the sub-stock script, fenced like the claims. */
-  readonly scripts: FencedScripts;
-  readonly ks: KeySpace;
+  readonly commands: Commands;
   /** The MySQL transaction that sets the new total (and bumps the version). */
   readonly store: TemplateStore;
   /** Publishes the new version to every gateway; reads the stock for the answer. */
@@ -108,8 +104,7 @@ function refuseExpired(rid: string, prior: StockChangeRow, now: number): void {
 
 /** Runs the script on sub-stock k; the amount applied (or applied before by this request). */
 async function applyTo(d: StockDeps, id: string, k: number, delta: number, rid: string): Promise<number> {
-  const [code, value] = await d.scripts.stockChange(stockKey(d.ks, id, k), stockChangesKey(d.ks, id, k),
-    stockChangesAtKey(d.ks, id, k), rid, delta, RECORD_KEEP_MS);
+  const [code, value] = await d.commands.stockChange(id, k, rid, delta, RECORD_KEEP_MS);
   if (code === ScriptCode.StockChanged || code === ScriptCode.StockChangeKnown) return Number(value);
   // A restarted Redis may have forgotten issues: no stock moves until it is repaired (lua/fenced.ts).
   if (code === ScriptCode.Fenced) throw new Error('Redis restarted and is being repaired from MySQL');

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../core/errors.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import * as keys from '../lua/keys.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
 import { openStorage, type Storage, testConfig } from './support/storage.ts';
@@ -71,11 +71,12 @@ async function reserve(t: { id: string; subStocks: number }, userId: string, req
   const h = keys.subStockPartition(rig.ks, t.id, home);
   const saved = await s.redis.get(keys.stockKey(rig.ks, t.id, home));
   await s.redis.set(keys.stockKey(rig.ks, t.id, home), 0);
-  const [code] = await new FencedScripts(s.redis, rig.ks).home(keys.stockKey(rig.ks, t.id, home), keys.usersKey(rig.ks, h, t.id),
-    keys.pendingKey(rig.ks, h), keys.seqKey(rig.ks, h), keys.streamKey(rig.ks, h), t.id, userId, requestId, '1', 1, '0.0', h);
+  const commands = new Commands(s.redis, rig.ks);
+  const claim = { templateId: t.id, userId, requestId, remember: '1', perUserLimit: 1, home, homePartition: h, shardPrefix: '0.0' } as const;
+  const [code] = await commands.claimHome(claim);
   assert.equal(code, 4, 'expected RESERVED');
   await s.redis.set(keys.stockKey(rig.ks, t.id, home), saved!);
-  const settle = (couponId: string) => s.redis.claimSettle(keys.usersKey(rig.ks, h, t.id), keys.pendingKey(rig.ks, h), t.id, userId, requestId, couponId, '1');
+  const settle = (couponId: string) => commands.claimSettle(claim, couponId);
   return { settle };
 }
 

@@ -16,7 +16,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { changeStock } from '../templates/stock.ts';
 import { TemplateStore } from '../templates/store.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import * as keys from '../lua/keys.ts';
 import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
@@ -209,7 +209,7 @@ test('a reduction half-done before the restart does not keep the fence shut: the
   const live = new LiveTemplates(s.redis, ks2);
   const broken = openMysql({ ...s.cfg.mysql, url: 'mysql://root@127.0.0.1:1' });
   stack.cleanup.push(() => broken.close());
-  const deps = { redis: s.redis, scripts: new FencedScripts(s.redis, ks2), ks: ks2, live,
+  const deps = { commands: new Commands(s.redis, ks2), live,
     store: new TemplateStore(broken, live, s.cfg.mysql), ledger: new StockLedger(s.mysql, s.cfg.mysql) };
   await assert.rejects(changeStock(deps, 'halfdone', -3, 'cut-3', Date.now()), /retry with requestId cut-3/);
   await sleep(600); // it began before the pass's clock margin: half-done, not just begun

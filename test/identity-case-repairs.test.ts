@@ -12,7 +12,7 @@ import type { Template } from '../templates/model.ts';
 import { changeStock } from '../templates/stock.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { deadKey, pendingKey, reconcileRunKey, stockKey, streamKey, subStockPartition, templateKey, usersKey } from '../lua/keys.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import { createLog } from '../sink/log.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
 import { reconcileOnce } from '../reconcile/reconcile.ts';
@@ -119,7 +119,7 @@ test('the rebuild of Reb: its users rb1 and RB1 get their own counts and answers
   };
   await stored();
   // A top-up of reb that the rebuild of Reb must not carry over as one of Reb's.
-  const stockDeps = { redis: s.redis, scripts: new FencedScripts(s.redis, ks()), ks: ks(), store: deps.store, live: deps.store.live, ledger: deps.ledger };
+  const stockDeps = { commands: new Commands(s.redis, ks()), store: deps.store, live: deps.store.live, ledger: deps.ledger };
   await changeStock(stockDeps, 'reb', 5, 'up', Date.now());
   // Redis lost Reb's keys (stock, users, live copy); reb's are intact.
   const homes = [0, 1].map((k) => subStockPartition(ks(), upper.id, k));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import * as keys from '../lua/keys.ts';
 import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
 import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
@@ -32,8 +32,8 @@ test('claim-take whose reply was lost ran exactly once, even after the client re
   const p = keys.subStockPartition(ks, 'cut-t', 0);
   await s.redis.set(keys.stockKey(ks, 'cut-t', 0), 10);
   proxy.armCut();
-  await assert.rejects(new FencedScripts(viaProxy, ks).take(keys.stockKey(ks, 'cut-t', 0), keys.seqKey(ks, p), keys.streamKey(ks, p),
-    keys.releasedKey(ks, p), 'cut-t', 'u1', 'r1', '0.0', p, p, '1'));
+  await assert.rejects(new Commands(viaProxy, ks).claimTake({ templateId: 'cut-t', userId: 'u1', requestId: 'r1', remember: '1',
+    perUserLimit: 1, home: 0, homePartition: p, shardPrefix: '0.0', token: '1' }, 0));
   await waitReady(viaProxy, 5000);
   await viaProxy.ping();
   await sleep(200);

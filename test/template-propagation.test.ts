@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ScriptCode } from '../lua/codes.ts';
+import { Commands } from '../lua/commands.ts';
 import { templateKey } from '../lua/keys.ts';
 import { mainDbName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
@@ -84,7 +85,7 @@ test('the live copy never goes back to an older version', async () => {
   const t = await createTemplate(a.url, { name: 'o', type: 'direct', value: 100, totalStock: 10 });
   await patch(a, t.id, { name: 'newer' });
   const ks = { prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions };
-  const [code, stored] = await s.redis.templatePut(templateKey(ks, t.id), 1, JSON.stringify({ ...t, name: 'older' }));
+  const [code, stored] = await new Commands(s.redis, ks).templatePut(t.id, 1, JSON.stringify({ ...t, name: 'older' }));
   assert.deepEqual([code, stored], [ScriptCode.Stale, 2]);
   assert.equal(JSON.parse((await s.redis.hget(templateKey(ks, t.id), 'data'))!).name, 'newer');
 });

@@ -13,7 +13,7 @@ import { changeStock, type StockDeps } from '../templates/stock.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { createRedis } from '../lua/client.ts';
 import { stockKey } from '../lua/keys.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import { openMysql } from '../core/mysql.ts';
 import { deleteKeys, openStorage, type Storage, testConfig } from './support/storage.ts';
 import { templateFixture } from './support/template-fixture.ts';
@@ -26,7 +26,7 @@ before(async () => {
   s = await openStorage(testConfig());
   const ks = { prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions };
   const live = new LiveTemplates(s.redis, ks);
-  d = { redis: s.redis, scripts: new FencedScripts(s.redis, ks), ks, live, store: new TemplateStore(s.mysql, live, s.cfg.mysql), ledger: new StockLedger(s.mysql, s.cfg.mysql) };
+  d = { commands: new Commands(s.redis, ks), live, store: new TemplateStore(s.mysql, live, s.cfg.mysql), ledger: new StockLedger(s.mysql, s.cfg.mysql) };
 });
 after(async () => {
   for (const f of cleanup.reverse()) await f();
@@ -41,7 +41,7 @@ const rebuild = async (t: Template) => {
 /** MySQL total and the sum of the sub-stocks in Redis. */
 async function stockOf(t: Template): Promise<{ total: number; remaining: number }> {
   let remaining = 0;
-  for (let k = 0; k < t.subStocks; k++) remaining += Number(await s.redis.get(stockKey(d.ks, t.id, k)));
+  for (let k = 0; k < t.subStocks; k++) remaining += Number(await s.redis.get(stockKey(d.commands.ks, t.id, k)));
   return { total: (await d.store.get(t.id))!.totalStock, remaining };
 }
 
@@ -52,7 +52,7 @@ test('a top-up whose Redis step failed, then a rebuild: its retry adds nothing m
   const redis = createRedis({ ...s.cfg.redis, url: 'redis://127.0.0.1:1', clusterNodes: [] }, { offlineQueue: false, name: 'test-broken' });
   redis.on('error', () => undefined);
   cleanup.push(() => redis.disconnect());
-  await assert.rejects(changeStock({ ...d, redis, scripts: new FencedScripts(redis, d.ks), live: new LiveTemplates(redis, d.ks) }, t.id, 25, 'up-1', Date.now()));
+  await assert.rejects(changeStock({ ...d, commands: new Commands(redis, d.commands.ks), live: new LiveTemplates(redis, d.commands.ks) }, t.id, 25, 'up-1', Date.now()));
   assert.deepEqual(await stockOf(t), { total: 125, remaining: 100 });
   await rebuild(t);
   assert.deepEqual(await stockOf(t), { total: 125, remaining: 125 }, 'the rebuild counts the recorded top-up');

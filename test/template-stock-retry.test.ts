@@ -18,7 +18,7 @@ import { TemplateStore } from '../templates/store.ts';
 import { createRedis } from '../lua/client.ts';
 import { ScriptCode } from '../lua/codes.ts';
 import { stockChangesAtKey, stockChangesKey, stockKey } from '../lua/keys.ts';
-import { FencedScripts } from '../lua/fenced.ts';
+import { Commands } from '../lua/commands.ts';
 import { openMysql } from '../core/mysql.ts';
 import { mainDbName } from '../core/shards.ts';
 import { ADMIN, http } from './support/http.ts';
@@ -36,7 +36,7 @@ const cleanup: (() => unknown)[] = [];
 function depsOf(st: Storage): StockDeps {
   const ks = { prefix: st.cfg.redis.keyPrefix, partitions: st.cfg.redis.partitions };
   const live = new LiveTemplates(st.redis, ks);
-  return { redis: st.redis, scripts: new FencedScripts(st.redis, ks), ks, live, store: new TemplateStore(st.mysql, live, st.cfg.mysql), ledger: new StockLedger(st.mysql, st.cfg.mysql) };
+  return { commands: new Commands(st.redis, ks), live, store: new TemplateStore(st.mysql, live, st.cfg.mysql), ledger: new StockLedger(st.mysql, st.cfg.mysql) };
 }
 
 before(async () => {
@@ -56,7 +56,7 @@ async function template(over: Partial<Template>): Promise<Template> {
 async function stockOf(st: Storage, deps: StockDeps, t: Template): Promise<{ total: number; remaining: number }> {
   const cur = await deps.store.get(t.id);
   let remaining = 0;
-  for (let k = 0; k < t.subStocks; k++) remaining += Number(await st.redis.get(stockKey(deps.ks, t.id, k)));
+  for (let k = 0; k < t.subStocks; k++) remaining += Number(await st.redis.get(stockKey(deps.commands.ks, t.id, k)));
   return { total: cur!.totalStock, remaining };
 }
 
@@ -102,7 +102,7 @@ test('the same request id applies once, in both directions, also when sent at on
 test('a top-up whose Redis step failed after MySQL committed is completed by its retry, once', async () => {
   const t = await template({ totalStock: 100, subStocks: 4 });
   const redis = brokenRedis();
-  const broken = { ...d, redis, scripts: new FencedScripts(redis, d.ks), live: new LiveTemplates(redis, d.ks) };
+  const broken = { ...d, commands: new Commands(redis, d.commands.ks), live: new LiveTemplates(redis, d.commands.ks) };
   await rejectsWith(changeStock(broken, t.id, 25, 'up-lost', Date.now()), 'unavailable', /retry with requestId up-lost/);
   // MySQL first: the total is raised, Redis cannot issue any of it yet (never more than MySQL).
   assert.deepEqual(await stockOf(s, d, t), { total: 125, remaining: 100 });
@@ -115,8 +115,7 @@ test('a top-up whose Redis step failed after MySQL committed is completed by its
   // A crash after the first sub-stock only: the retry adds the rest, not that one again.
   await rejectsWith(changeStock(broken, t.id, 14, 'up-half', Date.now()), 'unavailable');
   const share0 = subStockShare(14, 4, 0);
-  await d.scripts.stockChange(stockKey(d.ks, t.id, 0), stockChangesKey(d.ks, t.id, 0), stockChangesAtKey(d.ks, t.id, 0),
-    'up-half', share0, RECORD_KEEP_MS);
+  await d.commands.stockChange(t.id, 0, 'up-half', share0, RECORD_KEEP_MS);
   assert.deepEqual(await stockOf(s, d, t), { total: 139, remaining: 125 + share0 });
   await changeStock(d, t.id, 14, 'up-half', Date.now());
   assert.deepEqual(await stockOf(s, d, t), { total: 139, remaining: 139 });
@@ -157,13 +156,14 @@ test('a request id reused for another change is refused; a top-up retried too la
 
 test('the sub-stock script forgets requests older than the keep time, and only those', async () => {
   const t = await template({ totalStock: 10, subStocks: 1 });
-  const keys = [stockKey(d.ks, t.id, 0), stockChangesKey(d.ks, t.id, 0), stockChangesAtKey(d.ks, t.id, 0)] as const;
-  assert.deepEqual(await d.scripts.stockChange(...keys, 'old', 5, RECORD_KEEP_MS), [ScriptCode.StockChanged, 5]);
-  assert.deepEqual(await d.scripts.stockChange(...keys, 'old', 5, RECORD_KEEP_MS), [ScriptCode.StockChangeKnown, 5]);
-  assert.deepEqual(await d.scripts.stockChange(...keys, 'take', -100, RECORD_KEEP_MS), [ScriptCode.StockChanged, -15]);
+  const ks = d.commands.ks;
+  const keys = [stockKey(ks, t.id, 0), stockChangesKey(ks, t.id, 0), stockChangesAtKey(ks, t.id, 0)] as const;
+  assert.deepEqual(await d.commands.stockChange(t.id, 0, 'old', 5, RECORD_KEEP_MS), [ScriptCode.StockChanged, 5]);
+  assert.deepEqual(await d.commands.stockChange(t.id, 0, 'old', 5, RECORD_KEEP_MS), [ScriptCode.StockChangeKnown, 5]);
+  assert.deepEqual(await d.commands.stockChange(t.id, 0, 'take', -100, RECORD_KEEP_MS), [ScriptCode.StockChanged, -15]);
   await sleep(20);
   // A new request with a keep time of 10 ms forgets both older ones, and records itself.
-  assert.deepEqual(await d.scripts.stockChange(...keys, 'new', 2, 10), [ScriptCode.StockChanged, 2]);
+  assert.deepEqual(await d.commands.stockChange(t.id, 0, 'new', 2, 10), [ScriptCode.StockChanged, 2]);
   assert.deepEqual(await s.redis.hgetall(keys[1]), { new: '2' });
   assert.deepEqual(await s.redis.zrange(keys[2], '0', '-1'), ['new']);
   assert.equal(await s.redis.get(keys[0]), '2');
@@ -175,7 +175,7 @@ test('a retried top-up re-opens a gateway that had seen its new version sold out
   const t = await template({ totalStock: 2, subStocks: 1 });
   for (const u of ['a', 'b']) assert.equal((await http('POST', `${gw.url}/v1/claim`, { userId: u, templateId: t.id })).status, 200);
   const redis = brokenRedis();
-  await rejectsWith(changeStock({ ...d, redis, scripts: new FencedScripts(redis, d.ks), live: new LiveTemplates(redis, d.ks) }, t.id, 5, 'up-seen', Date.now()), 'unavailable');
+  await rejectsWith(changeStock({ ...d, commands: new Commands(redis, d.commands.ks), live: new LiveTemplates(redis, d.commands.ks) }, t.id, 5, 'up-seen', Date.now()), 'unavailable');
   // Another change publishes the raised total before the top-up reached Redis: the gateway
   // takes that version, finds the sub-stock empty and remembers it sold out.
   const patch = await http('PATCH', `${gw.url}/v1/admin/templates/${t.id}`, { name: 'renamed' }, ADMIN);

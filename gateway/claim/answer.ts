@@ -1,5 +1,6 @@
 /** What a claim is about and what it answers: the leaf types and answers of the claim path. */
 import { ApiError } from '../../core/errors.ts';
+import type { HomeClaim, ReservedClaim } from '../../lua/commands.ts';
 import type { CachedTemplate } from '../cache/template-cache.ts';
 import { type Refusal, REFUSAL_STATUS } from '../http/errors.ts';
 
@@ -14,27 +15,17 @@ export interface ClaimAnswer {
   readonly body: Record<string, unknown>;
 }
 
-/** Everything one claim needs to know about where its keys are. */
-export interface ClaimCtx {
+/** One claim under way: what its scripts need (lua/commands.ts), and its cached template. */
+export interface ClaimCtx extends HomeClaim {
   readonly c: CachedTemplate;
-  readonly userId: string;
-  /** The client's request id, or a generated one starting with '~'. */
-  readonly requestId: string;
-  /** '1' when the client sent the request id, so its answer is kept for replays. */
-  readonly remember: '0' | '1';
-  readonly home: number;
-  readonly homePartition: number;
-  readonly shardPrefix: string;
 }
 
-/** A claim whose home sub-stock was empty: its slot is reserved under this token. */
-export interface ReservedCtx extends ClaimCtx {
-  readonly token: string;
-}
+/** A claim whose home sub-stock was empty: its slot is reserved under `token`. */
+export interface ReservedCtx extends ClaimCtx, ReservedClaim {}
 
 /** Answer of a claim that issued (or replayed) a coupon. */
 export function issued(ctx: ClaimCtx, couponId: string, replayed = false): ClaimAnswer {
-  const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.c.template.id, userId: ctx.userId };
+  const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.templateId, userId: ctx.userId };
   if (replayed) body.replayed = true;
   return { status: 200, body };
 }

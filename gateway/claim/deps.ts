@@ -2,8 +2,7 @@
 import type { Config } from '../../config/index.ts';
 import { orUnavailable } from '../../core/errors.ts';
 import type { ShardLayout } from '../../core/shards.ts';
-import type { RedisClient } from '../../lua/client.ts';
-import type { FencedScripts } from '../../lua/fenced.ts';
+import type { Commands } from '../../lua/commands.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import type { Admission } from '../admission.ts';
 import type { BacklogMonitor } from '../backlog.ts';
@@ -12,9 +11,8 @@ import type { TemplateCache } from '../cache/template-cache.ts';
 import type { ClaimCounter } from '../stats/counter.ts';
 
 export interface ClaimDeps {
-  readonly redis: RedisClient;
-  /** The claim scripts, fenced against a Redis that restarted and is not repaired yet. */
-  readonly scripts: FencedScripts;
+  /** The claim scripts; those that issue are fenced against a Redis restarted and not repaired yet. */
+  readonly commands: Commands;
   readonly ks: KeySpace;
   readonly layout: ShardLayout;
   readonly cache: TemplateCache;

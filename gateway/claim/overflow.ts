@@ -6,7 +6,6 @@
 import { ApiError } from '../../core/errors.ts';
 import { logThrottled } from '../../core/log.ts';
 import { ScriptCode } from '../../lua/codes.ts';
-import * as keys from '../../lua/keys.ts';
 import { isSoldOut, markEmpty } from '../cache/template-cache.ts';
 import { type ClaimAnswer, type ClaimCtx, issued, refused, type ReservedCtx, restarted } from './answer.ts';
 import { type ClaimDeps, stepCall } from './deps.ts';
@@ -24,17 +23,14 @@ function candidates(empty: Uint8Array): number[] {
 
 /** Takes a coupon from another sub-stock for a reserved claim and settles the reservation. */
 export async function takeOverflow(d: ClaimDeps, ctx: ReservedCtx): Promise<ClaimAnswer> {
-  const { ks, scripts } = d;
-  const id = ctx.c.template.id;
+  const id = ctx.templateId;
   let couponId = '';
   // Why no coupon was taken when it was not for want of stock.
   let stopped: ScriptCode.Fenced | ScriptCode.Released | undefined;
   for (const k of candidates(ctx.c.empty)) {
-    const p = keys.subStockPartition(ks, id, k);
     // A failure here leaves the reservation pending on purpose: whether this take ran is
     // unknown, and the record (which carries the request id) is what settles it later.
-    const [code, value] = await stepCall(d, () => scripts.take(keys.stockKey(ks, id, k), keys.seqKey(ks, p),
-      keys.streamKey(ks, p), keys.releasedKey(ks, p), id, ctx.userId, ctx.requestId, ctx.shardPrefix, p, ctx.homePartition, ctx.token));
+    const [code, value] = await stepCall(d, () => d.commands.claimTake(ctx, k));
     if (code === ScriptCode.Issued) {
       couponId = String(value);
       break;
@@ -73,16 +69,13 @@ const SETTLE_ATTEMPTS = 3;
  * the record's request id is what settles the entry later.
  */
 async function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<string | undefined> {
-  const id = ctx.c.template.id;
-  const h = ctx.homePartition;
   for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
     try {
-      const [code, current] = await d.breaker.record(() => d.redis.claimSettle(keys.usersKey(d.ks, h, id),
-        keys.pendingKey(d.ks, h), id, ctx.userId, ctx.requestId, couponId, ctx.remember));
+      const [code, current] = await d.breaker.record(() => d.commands.claimSettle(ctx, couponId));
       return code === ScriptCode.NotPending ? String(current ?? '') : undefined;
     } catch (err) {
       if (attempt === SETTLE_ATTEMPTS) {
-        logThrottled('settle-failed', 'error', 'reservation left pending', { templateId: id, userId: ctx.userId, err });
+        logThrottled('settle-failed', 'error', 'reservation left pending', { templateId: ctx.templateId, userId: ctx.userId, err });
       }
     }
   }

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { couponIdPrefix } from '../../core/shards.ts';
-import { ScriptCode, type ScriptReply } from '../../lua/codes.ts';
+import { ScriptCode } from '../../lua/codes.ts';
 import * as keys from '../../lua/keys.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
 import type { Refusal } from '../http/errors.ts';
@@ -82,7 +82,7 @@ export class ClaimService {
 
     const home = keys.homeSubStock(t.id, input.userId, t.subStocks);
     const ctx: ClaimCtx = {
-      c, userId: input.userId,
+      c, templateId: t.id, perUserLimit: t.perUserLimit, userId: input.userId,
       requestId: input.requestId ?? ridPrefix + (ridCounter++).toString(36),
       remember: input.requestId === undefined ? '0' : '1',
       home, homePartition: keys.subStockPartition(d.ks, t.id, home),
@@ -93,7 +93,7 @@ export class ClaimService {
     if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
     return untilSettled(d.cfg.pendingWaitMs, async () => {
-      const [code, value] = await redisCall(d, () => this.callHome(ctx));
+      const [code, value] = await redisCall(d, () => d.commands.claimHome(ctx));
       switch (code) {
         case ScriptCode.Issued: return issued(ctx, String(value));
         case ScriptCode.Replayed: return issued(ctx, String(value), true);
@@ -115,19 +115,9 @@ export class ClaimService {
     });
   }
 
-  private callHome(ctx: ClaimCtx): Promise<ScriptReply> {
-    const { ks } = this.d;
-    const id = ctx.c.template.id;
-    const h = ctx.homePartition;
-    return this.d.scripts.home(keys.stockKey(ks, id, ctx.home), keys.usersKey(ks, h, id), keys.pendingKey(ks, h),
-      keys.seqKey(ks, h), keys.streamKey(ks, h), id, ctx.userId, ctx.requestId, ctx.remember,
-      ctx.c.template.perUserLimit, ctx.shardPrefix, h);
-  }
-
   private replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
-    const key = keys.usersKey(this.d.ks, ctx.homePartition, ctx.c.template.id);
     return untilSettled(this.d.cfg.pendingWaitMs, async () => {
-      const [code, value] = await redisCall(this.d, () => this.d.scripts.replay(key, ctx.userId, ctx.requestId));
+      const [code, value] = await redisCall(this.d, () => this.d.commands.claimReplay(ctx));
       switch (code) {
         case ScriptCode.NoAnswer: return refused(refusal);
         case ScriptCode.Replayed: return issued(ctx, String(value), true);

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../../lua/client.ts';
-import { type KeySpace, statsAppliedKey, statsSecondKey, statsTotalsKey } from '../../lua/keys.ts';
+import { Commands } from '../../lua/commands.ts';
+import type { KeySpace } from '../../lua/keys.ts';
 import { logThrottled } from '../../core/log.ts';
 import { CLAIMS, type ClaimCounter, type Counts, ISSUED, REASON_SLOT } from './counter.ts';
 
@@ -34,8 +35,11 @@ export class StatsFlusher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly redis: RedisClient, private readonly ks: KeySpace,
-    private readonly counter: ClaimCounter, private readonly everyMs: number) {}
+  private readonly commands: Commands;
+
+  constructor(redis: RedisClient, ks: KeySpace, private readonly counter: ClaimCounter, private readonly everyMs: number) {
+    this.commands = new Commands(redis, ks);
+  }
 
   /** Flushes every `everyMs` in the background (never two flushes at once). */
   start(): void {
@@ -74,10 +78,8 @@ export class StatsFlusher {
   private async write(b: Batch): Promise<void> {
     const reasons: (string | number)[] = [];
     for (const [reason, slot] of REASON_SLOT) if (b.counts[slot]! > 0) reasons.push(reason, b.counts[slot]!);
-    const { ks } = this;
     // Written and Stale (applied by an earlier send whose reply was lost) both mean done.
-    await this.redis.statsAdd(statsTotalsKey(ks, b.templateId), statsSecondKey(ks, b.templateId, b.second),
-      statsAppliedKey(ks, b.templateId, this.gatewayId), b.seq, b.counts[CLAIMS]!, b.counts[ISSUED]!,
-      SECOND_TTL_S, APPLIED_TTL_S, ...reasons);
+    await this.commands.statsAdd({ templateId: b.templateId, second: b.second, gatewayId: this.gatewayId, seq: b.seq,
+      claims: b.counts[CLAIMS]!, issued: b.counts[ISSUED]! }, SECOND_TTL_S, APPLIED_TTL_S, reasons);
   }
 }

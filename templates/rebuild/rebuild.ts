@@ -29,6 +29,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../../config/index.ts';
 import type { RedisClient } from '../../lua/client.ts';
+import { Commands } from '../../lua/commands.ts';
 import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import type { Template } from '../model.ts';
@@ -42,6 +43,7 @@ import { rebuildUsers, type UserCounts } from './users.ts';
 
 export interface RebuildDeps {
   readonly redis: RedisClient;
+  readonly commands: Commands;
   readonly mysql: MysqlPools;
   readonly store: TemplateStore;
   readonly ledger: StockLedger;
@@ -78,7 +80,7 @@ export function rebuildDeps(cfg: Config, redis: RedisClient, mysql: MysqlPools,
   o: Pick<RebuildDeps, 'drainTimeoutMs' | 'progress'>): RebuildDeps {
   const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   return {
-    redis, mysql, ks, store: new TemplateStore(mysql, new LiveTemplates(redis, ks), cfg.mysql),
+    redis, commands: new Commands(redis, ks), mysql, ks, store: new TemplateStore(mysql, new LiveTemplates(redis, ks), cfg.mysql),
     ledger: new StockLedger(mysql, cfg.mysql),
     dbPrefix: cfg.mysql.dbPrefix, shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables,
     group: cfg.redis.streamGroup, ...o,
@@ -113,12 +115,12 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
   const partitions = Array.from({ length: t.subStocks }, (_, k) => subStockPartition(ks, t.id, k));
   let writingStock = false;
   try {
-    const frozen = await freeze(redis, ks, t);
+    const frozen = await freeze(d.commands, t);
     d.progress(`${t.id}: frozen (${frozen.filter((v) => v !== null).length}/${t.subStocks} sub-stocks had a key)`);
     const points = await drainPoints(redis, ks, partitions);
     const waiting = await waitDrained(redis, d.group, points, d.drainTimeoutMs);
     if (waiting !== undefined) {
-      const live = await thaw(redis, ks, t);
+      const live = await thaw(d.commands, t);
       return {
         id: t.id, outcome: 'failed', total: t.totalStock,
         message: `the sink is not draining (${waiting}); start it and run rebuild again. ` +
@@ -137,7 +139,7 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
       total = current.totalStock;
       const withheld = await carryStockChanges(redis, ks, d.ledger, conn, current, Date.now());
       remaining = Math.max(0, total - counts.issued - dead - withheld);
-      await restore(redis, ks, current, remaining);
+      await restore(d.commands, current, remaining);
       return current;
     }, Date.now());
     await d.store.live.publish(next);
@@ -149,7 +151,7 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
     // values must not be mixed (their sum could exceed what remains): the rest stays frozen.
     let after = '';
     if (!writingStock) {
-      after = await thaw(redis, ks, t).then(() => ' Stock restored as it was.', (e) => ` Undoing the freeze failed too: ${text(e)}.`);
+      after = await thaw(d.commands, t).then(() => ' Stock restored as it was.', (e) => ` Undoing the freeze failed too: ${text(e)}.`);
     } else {
       after = ' Sub-stocks not yet written stay frozen (claims on them answer 503).';
     }

@@ -7,7 +7,8 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
-import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import type { Commands } from '../../lua/commands.ts';
+import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardTableName } from '../../core/shards.ts';
 import type { Template } from '../model.ts';
@@ -33,6 +34,7 @@ export interface UserCounts {
 
 export interface UsersDeps {
   readonly redis: RedisClient;
+  readonly commands: Commands;
   readonly mysql: MysqlPools;
   readonly ks: KeySpace;
   readonly dbPrefix: string;
@@ -138,8 +140,7 @@ export async function rebuildUsers(d: UsersDeps, t: Template): Promise<UserCount
 
   for (const p of homes) {
     const fields = await redis.hlen(rebuiltUsersKey(ks, p, t.id));
-    const [, kept] = await redis.usersSwap(usersKey(ks, p, t.id), rebuiltUsersKey(ks, p, t.id), pendingKey(ks, p), t.id,
-      ...unresolved.get(p)!);
+    const [, kept] = await d.commands.usersSwap(t.id, p, [...unresolved.get(p)!]);
     c.kept += Number(kept);
     c.users += fields;
   }

@@ -10,7 +10,7 @@ import type { Template } from '../../templates/model.ts';
 import { LiveTemplates } from '../../templates/live.ts';
 import { TemplateStore } from '../../templates/store.ts';
 import type { Config } from '../../config/index.ts';
-import { FencedScripts } from '../../lua/fenced.ts';
+import { Commands } from '../../lua/commands.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import type { Storage } from './storage.ts';
 import { templateFixture } from './template-fixture.ts';
@@ -35,7 +35,7 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
   const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   const service = new ClaimService({
-    redis, scripts: new FencedScripts(redis, ks), ks, cache, backlog, counter: new ClaimCounter(), cfg: cfg.claim,
+    commands: new Commands(redis, ks), ks, cache, backlog, counter: new ClaimCounter(), cfg: cfg.claim,
     breaker: new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs, coolDownMs: cfg.redis.breakerCoolDownMs }),
     layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables },
     admission: new Admission(cfg.admission, performance.now()),

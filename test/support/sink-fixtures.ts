@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import type { Config } from '../../config/index.ts';
 import { ScriptCode } from '../../lua/codes.ts';
-import { FencedScripts } from '../../lua/fenced.ts';
-import { homeSubStock, type KeySpace, pendingKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import { Commands } from '../../lua/commands.ts';
+import { homeSubStock, type KeySpace, stockKey, streamKey, subStockPartition } from '../../lua/keys.ts';
 import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
 import { mainDbName } from '../../core/shards.ts';
 import type { Storage } from './storage.ts';
@@ -55,16 +55,14 @@ export async function produceClaims(st: Storage, templateId: string, userIds: re
     await st.redis.set(stockKey(ks, templateId, k), stockPerSub, 'NX');
   }
   const out: Issued[] = [];
-  const scripts = new FencedScripts(st.redis, ks);
+  const commands = new Commands(st.redis, ks);
   for (let i = 0; i < userIds.length; i += 1000) {
     const chunk = userIds.slice(i, i + 1000);
     const replies = await Promise.all(chunk.map((userId) => {
       const k = homeSubStock(templateId, userId, subStocks);
-      const p = subStockPartition(ks, templateId, k);
       const requestId = `r-${userId}`;
-      return scripts.home(stockKey(ks, templateId, k), usersKey(ks, p, templateId), pendingKey(ks, p),
-        seqKey(ks, p), streamKey(ks, p), templateId, userId, requestId, '1', 1,
-        couponIdPrefix(layout(st.cfg), userId), p)
+      return commands.claimHome({ templateId, userId, requestId, remember: '1', perUserLimit: 1, home: k,
+        homePartition: subStockPartition(ks, templateId, k), shardPrefix: couponIdPrefix(layout(st.cfg), userId) })
         .then((reply) => ({ reply, userId, requestId }));
     }));
     for (const { reply, userId, requestId } of replies) {

@@ -2,8 +2,8 @@
 import type { Template } from '../../templates/model.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
-import { FencedScripts } from '../../lua/fenced.ts';
-import { homeSubStock, type KeySpace, pendingKey, releasedKey, seqKey, stockKey, streamKey, subStockPartition, usersKey } from '../../lua/keys.ts';
+import { Commands } from '../../lua/commands.ts';
+import { homeSubStock, type KeySpace, pendingKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import { couponIdPrefix, type ShardLayout } from '../../core/shards.ts';
 
 /**
@@ -13,22 +13,20 @@ import { couponIdPrefix, type ShardLayout } from '../../core/shards.ts';
 export function userScripts(redis: RedisClient, ks: KeySpace, layout: ShardLayout, t: Template, userId: string) {
   const home = homeSubStock(t.id, userId, 2);
   const h = subStockPartition(ks, t.id, home);
-  const o = subStockPartition(ks, t.id, 1 - home);
-  const prefix = couponIdPrefix(layout, userId);
-  const scripts = new FencedScripts(redis, ks);
+  const commands = new Commands(redis, ks);
+  const claim = (requestId: string) => ({ templateId: t.id, userId, requestId, remember: '1', perUserLimit: t.perUserLimit, home,
+    homePartition: h, shardPrefix: couponIdPrefix(layout, userId) }) as const;
   let token = '';
   return {
     home,
     homePartition: h,
     claimHome: async (rid: string) => {
-      const reply = await scripts.home(stockKey(ks, t.id, home), usersKey(ks, h, t.id), pendingKey(ks, h),
-        seqKey(ks, h), streamKey(ks, h), t.id, userId, rid, '1', t.perUserLimit, prefix, h);
+      const reply = await commands.claimHome(claim(rid));
       if (reply[0] === ScriptCode.Reserved) token = String(reply[1]);
       return reply;
     },
-    take: (rid: string, reservation = token) => scripts.take(stockKey(ks, t.id, 1 - home), seqKey(ks, o), streamKey(ks, o),
-      releasedKey(ks, o), t.id, userId, rid, prefix, o, h, reservation),
-    settle: (rid: string, couponId: string) => redis.claimSettle(usersKey(ks, h, t.id), pendingKey(ks, h), t.id, userId, rid, couponId, '1'),
+    take: (rid: string, reservation = token) => commands.claimTake({ ...claim(rid), token: reservation }, 1 - home),
+    settle: (rid: string, couponId: string) => commands.claimSettle(claim(rid), couponId),
     users: async () => Object.fromEntries(Object.entries(await redis.hgetall(usersKey(ks, h, t.id)))
       .filter(([f]) => f === userId || f.startsWith(`${userId}|`) || f.startsWith(`${userId}#`))),
     pending: async () => (await redis.zrange(pendingKey(ks, h), '0', '-1')).filter((m) => m.split('|')[1] === userId),

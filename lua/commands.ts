@@ -1,0 +1,177 @@
+/**
+ * The one facade over the Lua scripts: the only place that knows each script's KEYS, in order,
+ * and builds them (keys.ts); callers name a claim, a template, a sub-stock, never a key. The
+ * scripts that issue coupons or move stock run through the restart fence (fenced.ts); the rest
+ * are defined once per client (scripts.ts). Each method's script file has the keys, arguments
+ * and return codes in its header.
+ */
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './client.ts';
+import type { ScriptReply } from './codes.ts';
+import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
+import {
+  frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
+  statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, streamKey, subStockPartition,
+  templateKey, usersKey,
+} from './keys.ts';
+
+/** A claim on its user's home sub-stock (claim-home-5.lua). */
+export interface HomeClaim {
+  readonly templateId: string;
+  readonly userId: string;
+  /** The client's request id, or a generated one starting with '~'. */
+  readonly requestId: string;
+  /** '1' when the client sent the request id, so its answer is kept for replays. */
+  readonly remember: '0' | '1';
+  readonly perUserLimit: number;
+  /** The home sub-stock and its partition, which holds the user's entry. */
+  readonly home: number;
+  readonly homePartition: number;
+  /** '<db>.<table>' of the user's shard: the coupon id starts with it. */
+  readonly shardPrefix: string;
+}
+
+/** A claim whose slot claim-home reserved under `token`. */
+export interface ReservedClaim extends HomeClaim {
+  readonly token: string;
+}
+
+/** Claim statistics of one template, second and gateway batch (stats-add-3.lua). */
+export interface StatsBatch {
+  readonly templateId: string;
+  readonly second: number;
+  readonly gatewayId: string;
+  readonly seq: number;
+  readonly claims: number;
+  readonly issued: number;
+}
+
+type S = string | number;
+
+/** A fenced script call with its keys in order. */
+export interface FencedCall {
+  readonly name: FencedScript;
+  readonly keys: readonly string[];
+  readonly args: readonly S[];
+}
+
+/** The scripts of one client and key space. */
+export class Commands {
+  readonly fence: Fence;
+
+  constructor(readonly redis: RedisClient, readonly ks: KeySpace) {
+    this.fence = new Fence(redis, ks);
+  }
+
+  /** claim-home-5.lua: decide a claim on its home sub-stock. */
+  claimHome(c: HomeClaim): Promise<ScriptReply> {
+    return this.run(this.homeCall(c));
+  }
+
+  /** claim-home's call with its keys built, for tools that replay it many times. */
+  homeCall(c: HomeClaim): FencedCall {
+    const { ks } = this;
+    const h = c.homePartition;
+    return {
+      name: 'home',
+      keys: [stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)],
+      args: [c.templateId, c.userId, c.requestId, c.remember, c.perUserLimit, c.shardPrefix, h],
+    };
+  }
+
+  /** Runs a prepared call through the fence. */
+  run(call: FencedCall): Promise<ScriptReply> {
+    return this.fence.run(call.name, call.keys, call.args);
+  }
+
+  /** Queues a prepared call on a pipeline (tools that measure Redis; the fence must be open: NOSCRIPT is an error). */
+  pipeline(p: ChainableCommander, call: FencedCall): void {
+    pipelineFenced(p, this.ks, call.name, call.keys, call.args);
+  }
+
+  /** claim-take-4.lua: take one coupon from sub-stock k for a reserved claim. */
+  claimTake(c: ReservedClaim, k: number): Promise<ScriptReply> {
+    const { ks } = this;
+    const p = subStockPartition(ks, c.templateId, k);
+    return this.fence.run('take', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p)],
+      [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token]);
+  }
+
+  /** claim-replay-1.lua: the answer stored for the claim's request. */
+  claimReplay(c: HomeClaim): Promise<ScriptReply> {
+    return this.fence.run('replay', [usersKey(this.ks, c.homePartition, c.templateId)], [`${c.userId}|${c.requestId}`]);
+  }
+
+  /** claim-settle-2.lua: confirm the reservation with `couponId`, or release it (''). */
+  claimSettle(c: Pick<HomeClaim, 'templateId' | 'userId' | 'requestId' | 'remember' | 'homePartition'>,
+    couponId: string): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.claimSettle(usersKey(ks, c.homePartition, c.templateId), pendingKey(ks, c.homePartition),
+      c.templateId, c.userId, c.requestId, couponId, c.remember);
+  }
+
+  /** stock-change-3.lua: apply an operator change to sub-stock k, once per request. */
+  stockChange(templateId: string, k: number, requestId: string, delta: number, keepMs: number): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.fence.run('stock', [stockKey(ks, templateId, k), stockChangesKey(ks, templateId, k), stockChangesAtKey(ks, templateId, k)],
+      [requestId, delta, keepMs]);
+  }
+
+  /** stock-shave-1.lua: take up to n out of sub-stock k (the reconciler's repair). */
+  stockShave(templateId: string, k: number, n: number): Promise<ScriptReply> {
+    return this.redis.stockShave(stockKey(this.ks, templateId, k), n);
+  }
+
+  /** stock-freeze-2.lua: set sub-stock k aside for a rebuild. */
+  stockFreeze(templateId: string, k: number): Promise<ScriptReply> {
+    return this.redis.stockFreeze(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k));
+  }
+
+  /** stock-thaw-2.lua: put sub-stock k back as it was. */
+  stockThaw(templateId: string, k: number): Promise<ScriptReply> {
+    return this.redis.stockThaw(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k));
+  }
+
+  /** stock-restore-2.lua: write sub-stock k's rebuilt remaining count. */
+  stockRestore(templateId: string, k: number, remaining: number): Promise<ScriptReply> {
+    return this.redis.stockRestore(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k), remaining);
+  }
+
+  /** users-swap-3.lua: replace partition p's users hash with the rebuilt one, keeping `unresolved` reservations. */
+  usersSwap(templateId: string, p: number, unresolved: readonly string[]): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.usersSwap(usersKey(ks, p, templateId), rebuiltUsersKey(ks, p, templateId), pendingKey(ks, p), templateId, ...unresolved);
+  }
+
+  /** users-atleast-1.lua: raise users of partition p to what MySQL holds (user, held, answers triples). */
+  usersAtLeast(templateId: string, p: number, triples: readonly S[]): Promise<ScriptReply> {
+    return this.redis.usersAtLeast(usersKey(this.ks, p, templateId), ...triples);
+  }
+
+  /** template-put-1.lua: store the live copy if `version` is newer. */
+  templatePut(templateId: string, version: number, data: string): Promise<ScriptReply> {
+    return this.redis.templatePut(templateKey(this.ks, templateId), version, data);
+  }
+
+  /** stats-add-3.lua: add one gateway batch of claim counts, once per sequence. */
+  statsAdd(b: StatsBatch, secondTtlS: number, appliedTtlS: number, reasonCounts: readonly S[]): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.statsAdd(statsTotalsKey(ks, b.templateId), statsSecondKey(ks, b.templateId, b.second),
+      statsAppliedKey(ks, b.templateId, b.gatewayId), b.seq, b.claims, b.issued, secondTtlS, appliedTtlS, ...reasonCounts);
+  }
+
+  /** stream-trim-1.lua: trim partition p's stream below what the group acknowledged. */
+  streamTrim(p: number): Promise<ScriptReply> {
+    return this.redis.streamTrim(streamKey(this.ks, p));
+  }
+
+  /** lease-take-1.lua: take or renew the reconciler's lease. */
+  leaseTake(owner: string, ttlMs: number): Promise<ScriptReply> {
+    return this.redis.leaseTake(reconcileLeaseKey(this.ks), owner, ttlMs);
+  }
+
+  /** lease-drop-1.lua: give the lease back if `owner` holds it. */
+  leaseDrop(owner: string): Promise<ScriptReply> {
+    return this.redis.leaseDrop(reconcileLeaseKey(this.ks), owner);
+  }
+}
