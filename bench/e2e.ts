@@ -4,14 +4,14 @@
  * costs the claim path), then a check that MySQL holds exactly the coupons the gateway issued.
  */
 import type { Config } from '../config/index.ts';
-import { onCleanup } from './cleanup.ts';
-import { type CpuShare, cpuMeter } from './cpu.ts';
-import { haveWrk, type LoadResult, runAutocannon, runWrk } from './load.ts';
+import { onCleanup } from '../tools/harness/cleanup.ts';
+import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
+import { haveWrk, type LoadResult, runAutocannon, runWrk } from '../tools/harness/http-load.ts';
 import type { BenchOptions } from './options.ts';
-import { type Child, spawnNode, waitForOutput } from './procs.ts';
-import { type CommandDelta, commandMeter } from './redis-stats.ts';
-import { drained } from '../test/support/sink-fixtures.ts';
-import { benchConfig, type BenchStorage, childEnv, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { type CommandDelta, commandMeter } from '../tools/harness/redis-stats.ts';
+import { drained } from '../tools/harness/storage.ts';
+import { benchConfig, type BenchStorage, childEnv, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
 
 export interface RunPair {
   readonly hello: LoadResult;
@@ -96,7 +96,7 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   onCleanup('e2e storage', () => st.cleanup());
   const facts = await serverFacts(st);
   let sink = await startSinkChild(cfg, o, failures);
-  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS), o.profileDir);
+  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS), { profileDir: o.profileDir });
   // registered after the sink, so it is stopped first: the sink then writes what is left.
   const stopGateway = onCleanup('gateway', () => gateway.stop(15_000));
   const gwPort = (await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1];
@@ -197,7 +197,7 @@ async function verifyRows(st: BenchStorage, base: string, auth: Record<string, s
 
 /** Starts a sink child and waits until it reads; `stop()` is graceful and records a bad exit in `failures`. */
 async function startSinkChild(cfg: Config, o: BenchOptions, failures: string[]): Promise<{ child: Child; stop(): Promise<void> }> {
-  const child = spawnNode('sink', 'sink/main.ts', childEnv(cfg), o.profileDir);
+  const child = spawnNode('sink', 'sink/main.ts', childEnv(cfg), { profileDir: o.profileDir });
   const stopNow = onCleanup('sink', () => child.stop(15_000));
   await waitForOutput(child, /sink info running/, 30_000);
   return {

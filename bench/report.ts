@@ -1,60 +1,12 @@
-/** Machine facts and the Markdown summary of one `make bench` session. */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { availableParallelism, loadavg, totalmem } from 'node:os';
-import { type CpuShare, MACHINE, machineBusyCores } from './cpu.ts';
+/** The Markdown summary of one `make bench` session. */
+import { type CpuShare, MACHINE } from '../tools/harness/cpu.ts';
 import type { E2eResult, RunPair } from './e2e.ts';
-import { haveWrk, type LoadResult, WRK } from './load.ts';
+import { type LoadResult } from '../tools/harness/http-load.ts';
 import type { MicroResult } from './micro.ts';
 import type { BenchOptions } from './options.ts';
-import { ROOT } from './procs.ts';
 import type { SinkBenchResult } from './sink-bench.ts';
-
-export interface Machine {
-  readonly date: string;
-  readonly nproc: string;
-  readonly memGiB: number;
-  readonly cpuModel: string;
-  readonly node: string;
-  readonly tools: string;
-  readonly loadStart: string;
-  /** Cores busy with other work just before the bench started (1 s sample). */
-  readonly busyBefore: number;
-}
-
-// Read from node_modules directly: some packages do not export their package.json.
-const pkgVersion = (name: string) => {
-  try {
-    return (JSON.parse(readFileSync(`${ROOT}node_modules/${name}/package.json`, 'utf8')) as { version: string }).version;
-  } catch {
-    return '?';
-  }
-};
-
-/** Facts about this box, read once at start (the service versions come with the results). */
-export async function machineFacts(): Promise<Machine> {
-  const busyBefore = await machineBusyCores(1000);
-  let nproc = String(availableParallelism());
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch { /* keep node's count */ }
-  const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
-  let wrk = 'not installed';
-  if (haveWrk()) {
-    try {
-      execFileSync(WRK, ['-v'], { encoding: 'utf8' });
-    } catch (err) {
-      // wrk -v prints its version and exits 1.
-      wrk = /wrk (\S+)/.exec(String((err as { stdout?: string }).stdout ?? ''))?.[1] ?? '?';
-    }
-  }
-  return {
-    date: new Date().toISOString(), nproc, memGiB: totalmem() / 2 ** 30, cpuModel, node: process.version,
-    tools: `autocannon ${pkgVersion('autocannon')}, wrk ${wrk}, tinybench ${pkgVersion('tinybench')}, ` +
-      `uWebSockets.js ${pkgVersion('uWebSockets.js')}`,
-    loadStart: loadavg().map((l) => l.toFixed(2)).join(' / '), busyBefore,
-  };
-}
+import { loadavg } from 'node:os';
+import type { Machine } from '../tools/harness/machine.ts';
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
 const fix = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');

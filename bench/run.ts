@@ -9,13 +9,14 @@
  * Markdown summary, writes it to .data/bench-latest.md, and exits non-zero if anything failed.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { runCleanup } from './cleanup.ts';
+import { runCleanup } from '../tools/harness/cleanup.ts';
 import { type E2eResult, runE2e } from './e2e.ts';
-import { stopAutocannon } from './load.ts';
+import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { type MicroResult, runMicro } from './micro.ts';
 import { type BenchOptions, parseOptions } from './options.ts';
-import { ROOT, stopAllChildren } from './procs.ts';
-import { machineFacts, renderSummary } from './report.ts';
+import { ROOT, stopAllChildren } from '../tools/harness/processes.ts';
+import { machineFacts } from '../tools/harness/machine.ts';
+import { renderSummary } from './report.ts';
 import { runSinkBench, type SinkBenchResult } from './sink-bench.ts';
 
 const OUT_DIR = `${ROOT}.data`;

@@ -13,12 +13,12 @@ import { createLog } from '../sink/log.ts';
 import { openMysql } from '../core/mysql.ts';
 import { couponIdPrefix, shardDbName, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
-import { onCleanup } from './cleanup.ts';
-import { type CpuShare, cpuMeter } from './cpu.ts';
+import { onCleanup } from '../tools/harness/cleanup.ts';
+import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import type { BenchOptions } from './options.ts';
-import { drained } from '../test/support/sink-fixtures.ts';
-import { templateFixture } from '../test/support/template-fixture.ts';
-import { benchConfig, type BenchStorage, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from './storage.ts';
+import { drained } from '../tools/harness/storage.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
+import { benchConfig, type BenchStorage, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
 
 export interface WriteRun {
   readonly rows: number;

@@ -7,11 +7,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../config/index.ts';
-import { onCleanup, runCleanup } from '../bench/cleanup.ts';
-import { stopAutocannon } from '../bench/load.ts';
-import { stopAllChildren } from '../bench/procs.ts';
-import { machineFacts } from '../bench/report.ts';
-import { openBenchStorage, serverFacts } from '../bench/storage.ts';
+import { onCleanup, runCleanup } from '../tools/harness/cleanup.ts';
+import { stopAutocannon } from '../tools/harness/http-load.ts';
+import { stopAllChildren } from '../tools/harness/processes.ts';
+import { machineFacts } from '../tools/harness/machine.ts';
+import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
 import { type Calibration, CALIBRATION_VERSION, measuredSet, writeCalibration } from './calibration-file.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';

@@ -5,13 +5,13 @@
  * and the sink's Redis time per claim against the claim script's (INFO commandstats). Ends with
  * the check that MySQL holds exactly the coupons the gateway issued.
  */
-import { onCleanup } from '../bench/cleanup.ts';
-import { cpuMeter } from '../bench/cpu.ts';
-import { runAutocannon } from '../bench/load.ts';
-import { spawnNode, waitForOutput } from '../bench/procs.ts';
-import { commandMeter, type CommandDelta } from '../bench/redis-stats.ts';
-import { type BenchStorage, childEnv, countTemplateRows, waitUntil } from '../bench/storage.ts';
-import { drained } from '../test/support/sink-fixtures.ts';
+import { onCleanup } from '../tools/harness/cleanup.ts';
+import { cpuMeter } from '../tools/harness/cpu.ts';
+import { runAutocannon } from '../tools/harness/http-load.ts';
+import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { commandMeter, type CommandDelta } from '../tools/harness/redis-stats.ts';
+import { type BenchStorage, childEnv, countTemplateRows, waitUntil } from '../tools/harness/bench-storage.ts';
+import { drained } from '../tools/harness/storage.ts';
 import type { GatewayRun } from './calibration-file.ts';
 
 /** Token buckets and backlog bound far above what the box can do: the run measures the path, not the guards. */

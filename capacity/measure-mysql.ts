@@ -5,15 +5,15 @@
  * designs. Several INSERTs are in flight, one shard table each, as the sink writes its groups.
  */
 import type { Config } from '../config/index.ts';
-import { cpuMeter } from '../bench/cpu.ts';
-import type { BenchStorage } from '../bench/storage.ts';
+import { cpuMeter } from '../tools/harness/cpu.ts';
+import type { BenchStorage } from '../tools/harness/bench-storage.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { TemplateStore } from '../templates/store.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import { createLog } from '../sink/log.ts';
 import { couponIdPrefix, shardOfUser, type ShardLayout } from '../core/shards.ts';
 import { type Item, ShardWriter } from '../sink/writer.ts';
-import { templateFixture } from '../test/support/template-fixture.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
 import type { MysqlRun } from './calibration-file.ts';
 
 const TEMPLATE = 'cap-mysql';

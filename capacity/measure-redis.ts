@@ -6,15 +6,15 @@
  * this client competes with Redis for the cores.
  */
 import type { Config } from '../config/index.ts';
-import { onCleanup } from '../bench/cleanup.ts';
-import { cpuMeter } from '../bench/cpu.ts';
+import { onCleanup } from '../tools/harness/cleanup.ts';
+import { cpuMeter } from '../tools/harness/cpu.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { ScriptCode, type ScriptReply } from '../lua/codes.ts';
 import { Commands, type FencedCall } from '../lua/commands.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { homeSubStock, type KeySpace, stockKey, subStockPartition } from '../lua/keys.ts';
 import { couponIdPrefix } from '../core/shards.ts';
-import { deleteKeys } from '../test/support/storage.ts';
+import { deleteKeys } from '../tools/harness/storage.ts';
 import type { RedisRun } from './calibration-file.ts';
 
 const TEMPLATE = 'cap-redis';

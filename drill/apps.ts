@@ -3,10 +3,11 @@
  * drill's storage. Each writes a pid file (drill/services.sh apps-down stops leftovers of a
  * drill that died) and its output to its own log under .data/drill/log.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
 
 export interface AppSpec {
   /** e.g. gateway-0, sink-1 (also names the log and pid files). */
@@ -18,7 +19,6 @@ export interface AppSpec {
 }
 
 export interface AppDirs {
-  readonly root: string;
   readonly logDir: string;
   readonly runDir: string;
 }
@@ -27,7 +27,6 @@ const READY_TIMEOUT_MS = 30_000;
 
 export class AppProcess {
   private child: ChildProcess | undefined;
-  private output = '';
   private readonly log: WriteStream;
 
   constructor(readonly spec: AppSpec, private readonly dirs: AppDirs) {
@@ -44,29 +43,15 @@ export class AppProcess {
   /** Spawns the process and resolves once it logs its ready line; rejects if it exits first. */
   async start(): Promise<void> {
     if (this.pid !== undefined) throw new Error(`${this.spec.name} is already running`);
-    this.output = '';
     this.log.write(`=== ${new Date().toISOString()} start ${this.spec.entry}\n`);
     // Own process group: a Ctrl-C at the terminal reaches the drill, which stops them in order.
-    const child = spawn(process.execPath, ['--import', 'tsx', this.spec.entry], {
-      cwd: this.dirs.root, env: { ...process.env, ...this.spec.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-    });
-    this.child = child;
-    const take = (b: Buffer) => {
-      this.log.write(b);
-      // only the start-up lines are searched; later output goes to the log alone.
-      if (this.output.length < 65_536) this.output += b.toString();
-    };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
-    if (child.pid !== undefined) writeFileSync(this.pidFile, `${child.pid}\n`);
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (this.spec.ready.test(this.output)) return;
-      if (this.pid === undefined) throw new Error(`${this.spec.name} exited during start-up:\n${this.output.slice(-2000)}`);
-      await sleep(25);
-    }
-    await this.kill9();
-    throw new Error(`${this.spec.name} not ready within ${READY_TIMEOUT_MS} ms:\n${this.output.slice(-2000)}`);
+    const c: Child = spawnNode(this.spec.name, this.spec.entry, { ...process.env, ...this.spec.env } as Record<string, string>,
+      { detached: true });
+    this.child = c.proc;
+    c.proc.stdout!.on('data', (b: Buffer) => this.log.write(b));
+    c.proc.stderr!.on('data', (b: Buffer) => this.log.write(b));
+    if (c.proc.pid !== undefined) writeFileSync(this.pidFile, `${c.proc.pid}\n`);
+    await waitForOutput(c, this.spec.ready, READY_TIMEOUT_MS);
   }
 
   /** SIGKILL (the fault); resolves once the process is gone. */

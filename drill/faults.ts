@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppProcess } from './apps.ts';
 import type { Probe, ProbedTemplate } from './collect.ts';
 import { homeSubStock } from '../lua/keys.ts';
-import type { CuttingProxy } from './cutting-proxy.ts';
+import type { CuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import type { Attempt, LossWindow, TemplateFacts } from './facts.ts';
 import type { DrillName } from './options.ts';
 import type { Services } from './services.ts';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfigWith } from '../config/index.ts';
 import { AppProcess } from './apps.ts';
 import { DrillClient } from './client.ts';
-import { startCuttingProxy } from './cutting-proxy.ts';
+import { startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import type { Attempt } from './facts.ts';
 import { Probe } from './collect.ts';
 import { parseOptions } from './options.ts';
@@ -22,7 +22,7 @@ import { verify } from './verify.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA = `${ROOT}.data/drill`;
-const dirs = { root: ROOT, logDir: `${DATA}/log`, runDir: `${DATA}/run` };
+const dirs = { logDir: `${DATA}/log`, runDir: `${DATA}/run` };
 // the whole drill, start-up and shutdown included: a hung step cannot keep it running.
 const TOTAL_LIMIT_MS = 10 * 60_000;
 const ADMIN_TOKEN = 'drill-admin-token';

@@ -115,3 +115,23 @@ export async function deadLetters(redis: RedisClient, ks: KeySpace, partitions: 
   for await (const e of deadEntries(redis, ks, partitions)) if (e.decoded.ok && e.decoded.record.templateId === templateId) n++;
   return n;
 }
+
+/** True when `group` has been delivered every entry of every partition and acknowledged them all. */
+export async function caughtUp(redis: RedisClient, ks: KeySpace, group: string): Promise<boolean> {
+  for (let p = 0; p < ks.partitions; p++) {
+    const key = streamKey(ks, p);
+    if (await redis.exists(key) === 0) continue;
+    const last = flat(await redis.xinfo('STREAM', key) as unknown[]).get('last-generated-id');
+    const groups = (await redis.xinfo('GROUPS', key) as unknown[][]).map(flat);
+    const g = groups.find((x) => x.get('name') === group);
+    if (!g) return false;
+    if (Number(g.get('pending')) !== 0 || g.get('last-delivered-id') !== last) return false;
+  }
+  return true;
+}
+
+function flat(list: unknown[]): Map<string, unknown> {
+  const m = new Map<string, unknown>();
+  for (let i = 0; i + 1 < list.length; i += 2) m.set(String(list[i]), list[i + 1]);
+  return m;
+}

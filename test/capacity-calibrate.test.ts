@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { readCalibration } from '../capacity/calibration-file.ts';
-import { openStorage, testConfig } from './support/storage.ts';
+import { openStorage, testConfig } from '../tools/harness/storage.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const run = promisify(execFile);

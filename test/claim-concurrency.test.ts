@@ -11,7 +11,7 @@ import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts'
 import { waitForRows } from './support/sink-fixtures.ts';
 import { runPool } from './support/pool.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 // Default sink batching (100 ms): the listing test below holds the product's own settings.
 const env = testEnv({ CLAIM_PENDING_WAIT_MS: '2000' });

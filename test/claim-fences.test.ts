@@ -14,13 +14,13 @@ import * as keys from '../lua/keys.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
 import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
-import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
+import { type CuttingProxy, startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import { claimRig } from './support/claims.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { drained, waitFor } from './support/sink-fixtures.ts';
+import { waitFor } from './support/sink-fixtures.ts';
 import { type Stack, openStack } from './support/stack.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
 let stack: Stack;

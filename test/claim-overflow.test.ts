@@ -7,7 +7,7 @@ import { createRedis, waitReady } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
 import * as keys from '../lua/keys.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
-import { openStorage, type Storage, testConfig } from './support/storage.ts';
+import { openStorage, type Storage, testConfig } from '../tools/harness/storage.ts';
 
 let s: Storage;
 let rig: ClaimRig;

@@ -11,7 +11,7 @@ import { decodeRecord } from '../lua/record.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
 import { waitForRows } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig } from './support/storage.ts';
+import { openStorage, type Storage, testConfig } from '../tools/harness/storage.ts';
 
 let s: Storage;
 let rig: ClaimRig;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { signUserToken } from '../core/user-token.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const SECRET = 'login-service-secret-0123456789abcdef';
 const env = testEnv();

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { spawnEntry, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

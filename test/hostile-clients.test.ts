@@ -17,8 +17,8 @@ import {
   adminBody, contentType, jsonBody, msgpackBody, rawRequest, rng, rssMb, sendRaw, slowClient, type SlowResult,
 } from './support/hostile.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
-import { couponRows, drained, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { couponRows, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 // A new seed every run widens the search; a failure prints it: put it here to replay that run.
 const SEED = Date.now() % 2 ** 31;

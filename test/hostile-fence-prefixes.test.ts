@@ -12,9 +12,9 @@ import * as keys from '../lua/keys.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
 import { createTemplate, http } from './support/http.ts';
 import { type GatewayProc } from './support/processes.ts';
-import { drained, waitFor } from './support/sink-fixtures.ts';
+import { waitFor } from './support/sink-fixtures.ts';
 import { type Stack, openStack } from './support/stack.ts';
-import { type Storage, testConfig, testEnv } from './support/storage.ts';
+import { type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 const env = testEnv({ SINK_BATCH_MAX_WAIT_MS: '20' });
 let stack: Stack;

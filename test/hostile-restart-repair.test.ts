@@ -24,9 +24,9 @@ import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc } from './support/processes.ts';
-import { drained, waitFor } from './support/sink-fixtures.ts';
+import { waitFor } from './support/sink-fixtures.ts';
 import { type Stack, openStack } from './support/stack.ts';
-import { type Storage, testEnv } from './support/storage.ts';
+import { type Storage, testEnv, drained } from '../tools/harness/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20', RECONCILE_RESTART_WINDOW_MS: '10000' });
 let stack: Stack;

@@ -9,9 +9,9 @@ import { after, before, test } from 'node:test';
 import { signUserToken } from '../core/user-token.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { drained, waitFor } from './support/sink-fixtures.ts';
+import { waitFor } from './support/sink-fixtures.ts';
 import { type Stack, openStack } from './support/stack.ts';
-import { type Storage, testEnv } from './support/storage.ts';
+import { type Storage, testEnv, drained } from '../tools/harness/storage.ts';
 
 // One shard table: every pair of users shares it, so only the collation can keep their rows apart.
 const env = testEnv({ SHARD_DBS: '1', SHARD_TABLES: '1', STATS_FLUSH_MS: '50', SINK_BATCH_MAX_WAIT_MS: '20' });

@@ -19,8 +19,8 @@ import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { couponIdPrefix, shardDbName, shardTableName } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
-import { couponRows, drained, keySpace, layout, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig } from './support/storage.ts';
+import { couponRows, keySpace, layout, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, drained } from '../tools/harness/storage.ts';
 import { userScripts } from './support/user-scripts.ts';
 
 // One shard table: every pair of users shares it, so only the collation can keep their rows apart.

@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { stockKey } from '../lua/keys.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
 import { keySpace } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 // With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).

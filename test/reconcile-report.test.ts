@@ -18,8 +18,8 @@ import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { attention } from '../reconcile/report-lines.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
-import { drained, keySpace, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { keySpace, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 const env = testEnv({ RECONCILE_RESTART_CHECK_MS: '100', RECONCILE_EVERY_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
 let s: Storage;

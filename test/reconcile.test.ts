@@ -17,8 +17,8 @@ import { Lease } from '../reconcile/lease.ts';
 import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig, type ClaimRig } from './support/claims.ts';
-import { drained, keySpace, layout, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { keySpace, layout, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 import { userScripts } from './support/user-scripts.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });

@@ -5,8 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
 import * as keys from '../lua/keys.ts';
-import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { type CuttingProxy, startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

@@ -13,7 +13,7 @@ import { createLog } from '../sink/log.ts';
 import { ensureSchema } from '../core/schema.ts';
 import { mainDbName, shardDbName } from '../core/shards.ts';
 import { spawnEntry } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

@@ -5,7 +5,7 @@ import { TokenBucket } from '../gateway/admission.ts';
 import { homeSubStock, subStockPartition, usersKey } from '../lua/keys.ts';
 import { createTemplate, http, type HttpResult } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {

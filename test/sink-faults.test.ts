@@ -12,10 +12,8 @@ import { deadKey, streamKey } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
-import {
-  couponRows, drained, insertTemplate, keySpace, layout, pendingTotal, produceClaims, waitFor,
-} from './support/sink-fixtures.ts';
-import { openStorage, testConfig } from './support/storage.ts';
+import { couponRows, insertTemplate, keySpace, layout, pendingTotal, produceClaims, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, testConfig, drained } from '../tools/harness/storage.ts';
 
 const template = (id: string) => ({ id, name: 'n', type: 'direct', value: 100, threshold: null, maxDiscount: null,
   subStocks: 2, validDays: 7 } as const);

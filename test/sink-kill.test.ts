@@ -12,10 +12,8 @@ import type { Config } from '../config/index.ts';
 import { streamKey, subStockPartition } from '../lua/keys.ts';
 import { createLog } from '../sink/log.ts';
 import { startSink } from '../sink/sink.ts';
-import {
-  countRows, couponRows, drained, insertTemplate, type Issued, keySpace, pendingTotal, produceClaims, sinkEnv, waitFor,
-} from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig } from './support/storage.ts';
+import { countRows, couponRows, insertTemplate, type Issued, keySpace, pendingTotal, produceClaims, sinkEnv, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, drained } from '../tools/harness/storage.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const template = { id: 'tpl-k', name: '5 off', type: 'direct', value: 500, threshold: null, maxDiscount: null,

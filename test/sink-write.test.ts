@@ -12,10 +12,8 @@ import { createLog } from '../sink/log.ts';
 import { ensureSchema } from '../core/schema.ts';
 import { shardDbName, shardOfCoupon, shardOfUser } from '../core/shards.ts';
 import { startSink } from '../sink/sink.ts';
-import {
-  countRows, couponRows, drained, insertTemplate, type Issued, keySpace, layout, pendingTotal, produceClaims, waitFor,
-} from './support/sink-fixtures.ts';
-import { openStorage, testConfig } from './support/storage.ts';
+import { countRows, couponRows, insertTemplate, type Issued, keySpace, layout, pendingTotal, produceClaims, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, testConfig, drained } from '../tools/harness/storage.ts';
 
 const DAY_MS = 86_400_000;
 

@@ -11,9 +11,9 @@ import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as keys from '../lua/keys.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
-import { type CuttingProxy, startCuttingProxy } from '../drill/cutting-proxy.ts';
+import { type CuttingProxy, startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {

@@ -11,9 +11,9 @@ import { Commands } from '../lua/commands.ts';
 import { templateKey } from '../lua/keys.ts';
 import { mainDbName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
-import { startCuttingProxy } from '../drill/cutting-proxy.ts';
+import { startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

@@ -12,8 +12,8 @@ import { createLog } from '../sink/log.ts';
 import { startSink } from '../sink/sink.ts';
 import { claimRig } from './support/claims.ts';
 import { userScripts } from './support/user-scripts.ts';
-import { drained, keySpace, layout, waitFor } from './support/sink-fixtures.ts';
-import { openStorage, testConfig } from './support/storage.ts';
+import { keySpace, layout, waitFor } from './support/sink-fixtures.ts';
+import { openStorage, testConfig, drained } from '../tools/harness/storage.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 after(async () => {

@@ -15,8 +15,8 @@ import { createRedis } from '../lua/client.ts';
 import { stockKey } from '../lua/keys.ts';
 import { Commands } from '../lua/commands.ts';
 import { openMysql } from '../core/mysql.ts';
-import { deleteKeys, openStorage, type Storage, testConfig } from './support/storage.ts';
-import { templateFixture } from './support/template-fixture.ts';
+import { deleteKeys, openStorage, type Storage, testConfig } from '../tools/harness/storage.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
 
 let s: Storage;
 let d: StockDeps;

@@ -12,8 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { frozenStockKey, stockKey } from '../lua/keys.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
-import { countRows, drained, keySpace, waitFor, waitForRows } from './support/sink-fixtures.ts';
-import { deleteKeys, openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { countRows, keySpace, waitFor, waitForRows } from './support/sink-fixtures.ts';
+import { deleteKeys, openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const STOCK = 400;

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTemplate, http } from './support/http.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv({ SINK_BATCH_MAX_WAIT_MS: '20' });
 let s: Storage;

@@ -13,9 +13,9 @@ import { ClaimCounter, REJECT_REASONS, type RejectReason } from '../gateway/stat
 import { SECOND_TTL_S, StatsFlusher } from '../gateway/stats/flusher.ts';
 import { readClaimStats } from '../gateway/stats/reader.ts';
 import { ADMIN, createTemplate, http } from './support/http.ts';
-import { startCuttingProxy } from '../drill/cutting-proxy.ts';
+import { startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { deleteKeys, openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { deleteKeys, openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv({ STATS_FLUSH_MS: '200' });
 let s: Storage;

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { stockKey } from '../lua/keys.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

@@ -24,8 +24,8 @@ import { mainDbName } from '../core/shards.ts';
 import { ADMIN, http } from './support/http.ts';
 import { type GatewayProc, spawnGateway } from './support/processes.ts';
 import { waitFor } from './support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
-import { templateFixture } from './support/template-fixture.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../tools/harness/storage.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
 
 const env = testEnv();
 let s: Storage;

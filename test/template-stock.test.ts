@@ -12,9 +12,9 @@ import { type KeySpace, allStreamKeys, stockKey } from '../lua/keys.ts';
 import { decodeRecord } from '../lua/record.ts';
 import { mainDbName } from '../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from './support/http.ts';
-import { couponRows, drained, waitFor, waitForRows } from './support/sink-fixtures.ts';
+import { couponRows, waitFor, waitForRows } from './support/sink-fixtures.ts';
 import { type GatewayProc, spawnEntry, spawnGateway } from './support/processes.ts';
-import { openStorage, type Storage, testConfig, testEnv } from './support/storage.ts';
+import { openStorage, type Storage, testConfig, testEnv, drained } from '../tools/harness/storage.ts';
 
 const env = testEnv();
 let s: Storage;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isSoldOut, markEmpty, TemplateCache } from '../gateway/cache/template-cache.ts';
 import type { Template } from '../templates/model.ts';
-import { templateFixture } from './support/template-fixture.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
 
 const tpl = (over: Partial<Template> = {}): Template => templateFixture({ id: 't', totalStock: 3, subStocks: 3, ...over });
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { ApiError } from '../core/errors.ts';
 import { ALL_PRODUCTS } from '../templates/model.ts';
 import { parsePatch, parseTemplate } from '../templates/rules.ts';
-import { templateFixture } from './support/template-fixture.ts';
+import { templateFixture } from '../tools/harness/template-fixture.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12);
 const D = { partitions: 16, defaultValidDays: 30, audienceMax: 5 };

@@ -12,8 +12,8 @@ import { TemplateStore } from '../../templates/store.ts';
 import type { Config } from '../../config/index.ts';
 import { Commands } from '../../lua/commands.ts';
 import type { KeySpace } from '../../lua/keys.ts';
-import type { Storage } from './storage.ts';
-import { templateFixture } from './template-fixture.ts';
+import type { Storage } from '../../tools/harness/storage.ts';
+import { templateFixture } from '../../tools/harness/template-fixture.ts';
 
 export interface ClaimRig {
   readonly ks: KeySpace;

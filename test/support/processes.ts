@@ -1,12 +1,11 @@
 /** Starts the real gateway and sink as child processes, the way `make run` does. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
+import { spawnNode } from '../../tools/harness/processes.ts';
 
 export interface Proc {
   readonly child: ChildProcess;
-  /** Everything the process wrote to stderr so far. */
+  /** What the process wrote so far (its last 64 KiB). */
   readonly log: () => string;
   /** SIGTERM (or the given signal), then waits for exit; returns the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -14,15 +13,11 @@ export interface Proc {
 
 /** Spawns `node --import tsx <entry>` with the test's env on top of this process's env. */
 export function spawnEntry(entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-  child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  const c = spawnNode(entry, entry, { ...process.env, ...env } as Record<string, string>);
+  const child = c.proc;
   return {
     child,
-    log: () => out,
+    log: () => c.tail(),
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);

@@ -9,7 +9,7 @@ import { Commands } from '../../lua/commands.ts';
 import { homeSubStock, type KeySpace, stockKey, streamKey, subStockPartition } from '../../lua/keys.ts';
 import { couponIdPrefix, shardDbName, shardTableName, type ShardLayout } from '../../core/shards.ts';
 import { mainDbName } from '../../core/shards.ts';
-import type { Storage } from './storage.ts';
+import type { Storage } from '../../tools/harness/storage.ts';
 
 export const keySpace = (cfg: Config): KeySpace => ({ prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions });
 export const layout = (cfg: Config): ShardLayout => ({ dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables });
@@ -82,12 +82,6 @@ export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, w
   }
 }
 
-function flat(list: unknown[]): Map<string, unknown> {
-  const m = new Map<string, unknown>();
-  for (let i = 0; i + 1 < list.length; i += 2) m.set(String(list[i]), list[i + 1]);
-  return m;
-}
-
 /** Entries pending (delivered, unacked) in the sink's group, over all partitions (0 before it exists). */
 export async function pendingTotal(st: Storage): Promise<number> {
   let n = 0;
@@ -101,20 +95,6 @@ export async function pendingTotal(st: Storage): Promise<number> {
     }
   }
   return n;
-}
-
-/** True when the group has been delivered every entry of every partition and acked them all. */
-export async function drained(st: Pick<Storage, 'cfg' | 'redis'>): Promise<boolean> {
-  for (let p = 0; p < st.cfg.redis.partitions; p++) {
-    const key = streamKey(keySpace(st.cfg), p);
-    if (await st.redis.exists(key) === 0) continue;
-    const last = flat(await st.redis.xinfo('STREAM', key) as unknown[]).get('last-generated-id');
-    const groups = (await st.redis.xinfo('GROUPS', key) as unknown[][]).map(flat);
-    const g = groups.find((x) => x.get('name') === st.cfg.redis.streamGroup);
-    if (!g) return false;
-    if (Number(g.get('pending')) !== 0 || g.get('last-delivered-id') !== last) return false;
-  }
-  return true;
 }
 
 export interface CouponRow {

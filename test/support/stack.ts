@@ -6,7 +6,7 @@
 import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import { type GatewayProc, spawnGateway } from './processes.ts';
-import { openStorage, type Storage, testConfig } from './storage.ts';
+import { openStorage, type Storage, testConfig } from '../../tools/harness/storage.ts';
 
 export interface Stack {
   readonly s: Storage;

@@ -2,7 +2,7 @@
  * Redis INFO commandstats deltas over a run: which commands (and how many per claim) the
  * gateway and the sink send, to explain Redis's CPU per claim.
  */
-import type { RedisClient } from '../lua/client.ts';
+import type { RedisClient } from '../../lua/client.ts';
 
 export interface CommandDelta {
   readonly command: string;

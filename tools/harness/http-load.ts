@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { spawnChild, waitExit } from './procs.ts';
+import { spawnChild, waitExit } from './processes.ts';
 
 /** wrk's Debian path; the wrk runs are skipped when it is missing. */
 export const WRK = '/usr/bin/wrk';
@@ -151,7 +151,7 @@ export function parseWrk(out: string, label: string): LoadResult {
 export async function runWrk(label: string, url: string, templateId: string, connections: number,
   durationS: number): Promise<LoadResult> {
   const c = spawnChild(`wrk ${label}`, WRK, ['-t2', `-c${connections}`, `-d${durationS}s`, '--latency',
-    '--timeout', '10s', '-s', 'bench/wrk-post.lua', url], { BENCH_TEMPLATE_ID: templateId, BENCH_USERS: '200000' }, true);
+    '--timeout', '10s', '-s', 'bench/wrk-post.lua', url], { BENCH_TEMPLATE_ID: templateId, BENCH_USERS: '200000' }, { keepStdout: true });
   const code = await waitExit(c, (durationS + 20) * 1000);
   if (code !== 0) throw new Error(`wrk exited with ${code}:\n${c.tail()}`);
   return parseWrk(c.stdout(), label);

@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type Config, loadConfigWith } from '../config/index.ts';
-import type { RedisClient } from '../lua/client.ts';
-import type { MysqlPools } from '../core/mysql.ts';
-import { openStorage } from '../test/support/storage.ts';
-import { shardDbName, shardTableName } from '../core/shards.ts';
+import { type Config, loadConfigWith } from '../../config/index.ts';
+import type { RedisClient } from '../../lua/client.ts';
+import type { MysqlPools } from '../../core/mysql.ts';
+import { openStorage } from './storage.ts';
+import { shardDbName, shardTableName } from '../../core/shards.ts';
 
 const RUN_ID = randomBytes(3).toString('hex');
 

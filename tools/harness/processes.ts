@@ -1,12 +1,12 @@
 /**
- * Child processes of the bench (hello server, gateway, sink, wrk). Each is tracked by its
- * ChildProcess handle so cleanup, even on Ctrl-C, stops exactly what the bench started.
+ * Child processes of the tools and tests (gateway, sink, hello server, wrk). Each is tracked by its
+ * ChildProcess handle so cleanup, even on Ctrl-C, stops exactly what was started.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 
 /** The repository root (with a trailing slash): children run there. */
-export const ROOT = new URL('../', import.meta.url).pathname;
+export const ROOT = new URL('../../', import.meta.url).pathname;
 
 // Enough of a child's output to explain a failure, without growing for a whole run.
 const TAIL_BYTES = 64 * 1024;
@@ -25,10 +25,20 @@ export interface Child {
 
 const live = new Set<Child>();
 
+export interface SpawnOptions {
+  /** Keep the whole stdout (wrk's report). */
+  readonly keepStdout?: boolean;
+  /** Its own process group: a Ctrl-C at the terminal reaches only the tool, which stops it in order. */
+  readonly detached?: boolean;
+  /** Node children: write V8 CPU profiles here (--cpu-prof). */
+  readonly profileDir?: string;
+}
+
 /** Spawns a program with exactly `env` (built from the config, not inherited wholesale). */
 export function spawnChild(name: string, cmd: string, args: readonly string[], env: Record<string, string>,
-  keepStdout = false): Child {
-  const proc = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  o: SpawnOptions = {}): Child {
+  const keepStdout = o.keepStdout ?? false;
+  const proc = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: o.detached ?? false });
   let tail = '';
   let out = '';
   const add = (b: Buffer) => {
@@ -63,11 +73,11 @@ export function spawnChild(name: string, cmd: string, args: readonly string[], e
   return child;
 }
 
-/** Spawns `node --import tsx <entry>` (a TypeScript entry point of this repo); `profileDir` adds --cpu-prof. */
-export function spawnNode(name: string, entry: string, env: Record<string, string>, profileDir?: string): Child {
+/** Spawns `node --import tsx <entry>` (a TypeScript entry point of this repo). */
+export function spawnNode(name: string, entry: string, env: Record<string, string>, o: SpawnOptions = {}): Child {
   // one directory per process: node writes one profile per thread (tsx's loader has its own).
-  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${name}`] : [];
-  return spawnChild(name, process.execPath, [...prof, '--import', 'tsx', entry], env);
+  const prof = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}/${name}`] : [];
+  return spawnChild(name, process.execPath, [...prof, '--import', 'tsx', entry], env, o);
 }
 
 /** Waits until the child's output matches `re`; throws with its output on exit or timeout. */

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../../config/index.ts';
 import { createRedis, masters, type RedisClient, waitReady } from '../../lua/client.ts';
+import { caughtUp } from '../../lua/drain.ts';
 import { checkLayout, layoutFacts } from '../../lua/layout.ts';
 import { openMysql, type MysqlPools } from '../../core/mysql.ts';
 import { dropSchema, ensureSchema } from '../../core/schema.ts';
@@ -60,4 +61,9 @@ export async function deleteKeys(redis: RedisClient, pattern: string): Promise<v
       await Promise.all(keys.map((k) => node.unlink(k)));
     } while (cursor !== '0');
   }
+}
+
+/** True when the sink's group has been delivered every entry of every partition and acked them all. */
+export function drained(st: Pick<Storage, 'cfg' | 'redis'>): Promise<boolean> {
+  return caughtUp(st.redis, { prefix: st.cfg.redis.keyPrefix, partitions: st.cfg.redis.partitions }, st.cfg.redis.streamGroup);
 }
