@@ -28,13 +28,14 @@ TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL
 LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
 	MYSQL_URL=$(LOCAL_MYSQL_URL)
 
-.PHONY: help deps services run stop status test typecheck bench drill rebuild logs clean
+.PHONY: help deps services run stop status test test-unit typecheck bench drill rebuild logs clean
 
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
 	@echo "make stop       stop app, redis, mariadb and the test cluster"
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster, typecheck, test suite"
+	@echo "make test-unit  test/unit only: no servers, seconds"
 	@echo "make bench      services, then bench/run.ts"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (README)"
@@ -71,6 +72,11 @@ test:
 	echo "test: $$(wc -l <<<"$$files") files"; \
 	export $(TEST_ENV); \
 	node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$files
+
+# No servers: the pure layer of the suite, for a quick loop while editing.
+test-unit:
+	@$(SERVICES) deps
+	@node --import tsx --test $$(find test/unit -name '*.test.ts' | sort)
 
 bench:
 	@$(SERVICES) up

@@ -1,0 +1,126 @@
+/**
+ * Every load-test scenario end to end, tiny and bounded, against a real gateway and sink spawned
+ * on this file's own prefix: exit 0 after a passing verification, and a report folder with the
+ * JSON and both charts. Then a run whose sink is stopped must fail loudly (exit 1, VIOLATION).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { stockKey } from '../../lua/keys.ts';
+import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
+import { keySpace } from '../support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+// With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).
+const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef' });
+let s: Storage;
+let gw: GatewayProc;
+let sink: Proc;
+let out: string;
+
+before(async () => {
+  s = await openStorage(testConfig(env));
+  gw = await spawnGateway(env);
+  sink = spawnEntry('sink/main.ts', env);
+  out = mkdtempSync(join(tmpdir(), 'loadtest-'));
+});
+
+after(async () => {
+  await gw?.stop();
+  await sink?.stop();
+  await s?.close();
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+/** Runs the CLI on the test's prefix; resolves with its exit code and output. `onStdout` sees the output so far. */
+function loadtest(args: string[], onStdout?: (stdout: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, '--url', gw.url, '--out', out],
+    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    onStdout?.(stdout);
+  });
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+  return new Promise((resolve) => child.on('close', (code) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+/** The report folder the run printed, checked for its JSON and both charts. */
+function reportOf(stdout: string): { dir: string; results: any } {
+  const dir = /^report: (.+)\/$/m.exec(stdout)?.[1];
+  assert.ok(dir && existsSync(dir), `no report folder in:\n${stdout}`);
+  assert.ok(readdirSync(out).some((d) => dir.endsWith(d)), 'the folder is under --out');
+  for (const chart of ['latency-over-time.svg', 'latency-distribution.svg']) {
+    const svg = readFileSync(join(dir, chart), 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<path d="M[^]*<\/svg>\n$/, `${chart} is an SVG with a line`);
+  }
+  return { dir, results: JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) };
+}
+
+const SCENARIOS: [string, string[]][] = [
+  ['hot', ['--requests', '400', '--connections', '10', '--stock', '50', '--users', '300']],
+  ['spread', ['--requests', '400', '--rate', '400', '--connections', '10', '--templates', '40', '--stock', '20', '--users', '300']],
+  ['dupes', ['--requests', '480', '--connections', '10', '--users', '20', '--format', 'msgpack']],
+  ['soldout', ['--duration', '3', '--connections', '10', '--stock', '30', '--users', '200']],
+  ['mixed', ['--duration', '1', '--rate', '300', '--connections', '10', '--templates', '3', '--users', '50', '--format', 'msgpack']],
+];
+
+for (const [scenario, args] of SCENARIOS) {
+  test(`${scenario}: a tiny run verifies and leaves a report`, async () => {
+    const r = await loadtest([scenario, ...args]);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^verification: OK$/m);
+    const { results } = reportOf(r.stdout);
+    assert.equal(results.scenario, scenario);
+    assert.equal(results.verification.ok, true);
+    const claims = results.phases.reduce((n: number, p: any) => n + (p.kinds.claim?.latency.count ?? 0), 0);
+    assert.ok(claims > 0, 'claims were answered');
+    assert.ok(results.verification.totals.rows > 0, 'coupons reached MySQL');
+    assert.equal(results.verification.totals.rows, results.verification.totals.issued);
+    for (const t of results.templates) {
+      const paused = await s.mysql.main.query(`SELECT status FROM \`${env.DB_PREFIX}_main\`.coupon_template WHERE id = ?`, [t.id]);
+      assert.equal((paused[0] as { status: string }[])[0]?.status, 'paused', `template ${t.id} paused after the run`);
+    }
+    if (scenario === 'hot') assert.equal(results.verification.totals.issued, 50, 'the rain took the whole stock');
+    if (scenario === 'dupes') assert.ok(results.verification.totals.replays > 0);
+    if (scenario === 'soldout') {
+      // answered from memory: sold_out, or rate_limited by the gateway's global bucket (before any Redis call).
+      const statuses = results.phases.at(-1).statuses;
+      assert.ok(statuses['410'] > 0 && Object.keys(statuses).every((c) => c === '410' || c === '429'), JSON.stringify(statuses));
+    }
+    if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
+    if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');
+  });
+}
+
+test('soldout fails when something touches the stock during the sold-out phase', async () => {
+  // What a claim script would do to the sub-stock: read it, once, mid-phase.
+  let touched: Promise<unknown> | undefined;
+  const r = await loadtest(['soldout', '--duration', '4', '--connections', '5', '--stock', '10', '--users', '50'], (stdout) => {
+    const id = /creating 1 template (lt-[0-9a-f]{6}-)\*/.exec(stdout)?.[1];
+    if (!id || touched || !/^phase after sell-out/m.test(stdout)) return;
+    touched = new Promise((r) => setTimeout(r, 2_500)).then(() => s.redis.get(stockKey(keySpace(s.cfg), `${id}0`, 0)));
+  });
+  assert.ok(await touched !== null, 'the stock key was read');
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^VIOLATION not-from-memory: sub-stock 0 was touched \d s into the \d s the sold-out phase lasted/m);
+});
+
+test('a run whose coupons never reach MySQL fails loudly', async () => {
+  await sink.stop();
+  const r = await loadtest(['hot', '--requests', '100', '--connections', '5', '--stock', '20', '--drain-wait', '1']);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^VIOLATION not-drained: the sink did not store 20 records/m);
+  assert.match(r.stdout, /^VIOLATION missing-row \[lt-[0-9a-f]{6}-0\]: coupon /m);
+  assert.match(r.stdout, /^verification: FAILED/m);
+  assert.equal(reportOf(r.stdout).results.verification.ok, false);
+});
