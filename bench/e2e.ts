@@ -11,7 +11,8 @@ import type { BenchOptions } from './options.ts';
 import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
 import { type CommandDelta, commandMeter } from '../tools/harness/redis-stats.ts';
 import { drained } from '../tools/harness/storage.ts';
-import { benchConfig, type BenchStorage, childEnv, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { benchConfig, type BenchStorage, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { judgeTemplate } from '../tools/verify/facts.ts';
 
 export interface RunPair {
   readonly hello: LoadResult;
@@ -29,7 +30,9 @@ export interface Verification {
   /** 2xx answers counted by the load tools (warm-ups included); in-flight answers at a run's end are not. */
   readonly counted2xx: number;
   readonly drainMs: number;
+  /** The invariants (tools/verify/oracle.ts) over every row of the template. */
   readonly ok: boolean;
+  readonly violations: readonly string[];
 }
 
 export interface E2eResult {
@@ -150,10 +153,10 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   // a fresh sink (new consumer) drains what piled up, as after a sink restart in production.
   sink = await startSinkChild(cfg, o, failures);
 
-  const verify = await verifyRows(st, base, auth, templateId, counted2xx, sink.child);
+  const verify = await verifyRows(st, templateId, counted2xx, sink.child);
   if (!verify.ok) {
     failures.push(`MISMATCH: gateway says ${verify.issued} coupons issued, MySQL holds ${verify.rows} rows ` +
-      `for template ${templateId}`);
+      `for template ${templateId}: ${verify.violations.slice(0, 5).join('; ')}`);
   }
   await stopGateway();
   if (gateway.proc.exitCode !== 0) failures.push(`gateway did not exit cleanly (code ${gateway.proc.exitCode}, signal ${gateway.proc.signalCode})`);
@@ -167,14 +170,8 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   };
 }
 
-/** Waits for the sink to drain, then compares MySQL's row count with the gateway's `stock.issued`. */
-async function verifyRows(st: BenchStorage, base: string, auth: Record<string, string>, templateId: string,
-  counted2xx: number, sink: Child): Promise<Verification> {
-  const issuedNow = async () => {
-    const r = await fetch(`${base}/v1/admin/templates/${templateId}`, { headers: auth });
-    if (r.status !== 200) throw new Error(`read template: ${r.status} ${await r.text()}`);
-    return ((await r.json()) as { stock: { issued: number } }).stock.issued;
-  };
+/** Waits for the sink to drain, then judges every row of the template against its stock (the one oracle). */
+async function verifyRows(st: BenchStorage, templateId: string, counted2xx: number, sink: Child): Promise<Verification> {
   // claims answered just after a tool stopped are still finishing inside the gateway.
   await new Promise((r) => setTimeout(r, 500));
   const t0 = Date.now();
@@ -182,17 +179,17 @@ async function verifyRows(st: BenchStorage, base: string, auth: Record<string, s
   const isDrained = await waitUntil(() => drained(st), 120_000);
   const drainMs = Date.now() - t0;
   if (!isDrained) throw new Error(`the sink did not drain within 120 s; its output:\n${sink.tail().slice(-3000)}`);
-  let issued = await issuedNow();
-  let rows = await countTemplateRows(st, templateId);
-  if (rows !== issued) {
+  let v = await judgeTemplate(st, templateId);
+  if (v.violations.length > 0) {
     // one more look before crying wolf: a straggler may have landed between the two reads.
     await new Promise((r) => setTimeout(r, 2_000));
     await waitUntil(() => drained(st), 30_000);
-    issued = await issuedNow();
-    rows = await countTemplateRows(st, templateId);
+    v = await judgeTemplate(st, templateId);
   }
+  const { issued, rows } = v.templates[0]!;
   console.log(`e2e: issued ${issued}, MySQL rows ${rows}, 2xx counted by the load tools ${counted2xx}`);
-  return { templateId, issued, rows, counted2xx, drainMs, ok: rows === issued };
+  return { templateId, issued: issued ?? 0, rows, counted2xx, drainMs, ok: v.violations.length === 0,
+    violations: v.violations.map((x) => `${x.kind}: ${x.detail}`) };
 }
 
 /** Starts a sink child and waits until it reads; `stop()` is graceful and records a bad exit in `failures`. */

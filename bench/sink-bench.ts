@@ -18,7 +18,8 @@ import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import type { BenchOptions } from './options.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { templateFixture } from '../tools/harness/template-fixture.ts';
-import { benchConfig, type BenchStorage, countTemplateRows, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { benchConfig, type BenchStorage, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { judgeTemplate } from '../tools/verify/facts.ts';
 
 export interface WriteRun {
   readonly rows: number;
@@ -84,8 +85,10 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
   if (!done) throw new Error(`the sink wrote ${stats.rowsWritten} of ${o.sinkRecords} rows in 180 s:\n${lines.join('\n')}`);
   if (!(await waitUntil(() => drained(st), 30_000))) failures.push('sink bench: the sink wrote the rows but did not ack them all');
   await stopSink();
-  const rows = await countTemplateRows(st, TEMPLATE_ID);
+  const v = await judgeTemplate(st, TEMPLATE_ID);
+  const rows = v.templates[0]!.rows;
   if (rows !== o.sinkRecords) failures.push(`sink bench: ${o.sinkRecords} records produced but ${rows} rows in MySQL`);
+  for (const x of v.violations.slice(0, 5)) failures.push(`sink bench: ${x.kind}: ${x.detail}`);
 
   console.log(`sink: ${o.singleRows} single-row autocommit INSERTs, ${o.singleConcurrency} at a time`);
   m = cpuMeter({ 'bench process': process.pid, mariadb: facts.mariadbPid });

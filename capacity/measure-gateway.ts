@@ -10,7 +10,8 @@ import { cpuMeter } from '../tools/harness/cpu.ts';
 import { runAutocannon } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
 import { commandMeter, type CommandDelta } from '../tools/harness/redis-stats.ts';
-import { type BenchStorage, childEnv, countTemplateRows, waitUntil } from '../tools/harness/bench-storage.ts';
+import { type BenchStorage, childEnv, waitUntil } from '../tools/harness/bench-storage.ts';
+import { judgeTemplate } from '../tools/verify/facts.ts';
 import { drained } from '../tools/harness/storage.ts';
 import type { GatewayRun } from './calibration-file.ts';
 
@@ -80,9 +81,9 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   if (r.ok2xx < 0.9 * r.responses || r.ok2xx === 0) {
     throw new Error(`only ${r.ok2xx} of ${r.responses} claims were answered 2xx (${JSON.stringify(r.statuses)})`);
   }
-  const total = await issuedNow();
-  const rows = await countTemplateRows(st, templateId);
-  if (rows !== total) throw new Error(`MySQL holds ${rows} rows but the gateway issued ${total} coupons`);
+  const v = await judgeTemplate(st, templateId);
+  if (v.violations.length > 0) throw new Error(`the run broke an invariant: ${v.violations.slice(0, 5).map((x) => `${x.kind}: ${x.detail}`).join('; ')}`);
+  const rows = v.templates[0]!.rows;
 
   const gatewayCpuS = gwCpu.find((c) => c.name === 'gateway')!.cpuS;
   const sinkCpuS = sinkCpu.find((c) => c.name === 'sink')!.cpuS;

@@ -69,3 +69,14 @@ export function shardTableName(table: number): string {
 export function mainDbName(dbPrefix: string): string {
   return `${dbPrefix}_main`;
 }
+
+/** Every user-coupon table of the layout: its database and table index and its qualified name. */
+export function shardTables(dbPrefix: string, layout: ShardLayout): { db: number; table: number; name: string }[] {
+  const out: { db: number; table: number; name: string }[] = [];
+  for (let db = 0; db < layout.dbs; db++) {
+    for (let table = 0; table < layout.tables; table++) {
+      out.push({ db, table, name: `\`${shardDbName(dbPrefix, db)}\`.\`${shardTableName(table)}\`` });
+    }
+  }
+  return out;
+}

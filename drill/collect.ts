@@ -7,10 +7,10 @@ import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { deadKey, type KeySpace, pendingKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeRecord, RECORD_FIELD } from '../lua/record.ts';
+import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { dropSchema, ensureSchema } from '../core/schema.ts';
-import { shardDbName, shardTableName } from '../core/shards.ts';
 import type { CouponRow, StockFacts } from './facts.ts';
 
 /** A drill template as the probe needs it: where its sub-stocks are. */
@@ -74,21 +74,9 @@ export class Probe {
   }
 
   /** Every coupon row of these templates in every shard table. */
-  async rows(templateIds: readonly string[]): Promise<CouponRow[]> {
-    const out: CouponRow[] = [];
-    if (templateIds.length === 0) return out;
+  rows(templateIds: readonly string[]): Promise<CouponRow[]> {
     const m = this.cfg.mysql;
-    for (let d = 0; d < m.shardDbs; d++) {
-      for (let t = 0; t < m.shardTables; t++) {
-        const [rows] = await this.mysql.forDb(d).query(
-          `SELECT coupon_id, user_id, template_id, request_id, conflicts FROM \`${shardDbName(m.dbPrefix, d)}\`.\`${shardTableName(t)}\`
-           WHERE template_id IN (?)`, [templateIds]);
-        for (const r of rows as { coupon_id: string; user_id: string; template_id: string; request_id: string; conflicts: number }[]) {
-          out.push({ couponId: r.coupon_id, userId: r.user_id, templateId: r.template_id, requestId: r.request_id, conflicts: Number(r.conflicts) });
-        }
-      }
-    }
-    return out;
+    return storedCoupons(this.mysql, m.dbPrefix, { dbs: m.shardDbs, tables: m.shardTables }, { ids: templateIds });
   }
 
   /** Remaining stock and pending reservations of each template. */

@@ -3,6 +3,7 @@
  * hold once traffic drained (collect.ts). verify.ts judges these facts and nothing else, so a
  * test can hand it deliberately broken ones.
  */
+import type { LossWindow, StoredCoupon } from '../tools/verify/oracle.ts';
 
 /** What one HTTP attempt of a claim came back with. */
 export type Outcome =
@@ -37,14 +38,7 @@ export interface TemplateFacts {
 }
 
 /** A coupon row of a shard table. */
-export interface CouponRow {
-  readonly couponId: string;
-  readonly userId: string;
-  readonly templateId: string;
-  readonly requestId: string;
-  /** Other claims that arrived with this coupon id (sink/writer.ts); anything but 0 is a clash. */
-  readonly conflicts: number;
-}
+export type CouponRow = StoredCoupon;
 
 /** Redis's view of one template after the drain. */
 export interface StockFacts {
@@ -52,12 +46,6 @@ export interface StockFacts {
   readonly remaining: number | null;
   /** Reservations still pending settle (a crash between claim-home and claim-settle). */
   readonly pending: number;
-}
-
-/** A span of time (epoch ms) whose "issued" answers may be missing: Redis lost its unsynced AOF tail. */
-export interface LossWindow {
-  readonly from: number;
-  readonly to: number;
 }
 
 /** Everything the verifier judges, for one drill (or for the whole run). */

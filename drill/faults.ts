@@ -7,7 +7,8 @@ import type { AppProcess } from './apps.ts';
 import type { Probe, ProbedTemplate } from './collect.ts';
 import { homeSubStock } from '../lua/keys.ts';
 import type { CuttingProxy } from '../tools/harness/cutting-proxy.ts';
-import type { Attempt, LossWindow, TemplateFacts } from './facts.ts';
+import type { LossWindow } from '../tools/verify/oracle.ts';
+import type { Attempt, TemplateFacts } from './facts.ts';
 import type { DrillName } from './options.ts';
 import type { Services } from './services.ts';
 

@@ -5,7 +5,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DrillClient } from './client.ts';
 import type { Probe, ProbedTemplate } from './collect.ts';
-import type { Attempt, DrillFacts, LossWindow, TemplateFacts } from './facts.ts';
+import type { LossWindow } from '../tools/verify/oracle.ts';
+import type { Attempt, DrillFacts, TemplateFacts } from './facts.ts';
 import { type FaultCtx, type FaultResult, FAULTS } from './faults.ts';
 import { Load, type LoadOptions } from './load.ts';
 import type { DrillName } from './options.ts';

@@ -8,7 +8,8 @@ import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { type KeySpace, metaKey, stockKey, templateKey } from '../lua/keys.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { openMysql, type MysqlPools } from '../core/mysql.ts';
-import { shardDbName, shardTableName, type ShardLayout } from '../core/shards.ts';
+import { type ShardLayout } from '../core/shards.ts';
+import { storedCoupons, templateState } from '../tools/verify/facts.ts';
 import type { CreatedTemplate } from './admin.ts';
 import type { CouponRow, IssuedAnswer, TemplateFacts } from './verify.ts';
 import type { UserAuth } from './requests.ts';
@@ -79,9 +80,9 @@ export async function waitForDrain(st: Storage, timeoutMs: number): Promise<{ dr
 
 /** Sum of a template's sub-stock counters; throws if one is missing (wrong KEY_PREFIX, or lost data). */
 export async function remaining(st: Storage, t: CreatedTemplate): Promise<number> {
-  const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => st.redis.get(stockKey(st.ks, t.id, k))));
-  if (values.some((v) => v === null)) throw new Error(`template ${t.id}: sub-stock keys missing in Redis under KEY_PREFIX=${st.ks.prefix}`);
-  return values.reduce((s, v) => s + Number(v), 0);
+  const { remaining: r } = await templateState(st.redis, st.ks, t);
+  if (r === null) throw new Error(`template ${t.id}: sub-stock keys missing in Redis under KEY_PREFIX=${st.ks.prefix}`);
+  return r;
 }
 
 /**
@@ -113,20 +114,9 @@ export async function stockIdle(st: Storage, t: CreatedTemplate): Promise<{ refe
 
 /** Every coupon row of templates whose id starts with `idPrefix` ([a-z0-9-] only), from every shard table. */
 async function rowsOf(st: Storage, idPrefix: string): Promise<CouponRow[]> {
-  if (!/^[a-z0-9-]+$/.test(idPrefix)) throw new Error(`template id prefix ${idPrefix} would need LIKE escaping`);
-  const out: CouponRow[] = [];
-  for (let db = 0; db < st.layout.dbs; db++) {
-    for (let table = 0; table < st.layout.tables; table++) {
-      // idx_template turns the prefix into an index range.
-      const [rows] = await st.mysql.forDb(db).query(
-        `SELECT coupon_id, user_id, template_id, request_id FROM \`${shardDbName(st.cfg.mysql.dbPrefix, db)}\`.\`${shardTableName(table)}\`
-          WHERE template_id LIKE ?`, [`${idPrefix}%`]);
-      for (const r of rows as { coupon_id: string; user_id: string; template_id: string; request_id: string }[]) {
-        out.push({ couponId: r.coupon_id, userId: r.user_id, templateId: r.template_id, requestId: r.request_id, db, table });
-      }
-    }
-  }
-  return out;
+  const rows = await storedCoupons(st.mysql, st.cfg.mysql.dbPrefix, st.layout, { prefix: idPrefix });
+  return rows.map((r) => ({ couponId: r.couponId, userId: r.userId, templateId: r.templateId, requestId: r.requestId, db: r.shard!.db,
+    table: r.shard!.table }));
 }
 
 /** The stock facts of every template and the rows of the run (after the drain). */

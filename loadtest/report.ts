@@ -79,7 +79,7 @@ export function renderTable(r: RunReport): string {
   for (const p of v.problems) {
     const seen = (byKind.get(p.kind) ?? 0) + 1;
     byKind.set(p.kind, seen);
-    if (seen <= PRINTED_PER_KIND) lines.push(`VIOLATION ${p.kind}${p.templateId ? ` [${p.templateId}]` : ''}: ${p.message}`);
+    if (seen <= PRINTED_PER_KIND) lines.push(`VIOLATION ${p.kind}${p.templateId ? ` [${p.templateId}]` : ''}: ${p.detail}`);
   }
   for (const [kind, count] of byKind) if (count > PRINTED_PER_KIND) lines.push(`VIOLATION ${kind}: ... and ${count - PRINTED_PER_KIND} more`);
   lines.push(v.ok ? 'verification: OK' : `verification: FAILED (${v.problems.length} problems)`);

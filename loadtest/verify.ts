@@ -1,11 +1,12 @@
 /**
  * The verdict of a run, as a pure function of the facts: what the clients were told (every 200
  * claim answer), what Redis says was issued, and what MySQL holds. facts.ts gathers them; tests
- * feed this deliberately broken facts. Checks the brief's invariants (section 4):
- * no over-issue, per-user limits, idempotent replays, and every coupon told "issued" stored
- * exactly once, with nothing stored that could not have been told.
+ * feed this deliberately broken facts. The brief's invariants (section 4) are judged by the one
+ * oracle (tools/verify/oracle.ts); the load test adds its scenarios' checks: answers that were
+ * not claim answers, the sold-out phase answered from memory, listings, replays exercised.
  */
-import { shardOfCoupon, shardOfUser, type ShardLayout } from '../core/shards.ts';
+import type { ShardLayout } from '../core/shards.ts';
+import { judge, type Violation, type ViolationKind } from '../tools/verify/oracle.ts';
 
 /** One template of the run, with its remaining stock read from Redis after the drain. */
 export interface TemplateFacts {
@@ -65,15 +66,8 @@ export interface VerifyInput {
   readonly expectReplays?: boolean;
 }
 
-export type ProblemKind = 'not-drained' | 'over-issue' | 'rows-mismatch' | 'user-limit' | 'missing-row' | 'duplicate-row'
-  | 'untold-rows' | 'replay-mismatch' | 'coupon-reused' | 'wrong-answer' | 'row-mismatch' | 'misplaced-row'
-  | 'not-from-memory' | 'listing' | 'scenario';
-
-export interface Problem {
-  readonly kind: ProblemKind;
-  readonly templateId?: string;
-  readonly message: string;
-}
+export type Problem = Violation;
+export type ProblemKind = ViolationKind;
 
 export interface TemplateTally {
   readonly id: string;
@@ -94,127 +88,49 @@ export interface Verification {
   readonly totals: { issued: number; rows: number; told: number; replays: number; untold: number; uncertain: number };
 }
 
-function countBy<T>(items: readonly T[], key: (t: T) => string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const t of items) m.set(key(t), (m.get(key(t)) ?? 0) + 1);
-  return m;
-}
-
 /** Checks the facts; `ok` is false when any problem was found. */
 export function verify(f: VerifyInput): Verification {
-  const problems: Problem[] = [];
-  const add = (kind: ProblemKind, message: string, templateId?: string) => problems.push({ kind, message, templateId });
-  const byTemplate = new Map(f.templates.map((t) => [t.id, t]));
-  if (!f.drain.drained) {
-    add('not-drained', `the sink did not store ${f.drain.backlog} records within ${Math.round(f.drain.ms / 1000)} s: ` +
-      'is it running on the same KEY_PREFIX? (the row checks below compare against an incomplete MySQL)');
-  }
-
-  // Rows: each coupon id once, in the shard its id and its user route to, of a known template.
-  const rowsByCoupon = new Map<string, CouponRow[]>();
-  for (const r of f.rows) {
-    const list = rowsByCoupon.get(r.couponId);
-    if (list) list.push(r);
-    else rowsByCoupon.set(r.couponId, [r]);
-    const byId = shardOfCoupon(f.layout, r.couponId);
-    const byUser = shardOfUser(f.layout, r.userId);
-    if (!byId || byId.db !== r.db || byId.table !== r.table || byUser.db !== r.db || byUser.table !== r.table) {
-      add('misplaced-row', `coupon ${r.couponId} of user ${r.userId} is stored in shard ${r.db}.${r.table}`, r.templateId);
-    }
-    if (!byTemplate.has(r.templateId)) add('row-mismatch', `row ${r.couponId} belongs to template ${r.templateId}, not one of this run's`);
-  }
-  for (const [id, list] of rowsByCoupon) {
-    if (list.length > 1) add('duplicate-row', `coupon ${id} is stored ${list.length} times (${list.map((r) => `${r.db}.${r.table}`).join(', ')})`, list[0]!.templateId);
-  }
-
-  // Answers: echo the claim, one coupon per request id, one claim per coupon, each stored once.
-  const claimsOfCoupon = new Map<string, Set<string>>();
-  const couponsOfRequest = new Map<string, Set<string>>();
-  const toldByTemplate = new Map<string, Map<string, string>>(); // template -> coupon -> user
-  const missing = new Set<string>();
-  f.answers.forEach((a, i) => {
-    if (a.toldUserId !== a.userId || a.toldTemplateId !== a.templateId) {
-      add('wrong-answer', `a claim of user ${a.userId} for ${a.templateId} was answered for user ${a.toldUserId}, template ${a.toldTemplateId}`, a.templateId);
-    }
-    const claim = a.requestId === undefined ? `#${i}` : `${a.templateId}|${a.userId}|${a.requestId}`;
-    (claimsOfCoupon.get(a.couponId) ?? claimsOfCoupon.set(a.couponId, new Set()).get(a.couponId)!).add(claim);
-    if (a.requestId !== undefined) {
-      (couponsOfRequest.get(claim) ?? couponsOfRequest.set(claim, new Set()).get(claim)!).add(a.couponId);
-    }
-    const told = toldByTemplate.get(a.templateId) ?? toldByTemplate.set(a.templateId, new Map()).get(a.templateId)!;
-    told.set(a.couponId, a.userId);
-    const rows = rowsByCoupon.get(a.couponId);
-    if (!rows) {
-      // once per coupon, however often it was replayed.
-      if (!missing.has(a.couponId)) add('missing-row', `coupon ${a.couponId} was told issued to user ${a.userId} but is not in MySQL`, a.templateId);
-      missing.add(a.couponId);
-      return;
-    }
-    const r = rows[0]!;
-    if (r.userId !== a.userId || r.templateId !== a.templateId || (a.requestId !== undefined && r.requestId !== a.requestId)) {
-      add('row-mismatch', `coupon ${a.couponId} was told to user ${a.userId} (${a.templateId}, request ${a.requestId ?? '-'}) ` +
-        `but MySQL has it for user ${r.userId} (${r.templateId}, request ${r.requestId})`, a.templateId);
-    }
+  const v = judge({
+    templates: f.templates, layout: f.layout, uncertain: f.uncertain,
+    rows: f.rows.map((r) => ({ ...r, shard: { db: r.db, table: r.table } })),
+    // The load test keeps no clock per answer: it has no loss windows to place them in.
+    told: f.answers.map((a) => ({ ...a, at: 0 })),
+    // An undrained sink is reported below, with where to look.
+    backlog: 0,
   });
-  for (const [coupon, claims] of claimsOfCoupon) {
-    if (claims.size > 1) add('coupon-reused', `coupon ${coupon} was told to ${claims.size} different claims`);
+  const problems: Problem[] = [...v.violations];
+  const add = (kind: ProblemKind, detail: string) => problems.push({ kind, detail });
+  if (!f.drain.drained) {
+    add('not_drained', `the sink did not store ${f.drain.backlog} records within ${Math.round(f.drain.ms / 1000)} s: ` +
+      'is it running on the same KEY_PREFIX? (the row checks compare against an incomplete MySQL)');
   }
-  for (const [claim, coupons] of couponsOfRequest) {
-    if (coupons.size > 1) add('replay-mismatch', `request ${claim} was answered with ${coupons.size} different coupons: ${[...coupons].join(', ')}`, claim.split('|')[0]);
-  }
-
-  // Per template: issued (Redis) within stock, rows = issued, users within their limit.
-  const tallies: TemplateTally[] = [];
-  const rowsOfTemplate = countBy(f.rows, (r) => r.templateId);
-  const rowsOfUser = countBy(f.rows, (r) => `${r.templateId}|${r.userId}`);
-  for (const t of f.templates) {
-    const issued = t.totalStock - t.remaining;
-    const rows = rowsOfTemplate.get(t.id) ?? 0;
-    const told = toldByTemplate.get(t.id) ?? new Map<string, string>();
-    if (t.remaining < 0 || issued > t.totalStock) add('over-issue', `issued ${issued} of a stock of ${t.totalStock} (remaining ${t.remaining})`, t.id);
-    if (rows !== issued) add('rows-mismatch', `MySQL holds ${rows} rows but Redis says ${issued} coupons were issued`, t.id);
-    if (told.size > issued) add('over-issue', `clients were told ${told.size} distinct coupons but Redis says ${issued} were issued`, t.id);
-    let maxPerUser = 0;
-    for (const [key, n] of rowsOfUser) {
-      if (!key.startsWith(`${t.id}|`)) continue;
-      maxPerUser = Math.max(maxPerUser, n);
-      if (n > t.perUserLimit) add('user-limit', `user ${key.slice(t.id.length + 1)} holds ${n} coupons (limit ${t.perUserLimit})`, t.id);
-    }
-    for (const [user, n] of countBy([...told.values()], (u) => u)) {
-      if (n > t.perUserLimit) add('user-limit', `user ${user} was told ${n} different coupons (limit ${t.perUserLimit})`, t.id);
-    }
-    tallies.push({ id: t.id, totalStock: t.totalStock, issued, rows, told: told.size, perUserLimit: t.perUserLimit, maxPerUser });
-  }
-
-  // Rows nobody was told about can only come from claims whose answer was lost or uncertain.
-  const untold = [...rowsByCoupon.keys()].filter((id) => !claimsOfCoupon.has(id)).length;
-  if (untold > f.uncertain) {
-    add('untold-rows', `MySQL holds ${untold} coupons no client was told about, but only ${f.uncertain} claims went without a definite answer`);
-  }
-  if (f.undecodable > 0) add('wrong-answer', `${f.undecodable} answers with status 200 were not claim answers`);
-
+  if (f.undecodable > 0) add('wrong_answer', `${f.undecodable} answers with status 200 were not claim answers`);
   if (f.soldOutPhase) checkSoldOut(f.soldOutPhase, add);
   if (f.listing && f.listing.missing.length > 0) {
     const m = f.listing.missing;
     add('listing', `${m.length} coupons told issued were missing from their user's listing after the drain ` +
       `(${f.listing.users} users checked), e.g. ${m.slice(0, 3).map((x) => `${x.userId}: ${x.couponId}`).join(', ')}`);
   }
-  const replays = f.answers.filter((a) => a.replayed).length;
-  if (f.expectReplays && replays === 0) add('scenario', 'no answer was a replay: the run did not exercise retried request ids');
+  if (f.expectReplays && v.replays === 0) add('scenario', 'no answer was a replay: the run did not exercise retried request ids');
 
-  const issuedTotal = tallies.reduce((s, t) => s + t.issued, 0);
+  const templates = f.templates.map((t, i) => {
+    const j = v.templates[i]!;
+    return { id: t.id, totalStock: t.totalStock, issued: j.issued ?? 0, rows: j.rows, told: j.told, perUserLimit: t.perUserLimit,
+      maxPerUser: j.maxPerUser };
+  });
   return {
-    ok: problems.length === 0, problems, templates: tallies,
-    totals: { issued: issuedTotal, rows: f.rows.length, told: claimsOfCoupon.size, replays, untold, uncertain: f.uncertain },
+    ok: problems.length === 0, problems, templates,
+    totals: { issued: templates.reduce((s, t) => s + t.issued, 0), rows: f.rows.length, told: v.told, replays: v.replays,
+      untold: v.untold, uncertain: f.uncertain },
   };
 }
 
 /** The sold-out phase: only sold_out (or rate_limited) answers, and no sub-stock touched by a claim script. */
 function checkSoldOut(p: NonNullable<VerifyInput['soldOutPhase']>, add: (k: ProblemKind, m: string) => void): void {
   const other = Object.entries(p.statuses).filter(([s]) => s !== '410' && s !== '429');
-  if (other.length > 0) add('not-from-memory', `after the sell-out some claims were not answered sold_out: ${other.map(([s, n]) => `${s}: ${n}`).join(', ')}`);
+  if (other.length > 0) add('not_from_memory', `after the sell-out some claims were not answered sold_out: ${other.map(([s, n]) => `${s}: ${n}`).join(', ')}`);
   if (p.idle === null) {
-    add('not-from-memory', 'cannot check: Redis does not track key idle time under an LFU maxmemory-policy');
+    add('not_from_memory', 'cannot check: Redis does not track key idle time under an LFU maxmemory-policy');
     return;
   }
   // Redis stamps a key with its seconds clock when a command reads or writes it. A sub-stock
@@ -223,12 +139,12 @@ function checkSoldOut(p: NonNullable<VerifyInput['soldOutPhase']>, add: (k: Prob
   // keys needs no allowance for the clock's coarseness or for Redis refreshing it late.
   const ref = p.idle.reference;
   if (ref < 1) {
-    add('not-from-memory', `cannot check: Redis's key clock advanced ${ref} s over a ${p.seconds.toFixed(1)} s phase`);
+    add('not_from_memory', `cannot check: Redis's key clock advanced ${ref} s over a ${p.seconds.toFixed(1)} s phase`);
     return;
   }
   p.idle.stock.forEach((idle, k) => {
     if (idle < ref) {
-      add('not-from-memory', `sub-stock ${k} was touched ${ref - idle} s into the ${ref} s the sold-out phase lasted ` +
+      add('not_from_memory', `sub-stock ${k} was touched ${ref - idle} s into the ${ref} s the sold-out phase lasted ` +
         `by Redis's clock (idle ${idle} s, reference ${ref} s): a claim script ran`);
     }
   });

@@ -7,7 +7,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import type { MysqlPools } from '../core/mysql.ts';
-import { shardDbName, shardTableName, type ShardLayout } from '../core/shards.ts';
+import { shardTables as allShardTables, type ShardLayout } from '../core/shards.ts';
 
 export interface ReconcileCtx {
   readonly redis: RedisClient;
@@ -35,11 +35,7 @@ export function reconcileCtx(cfg: Config, redis: RedisClient, mysql: MysqlPools)
 
 /** Every user-coupon table: its pool and qualified name. */
 export function shardTables(c: ReconcileCtx): { db: number; name: string }[] {
-  const out: { db: number; name: string }[] = [];
-  for (let db = 0; db < c.layout.dbs; db++) {
-    for (let t = 0; t < c.layout.tables; t++) out.push({ db, name: `\`${shardDbName(c.dbPrefix, db)}\`.\`${shardTableName(t)}\`` });
-  }
-  return out;
+  return allShardTables(c.dbPrefix, c.layout);
 }
 
 /** Redis's clock in ms (claim scripts stamp reservations and records with it). */

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Attempt, CouponRow, DrillFacts, Outcome, StockFacts } from '../../drill/facts.ts';
-import { verify, type ViolationKind } from '../../drill/verify.ts';
+import { verify } from '../../drill/verify.ts';
+import type { ViolationKind } from '../../tools/verify/oracle.ts';
 
 let clock = 1_000;
 
@@ -137,7 +138,9 @@ test('replay mismatch: a retry answered with another coupon', () => {
   const broken = { ...f, attempts: [...f.attempts, attempt('A', 'u1', 'r1', issued('A', 'u1', 'c1-other', true))] };
   assertFlags(broken, 'replay_mismatch');
   // an answer that names another user
-  assertFlags({ ...f, attempts: [...f.attempts, attempt('B', 'u1', 'r7', issued('B', 'u9', 'c7', true))] }, 'replay_mismatch');
+  assertFlags({ ...f, attempts: [...f.attempts, attempt('B', 'u1', 'r7', issued('B', 'u9', 'c7', true))] }, 'wrong_answer');
+  // a coupon, and a refusal for the same request
+  assertFlags({ ...f, attempts: [...f.attempts, attempt('B', 'u1', 'r7', refused('sold_out', 410))] }, 'replay_mismatch');
 });
 
 test('stock, dead letters and an undrained backlog are flagged', () => {

@@ -48,7 +48,7 @@ test('over-issue: Redis stock below zero and more coupons than stock', () => {
   const extra = [coupon('u4'), coupon('u5')];
   const broken = { ...f, templates: [{ ...f.templates[0]!, remaining: -1 }],
     answers: [...f.answers, ...extra.map((x) => x.answer)], rows: [...f.rows, ...extra.map((x) => x.row)] };
-  assert.deepEqual(kinds(broken), ['over-issue']);
+  assert.deepEqual(kinds(broken), ['over_issue']);
   assert.equal(verify(broken).ok, false);
 });
 
@@ -57,60 +57,60 @@ test('a user over the per-user limit (in MySQL and in what clients were told)', 
   const third = coupon('u1');
   const broken = { ...f, templates: [{ ...f.templates[0]!, remaining: 0 }],
     answers: [...f.answers, third.answer], rows: [...f.rows, third.row] };
-  assert.deepEqual(kinds(broken), ['user-limit']);
+  assert.deepEqual(kinds(broken), ['over_limit']);
   assert.equal(verify(broken).problems.length, 2, 'once from the rows, once from the answers');
 });
 
 test('a coupon told issued but missing from MySQL', () => {
   const f = correct();
   const broken = { ...f, rows: f.rows.slice(1) };
-  assert.deepEqual(kinds(broken), ['missing-row', 'rows-mismatch']);
-  assert.equal(verify(broken).problems.filter((p) => p.kind === 'missing-row').length, 1, 'the replay does not repeat it');
+  assert.deepEqual(kinds(broken), ['issued_missing', 'stock_mismatch']);
+  assert.equal(verify(broken).problems.filter((p) => p.kind === 'issued_missing').length, 1, 'the replay does not repeat it');
 });
 
 test('an extra MySQL row nobody was told about: a violation unless a claim went unanswered', () => {
   const f = correct();
   const ghost = coupon('u4');
   const broken = { ...f, templates: [{ ...f.templates[0]!, remaining: 0 }], rows: [...f.rows, ghost.row] };
-  assert.deepEqual(kinds(broken), ['untold-rows']);
+  assert.deepEqual(kinds(broken), ['extra_row']);
   assert.equal(verify({ ...broken, uncertain: 1 }).ok, true, 'one claim without an answer may have issued it');
-  assert.deepEqual(kinds({ ...f, rows: [...f.rows, ghost.row], uncertain: 1 }), ['rows-mismatch'], 'but never more rows than Redis issued');
+  assert.deepEqual(kinds({ ...f, rows: [...f.rows, ghost.row], uncertain: 1 }), ['stock_mismatch'], 'but never more rows than Redis issued');
 });
 
 test('a duplicate row of one coupon', () => {
   const f = correct();
   const broken = { ...f, rows: [...f.rows, { ...f.rows[2]! }] };
-  assert.ok(kinds(broken).includes('duplicate-row'));
+  assert.ok(kinds(broken).includes('duplicate_row'));
 });
 
 test('a replay answered with a different coupon', () => {
   const f = correct();
   const other = coupon('u1', 'r1');
   const broken = { ...f, answers: [...f.answers, { ...other.answer, replayed: true }] };
-  assert.ok(kinds(broken).includes('replay-mismatch'));
+  assert.ok(kinds(broken).includes('replay_mismatch'));
 });
 
 test('one coupon told to two claims, an answer for the wrong user, a row in the wrong shard', () => {
   const f = correct();
-  assert.ok(kinds({ ...f, answers: [...f.answers, { ...f.answers[2]! }] }).includes('coupon-reused'));
-  assert.deepEqual(kinds({ ...f, answers: f.answers.map((a, i) => (i === 1 ? { ...a, toldUserId: 'u9' } : a)) }), ['wrong-answer']);
+  assert.ok(kinds({ ...f, answers: [...f.answers, { ...f.answers[2]! }] }).includes('coupon_reused'));
+  assert.deepEqual(kinds({ ...f, answers: f.answers.map((a, i) => (i === 1 ? { ...a, toldUserId: 'u9' } : a)) }), ['wrong_answer']);
   const row = f.rows[3]!;
-  assert.deepEqual(kinds({ ...f, rows: [...f.rows.slice(0, 3), { ...row, table: (row.table + 1) % layout.tables }] }), ['misplaced-row']);
-  assert.deepEqual(kinds({ ...f, undecodable: 1 }), ['wrong-answer']);
+  assert.deepEqual(kinds({ ...f, rows: [...f.rows.slice(0, 3), { ...row, table: (row.table + 1) % layout.tables }] }), ['misplaced_row']);
+  assert.deepEqual(kinds({ ...f, undecodable: 1 }), ['wrong_answer']);
 });
 
 test('a sink that did not drain fails the run', () => {
-  assert.deepEqual(kinds({ ...correct(), drain: { drained: false, backlog: 7, ms: 120_000 } }), ['not-drained']);
+  assert.deepEqual(kinds({ ...correct(), drain: { drained: false, backlog: 7, ms: 120_000 } }), ['not_drained']);
 });
 
 test('sold-out phase: fails if a sub-stock was touched or a claim was not answered sold_out', () => {
   const f = correct();
   const good = { seconds: 3.4, idle: { reference: 3, stock: [5, 3] }, statuses: { 410: 900, 429: 3 } };
   assert.equal(verify({ ...f, soldOutPhase: good }).ok, true);
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 3, stock: [5, 2] } } }), ['not-from-memory']);
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, statuses: { 410: 900, 503: 1 } } }), ['not-from-memory']);
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: null } }), ['not-from-memory'], 'unverifiable is not a pass');
-  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 0, stock: [0] } } }), ['not-from-memory'], 'nor is a clock that did not move');
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 3, stock: [5, 2] } } }), ['not_from_memory']);
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, statuses: { 410: 900, 503: 1 } } }), ['not_from_memory']);
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: null } }), ['not_from_memory'], 'unverifiable is not a pass');
+  assert.deepEqual(kinds({ ...f, soldOutPhase: { ...good, idle: { reference: 0, stock: [0] } } }), ['not_from_memory'], 'nor is a clock that did not move');
 });
 
 test('scenario expectations: replays exercised, listings complete', () => {

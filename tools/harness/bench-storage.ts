@@ -8,7 +8,6 @@ import { type Config, loadConfigWith } from '../../config/index.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { openStorage } from './storage.ts';
-import { shardDbName, shardTableName } from '../../core/shards.ts';
 
 const RUN_ID = randomBytes(3).toString('hex');
 
@@ -60,20 +59,6 @@ export async function waitUntil(cond: () => Promise<boolean>, timeoutMs: number)
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Rows of a template over every shard table (idx_template keeps this an index range count). */
-export async function countTemplateRows(s: BenchStorage, templateId: string): Promise<number> {
-  let n = 0;
-  for (let d = 0; d < s.cfg.mysql.shardDbs; d++) {
-    for (let t = 0; t < s.cfg.mysql.shardTables; t++) {
-      const [rows] = await s.mysql.forDb(d).query(
-        `SELECT COUNT(*) AS n FROM \`${shardDbName(s.cfg.mysql.dbPrefix, d)}\`.\`${shardTableName(t)}\` WHERE template_id = ?`,
-        [templateId]);
-      n += Number((rows as { n: number }[])[0]!.n);
-    }
-  }
-  return n;
 }
 
 /** Server facts and pids of Redis and MariaDB (for the CPU table and the report). */
