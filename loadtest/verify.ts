@@ -6,7 +6,7 @@
  * not claim answers, the sold-out phase answered from memory, listings, replays exercised.
  */
 import type { ShardLayout } from '../core/shards.ts';
-import { judge, type Violation, type ViolationKind } from '../tools/verify/oracle.ts';
+import { judge, type Told, type Violation, type ViolationKind } from '../tools/verify/oracle.ts';
 
 /** One template of the run, with its remaining stock read from Redis after the drain. */
 export interface TemplateFacts {
@@ -17,17 +17,8 @@ export interface TemplateFacts {
   readonly remaining: number;
 }
 
-/** A 200 claim answer: what was asked, and what the gateway said. */
-export interface IssuedAnswer {
-  readonly templateId: string;
-  readonly userId: string;
-  readonly requestId?: string;
-  readonly couponId: string;
-  readonly replayed: boolean;
-  /** userId / templateId as echoed in the answer. */
-  readonly toldUserId: string;
-  readonly toldTemplateId: string;
-}
+/** A 200 claim answer: what was asked, and what the gateway said (the load test keeps no clock per answer). */
+export type IssuedAnswer = Omit<Told, 'at'>;
 
 /** A user coupon row of one of the run's templates, with the shard table it was found in. */
 export interface CouponRow {
