@@ -89,7 +89,7 @@ async function loadIfRepaired(redis: RedisClient, ks: KeySpace, node: Redis): Pr
 }
 
 /** Loads the claim scripts onto every master whose run is repaired; true when all are. */
-export async function openFence(redis: RedisClient, ks: KeySpace): Promise<boolean> {
+async function openFence(redis: RedisClient, ks: KeySpace): Promise<boolean> {
   const loaded = await Promise.all(masters(redis).map((node) => loadIfRepaired(redis, ks, node)));
   return loaded.every(Boolean);
 }
