@@ -31,15 +31,12 @@ interface Fenced {
   readonly numKeys: number;
 }
 
-interface KeySpaceScripts {
-  readonly home: Fenced;
-  readonly take: Fenced;
-  readonly replay: Fenced;
-  readonly stock: Fenced;
-  readonly all: readonly Fenced[];
-}
-
 const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-4.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
+
+/** The fenced scripts, by name. */
+export type FencedScript = keyof typeof SOURCES;
+
+type KeySpaceScripts = Record<FencedScript, Fenced>;
 const byKeySpace = new Map<string, KeySpaceScripts>();
 
 /** The fenced scripts of a key space: the sources with a last line naming it, so their shas are its own. */
@@ -50,11 +47,8 @@ function scriptsOf(ks: KeySpace): KeySpaceScripts {
       const lua = `${loadScript(file)}\n-- key space ${ks.prefix}\n`;
       return { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(/-(\d+)\.lua$/.exec(file)![1]) };
     };
-    const home = one(SOURCES.home);
-    const take = one(SOURCES.take);
-    const replay = one(SOURCES.replay);
-    const stock = one(SOURCES.stock);
-    byKeySpace.set(ks.prefix, (s = { home, take, replay, stock, all: [home, take, replay, stock] }));
+    s = Object.fromEntries(Object.entries(SOURCES).map(([name, file]) => [name, one(file)])) as KeySpaceScripts;
+    byKeySpace.set(ks.prefix, s);
   }
   return s;
 }
@@ -84,7 +78,7 @@ async function loadIfRepaired(redis: RedisClient, ks: KeySpace, node: Redis): Pr
   if (!(recorded ?? '').split(',').includes(runId)) return false;
   // The connection that reported the run id, still open: a restart since would have closed it.
   if (node.stream !== socket || node.status !== 'ready') return false;
-  await Promise.all(scriptsOf(ks).all.map((s) => node.script('LOAD', s.lua)));
+  await Promise.all(Object.values(scriptsOf(ks)).map((s) => node.script('LOAD', s.lua)));
   return true;
 }
 
@@ -103,9 +97,6 @@ export async function markRepaired(redis: RedisClient, ks: KeySpace, runIds: str
   await redis.set(reconcileRunKey(ks), runIds);
   return openFence(redis, ks);
 }
-
-/** The fenced scripts, by name. */
-export type FencedScript = 'home' | 'take' | 'replay' | 'stock';
 
 /** Queues a fenced script of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
 export function pipelineFenced(p: ChainableCommander, ks: KeySpace, name: FencedScript, keys: readonly string[], args: readonly S[]): void {
