@@ -12,7 +12,8 @@ import { TemplateStore } from '../templates/store.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import { createLog } from '../sink/log.ts';
 import { couponIdPrefix, shardOfUser, type ShardLayout } from '../core/shards.ts';
-import { type Item, ShardWriter } from '../sink/writer.ts';
+import { type Item, OpenEntry } from '../sink/entries.ts';
+import { ShardWriter } from '../sink/writer.ts';
 import { templateFixture } from '../tools/harness/template-fixture.ts';
 import type { MysqlRun } from './calibration-file.ts';
 
@@ -61,7 +62,7 @@ export async function measureMysql(st: BenchStorage, seconds: number, batchSizes
       const n = seq++;
       const record: IssuanceRecord = { couponId: `${prefix}.0.${now * 1000 + n}`, templateId: TEMPLATE, userId,
         requestId: `~cap.${n}`, claimedAtMs: now, homePartition: 0 };
-      return { partition: 0, id: `${now}-${n}`, record, raw: Buffer.alloc(0) };
+      return { entry: new OpenEntry(0, `${now}-${n}`, 1), record };
     });
     const plan = await writer.plan(items);
     if (plan.groups.length !== 1 || plan.poison.length > 0 || plan.deferred.length > 0) {

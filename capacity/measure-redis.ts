@@ -35,8 +35,8 @@ function claimCalls(cfg: Config, commands: Commands): FencedCall[] {
   return Array.from({ length: USERS }, (_, i) => {
     const userId = `u${i}`;
     const k = homeSubStock(TEMPLATE, userId, SUB_STOCKS);
-    return commands.homeCall({ templateId: TEMPLATE, userId, requestId: `~cap.${i}`, remember: '0', perUserLimit: PER_USER_LIMIT,
-      home: k, homePartition: subStockPartition(ks, TEMPLATE, k), shardPrefix: couponIdPrefix(layout, userId) });
+    return commands.homeCall([{ templateId: TEMPLATE, userId, requestId: `~cap.${i}`, remember: '0', perUserLimit: PER_USER_LIMIT,
+      home: k, homePartition: subStockPartition(ks, TEMPLATE, k), shardPrefix: couponIdPrefix(layout, userId) }]);
   });
 }
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { deadKey, type KeySpace, pendingKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
-import { decodeRecord, RECORD_FIELD } from '../lua/record.ts';
+import { decodeEntry } from '../lua/record.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
@@ -113,12 +113,9 @@ export class Probe {
     let n = 0;
     for (let p = 0; p < this.ks.partitions; p++) {
       for (const [, fields] of await this.redis.xrangeBuffer(deadKey(this.ks, p), '-', '+')) {
-        let templateId: string | undefined;
-        for (let i = 0; i + 1 < fields.length; i += 2) {
-          if (fields[i]!.toString() !== RECORD_FIELD) continue;
-          try { templateId = decodeRecord(fields[i + 1]!).templateId; } catch { templateId = undefined; }
-        }
-        if (templateId === undefined || templateIds.has(templateId)) n++;
+        const d = decodeEntry({ partition: p, id: '', fields });
+        if (!d.ok) n++;
+        else for (const r of d.records) if (templateIds.has(r.templateId)) n++;
       }
     }
     return n;

@@ -63,7 +63,7 @@ export function renderTable(r: RunReport): string {
   const maxPerUser = Math.max(0, ...v.templates.map((t) => t.maxPerUser));
   const limit = Math.max(0, ...v.templates.map((t) => t.perUserLimit));
   const stock = v.templates.reduce((s, t) => s + t.totalStock, 0);
-  lines.push('', `drain: ${r.drain.drained ? `sink caught up in ${(r.drain.ms / 1000).toFixed(1)} s` : `NOT DRAINED (${n(r.drain.backlog)} records left)`}`,
+  lines.push('', `drain: ${r.drain.drained ? `sink caught up in ${(r.drain.ms / 1000).toFixed(1)} s` : `NOT DRAINED (${n(r.drain.backlog)} stream entries left)`}`,
     `verification (${v.templates.length} template${v.templates.length === 1 ? '' : 's'}): issued ${n(v.totals.issued)} of ${n(stock)} stock · ` +
     `MySQL rows ${n(v.totals.rows)} · coupons told issued ${n(v.totals.told)} · replays ${n(v.totals.replays)} · ` +
     `rows nobody was told about ${n(v.totals.untold)} (claims without a definite answer ${n(v.totals.uncertain)}) · ` +

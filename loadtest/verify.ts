@@ -92,7 +92,7 @@ export function verify(f: VerifyInput): Verification {
   const problems: Problem[] = [...v.violations];
   const add = (kind: ProblemKind, detail: string) => problems.push({ kind, detail });
   if (!f.drain.drained) {
-    add('not_drained', `the sink did not store ${f.drain.backlog} records within ${Math.round(f.drain.ms / 1000)} s: ` +
+    add('not_drained', `the sink did not store ${f.drain.backlog} stream entries (one or more records each) within ${Math.round(f.drain.ms / 1000)} s: ` +
       'is it running on the same KEY_PREFIX? (the row checks compare against an incomplete MySQL)');
   }
   if (f.undecodable > 0) add('wrong_answer', `${f.undecodable} answers with status 200 were not claim answers`);

@@ -23,4 +23,6 @@ local stock = redis.call('GET', stockKey)
 if not stock then return {7} end
 if tonumber(stock) <= 0 then return {8} end
 redis.call('DECR', stockKey)
-return {1, issue(seqKey, streamKey, ARGV[4], ARGV[5], ARGV[1], ARGV[2], ARGV[3], ARGV[6])}
+local couponId = issue(seqKey, ARGV[4], ARGV[5], ARGV[2], ARGV[3])
+flushIssued(seqKey, streamKey, ARGV[1], ARGV[6])
+return {1, couponId}

@@ -7,7 +7,7 @@
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from './client.ts';
-import type { ScriptReply } from './codes.ts';
+import { ScriptCode, type ScriptReply } from './codes.ts';
 import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
 import {
   frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
@@ -48,6 +48,13 @@ export interface StatsBatch {
 
 type S = string | number;
 
+/** claim-home's flat reply (code, value, code, value ...) as one reply per claim; '' is no value. */
+function pairs(flat: ScriptReply): ScriptReply[] {
+  const out: ScriptReply[] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push(flat[i + 1] === '' ? [flat[i] as ScriptCode] : [flat[i] as ScriptCode, flat[i + 1]]);
+  return out;
+}
+
 /** A fenced script call with its keys in order. */
 export interface FencedCall {
   readonly name: FencedScript;
@@ -63,23 +70,40 @@ export class Commands {
     this.fence = new Fence(redis, ks);
   }
 
-  /** claim-home-5.lua: decide a claim on its home sub-stock. */
-  claimHome(c: HomeClaim): Promise<ScriptReply> {
-    return this.run(this.homeCall(c));
+  /** claim-home-5.lua for one claim alone (tools and tests; the gateway groups claims). */
+  async claimHome(c: HomeClaim): Promise<ScriptReply> {
+    return (await this.claimHomeGroup([c]))[0]!;
   }
 
-  /** claim-home's call with its keys built, for tools that replay it many times. */
-  homeCall(c: HomeClaim): FencedCall {
+  /**
+   * claim-home-5.lua: decide claims of ONE template and home sub-stock in order, in one call;
+   * one reply per claim. A Redis that is not repaired yet answers [Fenced] for each.
+   */
+  async claimHomeGroup(claims: readonly HomeClaim[]): Promise<ScriptReply[]> {
+    const flat = await this.run(this.homeCall(claims));
+    return flat.length === 1 ? claims.map(() => [ScriptCode.Fenced]) : pairs(flat);
+  }
+
+  /** claim-home's call for a group of claims with its keys built, for tools that replay it many times. */
+  homeCall(claims: readonly HomeClaim[]): FencedCall {
     const { ks } = this;
+    const c = claims[0]!;
     const h = c.homePartition;
+    const args: S[] = [c.templateId, c.perUserLimit, h];
+    for (const x of claims) {
+      if (x.templateId !== c.templateId || x.home !== c.home || x.perUserLimit !== c.perUserLimit) {
+        throw new Error('claimHomeGroup: claims of one template and home sub-stock only');
+      }
+      args.push(x.userId, x.requestId, x.remember, x.shardPrefix);
+    }
     return {
       name: 'home',
       keys: [stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)],
-      args: [c.templateId, c.userId, c.requestId, c.remember, c.perUserLimit, c.shardPrefix, h],
+      args,
     };
   }
 
-  /** Runs a prepared call through the fence. */
+  /** Runs a prepared call through the fence: the script's reply, or [Fenced]. */
   run(call: FencedCall): Promise<ScriptReply> {
     return this.fence.run(call.name, call.keys, call.args);
   }

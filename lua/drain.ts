@@ -112,7 +112,9 @@ export async function* deadEntries(redis: RedisClient, ks: KeySpace, partitions:
 export async function deadLetters(redis: RedisClient, ks: KeySpace, partitions: readonly number[],
   templateId: string): Promise<number> {
   let n = 0;
-  for await (const e of deadEntries(redis, ks, partitions)) if (e.decoded.ok && e.decoded.record.templateId === templateId) n++;
+  for await (const e of deadEntries(redis, ks, partitions)) {
+    if (e.decoded.ok) for (const r of e.decoded.records) if (r.templateId === templateId) n++;
+  }
   return n;
 }
 

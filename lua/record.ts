@@ -1,17 +1,22 @@
 /**
- * The issuance record that the claim scripts XADD (field `d`, msgpack array packed by Redis's
- * cmsgpack) and the sink decodes. Positional array: [version, couponId, templateId, userId,
- * requestId, claimedAtMs, homePartition]. Bump the version when the shape changes. A stream entry
- * decodes to one record, or to why it is poison (the sink dead-letters those).
+ * The issuance records that the claim scripts XADD (field `d`, msgpack array packed by Redis's
+ * cmsgpack) and the sink decodes. Two shapes share a stream:
+ * - version 2 (lua/includes/issue.lua): ONE entry for every record of one script call, which
+ *   share their template, claim time and home partition:
+ *   [2, templateId, claimedAtMs, homePartition, couponId, userId, requestId, couponId, ...]
+ * - version 1, one record per entry: [1, couponId, templateId, userId, requestId, claimedAtMs,
+ *   homePartition]. Written before group commit (still in a stream after an upgrade), and the
+ *   shape of a single record in the dead letters (the sink sets records aside one by one).
+ * An entry decodes to its records, or to why it is poison (the sink dead-letters those).
  */
-import { Unpackr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 
-export const RECORD_VERSION = 1;
-/** Stream field that holds the packed record. */
+/** Stream field that holds the packed records. */
 export const RECORD_FIELD = 'd';
 
 // cmsgpack writes the millisecond timestamp as uint64; it is far below 2^53, so read a number.
 const unpackr = new Unpackr({ int64AsType: 'number' });
+const packr = new Packr({ useRecords: false });
 
 export interface IssuanceRecord {
   readonly couponId: string;
@@ -24,18 +29,40 @@ export interface IssuanceRecord {
   readonly homePartition: number;
 }
 
-/** Decodes one record; throws a descriptive error on anything that is not a valid v1 record. */
-export function decodeRecord(buf: Uint8Array): IssuanceRecord {
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isNum = (x: unknown): x is number => typeof x === 'number';
+
+/** Decodes the records of one packed value; throws a descriptive error on anything else. */
+export function decodeRecords(buf: Uint8Array): IssuanceRecord[] {
   const a: unknown = unpackr.unpack(buf);
-  if (!Array.isArray(a) || a.length !== 7 || a[0] !== RECORD_VERSION) {
-    throw new Error(`not a v${RECORD_VERSION} issuance record`);
+  if (!Array.isArray(a)) throw new Error('not an issuance record');
+  if (a[0] === 1) {
+    const [, couponId, templateId, userId, requestId, claimedAtMs, homePartition] = a;
+    if (a.length !== 7) throw new Error('v1 issuance record must have 7 fields');
+    if (!isStr(couponId) || !isStr(templateId) || !isStr(userId) || !isStr(requestId) || !isNum(claimedAtMs) ||
+      !isNum(homePartition)) {
+      throw new Error('issuance record has a field of the wrong type');
+    }
+    return [{ couponId, templateId, userId, requestId, claimedAtMs, homePartition }];
   }
-  const [, couponId, templateId, userId, requestId, claimedAtMs, homePartition] = a;
-  if (typeof couponId !== 'string' || typeof templateId !== 'string' || typeof userId !== 'string' ||
-    typeof requestId !== 'string' || typeof claimedAtMs !== 'number' || typeof homePartition !== 'number') {
-    throw new Error('issuance record has a field of the wrong type');
+  if (a[0] === 2) {
+    const [, templateId, claimedAtMs, homePartition] = a;
+    if (a.length < 7 || (a.length - 4) % 3 !== 0) throw new Error('v2 issuance entry must hold whole records');
+    if (!isStr(templateId) || !isNum(claimedAtMs) || !isNum(homePartition)) throw new Error('issuance entry has a field of the wrong type');
+    const out: IssuanceRecord[] = [];
+    for (let i = 4; i < a.length; i += 3) {
+      const couponId: unknown = a[i], userId: unknown = a[i + 1], requestId: unknown = a[i + 2];
+      if (!isStr(couponId) || !isStr(userId) || !isStr(requestId)) throw new Error('issuance record has a field of the wrong type');
+      out.push({ couponId, templateId, userId, requestId, claimedAtMs, homePartition });
+    }
+    return out;
   }
-  return { couponId, templateId, userId, requestId, claimedAtMs, homePartition };
+  throw new Error('not a v1 or v2 issuance record');
+}
+
+/** One record packed alone (version 1): how the sink sets a single record aside. */
+export function packRecord(r: IssuanceRecord): Buffer {
+  return packr.pack([1, r.couponId, r.templateId, r.userId, r.requestId, r.claimedAtMs, r.homePartition]);
 }
 
 /** One stream entry as read: `fields` is the flat [name, value, ...] list, null if deleted. */
@@ -45,12 +72,12 @@ export interface StreamEntry {
   readonly fields: readonly Buffer[] | null;
 }
 
-/** Either the decoded record (with its packed bytes) or why the entry is poison. */
+/** Either the decoded records (with their packed bytes) or why the entry is poison. */
 export type Decoded =
-  | { readonly ok: true; readonly record: IssuanceRecord; readonly raw: Buffer }
+  | { readonly ok: true; readonly records: readonly IssuanceRecord[]; readonly raw: Buffer }
   | { readonly ok: false; readonly error: string };
 
-/** Decodes the record of an entry; never throws (a bad entry must go to the dead letters). */
+/** Decodes the records of an entry; never throws (a bad entry must go to the dead letters). */
 export function decodeEntry(entry: StreamEntry): Decoded {
   if (entry.fields === null) return { ok: false, error: 'entry was deleted from the stream before it was written' };
   let raw: Buffer | undefined;
@@ -59,7 +86,7 @@ export function decodeEntry(entry: StreamEntry): Decoded {
   }
   if (raw === undefined) return { ok: false, error: `entry has no field "${RECORD_FIELD}"` };
   try {
-    return { ok: true, record: decodeRecord(raw), raw };
+    return { ok: true, records: decodeRecords(raw), raw };
   } catch (err) {
     return { ok: false, error: `undecodable record: ${err instanceof Error ? err.message : String(err)}` };
   }

@@ -26,12 +26,15 @@ export async function readDeadLetters(c: ReconcileCtx): Promise<DeadLetters> {
   const partitions = Array.from({ length: c.ks.partitions }, (_, p) => p);
   for await (const { partition, id, fields, decoded: d } of deadEntries(c.redis, c.ks, partitions)) {
     if (!d.ok) continue;
-    const r = d.record;
-    out.byTemplate.set(r.templateId, (out.byTemplate.get(r.templateId) ?? 0) + 1);
-    out.requests.add(`${r.templateId}|${r.userId}|${r.requestId}`);
+    for (const r of d.records) {
+      out.byTemplate.set(r.templateId, (out.byTemplate.get(r.templateId) ?? 0) + 1);
+      out.requests.add(`${r.templateId}|${r.userId}|${r.requestId}`);
+    }
     if (!TEMPLATE_MISSING.test(fieldOf(fields, 'error'))) continue;
-    if (!known.has(r.templateId)) known.set(r.templateId, (await c.store.get(r.templateId)) !== null);
-    if (known.get(r.templateId)) out.redrivable.push({ partition, id, raw: d.raw });
+    // the records of one entry share their template (lua/record.ts).
+    const templateId = d.records[0]!.templateId;
+    if (!known.has(templateId)) known.set(templateId, (await c.store.get(templateId)) !== null);
+    if (known.get(templateId)) out.redrivable.push({ partition, id, raw: d.raw });
   }
   return out;
 }

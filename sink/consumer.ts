@@ -3,10 +3,11 @@
  * Every command names ONE partition's keys, so on Redis Cluster each goes to the node that owns
  * that partition; the partitions are read concurrently instead of in one multi-key command.
  */
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
 import { deadKey, type KeySpace, streamKey } from '../lua/keys.ts';
-import type { StreamEntry } from '../lua/record.ts';
+import { RECORD_FIELD, type StreamEntry } from '../lua/record.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import type { Log } from './log.ts';
 
@@ -128,10 +129,25 @@ export class StreamConsumer {
   async deadLetter(entry: StreamEntry, error: string): Promise<void> {
     const fields: (string | Buffer)[] = ['id', entry.id, 'error', error, 'consumer', this.o.consumer];
     if (entry.fields) fields.push(...entry.fields);
-    const res = await this.redis.multi()
-      .xadd(deadKey(this.ks, entry.partition), '*', ...fields)
-      .xack(this.keys[entry.partition]!, this.o.group, entry.id)
-      .exec();
+    const m = this.redis.multi().xadd(deadKey(this.ks, entry.partition), '*', ...fields);
+    await this.execAck(m, entry.partition, entry.id);
+  }
+
+  /**
+   * Copies some records of an entry to the dead-letter stream, one dead entry per record (the
+   * entry's id, the record's error, the record packed alone), and acks the entry, in one MULTI:
+   * the entry's other records are written already.
+   */
+  async deadLetterRecords(partition: number, id: string, records: readonly { raw: Buffer; error: string }[]): Promise<void> {
+    const m = this.redis.multi();
+    for (const r of records) {
+      m.xadd(deadKey(this.ks, partition), '*', 'id', id, 'error', r.error, 'consumer', this.o.consumer, RECORD_FIELD, r.raw);
+    }
+    await this.execAck(m, partition, id);
+  }
+
+  private async execAck(m: ChainableCommander, partition: number, id: string): Promise<void> {
+    const res = await m.xack(this.keys[partition]!, this.o.group, id).exec();
     const failed = res?.find(([err]) => err);
     if (!res || failed) throw failed?.[0] ?? new Error('dead-letter transaction aborted');
   }

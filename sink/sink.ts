@@ -7,15 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
-import { RECORD_FIELD } from '../lua/record.ts';
+import { decodeEntry, packRecord, type StreamEntry } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
 import { StreamConsumer } from './consumer.ts';
-import { decodeEntry, type StreamEntry } from '../lua/record.ts';
+import { entryKey, type Item, KEEP, OpenEntry, type Outcome, WRITTEN } from './entries.ts';
 import { assertBinaryIds } from '../core/collation.ts';
 import { createLog, type Log } from './log.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { Abandoned, abortableSleep, retry } from './retry.ts';
-import { type Item, type Poison, ShardWriter } from './writer.ts';
+import { ShardWriter } from './writer.ts';
 
 /** Counters since start; `held` and `inFlight` are current values. */
 export interface SinkStats {
@@ -84,7 +84,6 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   const inFlight = new Set<Promise<void>>();
   const st: SinkStats = { rowsWritten: 0, inserts: 0, deadLettered: 0, deferred: 0, reclaimed: 0, trimmed: 0, held: 0, inFlight: 0 };
   let stopping = false;
-  const entryKey = (e: { partition: number; id: string }) => `${e.partition}/${e.id}`;
   const redisRetry = (what: string) => ({
     maxMs: s.retryMaxMs, signal: abandon.signal, maxAttempts: ACK_ATTEMPTS,
     onError: (err: unknown, n: number) => log.error(what, `${what} failed (attempt ${n})`, err),
@@ -110,67 +109,104 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
     }
   }
 
-  async function ack(items: readonly Item[]): Promise<void> {
+  /** Acknowledges finished entries, per partition. */
+  async function ack(entries: readonly OpenEntry[]): Promise<void> {
     const byPartition = new Map<number, string[]>();
-    for (const i of items) {
-      let ids = byPartition.get(i.partition);
-      if (!ids) byPartition.set(i.partition, (ids = []));
-      ids.push(i.id);
+    for (const e of entries) {
+      let ids = byPartition.get(e.partition);
+      if (!ids) byPartition.set(e.partition, (ids = []));
+      ids.push(e.id);
     }
     await Promise.all([...byPartition].map(async ([p, ids]) => {
       try {
         await retry(() => consumer.ack(p, ids), redisRetry('ack'));
       } catch (err) {
-        if (!(err instanceof Abandoned)) log.error('ack-final', `${ids.length} written records left unacked`, err);
+        if (!(err instanceof Abandoned)) log.error('ack-final', `${ids.length} written entries left unacked`, err);
       }
     }));
   }
 
-  const poisonEntry = (x: Poison): StreamEntry =>
-    ({ partition: x.item.partition, id: x.item.id, fields: [Buffer.from(RECORD_FIELD), x.item.raw] });
+  /** Sets an entry's unstorable records aside and acknowledges it, in one transaction. */
+  async function deadLetterRecords(e: OpenEntry): Promise<void> {
+    const records = e.poison.map((x) => ({ raw: x.item.raw ?? packRecord(x.item.record), error: x.error }));
+    try {
+      await retry(() => consumer.deadLetterRecords(e.partition, e.id, records), redisRetry('dead-letter'));
+      st.deadLettered += records.length;
+      log.error(`poison-${e.partition}`, `dead-lettered ${records.length} records of ${e.id} of partition ${e.partition}: ` +
+        records[0]!.error);
+    } catch (err) {
+      // not acked either: the entry stays pending and is tried again after a reclaim.
+      if (!(err instanceof Abandoned)) log.error('dead-letter-final', `could not dead-letter records of ${e.id}`, err);
+    }
+  }
 
-  /** Takes new entries into the batcher; poison goes straight to the dead letters. */
+  /** Ends entries whose every record is settled: ack, dead letters with the ack, or left pending. */
+  async function finish(entries: readonly OpenEntry[]): Promise<void> {
+    try {
+      await ack(entries.filter((e) => !e.kept && e.poison.length === 0));
+      for (const e of entries) if (!e.kept && e.poison.length > 0) await deadLetterRecords(e);
+    } finally {
+      for (const e of entries) held.delete(e.key);
+    }
+  }
+
+  /** Takes new entries into the batcher, record by record; poison goes straight to the dead letters. */
   async function accept(entries: readonly StreamEntry[]): Promise<number> {
     const now = Date.now();
     let added = 0;
     for (const e of entries) {
-      const k = entryKey(e);
-      if (held.has(k)) continue;
+      if (held.has(entryKey(e.partition, e.id))) continue;
       const d = decodeEntry(e);
       if (!d.ok) {
         await deadLetter(e, d.error);
         continue;
       }
-      held.add(k);
-      batcher.add({ partition: e.partition, id: e.id, record: d.record, raw: d.raw }, now);
+      const entry = new OpenEntry(e.partition, e.id, d.records.length);
+      held.add(entry.key);
+      const raw = d.records.length === 1 ? d.raw : undefined;
+      for (const record of d.records) batcher.add({ entry, record, raw }, now);
       added++;
     }
     return added;
   }
 
   async function flush(items: Item[]): Promise<void> {
+    const unsettled = new Set(items);
+    // once per record: a record still unsettled when the batch ends is kept (left pending).
+    const settle = (item: Item, outcome: Outcome, done: OpenEntry[]) => {
+      if (unsettled.delete(item) && item.entry.settle(item, outcome)) done.push(item.entry);
+    };
     try {
       const plan = await writer.plan(items);
-      for (const x of plan.poison) await deadLetter(poisonEntry(x), x.error);
+      const planned: OpenEntry[] = [];
+      for (const x of plan.poison) settle(x.item, { poison: x.error }, planned);
+      for (const item of plan.deferred) settle(item, KEEP, planned);
       if (plan.deferred.length > 0) {
         st.deferred += plan.deferred.length;
         log.error('template-missing', `${plan.deferred.length} records wait for missing template rows ` +
           `(${plan.missingTemplates.slice(0, 5).join(', ')}); left pending, retried after ${s.reclaimIdleMs} ms`);
       }
-      // Each shard table's rows are acknowledged as soon as its INSERT commits, so one failing
-      // shard database does not hold back the others.
-      await Promise.all(plan.groups.map(async (g) => {
+      await finish(planned);
+      // Each shard table's entries are acknowledged as soon as its INSERT commits (an entry
+      // whose records span tables, once the last of them does), so one failing shard
+      // database does not hold back the others.
+      const results = await Promise.allSettled(plan.groups.map(async (g) => {
         const res = await writer.insert(g);
         st.inserts++;
         st.rowsWritten += res.written.length;
-        await ack(res.written);
-        for (const x of res.poison) await deadLetter(poisonEntry(x), x.error);
+        const done: OpenEntry[] = [];
+        for (const item of res.written) settle(item, WRITTEN, done);
+        for (const x of res.poison) settle(x.item, { poison: x.error }, done);
+        await finish(done);
       }));
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
     } catch (err) {
       // Abandoned at shutdown, or a bug: the records stay pending and come back via reclaim.
       if (!(err instanceof Abandoned)) log.error('flush', 'batch failed; its records stay pending', err);
     } finally {
-      for (const i of items) held.delete(entryKey(i));
+      const done: OpenEntry[] = [];
+      for (const item of [...unsettled]) settle(item, KEEP, done);
+      await finish(done);
     }
   }
 

@@ -8,19 +8,12 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
+import type { Item, Poison } from './entries.ts';
 import type { Log } from './log.ts';
 import type { MysqlPools } from '../core/mysql.ts';
 import { retry } from './retry.ts';
 import { mainDbName, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
-/** A decoded record and where it came from (its stream entry, for the ack). */
-export interface Item {
-  readonly partition: number;
-  readonly id: string;
-  readonly record: IssuanceRecord;
-  /** The packed bytes, copied to the dead letters if the record cannot be stored. */
-  readonly raw: Buffer;
-}
 
 /** Records bound for one shard table, with the template fields their rows copy. */
 export interface ShardGroup {
@@ -29,11 +22,6 @@ export interface ShardGroup {
   readonly items: Item[];
   // A snapshot taken when planning: the cache may drop entries while this group is written.
   readonly templates: Map<string, TemplateFields>;
-}
-
-export interface Poison {
-  readonly item: Item;
-  readonly error: string;
 }
 
 export interface Plan {
@@ -202,14 +190,14 @@ export class ShardWriter {
   /** Inserts the rows; returns how many met an existing row of another claim. */
   private async insertRows(pool: Pool, target: string, group: ShardGroup): Promise<number> {
     const params: unknown[] = [];
-    for (const { id, record: r } of group.items) {
+    for (const { entry, record: r } of group.items) {
       const t = group.templates.get(r.templateId)!;
       const claimedAt = new Date(r.claimedAtMs);
       const [validFrom, validTo] = t.validDays === null
         ? [t.validFrom, t.validTo]
         : [claimedAt, new Date(r.claimedAtMs + t.validDays * DAY_MS)];
       params.push(r.couponId, r.userId, r.templateId, r.requestId, t.name, t.type, t.value, t.threshold,
-        t.maxDiscount, claimedAt, validFrom, validTo, id);
+        t.maxDiscount, claimedAt, validFrom, validTo, entry.id);
     }
     // A redelivered record meets its own row: nothing changes. A different claim with the same
     // id (only if a coupon sequence ever went backwards) bumps `conflicts`, which mysql2's

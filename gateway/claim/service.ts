@@ -1,6 +1,7 @@
 /**
  * The claim path: admission -> local template cache -> one Lua call on the user's home
- * sub-stock -> answer. The overflow path (home empty) lives in overflow.ts.
+ * sub-stock, shared with the turn's other claims on it (group-commit.ts) -> answer. The
+ * overflow path (home empty) lives in overflow.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -13,6 +14,7 @@ import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../ca
 import type { Refusal } from '../http/errors.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
 import { type ClaimDeps, redisCall } from './deps.ts';
+import { ClaimGroups } from './group-commit.ts';
 import { takeOverflow } from './overflow.ts';
 
 /**
@@ -46,9 +48,12 @@ let ridCounter = 0;
 
 export class ClaimService {
   private readonly guard: LoadGuard;
+  /** The claim-home calls of this process, grouped per turn and home sub-stock. */
+  readonly groups: ClaimGroups;
 
   constructor(private readonly d: ClaimDeps) {
     this.guard = (load) => d.breaker.run(load);
+    this.groups = new ClaimGroups((claims) => redisCall(d, () => d.commands.claimHomeGroup(claims)));
   }
 
   /** Decides one claim; throws ApiError for errors of the error table. */
@@ -93,7 +98,7 @@ export class ClaimService {
     if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
     return untilSettled(d.cfg.pendingWaitMs, async () => {
-      const [code, value] = await redisCall(d, () => d.commands.claimHome(ctx));
+      const [code, value] = await this.groups.claim(ctx);
       switch (code) {
         case ScriptCode.Issued: return issued(ctx, String(value));
         case ScriptCode.Replayed: return issued(ctx, String(value), true);

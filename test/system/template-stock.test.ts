@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RowDataPacket } from 'mysql2/promise';
 import { type KeySpace, allStreamKeys, stockKey } from '../../lua/keys.ts';
-import { decodeRecord } from '../../lua/record.ts';
+import { decodeRecords } from '../../lua/record.ts';
 import { mainDbName } from '../../core/shards.ts';
 import { ADMIN, createTemplate, http, type HttpResult } from '../support/http.ts';
 import { couponRows, waitFor, waitForRows } from '../support/sink-fixtures.ts';
@@ -63,7 +63,7 @@ class IssuedCounter {
       const entries = await s.redis.xrangeBuffer(key, from ? `(${from}` : '-', '+');
       for (const [id, fields] of entries) {
         this.last.set(key, id.toString());
-        if (decodeRecord(fields[1]!).templateId === this.templateId) this.n++;
+        for (const r of decodeRecords(fields[1]!)) if (r.templateId === this.templateId) this.n++;
       }
     }
     return this.n;

@@ -1,0 +1,147 @@
+/**
+ * Group commit through the claim service, as the gateway runs it: claims of one turn share
+ * calls; every invariant holds per claim (checked by the oracle after the sink stored the
+ * rows); a group whose call times out answers each of its claims 503, and retries never issue
+ * a second coupon.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { ApiError } from '../../../core/errors.ts';
+import { createRedis, type RedisClient, waitReady } from '../../../lua/client.ts';
+import * as keys from '../../../lua/keys.ts';
+import { decodeRecords } from '../../../lua/record.ts';
+import { startSink } from '../../../sink/sink.ts';
+import { type CuttingProxy, startCuttingProxy } from '../../../tools/harness/cutting-proxy.ts';
+import { drained, openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
+import { judge, type Told } from '../../../tools/verify/oracle.ts';
+import { storedCoupons, templateState } from '../../../tools/verify/facts.ts';
+import type { Template } from '../../../templates/model.ts';
+import type { ClaimAnswer, ClaimInput } from '../../../gateway/claim/answer.ts';
+import { claimRig, type ClaimRig } from '../../support/claims.ts';
+import { waitFor } from '../../support/sink-fixtures.ts';
+
+let s: Storage;
+let rig: ClaimRig;
+let proxy: CuttingProxy;
+let viaProxy: RedisClient;
+
+before(async () => {
+  s = await openStorage(testConfig({ CLAIM_PENDING_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '200' }));
+  rig = claimRig(s);
+  const target = new URL(s.cfg.redis.url);
+  proxy = await startCuttingProxy(target.hostname, Number(target.port));
+  viaProxy = createRedis({ ...s.cfg.redis, url: `redis://127.0.0.1:${proxy.port}` }, { offlineQueue: false, name: 'hung' });
+  viaProxy.on('error', () => {});
+  await waitReady(viaProxy, 5000);
+});
+after(async () => {
+  viaProxy?.disconnect();
+  await proxy?.close();
+  await s?.close();
+});
+
+type Attempt = { input: ClaimInput; answer?: ClaimAnswer; error?: unknown; at: number };
+
+async function attempt(r: ClaimRig, input: ClaimInput): Promise<Attempt> {
+  try {
+    return { input, answer: await r.service.claim(input), at: Date.now() };
+  } catch (error) {
+    return { input, error, at: Date.now() };
+  }
+}
+
+const told = (a: Attempt): Told[] => a.answer?.status !== 200 ? [] : [{
+  templateId: a.input.templateId, userId: a.input.userId, requestId: a.input.requestId,
+  couponId: String(a.answer.body.couponId), replayed: a.answer.body.replayed === true,
+  toldUserId: String(a.answer.body.userId), toldTemplateId: String(a.answer.body.templateId), at: a.at,
+}];
+
+/** Lets the sink store every record, then judges the template's rows against what clients were told. */
+async function verdict(t: Template, attempts: readonly Attempt[]) {
+  const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql });
+  try {
+    await waitFor(() => drained(s), 20_000, 'the sink to drain');
+  } finally {
+    await sink.stop();
+  }
+  const layout = { dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables };
+  const key = (i: ClaimInput) => `${i.templateId}|${i.userId}|${i.requestId}`;
+  const withRid = attempts.filter((a) => a.input.requestId !== undefined);
+  return judge({
+    templates: [await templateState(s.redis, rig.ks, t)],
+    rows: await storedCoupons(s.mysql, s.cfg.mysql.dbPrefix, layout, { ids: [t.id] }),
+    told: attempts.flatMap(told),
+    requests: {
+      sent: new Set(withRid.map((a) => key(a.input))),
+      refused: new Set(withRid.filter((a) => a.answer && a.answer.status !== 200).map((a) => key(a.input))),
+      unknown: new Set(withRid.filter((a) => a.error !== undefined).map((a) => key(a.input))),
+    },
+    uncertain: attempts.filter((a) => a.error !== undefined && a.input.requestId === undefined).length,
+    backlog: 0,
+  });
+}
+
+test('claims of one turn share calls; limits, replays, pending and overflow hold per claim', async () => {
+  const t = await rig.template({ totalStock: 60, subStocks: 2, perUserLimit: 2 });
+  const inputs: ClaimInput[] = [];
+  for (let i = 0; i < 500; i++) {
+    const userId = `u${i % 80}`;
+    // most carry a request id from a small set per user: repeats are replays or limit refusals.
+    inputs.push({ userId, templateId: t.id, requestId: i % 5 === 0 ? undefined : `r${(i * 7) % 4}` });
+  }
+  const before = { calls: rig.service.groups.calls, claims: rig.service.groups.claims };
+  const attempts = await Promise.all(inputs.map((input) => attempt(rig, input)));
+  const calls = rig.service.groups.calls - before.calls;
+  const claims = rig.service.groups.claims - before.claims;
+  assert.ok(calls * 10 <= claims, `claims of one turn were grouped: ${claims} claims in ${calls} calls`);
+  assert.deepEqual(attempts.filter((a) => a.error !== undefined).map((a) => String(a.error)), []);
+  const statuses = new Map<number, number>();
+  for (const a of attempts) statuses.set(a.answer!.status, (statuses.get(a.answer!.status) ?? 0) + 1);
+  assert.ok((statuses.get(200) ?? 0) >= 60, `every coupon of the stock went out: ${JSON.stringify([...statuses])}`);
+  const v = await verdict(t, attempts);
+  assert.deepEqual(v.violations, []);
+  assert.equal(v.templates[0]!.rows, 60);
+  assert.ok(v.replays > 0, 'some retries were replays');
+});
+
+test('a group whose call times out: each claim 503, the script may still run, retries issue nothing twice', async () => {
+  const t = await rig.template({ totalStock: 1000, subStocks: 2, perUserLimit: 1 });
+  const hung = claimRig({ ...s, redis: viaProxy }, { pendingWaitMs: 3000 });
+  // the template is cached before the hang: the claims reach the group call.
+  const warm = await attempt(hung, { userId: 'warm', templateId: t.id, requestId: 'w' });
+  assert.equal(warm.answer?.status, 200);
+  const inputs: ClaimInput[] = Array.from({ length: 40 }, (_, i) => ({ userId: `h${i}`, templateId: t.id, requestId: `r${i}` }));
+  proxy.setHung(true);
+  const first = await Promise.all(inputs.map((input) => attempt(hung, input)));
+  for (const a of first) assert.ok(a.error instanceof ApiError && a.error.code === 'unavailable', `503, got ${String(a.error)}`);
+  // released: the held calls reach Redis and run, after their clients were told 503.
+  proxy.setHung(false);
+  const h = (k: number) => keys.subStockPartition(rig.ks, t.id, k);
+  await waitFor(async () => {
+    let records = 0;
+    for (const k of [0, 1]) {
+      for (const [, f] of await s.redis.xrangeBuffer(keys.streamKey(rig.ks, h(k)), '-', '+')) {
+        records += decodeRecords(f[1]!).filter((r) => r.templateId === t.id).length;
+      }
+    }
+    return records >= 41;
+  }, 5000, 'the timed-out groups to run in Redis');
+  // the breaker may be open for a cool-down: retry until every request has a definite answer.
+  const retries: Attempt[] = [];
+  for (const input of inputs) {
+    for (let n = 0; ; n++) {
+      const a = await attempt(rig, input);
+      retries.push(a);
+      if (a.answer) {
+        assert.equal(a.answer.status, 200);
+        assert.equal(a.answer.body.replayed, true, 'the timed-out call ran: the retry replays its coupon');
+        break;
+      }
+      assert.ok(n < 50, `no answer for ${input.requestId}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const v = await verdict(t, [warm, ...first, ...retries]);
+  assert.deepEqual(v.violations, []);
+  assert.equal(v.templates[0]!.rows, 41);
+});
