@@ -34,7 +34,8 @@ export class ClaimGroups {
   calls = 0;
   claims = 0;
 
-  constructor(private readonly send: SendGroup) {}
+  /** `together` runs the turn's sends so that their commands leave in one socket write. */
+  constructor(private readonly send: SendGroup, private readonly together: (sends: () => void) => void) {}
 
   /** Queues a claim for this turn's call on its home sub-stock; resolves with its own reply. */
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
@@ -57,6 +58,10 @@ export class ClaimGroups {
 
   private readonly flush = (): void => {
     this.scheduled = false;
+    this.together(this.dispatchOpen);
+  };
+
+  private readonly dispatchOpen = (): void => {
     for (const homes of this.open.values()) for (const g of homes) if (g) this.dispatch(g);
     this.open.clear();
   };

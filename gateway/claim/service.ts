@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { couponIdPrefix } from '../../core/shards.ts';
+import { writeTogether } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import * as keys from '../../lua/keys.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
@@ -53,7 +54,8 @@ export class ClaimService {
 
   constructor(private readonly d: ClaimDeps) {
     this.guard = (load) => d.breaker.run(load);
-    this.groups = new ClaimGroups((claims) => redisCall(d, () => d.commands.claimHomeGroup(claims)));
+    this.groups = new ClaimGroups((claims) => redisCall(d, () => d.commands.claimHomeGroup(claims)),
+      (sends) => writeTogether(d.commands.redis, sends));
   }
 
   /** Decides one claim; throws ApiError for errors of the error table. */
