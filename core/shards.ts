@@ -10,11 +10,28 @@
  * (hash % M) and the home sub-stock (hash % K) take low bits, which would tie one to the other.
  */
 export function hash32(s: string): number {
-  let h = 0x811c9dc5;
+  return mix32(fnvFrom(FNV_START, s));
+}
+
+const FNV_START = 0x811c9dc5;
+
+/**
+ * The FNV-1a state after hashing `s` from state `h`: hash32(a + b) = mix32(fnvFrom(fnvFrom(start, a), b)),
+ * so a hot path can hash a fixed prefix once (hashPrefix) and only the rest per call.
+ */
+export function fnvFrom(h: number, s: string): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  return h;
+}
+
+/** The state of hash32 after the prefix `s`, for fnvFrom. */
+export const hashPrefix = (s: string): number => fnvFrom(FNV_START, s);
+
+/** Finishes an FNV-1a state into hash32's value (murmur3's fmix32). */
+export function mix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -39,10 +56,17 @@ export function shardOfUser(layout: ShardLayout, userId: string): Shard {
   return { db: Math.floor(h / layout.tables) % layout.dbs, table: h % layout.tables };
 }
 
+// "<db>.<table>" of every shard of a layout, by hash32(user) % (dbs * tables): built once.
+const prefixes = new WeakMap<ShardLayout, string[]>();
+
 /** The "<db>.<table>" prefix a coupon id for this user starts with. */
 export function couponIdPrefix(layout: ShardLayout, userId: string): string {
-  const s = shardOfUser(layout, userId);
-  return `${s.db}.${s.table}`;
+  let list = prefixes.get(layout);
+  if (!list) {
+    list = Array.from({ length: layout.dbs * layout.tables }, (_, i) => `${Math.floor(i / layout.tables) % layout.dbs}.${i % layout.tables}`);
+    prefixes.set(layout, list);
+  }
+  return list[hash32(userId) % (layout.dbs * layout.tables)]!;
 }
 
 /** Reads the shard back out of a coupon id; undefined when the id is not one of ours. */

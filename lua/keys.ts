@@ -6,7 +6,7 @@
  * sub-stock lives in partition (hash(templateId) + k) mod P; a user's home sub-stock for a
  * template is hash(templateId|userId) mod K, and the home partition holds the user's entry.
  */
-import { hash32 } from '../core/shards.ts';
+import { fnvFrom, hash32, hashPrefix, mix32 } from '../core/shards.ts';
 
 export interface KeySpace {
   readonly prefix: string;
@@ -15,13 +15,22 @@ export interface KeySpace {
 
 /** Partition of sub-stock k of a template. */
 export function subStockPartition(ks: KeySpace, templateId: string, k: number): number {
-  return (hash32(templateId) + k) % ks.partitions;
+  return partitionAt(ks, hash32(templateId), k);
 }
+
+/** Partition of sub-stock k of the template whose hash32 is `templateHash` (computed once per template). */
+export const partitionAt = (ks: KeySpace, templateHash: number, k: number): number => (templateHash + k) % ks.partitions;
 
 /** The user's home sub-stock index for a template with `subStocks` sub-stocks. */
 export function homeSubStock(templateId: string, userId: string, subStocks: number): number {
-  return hash32(`${templateId}|${userId}`) % subStocks;
+  return homeSubStockAt(homePrefix(templateId), userId, subStocks);
 }
+
+/** The hash state of a template's home sub-stock prefix, computed once per template for homeSubStockAt. */
+export const homePrefix = (templateId: string): number => hashPrefix(`${templateId}|`);
+
+/** homeSubStock, from the template's homePrefix. */
+export const homeSubStockAt = (prefix: number, userId: string, subStocks: number): number => mix32(fnvFrom(prefix, userId)) % subStocks;
 
 const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
 

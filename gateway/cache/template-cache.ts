@@ -3,6 +3,8 @@
  * Redis, and a template this process has seen sell out is answered from memory. Sub-stocks only
  * shrink within one version; a new version (top-up, rebuild, any change) starts from scratch.
  */
+import { hash32 } from '../../core/shards.ts';
+import { homePrefix } from '../../lua/keys.ts';
 import type { Template } from '../../templates/model.ts';
 
 export interface CachedTemplate {
@@ -12,6 +14,9 @@ export interface CachedTemplate {
   emptyCount: number;
   /** The named audience as a set, or null for everyone. */
   readonly audience: ReadonlySet<string> | null;
+  /** Hashes of the template id that every claim would recompute (lua/keys.ts partitionAt, homeSubStockAt). */
+  readonly idHash: number;
+  readonly homePrefix: number;
 }
 
 /** Marks sub-stock k empty (this process saw it at zero). */
@@ -43,6 +48,11 @@ export class TemplateCache {
    * The template from memory, else from the loader once (concurrent misses share one load),
    * through `guard` when given: a hit never goes through it.
    */
+  /** The cached template, if any: a hit costs the claim path no promise. */
+  peek(id: string): CachedTemplate | undefined {
+    return this.entries.get(id);
+  }
+
   async get(id: string, now: number, guard?: LoadGuard): Promise<CachedTemplate | null> {
     const hit = this.entries.get(id);
     if (hit) return hit;
@@ -66,6 +76,7 @@ export class TemplateCache {
     const entry: CachedTemplate = {
       template: t, empty: new Uint8Array(t.subStocks), emptyCount: 0,
       audience: t.audience === null ? null : new Set(t.audience),
+      idHash: hash32(t.id), homePrefix: homePrefix(t.id),
     };
     this.entries.set(t.id, entry);
     this.missing.delete(t.id);

@@ -1,34 +1,51 @@
 /**
- * Group commit of claims: the claims of one event-loop turn that share a template's home
- * sub-stock go to Redis as ONE claim-home call (lua/claim-home-5.lua), which decides them in
- * order and answers each. Nothing waits for a group to fill: the groups are sent at the end of
- * the turn in which their first claim arrived (setImmediate runs right after the turn's I/O),
- * so a lone claim goes out as fast as before, and under load one call and one stream entry
- * carry many claims. A group that fails (a timeout, a lost connection) fails each of its
- * claims with the same error: its outcome is unknown (503), the reconciler settles whatever
- * ran, and a retry with the same request id replays.
+ * Group commit of claims: claims that share a template's home sub-stock go to Redis as ONE
+ * claim-home call (lua/claim-home-5.lua), which decides them in order and answers each.
+ *
+ * Each sub-stock has at most one call in flight. A claim for an idle sub-stock goes out at the
+ * end of the turn in which it arrived (setImmediate runs right after the turn's I/O), together
+ * with the turn's other claims for it: at low load a lone claim goes out as fast as before.
+ * Claims that arrive while a call is in flight wait for its reply (one Redis round trip, no
+ * timer) and then go out together, so under load a group grows with the load instead of
+ * staying one claim per call: the database's group commit. The turn's calls leave in one
+ * socket write. A group that fails (a timeout, a lost connection) fails each of its claims
+ * with the same error: its outcome is unknown (503), the reconciler settles whatever ran, and
+ * a retry with the same request id replays.
  */
 import type { ScriptReply } from '../../lua/codes.ts';
 import type { CachedTemplate } from '../cache/template-cache.ts';
 import type { ClaimCtx } from './answer.ts';
 
-// Claims per call, at most: bounds the time one script holds Redis (~2 µs a claim) and the
-// claims one failed call takes down with it.
+// Claims per call, at most: bounds the time one script holds Redis (a few µs a claim) and the
+// claims one failed call takes down with it. A full group goes out at once, in flight or not.
 export const GROUP_MAX = 64;
 
-/** Claims of one template version and home sub-stock waiting to be sent, with their callers. */
+interface Waiting {
+  resolve(r: ScriptReply): void;
+  reject(err: unknown): void;
+}
+
+/** Claims waiting to be sent on one sub-stock, with their callers. */
 interface Group {
   readonly claims: ClaimCtx[];
-  readonly waiting: { resolve(r: ScriptReply): void; reject(err: unknown): void }[];
+  readonly waiting: Waiting[];
+}
+
+/** One template version's home sub-stock: the group being gathered and the calls in flight. */
+interface Slot {
+  group: Group | undefined;
+  inFlight: number;
 }
 
 /** Sends a group (one call) and returns one reply per claim, in order. */
 export type SendGroup = (claims: readonly ClaimCtx[]) => Promise<ScriptReply[]>;
 
-/** Groups claims per turn and home sub-stock; see the file comment. */
+/** Groups claims per home sub-stock; see the file comment. */
 export class ClaimGroups {
-  // open groups of this turn, by template version (the cached object) and home sub-stock.
-  private readonly open = new Map<CachedTemplate, (Group | undefined)[]>();
+  // by template version (the cached object: dropped with it) and home sub-stock.
+  private readonly slots = new WeakMap<CachedTemplate, Slot[]>();
+  // slots with a group to send at the end of this turn.
+  private due: Slot[] = [];
   private scheduled = false;
   /** Calls sent and claims they carried, since start (the mean group size under load). */
   calls = 0;
@@ -37,36 +54,45 @@ export class ClaimGroups {
   /** `together` runs the turn's sends so that their commands leave in one socket write. */
   constructor(private readonly send: SendGroup, private readonly together: (sends: () => void) => void) {}
 
-  /** Queues a claim for this turn's call on its home sub-stock; resolves with its own reply. */
+  /** Queues a claim on its home sub-stock's next call; resolves with its own reply. */
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
-    let homes = this.open.get(ctx.c);
-    if (!homes) this.open.set(ctx.c, (homes = []));
-    let g = homes[ctx.home];
-    if (!g) homes[ctx.home] = g = { claims: [], waiting: [] };
+    let homes = this.slots.get(ctx.c);
+    if (!homes) this.slots.set(ctx.c, (homes = []));
+    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0 });
+    let g = slot.group;
+    if (!g) {
+      slot.group = g = { claims: [], waiting: [] };
+      if (slot.inFlight === 0) this.schedule(slot);
+    }
+    const reply = new Promise<ScriptReply>((resolve, reject) => g.waiting.push({ resolve, reject }));
+    g.claims.push(ctx);
+    if (g.claims.length >= GROUP_MAX) this.dispatch(slot);
+    return reply;
+  }
+
+  private schedule(slot: Slot): void {
+    this.due.push(slot);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
     }
-    const reply = new Promise<ScriptReply>((resolve, reject) => g.waiting.push({ resolve, reject }));
-    g.claims.push(ctx);
-    if (g.claims.length >= GROUP_MAX) {
-      homes[ctx.home] = undefined;
-      this.dispatch(g);
-    }
-    return reply;
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    this.together(this.dispatchOpen);
+    this.together(this.dispatchDue);
   };
 
-  private readonly dispatchOpen = (): void => {
-    for (const homes of this.open.values()) for (const g of homes) if (g) this.dispatch(g);
-    this.open.clear();
+  private readonly dispatchDue = (): void => {
+    const due = this.due;
+    this.due = [];
+    for (const slot of due) if (slot.group && slot.inFlight === 0) this.dispatch(slot);
   };
 
-  private dispatch(g: Group): void {
+  private dispatch(slot: Slot): void {
+    const g = slot.group!;
+    slot.group = undefined;
+    slot.inFlight++;
     this.calls++;
     this.claims += g.claims.length;
     let sent: Promise<ScriptReply[]>;
@@ -79,6 +105,9 @@ export class ClaimGroups {
       for (let i = 0; i < g.waiting.length; i++) g.waiting[i]!.resolve(replies[i]!);
     }, (err: unknown) => {
       for (const w of g.waiting) w.reject(err);
+    }).finally(() => {
+      // the claims that gathered meanwhile go out at the end of this turn.
+      if (--slot.inFlight === 0 && slot.group) this.schedule(slot);
     });
   }
 }

@@ -64,7 +64,7 @@ export class ClaimService {
     const now = Date.now();
     if (!d.admission.admitGlobal(performance.now())) throw new ApiError('rate_limited');
     // A cached template costs no Redis call; only a miss's load goes through the breaker.
-    const c = await orUnavailable('redis', () => d.cache.get(input.templateId, now, this.guard));
+    const c = d.cache.peek(input.templateId) ?? await orUnavailable('redis', () => d.cache.get(input.templateId, now, this.guard));
     if (!c) throw new ApiError('template_not_found');
     // From here on the template is known: every outcome is counted for its stats (stats/).
     let answer: ClaimAnswer;
@@ -87,12 +87,12 @@ export class ClaimService {
     if (refusal && input.requestId === undefined) return refused(refusal);
     if (!d.admission.admitTemplate(t.id, performance.now())) throw new ApiError('rate_limited');
 
-    const home = keys.homeSubStock(t.id, input.userId, t.subStocks);
+    const home = keys.homeSubStockAt(c.homePrefix, input.userId, t.subStocks);
     const ctx: ClaimCtx = {
       c, templateId: t.id, perUserLimit: t.perUserLimit, userId: input.userId,
       requestId: input.requestId ?? ridPrefix + (ridCounter++).toString(36),
       remember: input.requestId === undefined ? '0' : '1',
-      home, homePartition: keys.subStockPartition(d.ks, t.id, home),
+      home, homePartition: keys.partitionAt(d.ks, c.idHash, home),
       shardPrefix: couponIdPrefix(d.layout, input.userId),
     };
     // A retry of a request that was issued before the window closed, the template paused or

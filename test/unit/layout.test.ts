@@ -71,3 +71,16 @@ test('stock split: shares add up to the total and differ by at most one', () => 
   assert.equal(defaultSubStocks(10_000_000, 16), 16);
   assert.equal(defaultSubStocks(10_000_000, 4), 4);
 });
+
+test('the claim path\'s precomputed hashes give the same sub-stock, partition and shard as the plain ones', () => {
+  const layout = { dbs: 3, tables: 5 };
+  for (const t of ['T', 'hot-template', 'tpl.9:x']) {
+    const prefix = keys.homePrefix(t);
+    for (let i = 0; i < 300; i++) {
+      const u = `u${i}-${'x'.repeat(i % 7)}`;
+      for (const k of [1, 7, 16]) assert.equal(keys.homeSubStockAt(prefix, u, k), hash32(`${t}|${u}`) % k);
+      assert.equal(couponIdPrefix(layout, u), `${shardOfUser(layout, u).db}.${shardOfUser(layout, u).table}`);
+    }
+    for (let k = 0; k < 16; k++) assert.equal(keys.partitionAt(ks, hash32(t), k), keys.subStockPartition(ks, t, k));
+  }
+});
