@@ -40,6 +40,14 @@ export class Breaker {
     this.windowStart = clock();
   }
 
+  /**
+   * True while the breaker would refuse a call without a probe being due: a claim that would
+   * otherwise wait behind a call in flight (gateway/claim/group-commit.ts) is refused at once.
+   */
+  refusing(): boolean {
+    return this.state !== CLOSED && this.clock() < this.until;
+  }
+
   /** Runs `f` unless the breaker is open (then throws a 503 without calling it); counts the outcome. */
   run<T>(f: () => Promise<T>): Promise<T> {
     if (this.state !== CLOSED && !this.admitProbe()) {

@@ -7,11 +7,14 @@
  * with the turn's other claims for it: at low load a lone claim goes out as fast as before.
  * Claims that arrive while a call is in flight wait for its reply (one Redis round trip, no
  * timer) and then go out together, so under load a group grows with the load instead of
- * staying one claim per call: the database's group commit. The turn's calls leave in one
- * socket write. A group that fails (a timeout, a lost connection) fails each of its claims
+ * staying one claim per call: the database's group commit. A call slower than STALE_MS (Redis
+ * hung, or a timeout on its way) stops holding the next group back: it goes out beside it, as
+ * every claim did before grouping, so no claim waits for another's timeout. The turn's calls
+ * leave in one socket write. A group that fails (a timeout, a lost connection) fails each of its claims
  * with the same error: its outcome is unknown (503), the reconciler settles whatever ran, and
  * a retry with the same request id replays.
  */
+import { performance } from 'node:perf_hooks';
 import type { ScriptReply } from '../../lua/codes.ts';
 import type { CachedTemplate } from '../cache/template-cache.ts';
 import type { ClaimCtx } from './answer.ts';
@@ -19,6 +22,9 @@ import type { ClaimCtx } from './answer.ts';
 // Claims per call, at most: bounds the time one script holds Redis (a few µs a claim) and the
 // claims one failed call takes down with it. A full group goes out at once, in flight or not.
 export const GROUP_MAX = 64;
+// A healthy Redis answers a call within a millisecond or two even under load; a call out
+// longer than this no longer holds back the claims gathered behind it.
+const STALE_MS = 10;
 
 interface Waiting {
   resolve(r: ScriptReply): void;
@@ -35,6 +41,8 @@ interface Group {
 interface Slot {
   group: Group | undefined;
   inFlight: number;
+  /** When the last call went out (performance.now()). */
+  sentAt: number;
 }
 
 /** Sends a group (one call) and returns one reply per claim, in order. */
@@ -47,6 +55,9 @@ export class ClaimGroups {
   // slots with a group to send at the end of this turn.
   private due: Slot[] = [];
   private scheduled = false;
+  // slots whose group waits behind a call in flight, looked at again after STALE_MS.
+  private behind: Slot[] = [];
+  private watching = false;
   /** Calls sent and claims they carried, since start (the mean group size under load). */
   calls = 0;
   claims = 0;
@@ -58,11 +69,12 @@ export class ClaimGroups {
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
     let homes = this.slots.get(ctx.c);
     if (!homes) this.slots.set(ctx.c, (homes = []));
-    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0 });
+    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0, sentAt: 0 });
     let g = slot.group;
     if (!g) {
       slot.group = g = { claims: [], waiting: [] };
       if (slot.inFlight === 0) this.schedule(slot);
+      else this.watch(slot);
     }
     const reply = new Promise<ScriptReply>((resolve, reject) => g.waiting.push({ resolve, reject }));
     g.claims.push(ctx);
@@ -77,6 +89,29 @@ export class ClaimGroups {
       setImmediate(this.flush);
     }
   }
+
+  private watch(slot: Slot): void {
+    this.behind.push(slot);
+    if (!this.watching) {
+      this.watching = true;
+      setTimeout(this.unstick, STALE_MS).unref();
+    }
+  }
+
+  /** Sends the groups still waiting behind a call that has been out STALE_MS or longer. */
+  private readonly unstick = (): void => {
+    this.watching = false;
+    const now = performance.now();
+    const behind = this.behind;
+    this.behind = [];
+    const stale: Slot[] = [];
+    for (const slot of behind) {
+      if (!slot.group || slot.inFlight === 0) continue;
+      if (now - slot.sentAt >= STALE_MS) stale.push(slot);
+      else this.watch(slot);
+    }
+    if (stale.length > 0) this.together(() => { for (const slot of stale) this.dispatch(slot); });
+  };
 
   private readonly flush = (): void => {
     this.scheduled = false;
@@ -93,6 +128,7 @@ export class ClaimGroups {
     const g = slot.group!;
     slot.group = undefined;
     slot.inFlight++;
+    slot.sentAt = performance.now();
     this.calls++;
     this.claims += g.claims.length;
     let sent: Promise<ScriptReply[]>;

@@ -100,6 +100,9 @@ export class ClaimService {
     if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
     return untilSettled(d.cfg.pendingWaitMs, async () => {
+      // The group's call checks the breaker too; checking here spares a claim the wait behind a
+      // call in flight on a Redis that is known to be failing.
+      if (d.breaker.refusing()) throw new ApiError('unavailable', 'storage unavailable, retry shortly');
       const [code, value] = await this.groups.claim(ctx);
       switch (code) {
         case ScriptCode.Issued: return issued(ctx, String(value));

@@ -87,3 +87,16 @@ test('answers (ApiError) are not failures; record() counts but never refuses', a
   assert.deepEqual(r.changes, [true], 'a success while open leaves the decision to the probe');
   assert.equal(await r.outcome(r.ok()), 'refused');
 });
+
+test('refusing() says, without side effects, whether a call would be refused now', async () => {
+  const r = rig();
+  assert.equal(r.b.refusing(), false);
+  for (let i = 0; i < 3; i++) await r.outcome(r.fail());
+  assert.equal(r.b.refusing(), true);
+  r.at(500);
+  assert.equal(r.b.refusing(), false, 'a probe is due: the claim goes on to be that probe');
+  assert.equal(r.b.refusing(), false, 'asking twice does not take the probe');
+  const probe = r.b.run(() => new Promise<string>(() => {}));
+  assert.equal(r.b.refusing(), true, 'a probe in flight: the others are refused');
+  void probe;
+});
