@@ -34,7 +34,8 @@ export function loadConfig(env: Env = process.env) {
       host: str('127.0.0.1')(env, 'ADMIN_HOST'),
       port: int(8081, 0, 65535)(env, 'ADMIN_PORT'),
       // wrong tokens one client address may send at once, then earns back per minute: an
-      // operator's typo passes, guessing a 12+ character token becomes hopeless.
+      // operator's typo passes, guessing a 12+ character token becomes hopeless. Split over the
+      // workers when they all serve admin routes (gateway/worker-share.ts).
       failureBurst: int(10, 1, 10_000)(env, 'ADMIN_FAILURE_BURST'),
       failuresPerMinute: int(6, 1, 10_000)(env, 'ADMIN_FAILURES_PER_MINUTE'),
       // client addresses remembered for that budget; the oldest is forgotten first.
