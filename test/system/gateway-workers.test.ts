@@ -170,6 +170,14 @@ test('each worker admits 1/N of the configured rate; a separate admin listener i
   }
 });
 
+test('workers whose supervisor is killed outright stop by themselves', async () => {
+  const gw3 = await spawnGateway(env);
+  const pids = workerPids(gw3.log());
+  assert.equal(pids.size, 2);
+  await gw3.stop('SIGKILL');
+  await waitFor(async () => ![...pids.values()].some(alive), 15_000, 'the orphaned workers to exit');
+});
+
 test('a worker that dies is restarted on the same port, and the gateway keeps serving', async () => {
   const before = workerPids(gw.log());
   process.kill(before.get(1)!, 'SIGKILL');
