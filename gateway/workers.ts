@@ -131,8 +131,9 @@ export class Supervisor {
 
   private exited(slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (slot.child === child) slot.child = undefined;
-    // stop() waits for this exit itself; before start() finished, the rejection of spawn() reports it.
-    if (this.stopping || !this.started) return;
+    // stop() waits for this exit itself; one that never listened while start() runs fails the
+    // start (the rejection of spawn()). One that listened and died is restarted, even then.
+    if (this.stopping || (!this.started && !this.serving.has(child))) return;
     const ranMs = Date.now() - slot.startedAt;
     slot.failures = ranMs >= STABLE_MS ? 1 : slot.failures + 1;
     const restartInMs = restartDelayMs(slot.failures);
