@@ -116,7 +116,8 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   const templateId = ((await created.json()) as { id: string }).id;
   console.log(`e2e: template ${templateId} with ${totalStock} coupons, ${PER_USER_LIMIT} per user`);
 
-  const servers = { gateway: gateway.proc.pid, redis: facts.redisPid, mariadb: facts.mariadbPid };
+  // The gateway's row sums its workers when GATEWAY_WORKERS > 1 (the supervisor's children).
+  const servers = { gateway: { tree: gateway.proc.pid }, redis: facts.redisPid, mariadb: facts.mariadbPid };
   const claimUrl = `${base}/v1/claim`;
   const check = (r: LoadResult) => {
     counted2xx += r.ok2xx;

@@ -3,7 +3,7 @@
  * loadConfig() once and passes the frozen result down; nothing else touches process.env.
  */
 import { hostname } from 'node:os';
-import { bool, type Env, identifier, int, list, oneOf, optional, str } from './schema.ts';
+import { bool, type Env, identifier, int, list, oneOf, optional, optionalInt, str } from './schema.ts';
 
 /** Parses and validates every setting; throws with the variable's name on a bad value. */
 export function loadConfig(env: Env = process.env) {
@@ -15,6 +15,11 @@ export function loadConfig(env: Env = process.env) {
   const userTokenSecrets = list([])(env, 'USER_TOKEN_SECRETS');
   if (userTokenSecrets.some((x) => x.length < 32)) throw new Error('config: every USER_TOKEN_SECRETS entry must be at least 32 characters');
   const partitions = int(16, 1, 1024)(env, 'PARTITIONS');
+  const workers = int(1, 1, 64)(env, 'GATEWAY_WORKERS');
+  const workerIndex = optionalInt(0, 63)(env, 'GATEWAY_WORKER_INDEX');
+  if (workerIndex !== undefined && workerIndex >= workers) {
+    throw new Error(`config: GATEWAY_WORKER_INDEX=${workerIndex} is not below GATEWAY_WORKERS=${workers}`);
+  }
   const cfg = {
     // production by default so a forgotten variable fails closed; the Makefile sets local.
     appEnv,
@@ -29,7 +34,8 @@ export function loadConfig(env: Env = process.env) {
       host: str('127.0.0.1')(env, 'ADMIN_HOST'),
       port: int(8081, 0, 65535)(env, 'ADMIN_PORT'),
       // wrong tokens one client address may send at once, then earns back per minute: an
-      // operator's typo passes, guessing a 12+ character token becomes hopeless.
+      // operator's typo passes, guessing a 12+ character token becomes hopeless. Split over the
+      // workers when they all serve admin routes (gateway/worker-share.ts).
       failureBurst: int(10, 1, 10_000)(env, 'ADMIN_FAILURE_BURST'),
       failuresPerMinute: int(6, 1, 10_000)(env, 'ADMIN_FAILURES_PER_MINUTE'),
       // client addresses remembered for that budget; the oldest is forgotten first.
@@ -56,6 +62,15 @@ export function loadConfig(env: Env = process.env) {
       shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
       // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
       allowUwsFallback: bool(false)(env, 'ALLOW_UWS_FALLBACK'),
+    },
+    workers: {
+      // gateway processes sharing PORT (gateway/workers.ts), each with 1/N of the admission
+      // rates. 1 (make run, tests) is one process and no supervisor; production runs about one
+      // per core left over after Redis and the sink (README).
+      count: workers,
+      // set by the supervisor on each worker it starts (0..count-1), never by hand; unset in the
+      // supervisor and in a lone gateway.
+      index: workerIndex,
     },
     redis: {
       // the Makefile's local Redis; production sets its own.
@@ -103,10 +118,11 @@ export function loadConfig(env: Env = process.env) {
       queryTimeoutMs: int(2_000, 50, 600_000)(env, 'MYSQL_QUERY_TIMEOUT_MS'),
     },
     admission: {
-      // per gateway process; ~2x what one process served in the brief's prototype.
+      // per gateway, split evenly over its GATEWAY_WORKERS processes (gateway/worker-share.ts);
+      // ~2x what one process served in the brief's prototype.
       globalRps: int(50_000, 1, 10_000_000)(env, 'ADMIT_GLOBAL_RPS'),
       globalBurst: int(5_000, 1, 10_000_000)(env, 'ADMIT_GLOBAL_BURST'),
-      // per template per process: one hot template must not starve the rest of Redis.
+      // per template per gateway (split the same way): one hot template must not starve the rest of Redis.
       templateRps: int(20_000, 1, 10_000_000)(env, 'ADMIT_TEMPLATE_RPS'),
       templateBurst: int(2_000, 1, 10_000_000)(env, 'ADMIT_TEMPLATE_BURST'),
     },
@@ -192,6 +208,14 @@ export function loadConfig(env: Env = process.env) {
 }
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/**
+ * The environment of gateway worker `index`: this process's, plus its index and the port every
+ * worker binds (a concrete one: port sharing needs it, gateway/workers.ts).
+ */
+export function workerEnv(index: number, port: number, env: Env = process.env): Record<string, string | undefined> {
+  return { ...env, GATEWAY_WORKER_INDEX: String(index), PORT: String(port) };
+}
 
 /** The process environment with some variables replaced (tests and tools build variants). */
 export function loadConfigWith(overrides: Record<string, string | undefined>): Config {

@@ -21,6 +21,11 @@ export function int(def: number, min = 0, max = Number.MAX_SAFE_INTEGER): Field<
   };
 }
 
+/** Integer in [min, max], or undefined when unset or empty. */
+export function optionalInt(min = 0, max = Number.MAX_SAFE_INTEGER): Field<number | undefined> {
+  return (env, name) => (env[name] === undefined || env[name] === '' ? undefined : int(0, min, max)(env, name));
+}
+
 /** Free string; `def` when unset. */
 export function str(def: string): Field<string> {
   return (env, name) => env[name] ?? def;

@@ -28,6 +28,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { TemplateSync } from './cache/template-sync.ts';
+import { adminShare, admissionShare } from './worker-share.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Gateway {
@@ -75,17 +76,20 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const sync = new TemplateSync(sub, ks, cache,
     { reloadEveryMs: cfg.templates.reloadEveryMs, loadCurrent: () => store.current(Date.now()) });
   await sync.start();
-  const admission = new Admission(cfg.admission, performance.now());
+  // A worker of several (gateway/workers.ts) has its share of the gateway's budgets.
+  const { count: workers, index: worker } = cfg.workers;
+  const admission = new Admission(admissionShare(cfg.admission, workers), performance.now());
+  const adminCfg = adminShare(cfg.admin, workers, worker ?? 0);
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   await backlog.start();
   const counter = new ClaimCounter();
-  const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs);
+  const stats = new StatsFlusher(redis, ks, counter, cfg.stats.flushMs, worker === undefined ? undefined : `w${worker}-${process.pid}`);
   stats.start();
   const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
     coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
     ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
   const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
-  const guard = new AdminGuard(cfg.adminToken, cfg.admin);
+  const guard = new AdminGuard(cfg.adminToken, adminCfg);
   const admin = {
     store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
     auth: (req: { authorization: string; remoteAddress: string }) => guard.check(req.authorization, req.remoteAddress, performance.now()),
@@ -105,12 +109,12 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
-  if (cfg.admin.routes === 'public') mountAdminRoutes(app, adminRoutes);
+  if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
   app.any('/*', r({}, notFound));
   const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
-  if (cfg.admin.routes === 'separate') {
+  if (adminCfg.routes === 'separate') {
     const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler)).any('/*', r({}, notFound));
-    sockets.push(await listen(adminApp, cfg.admin.host, cfg.admin.port));
+    sockets.push(await listen(adminApp, adminCfg.host, adminCfg.port));
   }
   const portOf = (s: us_listen_socket) => uws.us_socket_local_port(s as unknown as Parameters<typeof uws.us_socket_local_port>[0]);
 

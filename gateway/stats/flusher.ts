@@ -27,8 +27,11 @@ interface Batch {
 }
 
 export class StatsFlusher {
-  /** Names this process in the applied markers; a restart starts a new sequence under a new id. */
-  readonly gatewayId = randomBytes(8).toString('base64url');
+  /**
+   * Names this process in the applied markers; a restart starts a new sequence under a new id.
+   * The random part keeps ids apart; a worker's name in front (w<index>-<pid>) says whose it is.
+   */
+  readonly gatewayId: string;
   private seq = 0;
   /** Batches made but not known to be written, by template id (at most one each). */
   private readonly outstanding = new Map<string, Batch>();
@@ -37,8 +40,11 @@ export class StatsFlusher {
 
   private readonly commands: Commands;
 
-  constructor(redis: RedisClient, ks: KeySpace, private readonly counter: ClaimCounter, private readonly everyMs: number) {
+  constructor(redis: RedisClient, ks: KeySpace, private readonly counter: ClaimCounter, private readonly everyMs: number,
+    name?: string) {
     this.commands = new Commands(redis, ks);
+    const random = randomBytes(8).toString('base64url');
+    this.gatewayId = name === undefined ? random : `${name}-${random}`;
   }
 
   /** Flushes every `everyMs` in the background (never two flushes at once). */

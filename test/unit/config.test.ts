@@ -1,7 +1,7 @@
 /** The env schema: defaults, bounds, names in errors, frozen result. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadConfig } from '../../config/index.ts';
+import { loadConfig, workerEnv } from '../../config/index.ts';
 
 test('defaults are usable for a local run', () => {
   const c = loadConfig({ APP_ENV: 'local' });
@@ -32,4 +32,16 @@ test('lists and booleans parse', () => {
   assert.deepEqual(c.redis.clusterNodes, ['a:1', 'b:2']);
   assert.equal(c.http.allowUwsFallback, true);
   assert.equal(c.adminTokenIsDefault, false);
+});
+
+test('gateway workers: one by default, a worker index below the count, the worker env names both', () => {
+  const c = loadConfig({ APP_ENV: 'local' });
+  assert.deepEqual({ ...c.workers }, { count: 1, index: undefined });
+  assert.deepEqual({ ...loadConfig({ APP_ENV: 'local', GATEWAY_WORKERS: '4', GATEWAY_WORKER_INDEX: '3' }).workers }, { count: 4, index: 3 });
+  for (const [count, index] of [['0', ''], ['65', ''], ['2', '2'], ['2', '-1'], ['2', 'x']] as const) {
+    assert.throws(() => loadConfig({ APP_ENV: 'local', GATEWAY_WORKERS: count, GATEWAY_WORKER_INDEX: index }), /GATEWAY_WORKER/, `${count}/${index}`);
+  }
+  const env = workerEnv(1, 4242, { APP_ENV: 'local', GATEWAY_WORKERS: '2', PORT: '0' });
+  assert.deepEqual(env, { APP_ENV: 'local', GATEWAY_WORKERS: '2', PORT: '4242', GATEWAY_WORKER_INDEX: '1' });
+  assert.deepEqual({ ...loadConfig(env).workers }, { count: 2, index: 1 });
 });

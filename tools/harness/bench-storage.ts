@@ -31,6 +31,7 @@ export function childEnv(cfg: Config, extra: Record<string, string> = {}): Recor
     // the sink's batching, so an experiment can vary it from the bench's environment.
     SINK_BATCH_MAX_ROWS: String(cfg.sink.batchMaxRows), SINK_BATCH_MAX_WAIT_MS: String(cfg.sink.batchMaxWaitMs),
     SINK_READ_COUNT: String(cfg.sink.readCount), REDIS_AUTO_PIPELINING: String(cfg.redis.autoPipelining),
+    GATEWAY_WORKERS: String(cfg.workers.count),
     ...(cfg.adminTokenIsDefault ? {} : { ADMIN_TOKEN: cfg.adminToken }),
     ...extra,
   };

@@ -3,7 +3,7 @@
  * report can say who used the CPU, not just how fast the claim path was.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -38,6 +38,32 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** The pids of a process's children (those of all its threads). */
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter((x) => x !== '').map(Number));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * User+system CPU seconds of a process and everything under it: its live descendants and the
+ * children it has reaped (a gateway supervisor's workers, a restarted one included); NaN when
+ * the process cannot be read.
+ */
+function treeCpuSeconds(pid: number): number {
+  try {
+    const f = statFields(pid);
+    const own = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / clkTck();
+    // a child that exits meanwhile reads as 0 here, and its time moves to its parent once reaped.
+    return own + childPids(pid).reduce((sum, c) => sum + (treeCpuSeconds(c) || 0), 0);
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU seconds of this process's children that have exited and been reaped (wrk). */
 function reapedChildrenSeconds(): number {
   const f = statFields('self');
@@ -62,13 +88,17 @@ export interface CpuShare {
 /** The whole machine's row name: everything, including processes that are not ours. */
 export const MACHINE = 'whole machine (/proc/stat)';
 
+/** A process to meter: its pid, or `{ tree }` for it and all its descendants (a supervisor and its workers). */
+export type Metered = number | undefined | { readonly tree: number | undefined };
+
 /**
  * Samples the named pids (and the whole machine) now; `finish()` returns each one's cores used
  * since. `reapedLabel` names a row for children that exit during the interval (wrk).
  */
-export function cpuMeter(pids: Readonly<Record<string, number | undefined>>, reapedLabel?: string): { finish(): CpuShare[] } {
+export function cpuMeter(pids: Readonly<Record<string, Metered>>, reapedLabel?: string): { finish(): CpuShare[] } {
   const t0 = performance.now();
-  const readers: [string, () => number][] = Object.entries(pids).map(([name, pid]) => [name, () => (pid ? cpuSeconds(pid) : NaN)]);
+  const read = (p: Metered) => (typeof p === 'object' ? (p.tree ? treeCpuSeconds(p.tree) : NaN) : p ? cpuSeconds(p) : NaN);
+  const readers: [string, () => number][] = Object.entries(pids).map(([name, p]) => [name, () => read(p)]);
   if (reapedLabel) readers.push([reapedLabel, reapedChildrenSeconds]);
   readers.push([MACHINE, machineBusySeconds]);
   const start = readers.map(([, read]) => read());
