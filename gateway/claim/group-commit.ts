@@ -43,6 +43,8 @@ interface Slot {
   inFlight: number;
   /** When the last call went out (performance.now()). */
   sentAt: number;
+  /** True while it is in the list of slots looked at after STALE_MS. */
+  watched: boolean;
 }
 
 /** Sends a group (one call) and returns one reply per claim, in order. */
@@ -69,7 +71,7 @@ export class ClaimGroups {
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
     let homes = this.slots.get(ctx.c);
     if (!homes) this.slots.set(ctx.c, (homes = []));
-    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0, sentAt: 0 });
+    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0, sentAt: 0, watched: false });
     let g = slot.group;
     if (!g) {
       slot.group = g = { claims: [], waiting: [] };
@@ -91,6 +93,8 @@ export class ClaimGroups {
   }
 
   private watch(slot: Slot): void {
+    if (slot.watched) return;
+    slot.watched = true;
     this.behind.push(slot);
     if (!this.watching) {
       this.watching = true;
@@ -106,6 +110,8 @@ export class ClaimGroups {
     this.behind = [];
     const stale: Slot[] = [];
     for (const slot of behind) {
+      slot.watched = false;
+      // sent meanwhile, or its call came back (then its group is due this turn anyway).
       if (!slot.group || slot.inFlight === 0) continue;
       if (now - slot.sentAt >= STALE_MS) stale.push(slot);
       else this.watch(slot);
@@ -125,7 +131,8 @@ export class ClaimGroups {
   };
 
   private dispatch(slot: Slot): void {
-    const g = slot.group!;
+    const g = slot.group;
+    if (!g) return;
     slot.group = undefined;
     slot.inFlight++;
     slot.sentAt = performance.now();
