@@ -45,6 +45,8 @@ export interface E2eResult {
   /** The first sink's counters (from its progress log) after the claim runs, for rows per INSERT. */
   readonly sinkTotals?: { written: number; inserts: number };
   readonly failures: string[];
+  /** Sub-stocks of the hot template: claims per call grow with the claims per second of each. */
+  readonly subStocks: number;
 }
 
 // Token buckets far above anything 2 cores can do, and a backlog bound the run with the sink
@@ -110,11 +112,11 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   const totalStock = Math.min(1e9, Math.max(5_000_000, 200_000 * loadSeconds));
   const created = await fetch(`${base}/v1/admin/templates`, {
     method: 'POST', headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', type: 'direct', value: 100, totalStock, perUserLimit: PER_USER_LIMIT }),
+    body: JSON.stringify({ name: 'bench', type: 'direct', value: 100, totalStock, perUserLimit: PER_USER_LIMIT, subStocks: o.subStocks }),
   });
   if (created.status !== 201) throw new Error(`create template: ${created.status} ${await created.text()}`);
-  const templateId = ((await created.json()) as { id: string }).id;
-  console.log(`e2e: template ${templateId} with ${totalStock} coupons, ${PER_USER_LIMIT} per user`);
+  const { id: templateId, subStocks } = (await created.json()) as { id: string; subStocks: number };
+  console.log(`e2e: template ${templateId} with ${totalStock} coupons in ${subStocks} sub-stocks, ${PER_USER_LIMIT} per user`);
 
   // The gateway's row sums its workers when GATEWAY_WORKERS > 1 (the supervisor's children).
   const servers = { gateway: { tree: gateway.proc.pid }, redis: facts.redisPid, mariadb: facts.mariadbPid };
@@ -167,7 +169,7 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
     wrk: wrkHello && wrkClaim
       ? { hello: wrkHello, claim: wrkClaim, cpuHello: wrkHelloCpu, cpuClaim: wrkClaimCpu, redisClaim: wrkRedis }
       : undefined,
-    noSink, verify, servers: facts, sinkTotals, failures,
+    noSink, verify, servers: facts, sinkTotals, failures, subStocks,
   };
 }
 

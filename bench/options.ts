@@ -9,6 +9,8 @@ export interface BenchOptions {
   /** Unmeasured seconds before each autocannon run, so both servers are JIT-warm. */
   readonly warmupS: number;
   readonly connections: number;
+  /** Sub-stocks of the e2e hot template; undefined: the product's default for its stock (16 here). */
+  readonly subStocks?: number;
   readonly wrk: boolean;
   /** Records pre-filled into the streams for the sink drain. */
   readonly sinkRecords: number;
@@ -24,7 +26,7 @@ export interface BenchOptions {
   readonly argv: readonly string[];
 }
 
-const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N]
+const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N] [--sub-stocks=K]
   [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
   [--only=e2e,sink,micro] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
 
@@ -41,7 +43,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     args: [...argv],
     options: {
       quick: { type: 'boolean', default: false },
-      duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' },
+      duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, 'sub-stocks': { type: 'string' },
       'no-wrk': { type: 'boolean', default: false },
       'sink-records': { type: 'string' }, 'single-rows': { type: 'string' }, 'single-concurrency': { type: 'string' },
       'micro-ms': { type: 'string' }, only: { type: 'string' }, help: { type: 'boolean', default: false },
@@ -61,6 +63,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     durationS: num(values.duration, q ? 3 : 10, 'duration', 1, 120),
     warmupS: num(values.warmup, q ? 1 : 2, 'warmup', 0, 30),
     connections: num(values.connections, 100, 'connections', 1, 1000),
+    subStocks: values['sub-stocks'] === undefined ? undefined : num(values['sub-stocks'], 16, 'sub-stocks', 1, 1024),
     wrk: !values['no-wrk'],
     sinkRecords: num(values['sink-records'], q ? 20_000 : 100_000, 'sink-records', 1000, 2_000_000),
     singleRows: num(values['single-rows'], q ? 3_000 : 10_000, 'single-rows', 100, 50_000),

@@ -104,7 +104,7 @@ function e2eSection(o: BenchOptions, e: E2eResult): string[] {
     : 'The sink\'s counters were not found in its log.';
   const statuses = Object.entries(e.autocannon.claim.statuses).map(([k, n]) => `${k}: ${int(n)}`).join(', ');
   return [
-    `### 1. End to end: POST /v1/claim, ${o.connections} connections, ${o.durationS} s per run` +
+    `### 1. End to end: POST /v1/claim, one hot template of ${e.subStocks} sub-stocks, ${o.connections} connections, ${o.durationS} s per run` +
       `${o.warmupS > 0 ? ` (autocannon runs after a ${o.warmupS} s warm-up)` : ''}`, '',
     '| tool | server | req/s | 2xx/s | p50 ms | p99 ms | responses | non-2xx | errors |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
