@@ -42,25 +42,29 @@ local function decide(userId, requestId, remember, shardPrefix)
     if prior then return 2, prior end
   end
 
+  if stock == nil then
+    local s = redis.call('GET', stockKey)
+    stock = s and tonumber(s) or false
+  end
+
+  -- Stock left (the common case): one HINCRBY takes the user's slot and tells whether it was
+  -- free; over the limit it is given back, with the same answer as the check below.
+  if stock and stock - taken > 0 then
+    if redis.call('HINCRBY', usersKey, userId, 1) <= limit then
+      taken = taken + 1
+      local couponId = issue(seqKey, shardPrefix, homePartition, userId, requestId)
+      if remember then redis.call('HSET', usersKey, requestField, couponId) end
+      return 1, couponId
+    end
+    addField(usersKey, userId, -1)
+  end
+
   local held = tonumber(redis.call('HGET', usersKey, userId) or '0')
   if held >= limit then
     if redis.call('HEXISTS', usersKey, userId .. '#p') == 1 then return 6, '' end
     return 3, ''
   end
-
-  if stock == nil then
-    local s = redis.call('GET', stockKey)
-    stock = s and tonumber(s) or false
-  end
   if not stock then return 7, '' end
-
-  if stock - taken > 0 then
-    taken = taken + 1
-    local couponId = issue(seqKey, shardPrefix, homePartition, userId, requestId)
-    redis.call('HINCRBY', usersKey, userId, 1)
-    if remember then redis.call('HSET', usersKey, requestField, couponId) end
-    return 1, couponId
-  end
 
   addField(usersKey, userId, 1)
   addField(usersKey, userId .. '#p', 1)

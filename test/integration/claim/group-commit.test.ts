@@ -1,10 +1,11 @@
 /**
  * Group commit of claims (lua/claim-home-5.lua, gateway/claim/group-commit.ts). A group must
- * decide each claim exactly as the same claims sent one by one would: limits, replays,
- * pending reservations and a sub-stock running empty in the middle, mixed. The test runs random
- * workloads both ways, on twin key spaces of the same Redis, and compares every reply and
- * everything Redis holds afterwards.
+ * decide each claim exactly as the single-claim script of before (test/fixtures) decided the
+ * same claims one by one: limits, replays, pending reservations and a sub-stock running empty
+ * in the middle, mixed. The test runs random workloads both ways, on twin key spaces of the
+ * same Redis, and compares every reply and everything Redis holds afterwards.
  */
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { checkLayout, layoutFacts } from '../../../lua/layout.ts';
@@ -25,6 +26,14 @@ after(async () => {
 });
 
 const spaces: string[] = [];
+const SINGLE = readFileSync(new URL('../../fixtures/claim-home-single.lua', import.meta.url), 'utf8');
+
+/** One claim through the reference single-claim script. */
+async function single(commands: Commands, c: HomeClaim): Promise<ScriptReply> {
+  const { keys: k } = commands.homeCall([c]);
+  return await s.redis.eval(SINGLE, 5, ...k, c.templateId, c.userId, c.requestId, c.remember, c.perUserLimit, c.shardPrefix,
+    c.homePartition) as ScriptReply;
+}
 const TEMPLATE = 'gc-T';
 const HOME = 0;
 
@@ -87,7 +96,7 @@ function checkReplays(claims: readonly HomeClaim[], replies: readonly ScriptRepl
 }
 
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
-  test(`a group decides each claim as the same claims one by one would (seed ${seed})`, async () => {
+  test(`a group decides each claim as the single-claim script did, one by one (seed ${seed})`, async () => {
     const rand = rng(seed);
     // a case pair among the users: ids are byte strings (one identity rule).
     const users = ['u0', 'U0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
@@ -109,7 +118,7 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     for (const sp of [one, grp]) {
       await s.redis.set(keys.stockKey(sp.ks, TEMPLATE, HOME), 0);
       for (const u of reserveFirst) {
-        const [code] = await sp.commands.claimHome(claimOf(sp.ks, u, 'r0', true, limit));
+        const [code] = await single(sp.commands, claimOf(sp.ks, u, 'r0', true, limit));
         assert.equal(code, ScriptCode.Reserved);
       }
       await s.redis.set(keys.stockKey(sp.ks, TEMPLATE, HOME), stock);
@@ -117,7 +126,7 @@ for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
 
     const oneClaims = claims(one.ks);
     const oneReplies: ScriptReply[] = [];
-    for (const c of oneClaims) oneReplies.push(await one.commands.claimHome(c));
+    for (const c of oneClaims) oneReplies.push(await single(one.commands, c));
 
     const grpClaims = claims(grp.ks);
     const grpReplies: ScriptReply[] = [];
