@@ -32,7 +32,11 @@ const USERS = 8192;
 const PER_USER_LIMIT = 1_000_000_000;
 const IN_FLIGHT = 64;
 const PIPELINES_IN_FLIGHT = 4;
-const PIPELINE_DEPTH = 64;
+// A corked gateway turn sends at most one call per sub-stock of a template in one write.
+const PIPELINE_DEPTH = SUB_STOCKS;
+// Throughput, not latency, is measured: a pipeline of 64-claim calls on a busy shared box may
+// wait longer than the gateway's timeout, and a timeout would end the calibration.
+const COMMAND_TIMEOUT_MS = 5_000;
 const WARMUP_MS = 300;
 
 /**
@@ -75,7 +79,8 @@ export async function redisPid(redis: RedisClient): Promise<number | undefined> 
 /** Both modes at every group size on the config's own prefix; its keys are deleted after each run and at the end. */
 export async function measureRedis(cfg: Config, seconds: number, groupSizes: readonly number[]): Promise<RedisRun[]> {
   // the gateway's own client settings, with auto-pipelining off whatever the environment says.
-  const redis = createRedis({ ...cfg.redis, autoPipelining: false }, { offlineQueue: true, name: 'capacity' });
+  const redis = createRedis({ ...cfg.redis, autoPipelining: false, commandTimeoutMs: COMMAND_TIMEOUT_MS },
+    { offlineQueue: true, name: 'capacity' });
   let stopped = false;
   let active: Promise<unknown> = Promise.resolve();
   // registered, so Ctrl-C in the middle of a run deletes the keys too: the workers stop first,
