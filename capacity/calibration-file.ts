@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { FigureSet } from './model.ts';
+import { type FigureSet, num } from './model.ts';
 
 // 2: Redis runs at several group sizes (claims per claim-home call) and the gateway's group size.
 export const CALIBRATION_VERSION = 2;
@@ -133,7 +133,8 @@ export function measuredSet(c: Calibration): FigureSet {
   const perCore = (r: RedisRun | StreamReadRun) => r.claimsPerRedisCpuS ?? r.claimsPerS;
   return {
     short: 'ours, measured',
-    label: `the same, figures measured here ${c.date.slice(0, 16).replace('T', ' ')} UTC ` +
+    label: `claim scripts in groups (the gateway reached ${num(g.groupSize)} claims per call), batched INSERTs; ` +
+      `figures measured here ${c.date.slice(0, 16).replace('T', ' ')} UTC ` +
       `(${c.machine.nproc} cores, ${c.secondsPerRun} s per run` +
       (single.claimsPerRedisCpuS === null ? '; Redis CPU unknown: wall-clock claims/s)' : ')'),
     redisClaims: runs.map((r) => ({ groupSize: r.groupSize, claimsPerS: perCore(r), readClaimsPerS: perCore(r.read!) })),
