@@ -1,9 +1,10 @@
 /**
  * `npm run capacity -- calibrate`: this machine's real ceilings, from short bounded runs against
- * the local Redis and MariaDB (loadConfig(): REDIS_URL, MYSQL_URL): claim scripts per Redis core,
- * rows/s per MariaDB at several batch sizes, claims per gateway CPU-second and rows per sink
+ * the local Redis and MariaDB (loadConfig(): REDIS_URL, MYSQL_URL): claims per Redis core at
+ * several group sizes (claims per claim-home call), rows/s per MariaDB at several batch sizes,
+ * claims per gateway CPU-second and the group size the gateway reached, rows per sink
  * CPU-second. Each section uses its own key and database prefix and deletes it afterwards, also
- * on failure and Ctrl-C (bench/cleanup.ts). The figures are saved with the machine facts.
+ * on failure and Ctrl-C (tools/harness/cleanup.ts). The figures are saved with the machine facts.
  */
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../config/index.ts';
@@ -12,11 +13,11 @@ import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
 import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
-import { type Calibration, CALIBRATION_VERSION, measuredSet, writeCalibration } from './calibration-file.ts';
+import { type Calibration, CALIBRATION_VERSION, measuredSet, notPipelined, writeCalibration } from './calibration-file.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';
 import { measureRedis } from './measure-redis.ts';
-import { num } from './model.ts';
+import { figuresAt, num } from './model.ts';
 import { type CalibrateOptions, DEFAULT_CALIBRATION } from './options.ts';
 
 // Above this many cores busy with other work before the start, the figures come out low.
@@ -49,7 +50,8 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
   process.on('SIGINT', () => void abort('interrupted', 130));
   process.on('SIGTERM', () => void abort('terminated', 143));
   // a stuck step must never keep loading the shared machine.
-  const limitS = o.seconds * (o.batchSizes.length + 4) + 180;
+  // per group size: two claim runs and the reads; per batch size one run; the gateway's.
+  const limitS = o.seconds * (3 * o.groupSizes.length + o.batchSizes.length + 2) + 180;
   setTimeout(() => void abort(`still running after ${limitS} s (watchdog)`, 1), limitS * 1000).unref();
 
   const prefix = `cap_${randomBytes(3).toString('hex')}`;
@@ -61,7 +63,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
 
     // after Ctrl-C no section may start: it would create data behind the cleanup.
     const go = () => { if (interrupted) throw new Error('interrupted'); };
-    const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds);
+    const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds, o.groupSizes);
     go();
 
     const mysqlSt = await openBenchStorage(sectionConfig(prefix, 'm'));
@@ -87,13 +89,17 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
       secondsPerRun: o.seconds, prefix, redis, mysql, gateway,
     };
     writeCalibration(o.out, c);
-    const f = measuredSet(c);
+    // the figures plan uses by default: at the group size the gateway reached.
+    const f = figuresAt(measuredSet(c));
+    const perCore = (r: (typeof redis)[number]) => num(Math.round(r.claimsPerRedisCpuS ?? r.claimsPerS));
     console.log(`\ncalibrate: saved to ${o.out}\n` +
-      `  claim scripts per Redis core: ${num(Math.round(f.redisExecsPerShard))} (not pipelined; pipelined ` +
-      `${num(Math.round(redis.pipelined.execsPerRedisCpuS ?? redis.pipelined.execsPerS))})\n` +
+      `  claims per Redis core at ${notPipelined(c).map((r) => `${r.groupSize} per call ${perCore(r)}`).join(', ')} ` +
+      `(not pipelined; pipelined ${redis.filter((r) => r.mode === 'pipelined').map(perCore).join(', ')})\n` +
       `  rows/s into one MariaDB: ${mysql.map((m) => `${num(m.batchSize)} per INSERT ${num(Math.round(m.rowsPerS))}`).join(', ')}\n` +
-      `  claims per gateway CPU-second: ${num(Math.round(f.gatewayClaimsPerCpuS))}; rows per sink CPU-second: ` +
-      `${num(Math.round(f.sinkRowsPerCpuS))}; stream overhead ${num(f.streamOverhead)} scripts per claim\n` +
+      `  claims per gateway CPU-second: ${num(Math.round(gateway.claimsPerGatewayCpuS))} at ${num(f.groupSize)} claims per ` +
+      `claim-home call (${num(Math.round(f.homeClaimsPerShard))} claims per Redis core at that size, ${f.homeFrom}); ` +
+      `rows per sink CPU-second: ${num(Math.round(gateway.rowsPerSinkCpuS))}; the sink's stream reads and acks ` +
+      `${num(f.streamOverhead)} scripts per claim at that size\n` +
       `  next: npm run capacity -- plan --qps 120000 ${o.out === DEFAULT_CALIBRATION ? '--calibrated' : `--calibration ${o.out}`}`);
     if (o.json) console.log(JSON.stringify(c, null, 2));
     return 0;

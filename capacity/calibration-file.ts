@@ -5,26 +5,46 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { FigureSet } from './model.ts';
+import { type FigureSet, num } from './model.ts';
 
-export const CALIBRATION_VERSION = 1;
+// 2: Redis runs at several group sizes (claims per claim-home call) and the gateway's group size.
+export const CALIBRATION_VERSION = 2;
 
-/** One Redis run: the real claim-home script through ioredis. */
+/** The sink's reader (XREADGROUP, XACK) over the entries of one Redis run, `groupSize` records each. */
+export interface StreamReadRun {
+  readonly entries: number;
+  readonly claims: number;
+  readonly seconds: number;
+  readonly claimsPerS: number;
+  readonly redisCpuS: number | null;
+  /** Claims read and acked per Redis CPU-second. */
+  readonly claimsPerRedisCpuS: number | null;
+}
+
+/** One Redis run: the real claim-home script through ioredis, `groupSize` claims per call. */
 export interface RedisRun {
   readonly mode: 'not pipelined' | 'pipelined';
-  /** Commands (not pipelined) or pipelines (pipelined) in flight at once. */
+  /** Claims per claim-home call. */
+  readonly groupSize: number;
+  /** Calls (not pipelined) or pipelines (pipelined) in flight at once. */
   readonly inFlight: number;
-  /** Scripts per pipeline (1 when not pipelined). */
+  /** Calls per pipeline (1 when not pipelined). */
   readonly depth: number;
+  /** claim-home calls, and the claims they decided (all issued). */
   readonly execs: number;
+  readonly claims: number;
   readonly seconds: number;
-  readonly execsPerS: number;
+  readonly claimsPerS: number;
   /** Redis process CPU over the run; null when its pid could not be read (a remote Redis). */
   readonly redisCpuS: number | null;
-  /** Executions per Redis CPU-second: one shard's ceiling with a core to itself. */
-  readonly execsPerRedisCpuS: number | null;
+  /** Claims per Redis CPU-second: one shard's ceiling with a core to itself. */
+  readonly claimsPerRedisCpuS: number | null;
+  /** Microseconds Redis spent in the script per call (INFO commandstats, EVALSHA). */
+  readonly scriptUsPerCall: number;
   /** Cores used by this (client) process. */
   readonly clientCores: number;
+  /** The sink's reads and acks of what the run appended (not pipelined runs only). */
+  readonly read: StreamReadRun | null;
 }
 
 /** One MySQL run at one batch size, through the sink's own writer. */
@@ -58,8 +78,14 @@ export interface GatewayRun {
   readonly issued: number;
   readonly sinkCpuS: number;
   readonly rowsPerSinkCpuS: number;
-  /** Redis time in the sink's stream commands per claim, over the claim script's (commandstats). */
-  readonly streamOverhead: number;
+  /** Sub-stocks of the run's template: its claims spread over them. */
+  readonly subStocks: number;
+  /** Entries the claim-home calls appended to the run's streams (XINFO STREAM entries-added, this prefix only). */
+  readonly streamEntries: number;
+  /** Claims per claim-home call: issued ÷ stream entries (each call issued all its claims in one entry). */
+  readonly groupSize: number;
+  /** 2xx claims per EVALSHA call (INFO commandstats: others' scripts on a shared Redis make it read low). */
+  readonly claimsPerEvalsha: number;
   /** MySQL held exactly the issued coupons after the sink drained. */
   readonly rowsVerified: number;
   /** Redis CPU during the claims, MariaDB CPU until the sink drained (shared servers: others' work too). */
@@ -85,24 +111,39 @@ export interface Calibration {
   readonly secondsPerRun: number;
   /** Key and database prefix the runs used (all deleted afterwards). */
   readonly prefix: string;
-  readonly redis: { readonly notPipelined: RedisRun; readonly pipelined: RedisRun };
+  readonly redis: readonly RedisRun[];
   readonly mysql: readonly MysqlRun[];
   readonly gateway: GatewayRun;
 }
 
-/** The figure set `plan` uses: Redis per core, MySQL per server (wall clock), gateway and sink per CPU-second. */
+/** The runs `plan` uses, by group size: each call its own write (the pipelined runs show what batching writes changes). */
+export function notPipelined(c: Calibration): RedisRun[] {
+  return c.redis.filter((r) => r?.mode === 'not pipelined').sort((a, b) => a.groupSize - b.groupSize);
+}
+
+/**
+ * The figure set `plan` uses: Redis claims per core at each group size (claim-home, and the
+ * sink's reads and acks), MySQL per server (wall clock), gateway and sink per CPU-second, and
+ * the group size and gathering window the gateway run saw.
+ */
 export function measuredSet(c: Calibration): FigureSet {
-  const r = c.redis.notPipelined;
+  const runs = notPipelined(c);
+  const g = c.gateway;
+  const single = runs.find((r) => r.groupSize === 1)!;
+  const perCore = (r: RedisRun | StreamReadRun) => r.claimsPerRedisCpuS ?? r.claimsPerS;
   return {
     short: 'ours, measured',
-    label: `the same, figures measured here ${c.date.slice(0, 16).replace('T', ' ')} UTC ` +
+    label: `claim scripts in groups (the gateway reached ${num(g.groupSize)} claims per call), batched INSERTs; ` +
+      `figures measured here ${c.date.slice(0, 16).replace('T', ' ')} UTC ` +
       `(${c.machine.nproc} cores, ${c.secondsPerRun} s per run` +
-      (r.execsPerRedisCpuS === null ? '; Redis CPU unknown: wall-clock scripts/s)' : ')'),
-    redisExecsPerShard: r.execsPerRedisCpuS ?? r.execsPerS,
+      (single.claimsPerRedisCpuS === null ? '; Redis CPU unknown: wall-clock claims/s)' : ')'),
+    redisClaims: runs.map((r) => ({ groupSize: r.groupSize, claimsPerS: perCore(r), readClaimsPerS: perCore(r.read!) })),
+    groupSize: g.groupSize,
+    // each turn sent one call per sub-stock: a turn lasted groupSize ÷ (claims/s per sub-stock).
+    groupWindowMs: g.groupSize * 1000 / (g.claimsPerS / g.subStocks),
     mysqlRows: c.mysql.map((m) => ({ batchSize: m.batchSize, rowsPerS: m.rowsPerS })),
-    gatewayClaimsPerCpuS: c.gateway.claimsPerGatewayCpuS,
-    sinkRowsPerCpuS: c.gateway.rowsPerSinkCpuS,
-    streamOverhead: c.gateway.streamOverhead,
+    gatewayClaimsPerCpuS: g.claimsPerGatewayCpuS,
+    sinkRowsPerCpuS: g.rowsPerSinkCpuS,
   };
 }
 
@@ -138,16 +179,22 @@ export function readCalibration(path: string): Calibration {
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw bad(`${name} is ${JSON.stringify(v)}, not a positive number`);
   };
   if (typeof c.date !== 'string' || Number.isNaN(Date.parse(c.date))) throw bad('date is missing');
-  const r = c.redis?.notPipelined;
-  pos(r?.execsPerS, 'redis.notPipelined.execsPerS');
-  if (r!.execsPerRedisCpuS !== null) pos(r!.execsPerRedisCpuS, 'redis.notPipelined.execsPerRedisCpuS');
+  if (!Array.isArray(c.redis) || !c.redis.some((r) => r?.mode === 'not pipelined' && r.groupSize === 1)) {
+    throw bad('redis has no run of one claim per call');
+  }
+  notPipelined(c).forEach((r, i) => {
+    pos(r.groupSize, `redis not pipelined [${i}].groupSize`);
+    pos(r.claimsPerS, `redis not pipelined [${i}].claimsPerS`);
+    if (r.claimsPerRedisCpuS !== null) pos(r.claimsPerRedisCpuS, `redis not pipelined [${i}].claimsPerRedisCpuS`);
+    pos(r.read?.claimsPerS, `redis not pipelined [${i}].read.claimsPerS`);
+    if (r.read!.claimsPerRedisCpuS !== null) pos(r.read!.claimsPerRedisCpuS, `redis not pipelined [${i}].read.claimsPerRedisCpuS`);
+  });
   if (!Array.isArray(c.mysql) || c.mysql.length === 0) throw bad('mysql has no runs');
   c.mysql.forEach((m, i) => {
     pos(m?.batchSize, `mysql[${i}].batchSize`);
     pos(m.rowsPerS, `mysql[${i}].rowsPerS`);
   });
-  pos(c.gateway?.claimsPerGatewayCpuS, 'gateway.claimsPerGatewayCpuS');
-  pos(c.gateway.rowsPerSinkCpuS, 'gateway.rowsPerSinkCpuS');
-  if (typeof c.gateway.streamOverhead !== 'number' || !(c.gateway.streamOverhead >= 0)) throw bad('gateway.streamOverhead is missing');
+  const g = c.gateway;
+  for (const k of ['claimsPerGatewayCpuS', 'rowsPerSinkCpuS', 'claimsPerS', 'subStocks', 'groupSize'] as const) pos(g?.[k], `gateway.${k}`);
   return c;
 }

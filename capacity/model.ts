@@ -1,9 +1,9 @@
 /**
  * The capacity model, pure arithmetic: how many gateway processes, Redis shards, sub-stocks per
  * hot template, MySQL masters, stream partitions and sink processes a claim rate needs, for the
- * source designs (one write per claim, brief section 2) and for ours (one claim script per
- * claim, batched multi-row inserts), with the formula behind every count. No I/O: the tests
- * check the arithmetic directly, and render.ts only lays it out.
+ * source designs (one write per claim, brief section 2) and for ours (claim scripts that decide
+ * a group of claims per call, batched multi-row inserts), with the formula behind every count.
+ * No I/O: the tests check the arithmetic directly, and render.ts only lays it out.
  */
 
 /** The traffic to plan for. */
@@ -26,8 +26,20 @@ export interface Figures {
   readonly short: string;
   /** Where the figures come from. */
   readonly label: string;
-  /** Per Redis shard (one Redis core): writes/s for the source designs, claim-script executions/s for ours. */
+  /**
+   * Per Redis shard (one Redis core): writes/s for the source designs; for ours, claim scripts of
+   * one claim each per second (claim-take, claim-settle, a claim-home call of one): the unit
+   * "script" of our Redis cost.
+   */
   readonly redisOpsPerShard: number;
+  /** Ours: claims per claim-home call (the gateway's group commit); 1 for the source designs. */
+  readonly groupSize: number;
+  /** Ours: claims/s one Redis core decides in claim-home calls of `groupSize` claims. */
+  readonly homeClaimsPerShard: number;
+  /** Where `homeClaimsPerShard` comes from ("measured at 4", "interpolated between 1 and 4", "given"). */
+  readonly homeFrom: string;
+  /** Ours, calibrated: the gateway's event-loop turn in the calibration run, ms (see FigureSet). */
+  readonly groupWindowMs?: number;
   /** Rows per second one MySQL master absorbs at `batchSize` rows per INSERT. */
   readonly mysqlRowsPerMaster: number;
   /** Rows per INSERT the plan assumes. */
@@ -38,7 +50,7 @@ export interface Figures {
   readonly gatewayClaimsPerCpuS?: number;
   /** Rows per CPU-second of one sink process; undefined where the design gives no figure. */
   readonly sinkRowsPerCpuS?: number;
-  /** The sink's stream reads and acks per claim, counted in claim-script executions. */
+  /** The sink's stream reads and acks per claim, in scripts (ours: entries of `groupSize` records). */
   readonly streamOverhead: number;
 }
 
@@ -74,8 +86,10 @@ export interface ColumnPlan {
   /** Redis operations per claim (writes, or claim-script executions) and how they add up. */
   readonly redisOpsPerClaim: number;
   readonly redisOpsFormula: string;
-  /** Redis round trips the gateway makes per claim (ours only). */
+  /** Gateway work per claim, in claims: 1 plus the overflow round trips (ours only). */
   readonly gatewayCallsPerClaim?: number;
+  /** Ours, calibrated: the group size this plan's own traffic would gather, against the one assumed. */
+  readonly groupCheck?: string;
   /** Null where the design gives no figure for the resource. */
   readonly rows: Readonly<Record<ResourceId, Count | null>>;
   readonly warnings: readonly string[];
@@ -87,44 +101,72 @@ export const SOURCE_FIGURES: Figures = {
   label: 'one write per claim; 20,000 writes/s per Redis shard, 4,000 per MySQL master (brief §2)',
   redisOpsPerShard: 20_000,
   mysqlRowsPerMaster: 4_000,
+  groupSize: 1,
+  homeClaimsPerShard: 20_000,
+  homeFrom: 'one write per claim',
   batchSize: 1,
   mysqlMeasuredAt: 1,
   streamOverhead: 0,
 };
 
+/** Redis figures at one group size (see FigureSet). */
+export interface RedisPoint {
+  readonly groupSize: number;
+  readonly claimsPerS: number;
+  readonly readClaimsPerS: number;
+}
+
 /** Figures for our design before a batch size is chosen: measured, or the reference set. */
 export interface FigureSet {
   readonly short: string;
   readonly label: string;
-  /** Claim-script executions per second one Redis core sustains (claim-home, not pipelined). */
-  readonly redisExecsPerShard: number;
+  /**
+   * Per measured group size: claims per second one Redis core decides through claim-home (not
+   * pipelined), and claims per second it serves the sink's reads and acks of, in stream entries
+   * of that many records. Size 1 is also the figure of every other claim script (one claim each).
+   */
+  readonly redisClaims: readonly RedisPoint[];
+  /** Claims per claim-home call the gateway made when calibrated: the plan's default group size. */
+  readonly groupSize: number;
+  /**
+   * Calibrated only: groupSize ÷ (claims/s per sub-stock) in the gateway run, ms: the length of
+   * its event-loop turns. A group holds the claims of one sub-stock that arrive in one turn, so
+   * it gathers about (claims/s per sub-stock and gateway) × turn ÷ 1000 claims. A rough guide at
+   * another load: turns grow with the gateway's load, and the calibration's gateway was busy.
+   */
+  readonly groupWindowMs?: number;
   /** Rows/s one master absorbed at each batch size. */
   readonly mysqlRows: readonly { readonly batchSize: number; readonly rowsPerS: number }[];
   readonly gatewayClaimsPerCpuS: number;
   readonly sinkRowsPerCpuS: number;
-  readonly streamOverhead: number;
 }
 
 /**
  * Our design with figures from the brief (section 6) and BENCHMARKS.md, used until this machine
- * is calibrated: 68k claim-shaped scripts/s on one Redis core (redis-benchmark -P 1); MariaDB
- * 15k single-row and 200k rows/s in 500-row INSERTs; the real gateway at 32.1 µs of CPU per
- * claim and the sink at 14.3 µs per row (BENCHMARKS.md, batches of 4,000); the sink's
- * XREADGROUP + XACK at 2.1 µs per claim against 12.7 µs for the claim script (commandstats).
+ * is calibrated, from before group commit (one claim per call, so no group figure): 68k
+ * claim-shaped scripts/s on one Redis core (redis-benchmark -P 1); MariaDB 15k single-row and
+ * 200k rows/s in 500-row INSERTs; the real gateway at 32.1 µs of CPU per claim and the sink at
+ * 14.3 µs per row (BENCHMARKS.md, batches of 4,000); the sink's XREADGROUP + XACK at 2.1 µs per
+ * entry (then one claim) against 12.7 µs for the claim script (commandstats).
  */
 export const REFERENCE_FIGURES: FigureSet = {
   short: 'ours, reference',
   label: 'one claim script per claim, batched INSERTs; figures of brief §6 and BENCHMARKS.md (not measured here)',
-  redisExecsPerShard: 68_000,
+  // the sink's reads and acks at 0.17 of a claim script per claim: 68,000 ÷ 0.17.
+  redisClaims: [{ groupSize: 1, claimsPerS: 68_000, readClaimsPerS: 400_000 }],
+  groupSize: 1,
   mysqlRows: [{ batchSize: 1, rowsPerS: 15_000 }, { batchSize: 500, rowsPerS: 200_000 }],
   gatewayClaimsPerCpuS: Math.round(1e6 / 32.1),
   sinkRowsPerCpuS: Math.round(1e6 / 14.3),
-  streamOverhead: 0.17,
 };
 
 /** Figures given on the command line; each replaces the set's own. */
 export interface FigureOverrides {
+  /** Single-claim scripts/s per core; the set's group-size figures scale with it. */
   readonly redisOpsPerShard?: number;
+  /** Claims/s per core in claim-home calls of the plan's group size. */
+  readonly redisClaimsPerShard?: number;
+  readonly groupSize?: number;
   readonly mysqlRowsPerMaster?: number;
   readonly batchSize?: number;
   readonly gatewayClaimsPerCpuS?: number;
@@ -136,10 +178,36 @@ export interface FigureOverrides {
 export const DEFAULT_BATCH_SIZE = 500;
 
 /**
- * Our design's figures at a batch size: the MySQL figure is the one measured at the largest
- * batch size not above it (never an extrapolation); throws when none is, unless overridden.
+ * Claims/s per Redis core at `g` claims per call (or records per entry), from the sizes measured
+ * (which include 1). A call's (an entry's) Redis time is a fixed part shared by its claims plus a
+ * part per claim, so the time per claim is linear in 1/g: between two measured sizes it is
+ * interpolated on 1/g, which is exact for that shape. Above the largest size measured, that
+ * size's figure is kept (no extrapolation). `pick` chooses the figure (claim-home or reads).
+ */
+export function claimsAtGroupSize(curve: readonly RedisPoint[], g: number,
+  pick: (p: RedisPoint) => number = (p) => p.claimsPerS): { claimsPerS: number; from: string } {
+  const sorted = [...curve].sort((a, b) => a.groupSize - b.groupSize);
+  const below = sorted.filter((r) => r.groupSize <= g).at(-1);
+  const above = sorted.find((r) => r.groupSize > g);
+  if (!below) throw new RangeError(`no Redis figure at or below ${g} claims per call (measured: ${sorted.map((r) => r.groupSize).join(', ')})`);
+  if (below.groupSize === g) return { claimsPerS: pick(below), from: `measured at ${num(g)}` };
+  if (!above) return { claimsPerS: pick(below), from: `measured at ${num(below.groupSize)}, the largest size measured` };
+  const t = (1 / below.groupSize - 1 / g) / (1 / below.groupSize - 1 / above.groupSize);
+  const perClaim = (1 - t) / pick(below) + t / pick(above);
+  return { claimsPerS: 1 / perClaim, from: `interpolated between ${num(below.groupSize)} and ${num(above.groupSize)}` };
+}
+
+/**
+ * Our design's figures at a group size (default: the set's) and a batch size: the Redis figure
+ * at that group size (claimsAtGroupSize), and the MySQL figure measured at the largest batch
+ * size not above the plan's (never an extrapolation); throws when none is, unless overridden.
  */
 export function figuresAt(set: FigureSet, o: FigureOverrides = {}): Figures {
+  const groupSize = o.groupSize ?? set.groupSize;
+  const single = claimsAtGroupSize(set.redisClaims, 1).claimsPerS;
+  // a given single-claim figure is a faster or slower core: every group size scales with it.
+  const scale = (o.redisOpsPerShard ?? single) / single;
+  const home = claimsAtGroupSize(set.redisClaims, groupSize);
   const batchSize = o.batchSize ?? DEFAULT_BATCH_SIZE;
   let rowsPerMaster = o.mysqlRowsPerMaster;
   let measuredAt = batchSize;
@@ -155,13 +223,18 @@ export function figuresAt(set: FigureSet, o: FigureOverrides = {}): Figures {
   return {
     short: set.short,
     label: set.label,
-    redisOpsPerShard: o.redisOpsPerShard ?? set.redisExecsPerShard,
+    redisOpsPerShard: single * scale,
+    groupSize,
+    homeClaimsPerShard: o.redisClaimsPerShard ?? home.claimsPerS * scale,
+    homeFrom: o.redisClaimsPerShard === undefined ? home.from : 'given',
+    groupWindowMs: set.groupWindowMs,
+    // a ratio of two figures of one core: the scale cancels.
+    streamOverhead: o.streamOverhead ?? single / claimsAtGroupSize(set.redisClaims, groupSize, (p) => p.readClaimsPerS).claimsPerS,
     mysqlRowsPerMaster: rowsPerMaster,
     batchSize,
     mysqlMeasuredAt: measuredAt,
     gatewayClaimsPerCpuS: o.gatewayClaimsPerCpuS ?? set.gatewayClaimsPerCpuS,
     sinkRowsPerCpuS: o.sinkRowsPerCpuS ?? set.sinkRowsPerCpuS,
-    streamOverhead: o.streamOverhead ?? set.streamOverhead,
   };
 }
 
@@ -184,13 +257,22 @@ export function planColumn(design: Design, t: Traffic, f: Figures): ColumnPlan {
   const perTemplate = t.qps / t.hotTemplates;
   const warnings: string[] = [];
 
-  // Ours: every claim runs claim-home; an overflow claim adds its takes and one settle, each a
-  // script and a gateway round trip; the sink's stream reads and acks add Redis time only.
-  const calls = 1 + t.overflowShare * (t.overflowTakes + 1);
-  const redisOps = design === 'source' ? 1 : calls + f.streamOverhead;
+  // Ours: every claim is 1/g of a claim-home call, whose Redis time per claim is measured at g
+  // claims per call; an overflow claim adds its takes and one settle, each a script of one claim
+  // and a gateway round trip; the sink reads and acks one stream entry per call (g records),
+  // whose Redis time per claim is measured the same way.
+  const g = f.groupSize;
+  const overflow = t.overflowShare * (t.overflowTakes + 1);
+  const calls = 1 + overflow;
+  const home = f.redisOpsPerShard / f.homeClaimsPerShard;
+  const redisOps = design === 'source' ? 1 : home + overflow + f.streamOverhead;
+  const homeText = g === 1 && home === 1 ? '1 claim-home'
+    : `1/${num(g)} claim-home call = ${num(home)} scripts (${num(f.homeClaimsPerShard)} claims/s per core at ${num(g)} per ` +
+      `call, ${f.homeFrom}; ${num(f.redisOpsPerShard)} at 1)`;
   const redisOpsFormula = design === 'source' ? '1 write per claim'
-    : `1 claim-home + ${num(t.overflowShare)} overflow × (${num(t.overflowTakes)} claim-take + 1 ` +
-      `claim-settle) + ${num(f.streamOverhead)} stream reads/acks = ${num(redisOps)} scripts per claim`;
+    : `${homeText} + ${num(t.overflowShare)} overflow × (${num(t.overflowTakes)} claim-take + 1 ` +
+      `claim-settle) + ${num(f.streamOverhead)} stream reads/acks${g === 1 ? '' : ` (entries of ${num(g)} records)`} = ` +
+      `${num(redisOps)} scripts per claim`;
   const opsUnit = design === 'source' ? 'writes' : 'scripts';
   const perClaim = `${num(redisOps)} ${redisOps === 1 ? opsUnit.slice(0, -1) : opsUnit}/claim`;
 
@@ -212,7 +294,8 @@ export function planColumn(design: Design, t: Traffic, f: Figures): ColumnPlan {
     if (f.gatewayClaimsPerCpuS !== undefined) {
       // An overflow claim's extra round trips are counted at a whole claim's CPU: an upper bound.
       gateway = count(t.qps * calls / f.gatewayClaimsPerCpuS, h,
-        `${num(t.qps)} claims/s × ${num(calls)} Redis calls/claim ÷ ${num(f.gatewayClaimsPerCpuS)} claims per CPU-second`);
+        `${num(t.qps)} claims/s × ${num(calls)} (1 + overflow round trips, each at a claim's CPU) ÷ ` +
+        `${num(f.gatewayClaimsPerCpuS)} claims per CPU-second`);
     }
     if (f.sinkRowsPerCpuS !== undefined) {
       sinks = count(t.qps / f.sinkRowsPerCpuS, h, `${num(t.qps)} rows/s ÷ ${num(f.sinkRowsPerCpuS)} rows per sink CPU-second`);
@@ -229,8 +312,20 @@ export function planColumn(design: Design, t: Traffic, f: Figures): ColumnPlan {
   return {
     design, figures: f, redisOpsPerClaim: redisOps, redisOpsFormula,
     gatewayCallsPerClaim: design === 'ours' ? calls : undefined,
+    groupCheck: gateway && f.groupWindowMs !== undefined ? groupCheck(perTemplate, subStocks, gateway, f) : undefined,
     rows: { gateway, redisShards, subStocks, mysqlMasters, partitions, sinks }, warnings,
   };
+}
+
+/** The group size the plan's traffic per gateway and sub-stock gathers in the calibrated window. */
+function groupCheck(perTemplate: number, subStocks: Count, gateways: Count, f: Figures): string {
+  const perGateway = perTemplate / subStocks.provisioned / gateways.provisioned;
+  const gathered = Math.max(1, perGateway * f.groupWindowMs! / 1000);
+  // the calibration's gateway was saturated, so its turns were long; one with headroom turns faster.
+  return `each of ${num(gateways.provisioned)} gateways sees ${num(perGateway)} claims/s per sub-stock ` +
+    `(${num(perTemplate)} ÷ ${num(subStocks.provisioned)} sub-stocks ÷ ${num(gateways.provisioned)} gateways); in the ` +
+    `${num(f.groupWindowMs!)} ms turns of the calibration's busy gateway that is up to ≈ ${num(gathered)} claims per call ` +
+    `(planned with ${num(f.groupSize)})`;
 }
 
 /** Each sub-stock needs its own partition; each shard owns PARTITIONS_PER_SHARD of them. */
@@ -277,6 +372,8 @@ function checkFigures(f: Figures, design: Design): void {
   positive(f.redisOpsPerShard, `${f.label}: Redis operations per shard`);
   positive(f.mysqlRowsPerMaster, `${f.label}: MySQL rows per master`);
   if (!Number.isInteger(f.batchSize) || f.batchSize < 1) throw new RangeError(`${f.label}: batch size must be an integer ≥ 1`);
+  if (!(f.groupSize >= 1 && Number.isFinite(f.groupSize))) throw new RangeError(`${f.label}: group size must be ≥ 1, got ${f.groupSize}`);
+  positive(f.homeClaimsPerShard, `${f.label}: Redis claims per shard`);
   positive(f.gatewayClaimsPerCpuS, `${f.label}: gateway claims per CPU-second`, design === 'source');
   positive(f.sinkRowsPerCpuS, `${f.label}: sink rows per CPU-second`, design === 'source');
   if (!(f.streamOverhead >= 0 && Number.isFinite(f.streamOverhead))) throw new RangeError(`${f.label}: stream overhead must be ≥ 0`);

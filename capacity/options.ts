@@ -2,6 +2,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { FigureOverrides, Traffic } from './model.ts';
 
+// Claims per claim-home call at most: the gateway's GROUP_MAX (gateway/claim/group-commit.ts,
+// which this layer may not import).
+const GROUP_MAX = 64;
+
 /** A bad command line: main.ts prints it with the usage and exits 2. */
 export class UsageError extends Error {}
 
@@ -9,18 +13,21 @@ export class UsageError extends Error {}
 export const DEFAULT_CALIBRATION = new URL('../.data/capacity-calibration.json', import.meta.url).pathname;
 
 export const USAGE = `usage: npm run capacity -- plan --qps N [options]
-       npm run capacity -- calibrate [--seconds N] [--out FILE] [--batch-sizes 1,50,500,2000] [--connections N]
+       npm run capacity -- calibrate [--seconds N] [--out FILE] [--group-sizes 1,4,16,64] [--batch-sizes 1,50,500,2000]
+                                     [--connections N]
 
 plan: resources for a claim rate, source designs (brief §2) against ours.
   --qps N                       claims per second at the peak (required)
   --hot-templates N             templates the peak is spread over evenly (default 1)
   --headroom X                  provisioned ÷ needed (default 1.5, as the sources)
-  --redis-writes-per-shard N    our claim-script executions/s per Redis shard
+  --group-size X                claims per claim-home call, a mean (default: what calibrate saw, else 1)
+  --redis-writes-per-shard N    our single-claim scripts/s per Redis shard (the group figures scale with it)
+  --redis-claims-per-shard N    our claims/s per Redis shard in claim-home calls of --group-size claims
   --mysql-rows-per-master N     our rows/s per MySQL master at --batch-size
   --batch-size N                rows per INSERT (default 500: the sink's 4,000-row batches over 8 tables)
   --gateway-claims-per-cpu-s N  claims per gateway CPU-second
   --sink-rows-per-cpu-s N       rows per sink CPU-second
-  --stream-overhead X           the sink's stream reads/acks per claim, in claim scripts
+  --stream-overhead X           the sink's stream reads/acks per stream entry, in single-claim scripts
   --overflow-share X            share of claims near sell-out whose home sub-stock is empty (default 0.1)
   --overflow-takes X            claim-take calls per overflow claim (default 2)
   --calibrated                  add a column with this machine's figures (.data/capacity-calibration.json)
@@ -28,7 +35,8 @@ plan: resources for a claim rate, source designs (brief §2) against ours.
   --json                        print the plan as JSON
 
 calibrate: measures this machine's ceilings on the local Redis and MariaDB (bounded runs).
-  --seconds N        seconds per measurement (default 3; about 10 measurements)
+  --seconds N        seconds per measurement (default 3; about 14 measurements)
+  --group-sizes L    claims per claim-home call to measure, 1 included (default 1,4,16,64; at most 64, the gateway's)
   --out FILE         where to save the figures (default .data/capacity-calibration.json)
   --batch-sizes L    rows per INSERT to measure (default 1,50,500,2000)
   --connections N    autocannon connections against the gateway (default 100)
@@ -45,6 +53,7 @@ export interface PlanOptions {
 export interface CalibrateOptions {
   readonly seconds: number;
   readonly out: string;
+  readonly groupSizes: readonly number[];
   readonly batchSizes: readonly number[];
   readonly connections: number;
   readonly json: boolean;
@@ -78,7 +87,8 @@ const b = { type: 'boolean', default: false } as const;
 
 function parsePlan(argv: readonly string[]): PlanOptions {
   const v = parse(argv, {
-    qps: s, 'hot-templates': s, headroom: s, 'redis-writes-per-shard': s, 'mysql-rows-per-master': s,
+    qps: s, 'hot-templates': s, headroom: s, 'group-size': s, 'redis-writes-per-shard': s, 'redis-claims-per-shard': s,
+    'mysql-rows-per-master': s,
     'batch-size': s, 'gateway-claims-per-cpu-s': s, 'sink-rows-per-cpu-s': s, 'stream-overhead': s,
     'overflow-share': s, 'overflow-takes': s, calibrated: b, calibration: s, json: b,
   });
@@ -95,6 +105,8 @@ function parsePlan(argv: readonly string[]): PlanOptions {
     },
     overrides: {
       redisOpsPerShard: number(str('redis-writes-per-shard'), 'redis-writes-per-shard', 1, 1e9, false),
+      redisClaimsPerShard: number(str('redis-claims-per-shard'), 'redis-claims-per-shard', 1, 1e9, false),
+      groupSize: number(str('group-size'), 'group-size', 1, GROUP_MAX, false),
       mysqlRowsPerMaster: number(str('mysql-rows-per-master'), 'mysql-rows-per-master', 1, 1e9, false),
       batchSize: number(str('batch-size'), 'batch-size', 1, 20_000, true),
       gatewayClaimsPerCpuS: number(str('gateway-claims-per-cpu-s'), 'gateway-claims-per-cpu-s', 1, 1e9, false),
@@ -106,18 +118,26 @@ function parsePlan(argv: readonly string[]): PlanOptions {
   };
 }
 
+/** A comma-separated list of distinct integers within [1, max], sorted. */
+function sizeList(raw: string, name: string, max: number): number[] {
+  const sizes = raw.split(',').map((x) => number(x.trim(), name, 1, max, true)!);
+  if (new Set(sizes).size !== sizes.length) throw new UsageError(`--${name} has a size twice`);
+  return sizes.sort((x, y) => x - y);
+}
+
 function parseCalibrate(argv: readonly string[]): CalibrateOptions {
-  const v = parse(argv, { seconds: s, out: s, 'batch-sizes': s, connections: s, json: b });
-  const sizes = ((v['batch-sizes'] as string | undefined) ?? '1,50,500,2000').split(',')
-    .map((x) => number(x.trim(), 'batch-sizes', 1, 20_000, true)!);
-  if (new Set(sizes).size !== sizes.length) throw new UsageError('--batch-sizes has a size twice');
+  const v = parse(argv, { seconds: s, out: s, 'group-sizes': s, 'batch-sizes': s, connections: s, json: b });
+  const groupSizes = sizeList((v['group-sizes'] as string | undefined) ?? '1,4,16,64', 'group-sizes', GROUP_MAX);
+  // one claim per call is the unit of every other claim script: the plan cannot do without it.
+  if (groupSizes[0] !== 1) throw new UsageError('--group-sizes must include 1');
   const out = v.out as string | undefined;
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a file');
   return {
     // bounded: each measurement runs this long, so a typo cannot load the shared box for long.
     seconds: number(v.seconds as string | undefined, 'seconds', 1, 30, true) ?? 3,
     out: out ?? DEFAULT_CALIBRATION,
-    batchSizes: sizes.sort((x, y) => x - y),
+    groupSizes,
+    batchSizes: sizeList((v['batch-sizes'] as string | undefined) ?? '1,50,500,2000', 'batch-sizes', 20_000),
     connections: number(v.connections as string | undefined, 'connections', 1, 1000, true) ?? 100,
     json: v.json === true,
   };

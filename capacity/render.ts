@@ -30,6 +30,9 @@ export function renderPlan(t: Traffic, columns: readonly ColumnPlan[]): string {
   out.push(line('Figures', heads));
   out.push(line('Redis ops/s per shard (one core)', columns.map((c) =>
     `${num(c.figures.redisOpsPerShard)} ${c.design === 'source' ? 'writes' : 'scripts'}`)));
+  out.push(line('claims per claim-home call', columns.map((c) => (c.design === 'source' ? '—' : num(c.figures.groupSize)))));
+  out.push(line('Redis claims/s per core at that size', columns.map((c) =>
+    (c.design === 'source' ? '—' : num(Math.round(c.figures.homeClaimsPerShard))))));
   out.push(line('Redis ops per claim', columns.map((c) => `${num(c.redisOpsPerClaim)} ${c.design === 'source' ? 'write' : 'scripts'}`)));
   out.push(line('MySQL rows/s per master @rows/INSERT', columns.map((c) => mysqlFigure(c.figures))));
   out.push(line('gateway claims per CPU-second', columns.map((c) => opt(c.figures.gatewayClaimsPerCpuS))));
@@ -41,6 +44,7 @@ export function renderPlan(t: Traffic, columns: readonly ColumnPlan[]): string {
   out.push('How each count is computed');
   columns.forEach((c, i) => {
     if (c.design === 'ours') out.push(`  ${heads[i]}, Redis per claim: ${c.redisOpsFormula}`);
+    if (c.groupCheck) out.push(`  ${heads[i]}, group size: ${c.groupCheck}`);
   });
   for (const r of RESOURCES) {
     const rows = columns.map((c, i) => [heads[i], c.rows[r.id]] as const).filter(([, n]) => n !== null);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { CalibrationError, readCalibration } from '../../capacity/calibration-file.ts';
-import { type Figures, figuresAt, type FigureSet, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES,
+import { claimsAtGroupSize, type Figures, figuresAt, type FigureSet, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES,
   type Traffic } from '../../capacity/model.ts';
 import { parseCommand, UsageError } from '../../capacity/options.ts';
 import { renderPlan } from '../../capacity/render.ts';
@@ -56,8 +56,9 @@ test('hot templates split the demand: sub-stocks per template shrink, shards do 
 });
 
 const GIVEN: Figures = {
-  short: 'given', label: 'given figures', redisOpsPerShard: 50_000, mysqlRowsPerMaster: 100_000, batchSize: 500,
-  mysqlMeasuredAt: 500, gatewayClaimsPerCpuS: 25_000, sinkRowsPerCpuS: 50_000, streamOverhead: 0.2,
+  short: 'given', label: 'given figures', redisOpsPerShard: 50_000, groupSize: 1, homeClaimsPerShard: 50_000, homeFrom: 'given',
+  mysqlRowsPerMaster: 100_000, batchSize: 500, mysqlMeasuredAt: 500, gatewayClaimsPerCpuS: 25_000, sinkRowsPerCpuS: 50_000,
+  streamOverhead: 0.2,
 };
 
 test('our design with given figures: scripts per claim, overflow, gateway, sink, masters and partitions', () => {
@@ -73,7 +74,7 @@ test('our design with given figures: scripts per claim, overflow, gateway, sink,
   assert.deepEqual([r.sinks!.need, r.sinks!.provisioned], [2, 3]);
   // each sub-stock its own partition, four partitions per provisioned shard.
   assert.deepEqual([r.partitions!.need, r.partitions!.provisioned], [3, 20]);
-  assert.match(r.gateway!.formula, /100,000 claims\/s × 1\.3 Redis calls\/claim ÷ 25,000 claims per CPU-second = 5\.2 → 6/);
+  assert.match(r.gateway!.formula, /100,000 claims\/s × 1\.3 \(1 \+ overflow round trips.*\) ÷ 25,000 claims per CPU-second = 5\.2 → 6/);
   assert.match(p.redisOpsFormula, /0\.1 overflow × \(2 claim-take \+ 1 claim-settle\) \+ 0\.2 stream/);
 });
 
@@ -82,6 +83,68 @@ test('our model on the source figures, without overflow or stream reads, gives t
   const p = planColumn('ours', traffic({ overflowShare: 0 }), f);
   assert.equal(p.rows.redisShards!.need, 6);
   assert.equal(p.rows.mysqlMasters!.need, 30);
+});
+
+// A call costs 40 µs of Redis plus 5 µs per claim, a stream entry 4 µs plus 0.5 µs per record.
+const perCore = (g: number, fixed: number, perClaim: number) => 1e6 / (fixed / g + perClaim);
+const GROUPED: FigureSet = {
+  ...REFERENCE_FIGURES,
+  redisClaims: [1, 4, 16, 64].map((g) => ({ groupSize: g, claimsPerS: perCore(g, 40, 5), readClaimsPerS: perCore(g, 4, 0.5) })),
+  groupSize: 4,
+};
+const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-6 * b, `${what}: ${a} vs ${b}`);
+
+test('the Redis figure at a group size: measured, interpolated on 1/g (exact for a cost per call + per claim), never extrapolated', () => {
+  close(claimsAtGroupSize(GROUPED.redisClaims, 4).claimsPerS, perCore(4, 40, 5), 'measured');
+  assert.equal(claimsAtGroupSize(GROUPED.redisClaims, 4).from, 'measured at 4');
+  for (const g of [2, 2.5, 8, 40]) close(claimsAtGroupSize(GROUPED.redisClaims, g).claimsPerS, perCore(g, 40, 5), `g = ${g}`);
+  assert.equal(claimsAtGroupSize(GROUPED.redisClaims, 8).from, 'interpolated between 4 and 16');
+  const beyond = claimsAtGroupSize(GROUPED.redisClaims.slice(0, 2), 16);
+  close(beyond.claimsPerS, perCore(4, 40, 5), 'above the largest size: its figure');
+  assert.match(beyond.from, /measured at 4, the largest/);
+  close(claimsAtGroupSize(GROUPED.redisClaims, 8, (p) => p.readClaimsPerS).claimsPerS, perCore(8, 4, 0.5), 'the reads');
+  assert.throws(() => claimsAtGroupSize(GROUPED.redisClaims.slice(1), 2), /no Redis figure at or below 2/);
+});
+
+test('group commit: claim-home costs 1/g of a call per claim, the stream reads shrink too, overflow scripts do not', () => {
+  const f = figuresAt(GROUPED);
+  assert.equal(f.groupSize, 4, 'default: the set\'s (what calibrate saw)');
+  close(f.redisOpsPerShard, perCore(1, 40, 5), 'single-claim scripts per core');
+  close(f.homeClaimsPerShard, perCore(4, 40, 5), 'claims per core at 4 per call');
+  // stream reads/acks per claim, in single-claim scripts: (4/4 + 0.5) µs ÷ 45 µs.
+  close(f.streamOverhead, 1.5 / 45, 'stream');
+  const p = planColumn('ours', traffic({ overflowShare: 0 }), f);
+  // claim-home: (40/4 + 5) = 15 µs of a 45 µs single-claim script per claim.
+  close(p.redisOpsPerClaim, 15 / 45 + 1.5 / 45, 'scripts per claim');
+  assert.match(p.redisOpsFormula, /^1\/4 claim-home call = 0\.33 scripts \(66,666\.67 claims\/s per core at 4 per call, measured at 4; 22,222\.22 at 1\)/);
+  assert.match(p.redisOpsFormula, /\+ 0\.03 stream reads\/acks \(entries of 4 records\)/);
+  // 120,000 × 16.5/45 ÷ 22,222 = 1.98 cores: 2 shards, 3 provisioned.
+  assert.deepEqual([p.rows.redisShards!.need, p.rows.redisShards!.provisioned], [2, 3]);
+  const one = planColumn('ours', traffic({ overflowShare: 0 }), figuresAt(GROUPED, { groupSize: 1 }));
+  close(one.redisOpsPerClaim, 1 + 4.5 / 45, 'one claim per call');
+  // the overflow scripts are single-claim scripts at any group size: 0.1 × 3 on top.
+  close(planColumn('ours', traffic(), f).redisOpsPerClaim, 16.5 / 45 + 0.3, 'with overflow');
+  // gateway work per claim does not depend on the group size (its figure was measured at one).
+  assert.equal(planColumn('ours', traffic(), f).gatewayCallsPerClaim, 1.3);
+});
+
+test('Redis overrides: a given single-claim figure scales every group size; a given group figure wins', () => {
+  const f = figuresAt(GROUPED, { redisOpsPerShard: 2 * perCore(1, 40, 5) });
+  close(f.homeClaimsPerShard, 2 * perCore(4, 40, 5), 'scaled');
+  close(f.streamOverhead, 1.5 / 45, 'the stream share does not change with the core\'s speed');
+  const g = figuresAt(GROUPED, { groupSize: 16, redisClaimsPerShard: 123_456, streamOverhead: 0.5 });
+  assert.deepEqual([g.groupSize, g.homeClaimsPerShard, g.homeFrom, g.streamOverhead], [16, 123_456, 'given', 0.5]);
+  assert.throws(() => planColumn('ours', traffic(), { ...GIVEN, groupSize: 0.5 }), /group size must be ≥ 1/);
+});
+
+test('a calibrated group window: the plan says what group size its own traffic per gateway and sub-stock gathers', () => {
+  const p = planColumn('ours', traffic(), figuresAt({ ...GROUPED, groupWindowMs: 2 }));
+  const { gateway, subStocks } = p.rows;
+  const perGateway = 120_000 / subStocks!.provisioned / gateway!.provisioned;
+  assert.ok(p.groupCheck!.includes(`up to ≈ ${(perGateway * 2 / 1000).toLocaleString('en-US', { maximumFractionDigits: 2 })} claims per call`),
+    p.groupCheck);
+  assert.match(p.groupCheck!, /\(planned with 4\)/);
+  assert.equal(planColumn('ours', traffic(), figuresAt(GROUPED)).groupCheck, undefined, 'no window: no check');
 });
 
 test('the MySQL figure is the one measured at the largest batch size not above the plan\'s', () => {
@@ -124,10 +187,15 @@ test('flags: defaults, validation with the flag\'s name, unknown flags and comma
     [['plan', '--qps', '1', '--headroom', '0.9'], /--headroom/], [['plan', '--qps', '1', '--nope'], /nope/],
     [['calibrate', '--seconds', '0'], /--seconds/], [['calibrate', '--seconds', '999'], /--seconds/],
     [['calibrate', '--batch-sizes', '1,x'], /--batch-sizes/], [['frobnicate'], /unknown command/], [[], /command is required/],
+    [['calibrate', '--group-sizes', '4,16'], /must include 1/], [['calibrate', '--group-sizes', '1,128'], /--group-sizes/],
+    [['calibrate', '--group-sizes', '1,1'], /twice/], [['plan', '--qps', '1', '--group-size', '0.5'], /--group-size/],
+    [['plan', '--qps', '1', '--group-size', '65'], /--group-size/],
   ];
   for (const [argv, re] of bad) assert.throws(() => parseCommand(argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
   const k = parseCommand(['calibrate']);
-  assert.ok(k.cmd === 'calibrate' && k.o.seconds === 3 && k.o.batchSizes.join() === '1,50,500,2000');
+  assert.ok(k.cmd === 'calibrate' && k.o.seconds === 3 && k.o.batchSizes.join() === '1,50,500,2000' && k.o.groupSizes.join() === '1,4,16,64');
+  const g = parseCommand(['plan', '--qps', '1', '--group-size', '2.5', '--redis-claims-per-shard', '90000']);
+  assert.ok(g.cmd === 'plan' && g.o.overrides.groupSize === 2.5 && g.o.overrides.redisClaimsPerShard === 90_000);
 });
 
 test('a calibration file that is missing, not JSON or holds a non-positive figure is refused', () => {
@@ -135,12 +203,15 @@ test('a calibration file that is missing, not JSON or holds a non-positive figur
   assert.throws(() => readCalibration(join(dir, 'none.json')), (e: unknown) => e instanceof CalibrationError && /calibrate` first/.test(e.message));
   writeFileSync(join(dir, 'junk.json'), 'not json');
   assert.throws(() => readCalibration(join(dir, 'junk.json')), /not JSON/);
-  writeFileSync(join(dir, 'old.json'), JSON.stringify({ version: 0 }));
-  assert.throws(() => readCalibration(join(dir, 'old.json')), /not a version 1 calibration/);
-  writeFileSync(join(dir, 'zero.json'), JSON.stringify({
-    version: 1, date: new Date().toISOString(), redis: { notPipelined: { execsPerS: 0, execsPerRedisCpuS: null } },
-  }));
-  assert.throws(() => readCalibration(join(dir, 'zero.json')), /redis\.notPipelined\.execsPerS is 0/);
+  writeFileSync(join(dir, 'old.json'), JSON.stringify({ version: 1 }));
+  assert.throws(() => readCalibration(join(dir, 'old.json')), /not a version 2 calibration/);
+  const run = (over: object) => ({ mode: 'not pipelined', groupSize: 1, claimsPerS: 1000, claimsPerRedisCpuS: null,
+    read: { claimsPerS: 5000, claimsPerRedisCpuS: null }, ...over });
+  const file = (redis: object[]) => JSON.stringify({ version: 2, date: new Date().toISOString(), redis });
+  writeFileSync(join(dir, 'zero.json'), file([run({ claimsPerS: 0 })]));
+  assert.throws(() => readCalibration(join(dir, 'zero.json')), /redis not pipelined \[0\]\.claimsPerS is 0/);
+  writeFileSync(join(dir, 'nosingle.json'), file([run({ groupSize: 4 })]));
+  assert.throws(() => readCalibration(join(dir, 'nosingle.json')), /no run of one claim per call/);
 });
 
 test('the rendered table shows need → provisioned and the formulas', () => {
@@ -149,6 +220,7 @@ test('the rendered table shows need → provisioned and the formulas', () => {
   assert.match(text, /MySQL masters\s+30 → 45\s+1 → 1/);
   assert.match(text, /Redis shards\s+6 → 9\s+3 → 4/);
   assert.match(text, /gateway processes\s+—\s+6 → 8/);
+  assert.match(text, /claims per claim-home call\s+—\s+1\n/);
   assert.match(text, /120,000 rows\/s ÷ 4,000 rows\/s per master/);
 });
 
