@@ -98,10 +98,28 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       state.abortBody?.();
     });
     inFlight.start();
+    // Each request ends through exactly one of these two: its answer is sent, its count released.
+    const ok = (reply: Reply) => {
+      try {
+        send(res, state, reply, false);
+      } catch (err) {
+        log('reply failed', err);
+      }
+      inFlight.end();
+    };
+    const failed = (err: unknown) => {
+      try {
+        sendError(res, state, err, log, state.closeAfter);
+      } catch (e) {
+        log('reply failed', e);
+      }
+      inFlight.end();
+    };
+    let head: Omit<Incoming, 'body'>;
     try {
       const params: string[] = [];
       for (let i = 0; i < (opts.params ?? 0); i++) params.push(req.getParameter(i) ?? '');
-      const head = {
+      head = {
         method: req.getMethod(),
         url: req.getUrl(),
         query: req.getQuery() ?? '',
@@ -111,20 +129,44 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
         remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
       opts.authorize?.(head);
-      const body = limits === undefined
-        ? Promise.resolve(NO_BODY)
-        : readBody(res, singleContentLength(req), limits, (abort) => { state.abortBody = abort; });
-      body
-        // A body that failed (too large, too slow, bad length) may still be arriving: close.
-        .then((b) => handler({ ...head, body: b }), (err) => { state.closeAfter = true; throw err; })
-        .then((reply) => send(res, state, reply, false), (err) => sendError(res, state, err, log, state.closeAfter))
-        .catch((err) => log('reply failed', err))
-        .finally(() => inFlight.end());
     } catch (err) {
       // Failed before the body was read: close, or its bytes would be parsed as a request.
-      sendError(res, state, err, log, opts.bodyCap !== undefined);
-      inFlight.end();
+      state.closeAfter = opts.bodyCap !== undefined;
+      failed(err);
+      return;
     }
+    const run = (body: Buffer) => {
+      let reply: Reply | Promise<Reply>;
+      try {
+        reply = handler({ ...head, body });
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      if (reply instanceof Promise) reply.then(ok, failed);
+      else ok(reply);
+    };
+    if (limits === undefined) {
+      run(NO_BODY);
+      return;
+    }
+    let length: string;
+    try {
+      length = singleContentLength(req);
+    } catch (err) {
+      state.closeAfter = true;
+      failed(err);
+      return;
+    }
+    readBody(res, length, limits, (abort) => { state.abortBody = abort; }, (err, body) => {
+      if (err === undefined) {
+        run(body);
+        return;
+      }
+      // A body that failed (too large, too slow, bad length) may still be arriving: close.
+      state.closeAfter = true;
+      failed(err);
+    });
   };
 }
 
