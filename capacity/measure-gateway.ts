@@ -85,7 +85,8 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   const entriesBefore = await entriesAdded(st.redis, ks);
   const cmds = await commandMeter(st.redis);
   const sinkMeter = cpuMeter({ sink: sink.proc.pid, mariadb: pids.mariadb });
-  const gwMeter = cpuMeter({ gateway: gateway.proc.pid, redis: pids.redis });
+  // the process tree: with GATEWAY_WORKERS > 1 the gateway is a supervisor and its workers.
+  const gwMeter = cpuMeter({ gateway: { tree: gateway.proc.pid }, redis: pids.redis });
   const r = await load('claims', seconds);
   const gwCpu = gwMeter.finish();
   await waitDrained();
