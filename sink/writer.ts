@@ -13,7 +13,7 @@ import type { Log } from './log.ts';
 import type { MysqlPools } from '../core/mysql.ts';
 import { insertHead, RowText, type TemplateSql } from './insert-sql.ts';
 import { retry } from './retry.ts';
-import { mainDbName, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
+import { mainDbName, type Shard, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
 
 /** Records bound for one shard table, with the template fields their rows copy. */
@@ -41,7 +41,7 @@ interface TemplateFields {
 }
 
 // Column widths of core/schema.ts: a longer value would fail the whole multi-row INSERT.
-const MAX_LEN = { couponId: 48, userId: 64, templateId: 64, requestId: 72 } as const;
+const MAX_LEN = [['couponId', 48], ['userId', 64], ['templateId', 64], ['requestId', 72]] as const;
 // DATETIME(3) cannot hold years past 9999.
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31);
 const ASCII = /^[\x20-\x7e]*$/;
@@ -80,15 +80,15 @@ export class ShardWriter {
 
   /** Validates and routes a batch; loads missing templates (retrying while MySQL is down). */
   async plan(items: readonly Item[]): Promise<Plan> {
-    await this.loadTemplates(items.map((i) => i.record.templateId));
-    const groups = new Map<string, ShardGroup>();
+    await this.loadTemplates(items);
+    const groups = new Map<number, ShardGroup>();
     const poison: Poison[] = [];
     const deferred: Item[] = [];
     const missing = new Set<string>();
     for (const item of items) {
-      const error = this.validate(item.record);
-      if (error) {
-        poison.push({ item, error });
+      const s = this.route(item.record);
+      if (typeof s === 'string') {
+        poison.push({ item, error: s });
         continue;
       }
       const template = this.templates.get(item.record.templateId);
@@ -103,8 +103,7 @@ export class ShardWriter {
         }
         continue;
       }
-      const s = shardOfUser(this.layout, item.record.userId);
-      const key = `${s.db}.${s.table}`;
+      const key = s.db * this.layout.tables + s.table;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { db: s.db, table: s.table, items: [], templates: new Map() }));
       g.items.push(item);
@@ -113,10 +112,10 @@ export class ShardWriter {
     return { groups: [...groups.values()], poison, deferred, missingTemplates: [...missing] };
   }
 
-  /** Why a record can never be stored, or undefined when it is fine. */
-  private validate(r: IssuanceRecord): string | undefined {
-    for (const [field, max] of Object.entries(MAX_LEN)) {
-      const v = r[field as keyof typeof MAX_LEN];
+  /** The record's shard table, or why the record can never be stored. */
+  private route(r: IssuanceRecord): Shard | string {
+    for (const [field, max] of MAX_LEN) {
+      const v = r[field];
       if (v.length === 0 || v.length > max) return `${field} length ${v.length} is outside 1..${max}`;
       if (!ASCII.test(v)) return `${field} is not printable ASCII`;
     }
@@ -131,13 +130,15 @@ export class ShardWriter {
       return `coupon id ${r.couponId} names shard ${byCoupon.db}.${byCoupon.table} but user ${r.userId} ` +
         `belongs to ${byUser.db}.${byUser.table}`;
     }
-    return undefined;
+    return byUser;
   }
 
-  private async loadTemplates(ids: readonly string[]): Promise<void> {
+  private async loadTemplates(items: readonly Item[]): Promise<void> {
     const now = Date.now();
     const fresh = (id: string) => (this.templates.get(id)?.loadedAt ?? -Infinity) > now - TEMPLATE_TTL_MS;
-    const wanted = [...new Set(ids)].filter((id) => !fresh(id));
+    const ids = new Set<string>();
+    for (const i of items) ids.add(i.record.templateId);
+    const wanted = [...ids].filter((id) => !fresh(id));
     if (wanted.length === 0) return;
     const rows = await retry(async () => {
       const [r] = await this.pools.main.query({
@@ -165,7 +166,7 @@ export class ShardWriter {
 
   /**
    * Writes one shard table's records: one INSERT, retried with backoff on any MySQL error.
-   * validate() already holds every value to its column, so a refusal here means the schema
+   * route() already holds every value to its column, so a refusal here means the schema
    * or the server is wrong: the sink stalls loudly instead of emptying into the dead letters.
    * A record whose coupon id is already stored for another claim is returned as poison.
    */
