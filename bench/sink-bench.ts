@@ -3,6 +3,9 @@
  * pre-filled streams with its configured batching (the defaults unless SINK_BATCH_* are set),
  * and rows/s of single-row autocommit INSERTs of the same row shape into the same shard tables.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { Profiler } from 'node:inspector';
+import { Session } from 'node:inspector/promises';
 import { ScriptCode } from '../lua/codes.ts';
 import { Commands } from '../lua/commands.ts';
 import { homeSubStock, type KeySpace, subStockPartition } from '../lua/keys.ts';
@@ -70,6 +73,7 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
   console.log(`sink: draining them with the real sink (batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms)`);
   const lines: string[] = [];
   const log = createLog((l) => { if (lines.push(l) > 200) lines.shift(); });
+  const profiler = o.profileDir ? await startProfile() : undefined;
   let m = cpuMeter({ 'sink (bench process)': process.pid, redis: facts.redisPid, mariadb: facts.mariadbPid });
   const t1 = performance.now();
   const sink = await startSink(cfg, { log });
@@ -81,6 +85,7 @@ export async function runSinkBench(o: BenchOptions): Promise<SinkBenchResult> {
   }
   const sinkS = (performance.now() - t1) / 1000;
   const sinkCpu = m.finish();
+  if (profiler && o.profileDir) await profiler.stop(`${o.profileDir}/sink-drain`);
   const stats = sink.stats();
   if (!done) throw new Error(`the sink wrote ${stats.rowsWritten} of ${o.sinkRecords} rows in 180 s:\n${lines.join('\n')}`);
   if (!(await waitUntil(() => drained(st), 30_000))) failures.push('sink bench: the sink wrote the rows but did not ack them all');
@@ -144,4 +149,41 @@ async function singleRowInserts(st: BenchStorage, layout: ShardLayout, rows: num
   const seconds = (performance.now() - t0) / 1000;
   await close();
   return { rows, seconds, rowsPerS: rows / seconds };
+}
+
+/** Self time of a V8 CPU profile by origin: a package, a file of this repo, or a V8 pseudo-node. */
+function selfTimeShares(profile: Profiler.Profile): [string, number][] {
+  const origin = new Map<number, string>();
+  for (const n of profile.nodes) {
+    const url = n.callFrame.url;
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    origin.set(n.id, pkg ?? (url.includes('/work/') || url.startsWith('file:') ? url.replace(/^.*?\/((?:[a-z-]+\/)?[^/]+\.ts)$/, '$1')
+      : url ? 'node internals' : n.callFrame.functionName));
+  }
+  const counts = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  for (const id of samples) counts.set(origin.get(id)!, (counts.get(origin.get(id)!) ?? 0) + 1);
+  const busy = samples.length - (counts.get('(idle)') ?? 0);
+  counts.delete('(idle)');
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, n / busy]);
+}
+
+/** Profiles this process (the in-process sink) until stop(), which writes the profile and prints its shares. */
+async function startProfile(): Promise<{ stop(dir: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    stop: async (dir) => {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      mkdirSync(dir, { recursive: true });
+      const file = `${dir}/sink-${Date.now()}.cpuprofile`;
+      writeFileSync(file, JSON.stringify(profile));
+      console.log(`sink: CPU profile of the drain in ${file}; self time by origin, share of busy samples:`);
+      for (const [k, share] of selfTimeShares(profile).slice(0, 15)) console.log(`  ${(share * 100).toFixed(1).padStart(5)}%  ${k}`);
+    },
+  };
 }

@@ -5,14 +5,15 @@
  * joins across shards. Templates are cached: the money and use-window fields never change after
  * creation; only the display name can, and a cached row is re-read after TEMPLATE_TTL_MS.
  */
-import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { type Pool, raw, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
 import type { IssuanceRecord } from '../lua/record.ts';
 import type { Item, Poison } from './entries.ts';
 import type { Log } from './log.ts';
 import type { MysqlPools } from '../core/mysql.ts';
+import { insertHead, RowText, type TemplateSql } from './insert-sql.ts';
 import { retry } from './retry.ts';
-import { mainDbName, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
+import { mainDbName, type Shard, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
 
 /** Records bound for one shard table, with the template fields their rows copy. */
@@ -34,21 +35,13 @@ export interface Plan {
 }
 
 interface TemplateFields {
-  readonly name: string;
-  readonly type: string;
-  readonly value: number | string;
-  readonly threshold: number | string | null;
-  readonly maxDiscount: number | string | null;
-  /** Fixed use window, or null when coupons are valid validDays after the claim. */
-  readonly validFrom: Date | null;
-  readonly validTo: Date | null;
-  readonly validDays: number | null;
+  /** The fields as SQL literals, written once per load. */
+  readonly sql: TemplateSql;
   readonly loadedAt: number;
 }
 
-const DAY_MS = 86_400_000;
 // Column widths of core/schema.ts: a longer value would fail the whole multi-row INSERT.
-const MAX_LEN = { couponId: 48, userId: 64, templateId: 64, requestId: 72 } as const;
+const MAX_LEN = [['couponId', 48], ['userId', 64], ['templateId', 64], ['requestId', 72]] as const;
 // DATETIME(3) cannot hold years past 9999.
 const MAX_DATETIME_MS = Date.UTC(9999, 11, 31);
 const ASCII = /^[\x20-\x7e]*$/;
@@ -56,10 +49,12 @@ const TEMPLATE_CACHE_MAX = 100_000;
 // A renamed template shows its new name on rows written at most this long after the change.
 const TEMPLATE_TTL_MS = 60_000;
 
-const COLUMNS = ['coupon_id', 'user_id', 'template_id', 'request_id', 'name', 'type', 'value', 'threshold',
-  'max_discount', 'claimed_at', 'valid_from', 'valid_to', 'stream_id'];
-const ROW_PLACEHOLDERS = `(${COLUMNS.map(() => '?').join(',')})`;
-const COLUMN_LIST = COLUMNS.map((c) => `\`${c}\``).join(',');
+// A redelivered record meets its own row: nothing changes. A different claim with the same
+// id (only if a coupon sequence ever went backwards) bumps `conflicts`, which mysql2's
+// found-rows counting reports as one extra affected row: detected, never silent.
+// INSERT IGNORE would also turn every other error into a warning and a missing row.
+const ON_DUPLICATE = ' ON DUPLICATE KEY UPDATE conflicts = conflicts + ' +
+  'IF(user_id <=> VALUES(user_id) AND request_id <=> VALUES(request_id), 0, 1)';
 
 export interface WriterOptions {
   readonly retryMaxMs: number;
@@ -74,6 +69,7 @@ export interface WriterOptions {
 
 export class ShardWriter {
   private readonly templates = new Map<string, TemplateFields>();
+  private readonly rowText = new RowText();
   private readonly layout: ShardLayout;
   private readonly mainDb: string;
 
@@ -84,15 +80,15 @@ export class ShardWriter {
 
   /** Validates and routes a batch; loads missing templates (retrying while MySQL is down). */
   async plan(items: readonly Item[]): Promise<Plan> {
-    await this.loadTemplates(items.map((i) => i.record.templateId));
-    const groups = new Map<string, ShardGroup>();
+    await this.loadTemplates(items);
+    const groups = new Map<number, ShardGroup>();
     const poison: Poison[] = [];
     const deferred: Item[] = [];
     const missing = new Set<string>();
     for (const item of items) {
-      const error = this.validate(item.record);
-      if (error) {
-        poison.push({ item, error });
+      const s = this.route(item.record);
+      if (typeof s === 'string') {
+        poison.push({ item, error: s });
         continue;
       }
       const template = this.templates.get(item.record.templateId);
@@ -107,8 +103,7 @@ export class ShardWriter {
         }
         continue;
       }
-      const s = shardOfUser(this.layout, item.record.userId);
-      const key = `${s.db}.${s.table}`;
+      const key = s.db * this.layout.tables + s.table;
       let g = groups.get(key);
       if (!g) groups.set(key, (g = { db: s.db, table: s.table, items: [], templates: new Map() }));
       g.items.push(item);
@@ -117,10 +112,10 @@ export class ShardWriter {
     return { groups: [...groups.values()], poison, deferred, missingTemplates: [...missing] };
   }
 
-  /** Why a record can never be stored, or undefined when it is fine. */
-  private validate(r: IssuanceRecord): string | undefined {
-    for (const [field, max] of Object.entries(MAX_LEN)) {
-      const v = r[field as keyof typeof MAX_LEN];
+  /** The record's shard table, or why the record can never be stored. */
+  private route(r: IssuanceRecord): Shard | string {
+    for (const [field, max] of MAX_LEN) {
+      const v = r[field];
       if (v.length === 0 || v.length > max) return `${field} length ${v.length} is outside 1..${max}`;
       if (!ASCII.test(v)) return `${field} is not printable ASCII`;
     }
@@ -135,13 +130,15 @@ export class ShardWriter {
       return `coupon id ${r.couponId} names shard ${byCoupon.db}.${byCoupon.table} but user ${r.userId} ` +
         `belongs to ${byUser.db}.${byUser.table}`;
     }
-    return undefined;
+    return byUser;
   }
 
-  private async loadTemplates(ids: readonly string[]): Promise<void> {
+  private async loadTemplates(items: readonly Item[]): Promise<void> {
     const now = Date.now();
     const fresh = (id: string) => (this.templates.get(id)?.loadedAt ?? -Infinity) > now - TEMPLATE_TTL_MS;
-    const wanted = [...new Set(ids)].filter((id) => !fresh(id));
+    const ids = new Set<string>();
+    for (const i of items) ids.add(i.record.templateId);
+    const wanted = [...ids].filter((id) => !fresh(id));
     if (wanted.length === 0) return;
     const rows = await retry(async () => {
       const [r] = await this.pools.main.query({
@@ -152,7 +149,8 @@ export class ShardWriter {
     }, this.retryOptions('template-load', 'loading templates'));
     if (this.templates.size + rows.length > TEMPLATE_CACHE_MAX) this.templates.clear();
     for (const row of rows) {
-      this.templates.set(String(row.id), {
+      const sql = this.rowText.template({
+        id: String(row.id),
         name: String(row.name),
         type: String(row.type),
         value: row.value as number | string,
@@ -161,14 +159,14 @@ export class ShardWriter {
         validFrom: (row.valid_from ?? null) as Date | null,
         validTo: (row.valid_to ?? null) as Date | null,
         validDays: row.valid_days === null ? null : Number(row.valid_days),
-        loadedAt: now,
       });
+      this.templates.set(String(row.id), { sql, loadedAt: now });
     }
   }
 
   /**
    * Writes one shard table's records: one INSERT, retried with backoff on any MySQL error.
-   * validate() already holds every value to its column, so a refusal here means the schema
+   * route() already holds every value to its column, so a refusal here means the schema
    * or the server is wrong: the sink stalls loudly instead of emptying into the dead letters.
    * A record whose coupon id is already stored for another claim is returned as poison.
    */
@@ -189,26 +187,17 @@ export class ShardWriter {
 
   /** Inserts the rows; returns how many met an existing row of another claim. */
   private async insertRows(pool: Pool, target: string, group: ShardGroup): Promise<number> {
-    const params: unknown[] = [];
-    for (const { entry, record: r } of group.items) {
-      const t = group.templates.get(r.templateId)!;
-      const claimedAt = new Date(r.claimedAtMs);
-      const [validFrom, validTo] = t.validDays === null
-        ? [t.validFrom, t.validTo]
-        : [claimedAt, new Date(r.claimedAtMs + t.validDays * DAY_MS)];
-      params.push(r.couponId, r.userId, r.templateId, r.requestId, t.name, t.type, t.value, t.threshold,
-        t.maxDiscount, claimedAt, validFrom, validTo, entry.id);
+    const rows = new Array<string>(group.items.length);
+    for (let i = 0; i < rows.length; i++) {
+      const { entry, record: r } = group.items[i]!;
+      rows[i] = this.rowText.row(r.couponId, r.userId, r.requestId, entry.id, r.claimedAtMs, group.templates.get(r.templateId)!.sql);
     }
-    // A redelivered record meets its own row: nothing changes. A different claim with the same
-    // id (only if a coupon sequence ever went backwards) bumps `conflicts`, which mysql2's
-    // found-rows counting reports as one extra affected row: detected here, never silent.
-    // INSERT IGNORE would also turn every other error into a warning and a missing row.
+    // The rows are literals already. Passed as raw(), mysql2 neither escapes them nor scans them
+    // for placeholders: it scans a query without values too, which cost 3 µs more per row
+    // (bench/insert-compare.ts, text vs text-whole).
     const [res] = await pool.query<ResultSetHeader>({
-      sql: `INSERT INTO ${target} (${COLUMN_LIST}) VALUES ${group.items.map(() => ROW_PLACEHOLDERS).join(',')} ` +
-        'ON DUPLICATE KEY UPDATE conflicts = conflicts + ' +
-        'IF(user_id <=> VALUES(user_id) AND request_id <=> VALUES(request_id), 0, 1)',
-      timeout: this.o.queryTimeoutMs,
-    }, params);
+      sql: `${insertHead(target)}?${ON_DUPLICATE}`, timeout: this.o.queryTimeoutMs,
+    }, [raw(rows.join(','))]);
     return res.affectedRows - group.items.length;
   }
 
