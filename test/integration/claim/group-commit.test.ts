@@ -15,6 +15,7 @@ import * as keys from '../../../lua/keys.ts';
 import { decodeRecords } from '../../../lua/record.ts';
 import { couponIdPrefix } from '../../../core/shards.ts';
 import { deleteKeys, openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
+import { rng } from '../../support/hostile.ts';
 
 let s: Storage;
 before(async () => {
@@ -43,18 +44,6 @@ async function space(name: string): Promise<{ commands: Commands; ks: keys.KeySp
   spaces.push(ks.prefix);
   await checkLayout(s.redis, ks, layoutFacts(s.cfg));
   return { commands: new Commands(s.redis, ks), ks };
-}
-
-/** Deterministic random numbers, so a failing seed can be run again. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const layout = () => ({ dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables });
