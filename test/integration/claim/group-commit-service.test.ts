@@ -7,11 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiError } from '../../../core/errors.ts';
-import { createRedis, type RedisClient, waitReady } from '../../../lua/client.ts';
 import * as keys from '../../../lua/keys.ts';
 import { decodeRecords } from '../../../lua/record.ts';
 import { startSink } from '../../../sink/sink.ts';
-import { type CuttingProxy, startCuttingProxy } from '../../../tools/harness/cutting-proxy.ts';
 import { drained, openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import { judge, type Told } from '../../../tools/verify/oracle.ts';
 import { storedCoupons, templateState } from '../../../tools/verify/facts.ts';
@@ -19,24 +17,19 @@ import type { Template } from '../../../templates/model.ts';
 import type { ClaimAnswer, ClaimInput } from '../../../gateway/claim/answer.ts';
 import { claimRig, type ClaimRig } from '../../support/claims.ts';
 import { waitFor } from '../../support/sink-fixtures.ts';
+import { type ProxiedRedis, redisBehindProxy } from '../../support/redis-proxy.ts';
 
 let s: Storage;
 let rig: ClaimRig;
-let proxy: CuttingProxy;
-let viaProxy: RedisClient;
+let hung: ProxiedRedis;
 
 before(async () => {
   s = await openStorage(testConfig({ CLAIM_PENDING_WAIT_MS: '3000', REDIS_COMMAND_TIMEOUT_MS: '200' }));
   rig = claimRig(s);
-  const target = new URL(s.cfg.redis.url);
-  proxy = await startCuttingProxy(target.hostname, Number(target.port));
-  viaProxy = createRedis({ ...s.cfg.redis, url: `redis://127.0.0.1:${proxy.port}` }, { offlineQueue: false, name: 'hung' });
-  viaProxy.on('error', () => {});
-  await waitReady(viaProxy, 5000);
+  hung = await redisBehindProxy(s, 'hung');
 });
 after(async () => {
-  viaProxy?.disconnect();
-  await proxy?.close();
+  await hung?.close();
   await s?.close();
 });
 
@@ -106,16 +99,16 @@ test('claims of one turn share calls; limits, replays, pending and overflow hold
 
 test('a group whose call times out: each claim 503, the script may still run, retries issue nothing twice', async () => {
   const t = await rig.template({ totalStock: 1000, subStocks: 2, perUserLimit: 1 });
-  const hung = claimRig({ ...s, redis: viaProxy }, { pendingWaitMs: 3000 });
+  const hungRig = claimRig({ ...s, redis: hung.client }, { pendingWaitMs: 3000 });
   // the template is cached before the hang: the claims reach the group call.
-  const warm = await attempt(hung, { userId: 'warm', templateId: t.id, requestId: 'w' });
+  const warm = await attempt(hungRig, { userId: 'warm', templateId: t.id, requestId: 'w' });
   assert.equal(warm.answer?.status, 200);
   const inputs: ClaimInput[] = Array.from({ length: 40 }, (_, i) => ({ userId: `h${i}`, templateId: t.id, requestId: `r${i}` }));
-  proxy.setHung(true);
-  const first = await Promise.all(inputs.map((input) => attempt(hung, input)));
+  hung.proxy.setHung(true);
+  const first = await Promise.all(inputs.map((input) => attempt(hungRig, input)));
   for (const a of first) assert.ok(a.error instanceof ApiError && a.error.code === 'unavailable', `503, got ${String(a.error)}`);
   // released: the held calls reach Redis and run, after their clients were told 503.
-  proxy.setHung(false);
+  hung.proxy.setHung(false);
   const h = (k: number) => keys.subStockPartition(rig.ks, t.id, k);
   await waitFor(async () => {
     let records = 0;

@@ -2,28 +2,26 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRedis, type RedisClient, waitReady } from '../../../lua/client.ts';
+import { type RedisClient, waitReady } from '../../../lua/client.ts';
 import { Commands } from '../../../lua/commands.ts';
 import * as keys from '../../../lua/keys.ts';
-import { type CuttingProxy, startCuttingProxy } from '../../../tools/harness/cutting-proxy.ts';
+import type { CuttingProxy } from '../../../tools/harness/cutting-proxy.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../../tools/harness/storage.ts';
+import { type ProxiedRedis, redisBehindProxy } from '../../support/redis-proxy.ts';
 
 const env = testEnv();
 let s: Storage;
+let cut: ProxiedRedis;
 let proxy: CuttingProxy;
 let viaProxy: RedisClient;
 
 before(async () => {
   s = await openStorage(testConfig(env));
-  const target = new URL(s.cfg.redis.url);
-  proxy = await startCuttingProxy(target.hostname, Number(target.port));
-  viaProxy = createRedis({ ...s.cfg.redis, url: `redis://127.0.0.1:${proxy.port}` }, { offlineQueue: false, name: 'cut' });
-  viaProxy.on('error', () => {});
-  await waitReady(viaProxy, 5000);
+  cut = await redisBehindProxy(s, 'cut');
+  ({ proxy, client: viaProxy } = cut);
 });
 after(async () => {
-  viaProxy?.disconnect();
-  await proxy?.close();
+  await cut?.close();
   await s?.close();
 });
 
