@@ -125,7 +125,10 @@ export class ClaimService {
     });
   }
 
-  private replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
+  private async replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
+    // A double click whose first claim is still gathering in a group (sent before the refusal
+    // began, say a pause) must find that claim's answer, not overtake it.
+    await this.groups.drained();
     return untilSettled(this.d.cfg.pendingWaitMs, async () => {
       const [code, value] = await redisCall(this.d, () => this.d.commands.claimReplay(ctx));
       switch (code) {

@@ -138,3 +138,26 @@ test('a group whose call times out: each claim 503, the script may still run, re
   assert.deepEqual(v.violations, []);
   assert.equal(v.templates[0]!.rows, 41);
 });
+
+test('a double click across a pause: the retry refused from memory waits for the first click still gathering, then replays it', async () => {
+  const t = await rig.template({ totalStock: 100, subStocks: 1, perUserLimit: 1 });
+  const slow = claimRig({ ...s, redis: hung.client }, { pendingWaitMs: 3000 });
+  assert.equal((await slow.service.claim({ userId: 'warm2', templateId: t.id })).status, 200);
+  hung.proxy.setHung(true);
+  // another user's claim holds the sub-stock's one call in flight ...
+  const first = attempt(slow, { userId: 'other', templateId: t.id, requestId: 'o1' });
+  await new Promise((r) => setImmediate(r));
+  // ... so the first click gathers behind it, in this process; then the template is paused and
+  // the second click of the same request is refused from memory: it must not overtake the first.
+  const click1 = attempt(slow, { userId: 'dbl', templateId: t.id, requestId: 'r1' });
+  const cached = slow.cache.peek(t.id)!;
+  slow.cache.put({ ...cached.template, status: 'paused', version: cached.template.version + 1 });
+  const click2 = attempt(slow, { userId: 'dbl', templateId: t.id, requestId: 'r1' });
+  await new Promise((r) => setTimeout(r, 50));
+  hung.proxy.setHung(false);
+  const [a, b, c] = await Promise.all([first, click1, click2]);
+  assert.equal(a.answer?.status, 200);
+  assert.equal(b.answer?.status, 200, `first click: ${JSON.stringify(b.answer ?? String(b.error))}`);
+  assert.deepEqual([c.answer?.status, c.answer?.body.couponId, c.answer?.body.replayed], [200, b.answer!.body.couponId, true],
+    `the second click got ${JSON.stringify(c.answer ?? String(c.error))} while the first was issued`);
+});
