@@ -18,6 +18,7 @@ import { withDeadlines } from '../core/mysql-deadlines.ts';
 import { AdminGuard } from './auth/admin-guard.ts';
 import { mountAdminRoutes } from './routes/admin-routes.ts';
 import { claimHandler } from './routes/claim.ts';
+import { claimBatchHandler } from './routes/claim-batch.ts';
 import { couponsHandler } from './routes/coupons.ts';
 import { healthHandler, readyHandler } from './routes/health.ts';
 import { ClaimCounter } from './stats/counter.ts';
@@ -105,6 +106,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
+    // ~20 ids of 64 characters: well inside twice a claim's cap.
+    .post('/v1/claim/batch', r({ bodyCap: 2 * cfg.http.maxClaimBody }, claimBatchHandler(claims, cfg.userTokenSecrets)))
+    .any('/v1/claim/batch', r({}, methodNotAllowed))
     .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))

@@ -110,6 +110,16 @@ test('claim: unknown template is 404, decided refusals carry their status', asyn
   assert.deepEqual([r3.status, r3.json], [409, { status: 'limit_reached' }]);
 });
 
+test('claim batch over HTTP: results in order, bad bodies 400, other methods 405', async () => {
+  const url = `${gw.url}/v1/claim/batch`;
+  const ok = await http('POST', url, { userId: 'batch-u', templateIds: [templateId, 'no-such-template'], requestId: 'b1' });
+  assert.equal(ok.status, 200, ok.raw.toString());
+  assert.deepEqual(ok.json.results.map((r: { status: string }) => r.status), ['issued', 'template_not_found']);
+  expectError(await http('POST', url, { userId: 'batch-u', templateIds: [templateId, templateId] }), 400, 'bad_request');
+  expectError(await http('POST', url, '{"userId":'), 400, 'bad_request');
+  expectError(await http('GET', url), 405, 'method_not_allowed');
+});
+
 test('admin: missing, wrong or malformed token is 401', async () => {
   const body = { name: 'x', type: 'direct', value: 1, totalStock: 1 };
   expectError(await http('POST', `${gw.url}/v1/admin/templates`, body), 401, 'unauthorized');
