@@ -106,8 +106,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
-    // ~20 ids of 64 characters: well inside twice a claim's cap.
-    .post('/v1/claim/batch', r({ bodyCap: 2 * cfg.http.maxClaimBody }, claimBatchHandler(claims, cfg.userTokenSecrets)))
+    // 20 ids of 64 characters are ~1.5 KB: at least 2 KB, whatever MAX_BODY_BYTES says.
+    .post('/v1/claim/batch', r({ bodyCap: Math.max(2048, 2 * cfg.http.maxClaimBody) }, claimBatchHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim/batch', r({}, methodNotAllowed))
     .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))

@@ -1,6 +1,7 @@
 /**
- * Backpressure: samples how many issuance records the sink has not acknowledged yet (all
- * partitions). Above the bound, claims get 503 instead of growing Redis memory without limit.
+ * Backpressure: samples how many stream entries (the records of one claim call each) the sink
+ * has not acknowledged yet (all partitions). Above the bound, claims get 503 instead of growing
+ * Redis memory without limit.
  */
 import type { KeySpace } from '../lua/keys.ts';
 import type { RedisClient } from '../lua/client.ts';

@@ -1,6 +1,6 @@
 /**
- * How many issuance records are not acknowledged yet: the gateway sheds claims on it, the sink
- * reports it. Shared so both sides count the same way.
+ * How many stream entries (the records of one claim call each) are not acknowledged yet: the
+ * gateway sheds claims on it, the sink reports it. Shared so both sides count the same way.
  */
 import { allStreamKeys, type KeySpace } from './keys.ts';
 import type { RedisClient } from './client.ts';

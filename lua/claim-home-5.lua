@@ -43,8 +43,9 @@ local function decide(userId, requestId, remember, shardPrefix)
   end
 
   if stock == nil then
+    -- only an integer counts: DECRBY at the end must not fail after claims were decided.
     local s = redis.call('GET', stockKey)
-    stock = s and tonumber(s) or false
+    stock = s and string.match(s, '^%-?%d+$') and tonumber(s) or false
   end
 
   -- Stock left (the common case): one HINCRBY takes the user's slot and tells whether it was

@@ -35,9 +35,6 @@ interface Waiting {
 interface Group {
   readonly claims: ClaimCtx[];
   readonly waiting: Waiting[];
-  /** Settles (never rejects) once the group's call has answered or failed. */
-  readonly settled: Promise<void>;
-  readonly settle: () => void;
 }
 
 /** One template version's home sub-stock: the group being gathered and the calls in flight. */
@@ -63,8 +60,6 @@ export class ClaimGroups {
   // slots whose group waits behind a call in flight, looked at again after STALE_MS.
   private behind: Slot[] = [];
   private watching = false;
-  // every group gathered or in flight, for drained().
-  private readonly open = new Set<Promise<void>>();
   /** Calls sent and claims they carried, since start (the mean group size under load). */
   calls = 0;
   claims = 0;
@@ -79,10 +74,7 @@ export class ClaimGroups {
     const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0, sentAt: 0, watched: false });
     let g = slot.group;
     if (!g) {
-      let settle!: () => void;
-      const settled = new Promise<void>((r) => { settle = r; });
-      slot.group = g = { claims: [], waiting: [], settled, settle };
-      this.open.add(settled);
+      slot.group = g = { claims: [], waiting: [] };
       if (slot.inFlight === 0) this.schedule(slot);
       else this.watch(slot);
     }
@@ -90,15 +82,6 @@ export class ClaimGroups {
     g.claims.push(ctx);
     if (g.claims.length >= GROUP_MAX) this.dispatch(slot);
     return reply;
-  }
-
-  /**
-   * Resolves once every claim gathered or in flight now has its reply. A replay of a request
-   * (claim-replay) waits for it: sent at once, it could overtake the request's own claim still
-   * gathering here and find no answer where the claim is about to issue one.
-   */
-  drained(): Promise<void> {
-    return this.open.size === 0 ? Promise.resolve() : Promise.all([...this.open]).then(() => undefined);
   }
 
   private schedule(slot: Slot): void {
@@ -166,8 +149,6 @@ export class ClaimGroups {
     }, (err: unknown) => {
       for (const w of g.waiting) w.reject(err);
     }).finally(() => {
-      this.open.delete(g.settled);
-      g.settle();
       // the claims that gathered meanwhile go out at the end of this turn.
       if (--slot.inFlight === 0 && slot.group) this.schedule(slot);
     });

@@ -51,6 +51,8 @@ export class ClaimService {
   private readonly guard: LoadGuard;
   /** The claim-home calls of this process, grouped per turn and home sub-stock. */
   readonly groups: ClaimGroups;
+  // '<template>|<user>|<request id>' of the claims under way in this process, settling when they answer.
+  private readonly inProgress = new Map<string, Promise<void>>();
 
   constructor(private readonly d: ClaimDeps) {
     this.guard = (load) => d.breaker.run(load);
@@ -99,7 +101,7 @@ export class ClaimService {
     // the stock ran out still gets its coupon: idempotency outranks every refusal.
     if (refusal) return this.replayOr(ctx, refusal);
     if (d.backlog.overloaded) throw new ApiError('unavailable', 'issuance backlog is too deep');
-    return untilSettled(d.cfg.pendingWaitMs, async () => {
+    const claim = () => untilSettled(d.cfg.pendingWaitMs, async () => {
       // The group's call checks the breaker too; checking here spares a claim the wait behind a
       // call in flight on a Redis that is known to be failing.
       if (d.breaker.refusing()) throw new ApiError('unavailable', 'storage unavailable, retry shortly');
@@ -123,12 +125,29 @@ export class ClaimService {
           throw new Error(`claimHome returned unknown code ${code}`);
       }
     });
+    // Only a client's request id can be asked for again; generated ones cost no bookkeeping.
+    return ctx.remember === '1' ? this.tracked(ctx, claim) : claim();
+  }
+
+  /**
+   * Runs the claim of a client's request id, known meanwhile to later requests of the same id:
+   * one refused from memory (a pause landed in between: a double click) waits for it instead of
+   * overtaking it, since a claim gathering in a group has not stored its answer yet.
+   */
+  private async tracked(ctx: ClaimCtx, run: () => Promise<ClaimAnswer>): Promise<ClaimAnswer> {
+    const key = `${ctx.templateId}|${ctx.userId}|${ctx.requestId}`;
+    const p = run();
+    const done = p.then(() => undefined, () => undefined);
+    this.inProgress.set(key, done);
+    try {
+      return await p;
+    } finally {
+      if (this.inProgress.get(key) === done) this.inProgress.delete(key);
+    }
   }
 
   private async replayOr(ctx: ClaimCtx, refusal: Refusal): Promise<ClaimAnswer> {
-    // A double click whose first claim is still gathering in a group (sent before the refusal
-    // began, say a pause) must find that claim's answer, not overtake it.
-    await this.groups.drained();
+    await this.inProgress.get(`${ctx.templateId}|${ctx.userId}|${ctx.requestId}`);
     return untilSettled(this.d.cfg.pendingWaitMs, async () => {
       const [code, value] = await redisCall(this.d, () => this.d.commands.claimReplay(ctx));
       switch (code) {

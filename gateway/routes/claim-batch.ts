@@ -12,6 +12,7 @@ import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
 import { isId } from '../../core/ids.ts';
+import { logThrottled } from '../../core/log.ts';
 import type { ClaimAnswer } from '../claim/answer.ts';
 
 const FIELDS = new Set(['userId', 'templateIds', 'requestId']);
@@ -61,9 +62,11 @@ export function claimBatchHandler(service: ClaimService, tokenSecrets: readonly 
       const b = parseBatch(decodeBody(req.body, format), tokenUser);
       const results = await Promise.all(b.templateIds.map((templateId) =>
         service.claim({ userId: b.userId, templateId, requestId: b.requestId }).then((a) => result(templateId, a), (err: unknown) => {
-          // A storage failure, a rate limit or an unknown template concerns this template only.
+          // A storage failure, a rate limit or an unknown template concerns this template only;
+          // so does a bug, logged: the coupons of the other templates are still reported.
           if (err instanceof ApiError) return { templateId, status: err.code };
-          throw err;
+          logThrottled('claim-batch', 'error', 'claim of a batch failed', { templateId, err });
+          return { templateId, status: 'internal' };
         })));
       return { status: 200, body: { results }, format };
     } catch (err) {

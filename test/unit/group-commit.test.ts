@@ -129,27 +129,3 @@ test('a sub-stock whose groups keep forming behind slow calls is sent once per g
   for (const c of r.calls.slice(1)) c.resolve();
   assert.deepEqual((await Promise.all(replies)).map(([, v]) => v), ['coupon-of-a', 'coupon-of-b', 'coupon-of-c']);
 });
-
-test('drained() waits for the claims gathered or in flight when it is called, not for later ones', async () => {
-  const r = rig();
-  void r.claim('a');
-  await endOfTurn();
-  void r.claim('b'); // gathered behind a's call
-  let drained = false;
-  const d = r.groups.drained().then(() => { drained = true; });
-  void r.claim('c', 1); // after the call: not waited for
-  await endOfTurn();
-  r.calls[0]!.resolve(); // a
-  await endOfTurn();
-  await endOfTurn();
-  assert.equal(drained, false, 'b is not answered yet');
-  const b = r.calls.find((c) => c.users.includes('b'))!;
-  b.resolve();
-  await d;
-  assert.equal(drained, true);
-  const c = r.calls.find((x) => x.users.includes('c'))!;
-  const later = await Promise.race([r.groups.drained().then(() => 'drained'), sleep(20).then(() => 'waiting')]);
-  assert.equal(later, 'waiting', 'c is still in flight');
-  c.resolve();
-  await r.groups.drained();
-});

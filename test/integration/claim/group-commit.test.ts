@@ -170,6 +170,15 @@ test('a group on a missing sub-stock: refusals from memory of Redis still answer
   assert.equal(await s.redis.exists(keys.stockKey(sp.ks, TEMPLATE, HOME)), 0, 'a missing stock is never created');
 });
 
+test('a sub-stock that is not an integer counts as missing: nothing is decided against it, nothing written', async () => {
+  const sp = await space('notint');
+  await s.redis.set(keys.stockKey(sp.ks, TEMPLATE, HOME), '10.0');
+  const replies = await sp.commands.claimHomeGroup([claimOf(sp.ks, 'a', 'r1', true, 1), claimOf(sp.ks, 'b', 'r1', true, 1)]);
+  assert.deepEqual(replies, [[ScriptCode.StockMissing], [ScriptCode.StockMissing]]);
+  const snap = await snapshot(sp.ks);
+  assert.deepEqual([snap.stock, snap.users, snap.records], ['10.0', {}, 0]);
+});
+
 test('a group of claims for several templates or sub-stocks is refused before it is sent', async () => {
   const sp = await space('mixed');
   const a = claimOf(sp.ks, 'a', 'r1', true, 1);
