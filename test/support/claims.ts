@@ -14,6 +14,11 @@ import { Commands } from '../../lua/commands.ts';
 import type { KeySpace } from '../../lua/keys.ts';
 import type { Storage } from '../../tools/harness/storage.ts';
 import { templateFixture } from '../../tools/harness/template-fixture.ts';
+import { drained } from '../../tools/harness/storage.ts';
+import { judge, type Facts, type Verdict } from '../../tools/verify/oracle.ts';
+import { storedCoupons, templateState } from '../../tools/verify/facts.ts';
+import { startSink } from '../../sink/sink.ts';
+import { waitFor } from './sink-fixtures.ts';
 
 export interface ClaimRig {
   readonly ks: KeySpace;
@@ -48,4 +53,25 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
       return t;
     },
   };
+}
+
+/**
+ * Lets a sink store every record, then judges the templates' rows and stock against what the
+ * clients were told (`facts`: the rest of the oracle's facts, backlog 0).
+ */
+export async function judgeAfterSink(s: Storage, ks: KeySpace, templates: readonly Template[],
+  facts: Omit<Facts, 'templates' | 'rows' | 'backlog'>): Promise<Verdict> {
+  const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql });
+  try {
+    await waitFor(() => drained(s), 20_000, 'the sink to drain');
+  } finally {
+    await sink.stop();
+  }
+  const layout = { dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables };
+  return judge({
+    ...facts,
+    templates: await Promise.all(templates.map((t) => templateState(s.redis, ks, t))),
+    rows: await storedCoupons(s.mysql, s.cfg.mysql.dbPrefix, layout, { ids: templates.map((t) => t.id) }),
+    backlog: 0,
+  });
 }

@@ -7,12 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { claimBatchHandler } from '../../../gateway/routes/claim-batch.ts';
 import type { Incoming } from '../../../gateway/http/route.ts';
-import { startSink } from '../../../sink/sink.ts';
-import { drained, openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
-import { judge, type Told } from '../../../tools/verify/oracle.ts';
-import { storedCoupons, templateState } from '../../../tools/verify/facts.ts';
-import { claimRig, type ClaimRig } from '../../support/claims.ts';
-import { waitFor } from '../../support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
+import type { Told } from '../../../tools/verify/oracle.ts';
+import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
 
 let s: Storage;
 let rig: ClaimRig;
@@ -85,18 +82,7 @@ test('batches racing single claims of the same users: limits and stock hold, eve
     }
   }
   await Promise.all(jobs);
-  const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql });
-  try {
-    await waitFor(() => drained(s), 20_000, 'the sink to drain');
-  } finally {
-    await sink.stop();
-  }
-  const layout = { dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables };
-  const v = judge({
-    templates: await Promise.all(ts.map((t) => templateState(s.redis, rig.ks, t))),
-    rows: await storedCoupons(s.mysql, s.cfg.mysql.dbPrefix, layout, { ids: ts.map((t) => t.id) }),
-    told, uncertain: 0, backlog: 0,
-  });
+  const v = await judgeAfterSink(s, rig.ks, ts, { told, uncertain: 0 });
   assert.deepEqual(v.violations, []);
   for (const t of v.templates) assert.equal(t.rows, 40, `${t.id}: 30 users x 2 > 40 coupons, all issued`);
   assert.ok(v.replays > 0);

@@ -9,13 +9,11 @@ import { after, before, test } from 'node:test';
 import { ApiError } from '../../../core/errors.ts';
 import * as keys from '../../../lua/keys.ts';
 import { decodeRecords } from '../../../lua/record.ts';
-import { startSink } from '../../../sink/sink.ts';
-import { drained, openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
-import { judge, type Told } from '../../../tools/verify/oracle.ts';
-import { storedCoupons, templateState } from '../../../tools/verify/facts.ts';
+import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
+import type { Told } from '../../../tools/verify/oracle.ts';
 import type { Template } from '../../../templates/model.ts';
 import type { ClaimAnswer, ClaimInput } from '../../../gateway/claim/answer.ts';
-import { claimRig, type ClaimRig } from '../../support/claims.ts';
+import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
 import { waitFor } from '../../support/sink-fixtures.ts';
 import { type ProxiedRedis, redisBehindProxy } from '../../support/redis-proxy.ts';
 
@@ -51,18 +49,9 @@ const told = (a: Attempt): Told[] => a.answer?.status !== 200 ? [] : [{
 
 /** Lets the sink store every record, then judges the template's rows against what clients were told. */
 async function verdict(t: Template, attempts: readonly Attempt[]) {
-  const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql });
-  try {
-    await waitFor(() => drained(s), 20_000, 'the sink to drain');
-  } finally {
-    await sink.stop();
-  }
-  const layout = { dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables };
   const key = (i: ClaimInput) => `${i.templateId}|${i.userId}|${i.requestId}`;
   const withRid = attempts.filter((a) => a.input.requestId !== undefined);
-  return judge({
-    templates: [await templateState(s.redis, rig.ks, t)],
-    rows: await storedCoupons(s.mysql, s.cfg.mysql.dbPrefix, layout, { ids: [t.id] }),
+  return judgeAfterSink(s, rig.ks, [t], {
     told: attempts.flatMap(told),
     requests: {
       sent: new Set(withRid.map((a) => key(a.input))),
@@ -70,7 +59,6 @@ async function verdict(t: Template, attempts: readonly Attempt[]) {
       unknown: new Set(withRid.filter((a) => a.error !== undefined).map((a) => key(a.input))),
     },
     uncertain: attempts.filter((a) => a.error !== undefined && a.input.requestId === undefined).length,
-    backlog: 0,
   });
 }
 
