@@ -7,7 +7,7 @@
  */
 import { verifyUserToken } from '../../core/user-token.ts';
 import type { ClaimService } from '../claim/service.ts';
-import { isMap, notAMap } from '../../core/bodies.ts';
+import { checkRequestId, claimant } from './claim.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
@@ -26,15 +26,9 @@ export interface BatchInput {
 }
 
 /** Validates a batch body as parseClaim does a claim's, with 1-20 distinct template ids. */
-export function parseBatch(o: unknown, tokenUser?: string): BatchInput {
-  if (!isMap(o)) throw notAMap(FIELDS, true);
-  for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
-  if (tokenUser !== undefined) {
-    if (o.userId !== undefined && o.userId !== tokenUser) throw new ApiError('forbidden', 'userId: not the user of the token');
-    o.userId = tokenUser;
-  }
-  if (!isId(o.userId)) throw new ApiError('bad_request', 'userId: required, 1-64 characters of [A-Za-z0-9_.:-]');
-  if (o.requestId !== undefined && !isId(o.requestId)) throw new ApiError('bad_request', 'requestId: 1-64 characters of [A-Za-z0-9_.:-]');
+export function parseBatch(body: unknown, tokenUser?: string): BatchInput {
+  const o = claimant(body, FIELDS, tokenUser);
+  checkRequestId(o.requestId);
   const ids = o.templateIds;
   if (!Array.isArray(ids) || ids.length < 1 || ids.length > BATCH_MAX) {
     throw new ApiError('bad_request', `templateIds: required, a list of 1-${BATCH_MAX} template ids`);
@@ -44,7 +38,7 @@ export function parseBatch(o: unknown, tokenUser?: string): BatchInput {
   });
   // ids are byte strings: 'A' and 'a' are two templates.
   if (new Set(ids).size !== ids.length) throw new ApiError('bad_request', 'templateIds: each template at most once');
-  return { userId: o.userId, templateIds: ids as string[], requestId: o.requestId as string | undefined };
+  return { userId: o.userId as string, templateIds: ids as string[], requestId: o.requestId as string | undefined };
 }
 
 /** One template's result: its claim answer's body, or the error code a single claim would answer. */

@@ -15,19 +15,30 @@ const FIELDS = new Set(['userId', 'templateId', 'requestId']);
  * user token, the user is the token's: a body userId may repeat it, never name someone else.
  */
 export function parseClaim(o: unknown, tokenUser?: string): ClaimInput {
-  if (!isMap(o)) throw notAMap(FIELDS, true);
-  for (const k of Object.keys(o)) if (!FIELDS.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
+  const body = claimant(o, FIELDS, tokenUser);
+  if (!isId(body.templateId)) throw new ApiError('bad_request', 'templateId: required, 1-64 characters of [A-Za-z0-9_.:-]');
+  checkRequestId(body.requestId);
+  return body as unknown as ClaimInput;
+}
+
+/**
+ * The part every claim body shares: a map of `fields` only, and its user: the token's when
+ * there is one (a body userId may repeat it, never name someone else), else a valid body userId.
+ */
+export function claimant(o: unknown, fields: ReadonlySet<string>, tokenUser?: string): Record<string, unknown> {
+  if (!isMap(o)) throw notAMap(fields, true);
+  for (const k of Object.keys(o)) if (!fields.has(k)) throw new ApiError('bad_request', `${k}: unknown field`);
   if (tokenUser !== undefined) {
     if (o.userId !== undefined && o.userId !== tokenUser) throw new ApiError('forbidden', 'userId: not the user of the token');
     o.userId = tokenUser;
   }
-  for (const f of ['userId', 'templateId'] as const) {
-    if (!isId(o[f])) throw new ApiError('bad_request', `${f}: required, 1-64 characters of [A-Za-z0-9_.:-]`);
-  }
-  if (o.requestId !== undefined && !isId(o.requestId)) {
-    throw new ApiError('bad_request', 'requestId: 1-64 characters of [A-Za-z0-9_.:-]');
-  }
-  return o as unknown as ClaimInput;
+  if (!isId(o.userId)) throw new ApiError('bad_request', 'userId: required, 1-64 characters of [A-Za-z0-9_.:-]');
+  return o;
+}
+
+/** An optional request id must be a valid id. */
+export function checkRequestId(requestId: unknown): void {
+  if (requestId !== undefined && !isId(requestId)) throw new ApiError('bad_request', 'requestId: 1-64 characters of [A-Za-z0-9_.:-]');
 }
 
 /** The claim route handler; with `tokenSecrets`, claims need a user token (auth/user-token.ts). */
