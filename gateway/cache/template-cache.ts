@@ -6,30 +6,18 @@
 import { hash32 } from '../../core/shards.ts';
 import { homePrefix } from '../../lua/keys.ts';
 import type { Template } from '../../templates/model.ts';
+import type { EmptyMarks } from '../../issuance/sub-stocks.ts';
 
-export interface CachedTemplate {
+export { isSoldOut, markEmpty } from '../../issuance/sub-stocks.ts';
+
+/** A template as this process holds it, with the sub-stocks it saw empty (issuance/sub-stocks.ts). */
+export interface CachedTemplate extends EmptyMarks {
   readonly template: Template;
-  /** empty[k] = 1 once this process saw sub-stock k at zero. */
-  readonly empty: Uint8Array;
-  emptyCount: number;
   /** The named audience as a set, or null for everyone. */
   readonly audience: ReadonlySet<string> | null;
   /** Hashes of the template id that every claim would recompute (lua/keys.ts partitionAt, homeSubStockAt). */
   readonly idHash: number;
   readonly homePrefix: number;
-}
-
-/** Marks sub-stock k empty (this process saw it at zero). */
-export function markEmpty(c: CachedTemplate, k: number): void {
-  if (c.empty[k] === 0) {
-    c.empty[k] = 1;
-    c.emptyCount++;
-  }
-}
-
-/** True when every sub-stock is known to be empty. */
-export function isSoldOut(c: CachedTemplate): boolean {
-  return c.emptyCount >= c.template.subStocks;
 }
 
 export type Loader = (id: string) => Promise<Template | null>;

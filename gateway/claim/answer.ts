@@ -1,7 +1,7 @@
 /** What a claim is about and what it answers: the leaf types and answers of the claim path. */
-import { ApiError } from '../../core/errors.ts';
 import type { HomeClaim, ReservedClaim } from '../../lua/commands.ts';
 import type { CachedTemplate } from '../cache/template-cache.ts';
+export { restarted } from '../../issuance/overflow.ts';
 import { type Refusal, REFUSAL_STATUS } from '../http/errors.ts';
 
 export interface ClaimInput {
@@ -29,10 +29,6 @@ export function issued(ctx: ClaimCtx, couponId: string, replayed = false): Claim
   if (replayed) body.replayed = true;
   return { status: 200, body };
 }
-
-/** The 503 of a claim that met a Redis restarted and not yet repaired from MySQL (lua/fenced.ts). */
-export const restarted = () =>
-  new ApiError('unavailable', 'Redis restarted and is being repaired from MySQL: claims resume within seconds');
 
 /** Answer of a claim that was decided without a coupon. */
 export function refused(status: Refusal): ClaimAnswer {
