@@ -173,6 +173,29 @@ export function loadConfig(env: Env = process.env) {
       // (everysec loses about a second; the margin covers a slow sink and clock skew).
       restartWindowMs: int(600_000, 10_000, 86_400_000)(env, 'RECONCILE_RESTART_WINDOW_MS'),
     },
+    grants: {
+      // users per second of a job that names no rate: a 1M-user grant in ~17 minutes, leaving
+      // most of Redis to claims (one group call of a few hundred users costs ~1 ms of Redis).
+      rateDefault: int(1_000, 1, 1_000_000)(env, 'GRANT_RATE_DEFAULT'),
+      // users decided per chunk at most: one MySQL commit of the cursor and counts each, and a
+      // chunk is re-run as a whole after a crash. A slow rate makes smaller chunks (half a second).
+      chunkMax: int(500, 1, 10_000)(env, 'GRANT_CHUNK_MAX'),
+      // unacknowledged stream entries above which grant jobs wait: well below BACKLOG_MAX, where
+      // claims start getting 503, so a grant never crowds out claims on the sink.
+      backlogMax: int(100_000, 1, 1_000_000_000)(env, 'GRANT_BACKLOG_MAX'),
+      // a user whose claim keeps failing (Redis away, an earlier reservation unsettled) is retried
+      // with backoff this long, then counted failed and recorded (reason failed). Longer than a
+      // reconciler pass settles a dead process's reservation (RECONCILE_PENDING_AGE_MS + EVERY_MS).
+      retryMs: int(120_000, 100, 3_600_000)(env, 'GRANT_RETRY_MS'),
+      // how often the sink looks for running jobs and a job re-reads its state and rate: a pause,
+      // cancel or rate change takes effect within this (and one chunk).
+      pollMs: int(500, 50, 60_000)(env, 'GRANT_POLL_MS'),
+      // bytes of a streamed user list held in memory while MySQL catches up; above it the gateway
+      // stops reading the socket (TCP flow control slows the client) until the batch is written.
+      uploadBufferBytes: int(4 << 20, 64 << 10, 256 << 20)(env, 'GRANT_UPLOAD_BUFFER_BYTES'),
+      // a streamed list that sends nothing this long (not counting our own pauses) gets 408.
+      uploadIdleMs: int(10_000, 100, 600_000)(env, 'GRANT_UPLOAD_IDLE_MS'),
+    },
     sink: {
       // unique per process so the group can tell a dead consumer's entries apart.
       consumer: str(`${hostname()}-${process.pid}`)(env, 'SINK_CONSUMER'),

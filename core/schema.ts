@@ -84,6 +84,42 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_global_blacklist (
   PRIMARY KEY (kind, item_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
+// Bulk grant jobs (issuance/grant-store.ts): the job and its cursor, the listed users in upload
+// order (deduplicated by the unique key), and the users refused with their reason.
+const grantTables = (db: string) => [`
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_grant (
+  grant_id              VARCHAR(32) NOT NULL PRIMARY KEY,
+  template_id           VARCHAR(64) NOT NULL,
+  state                 ENUM('running','paused','done','cancelled','failed') NOT NULL,
+  total                 BIGINT UNSIGNED NOT NULL COMMENT 'distinct users listed',
+  last_seq              BIGINT NOT NULL DEFAULT -1 COMMENT 'the cursor: users up to this seq are decided and counted',
+  granted               BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  refused_limit_reached BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  refused_sold_out      BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  refused_ended         BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  refused_not_eligible  BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  failed                BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'claims that kept failing: refusals with reason failed',
+  rate_per_second       INT UNSIGNED NOT NULL,
+  chunks                BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'chunks committed: the sequence of its stats batches',
+  note                  VARCHAR(200) NULL COMMENT 'why the job failed',
+  started_at            DATETIME(3) NOT NULL,
+  finished_at           DATETIME(3) NULL,
+  KEY idx_state (state)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`, `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_grant_user (
+  grant_id VARCHAR(32) NOT NULL,
+  seq      BIGINT UNSIGNED NOT NULL COMMENT 'line of the upload: the job walks users in this order',
+  user_id  VARCHAR(64) NOT NULL,
+  PRIMARY KEY (grant_id, seq),
+  UNIQUE KEY uq_grant_user (grant_id, user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`, `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_grant_refusal (
+  grant_id VARCHAR(32) NOT NULL,
+  user_id  VARCHAR(64) NOT NULL,
+  reason   VARCHAR(20) NOT NULL,
+  PRIMARY KEY (grant_id, user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`];
+
 // Template fields a reader needs are copied into the row: no cross-shard join (brief, section 2).
 const couponTable = (db: string, table: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
@@ -118,6 +154,7 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
   await pools.main.query(stockChangeTable(main));
   await upgradeStockChanges(pools.main, main);
   await pools.main.query(blacklistTable(main));
+  for (const sql of grantTables(main)) await pools.main.query(sql);
   for (let d = 0; d < cfg.shardDbs; d++) {
     const db = shardDbName(cfg.dbPrefix, d);
     const pool = pools.forDb(d);

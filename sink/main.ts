@@ -9,6 +9,7 @@ import { createLog, errorText } from './log.ts';
 import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
 import { ReconcileJob } from './reconcile-job.ts';
+import { GrantJobs, grantRunDeps } from './grant-jobs.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';
 
 const log = createLog();
@@ -63,8 +64,12 @@ async function main(): Promise<void> {
     `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
   const sink = await startSink(cfg, { redis, mysql, log, onFatal: (err) => fatal('read loop ended', err) });
   const progress = reportProgress(sink);
-  const reconciler = new ReconcileJob(reconcileCtx(cfg, redis, mysql), cfg.sink.consumer, log);
+  const rc = reconcileCtx(cfg, redis, mysql);
+  const reconciler = new ReconcileJob(rc, cfg.sink.consumer, log);
   reconciler.start();
+  // Bulk grant jobs run under the same lease as the reconciler (sink/grant-jobs.ts).
+  const grants = new GrantJobs(grantRunDeps(cfg, rc, mysql), cfg.sink.consumer, cfg.reconcile.leaseMs, log);
+  grants.start();
   log.info('running');
 
   let stopping = false;
@@ -76,6 +81,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info(`${signal}: writing what is held, then exiting`);
     void (async () => {
+      // Grant runners first: their last chunk's records go to the streams the sink then drains.
+      await grants.stop();
       await Promise.all([sink.stop(), reconciler.stop()]);
       clearInterval(progress);
       const st = sink.stats();

@@ -1,0 +1,70 @@
+/**
+ * Bulk grant jobs inside the sink process that holds the work lease (reconcile/lease.ts, the
+ * reconciler's): every GRANT_POLL_MS it renews the lease and starts a runner (grant-runner.ts)
+ * for each running job that has none. Losing the lease stops the runners after their chunk in
+ * hand; whichever process holds it next resumes each job from its cursor in MySQL. A sink
+ * restarted under the same consumer name (SINK_CONSUMER) takes the lease back at once; another
+ * waits for it to expire (RECONCILE_LEASE_MS).
+ */
+import type { Log } from './log.ts';
+import type { Config } from '../config/index.ts';
+import type { MysqlPools } from '../core/mysql.ts';
+import { GrantStore } from '../issuance/grant-store.ts';
+import type { ReconcileCtx } from '../reconcile/context.ts';
+import { Lease } from '../reconcile/lease.ts';
+import { GrantRunner, type GrantRunDeps } from './grant-runner.ts';
+
+/** A runner's dependencies on the reconciler's clients. */
+export function grantRunDeps(cfg: Config, rc: ReconcileCtx, mysql: MysqlPools): GrantRunDeps {
+  return {
+    commands: rc.commands, redis: rc.redis, ks: rc.ks, layout: rc.layout, grants: new GrantStore(mysql, cfg.mysql),
+    template: (id) => rc.store.get(id), group: rc.group, retryMs: cfg.grants.retryMs, cfg: cfg.grants,
+  };
+}
+
+export class GrantJobs {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly lease: Lease;
+  private readonly runners = new Map<string, Promise<void>>();
+  private holding = false;
+  private stopped = false;
+
+  constructor(private readonly d: GrantRunDeps, owner: string, leaseMs: number, private readonly log: Log) {
+    this.lease = new Lease(d.redis, d.ks, owner, leaseMs);
+  }
+
+  /** Starts looking for jobs. */
+  start(): void {
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => { if (!this.stopped) this.start(); });
+    }, this.d.cfg.pollMs);
+    this.timer.unref();
+  }
+
+  /** Stops: each runner finishes and commits its chunk in hand. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await Promise.all(this.runners.values());
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      this.holding = (await this.lease.take()).ok;
+      if (!this.holding) return;
+      for (const id of await this.d.grants.running()) {
+        if (this.runners.has(id)) continue;
+        this.log.info(`grant ${id}: running`);
+        const p = new GrantRunner(this.d, id, () => this.stopped || !this.holding).run()
+          .then(async () => {
+            const g = await this.d.grants.get(id);
+            this.log.info(`grant ${id}: ${g?.state ?? 'gone'} granted=${g?.granted} failed=${g?.failed}`);
+          }, (err: unknown) => this.log.error(`grant-${id}`, `grant ${id}: stopped on an error; resumed from its cursor`, err))
+          .finally(() => this.runners.delete(id));
+        this.runners.set(id, p);
+      }
+    } catch (err) {
+      this.log.error('grants', 'grant jobs: could not look for work; retried', err);
+    }
+  }
+}

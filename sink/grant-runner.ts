@@ -1,0 +1,123 @@
+/**
+ * Runs one grant job to its end, chunk by chunk: re-reads the job (state, rate) and its template
+ * before each chunk, waits for tokens of the job's rate, decides the chunk (grant-chunk.ts) and
+ * commits its cursor and counts in one transaction (issuance/grant-store.ts). Everything it
+ * knows is in MySQL: a process that dies loses at most the chunk in hand, which the next run
+ * decides again (its claims replay) and counts once.
+ *
+ * The job waits, without deciding anyone, while its template is paused or its claim window not
+ * open yet (a grant honors the operator's pause and schedule), and while the sink's stream
+ * backlog is above GRANT_BACKLOG_MAX (a grant must not crowd out claims). After the window's
+ * end, or once every sub-stock was seen empty, the rest is refused (ended, sold_out) in big
+ * chunks without Redis calls or tokens.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/index.ts';
+import { hash32 } from '../core/shards.ts';
+import type { RedisClient } from '../lua/client.ts';
+import { totalBacklog } from '../lua/backlog.ts';
+import { homePrefix, type KeySpace } from '../lua/keys.ts';
+import type { Grant } from '../issuance/grant-model.ts';
+import type { GrantStore } from '../issuance/grant-store.ts';
+import { emptyMarks } from '../issuance/sub-stocks.ts';
+import type { Template } from '../templates/model.ts';
+import { type ChunkDeps, decideChunk, type JobTemplate, refusedLocally } from './grant-chunk.ts';
+
+// Users per chunk refused without Redis (after the window's end, sold out): one INSERT each.
+const LOCAL_CHUNK = 5_000;
+// How long a backlog sample is trusted: one sample costs an XINFO per partition.
+const BACKLOG_SAMPLE_MS = 250;
+
+/** What a job runs on. */
+export interface GrantRunDeps extends ChunkDeps {
+  readonly redis: RedisClient;
+  readonly ks: KeySpace;
+  readonly grants: GrantStore;
+  /** The template's row in MySQL (templates/store.ts), or null. */
+  readonly template: (id: string) => Promise<Template | null>;
+  /** The sink's consumer group (the backlog it has not stored). */
+  readonly group: string;
+  readonly cfg: Config['grants'];
+}
+
+/** Users per chunk at `rate`: a chunk takes at most half a second of tokens, so changes apply within a second. */
+export const chunkSize = (rate: number, max: number): number => Math.max(1, Math.min(max, Math.floor(rate / 2)));
+
+/** Runs one job; returns when it ended, stopped running, or `stopping()` became true. */
+export class GrantRunner {
+  private jt: JobTemplate | undefined;
+  private tokens = 0;
+  private tokensAt = Date.now();
+  private backlog = { at: 0, value: 0 };
+  // The first chunk a process runs of a job may have been decided before a crash: it replays first.
+  private mayBeRerun = true;
+
+  constructor(private readonly d: GrantRunDeps, readonly grantId: string, private readonly stopping: () => boolean) {}
+
+  /** The job's loop. */
+  async run(): Promise<void> {
+    const { d } = this;
+    while (!this.stopping()) {
+      const g = await d.grants.get(this.grantId);
+      if (!g || g.state !== 'running') return;
+      const t = await d.template(g.templateId);
+      if (!t) {
+        await d.grants.finish(g.grantId, 'failed', `template ${g.templateId} not found`, Date.now());
+        return;
+      }
+      const jt = this.jobTemplate(t);
+      const now = Date.now();
+      const held = t.status === 'paused' || (t.claimStart !== null && now < t.claimStart) || (await this.backlogDeep());
+      if (held) {
+        await sleep(d.cfg.pollMs);
+        continue;
+      }
+      const local = !this.mayBeRerun && refusedLocally(jt, now);
+      const n = local ? LOCAL_CHUNK : chunkSize(g.ratePerSecond, d.cfg.chunkMax);
+      if (!local && !(await this.takeTokens(g, n))) continue;
+      const users = await d.grants.next(g.grantId, g.lastSeq, n);
+      if (users.length === 0) {
+        await d.grants.finish(g.grantId, 'done', null, Date.now());
+        return;
+      }
+      const r = await decideChunk(d, jt, g.grantId, users, this.mayBeRerun);
+      const committed = await d.grants.commit(g.grantId, g.lastSeq, users[users.length - 1]!.seq, r.tally, r.refusals);
+      // Not committed: another process ran this chunk too (a lease handed over); the next
+      // chunk may be one it also ran, so this run replays first again.
+      this.mayBeRerun = !committed;
+    }
+  }
+
+  /** The job's view of the template: sub-stocks seen empty are forgotten with each new version (a top-up). */
+  private jobTemplate(t: Template): JobTemplate {
+    if (!this.jt || this.jt.t.version !== t.version) {
+      this.jt = { t, ...emptyMarks(t.subStocks), audience: t.audience === null ? null : new Set(t.audience),
+        idHash: hash32(t.id), homePrefix: homePrefix(t.id) };
+    }
+    return this.jt;
+  }
+
+  /** Takes `n` tokens of the job's rate, or waits at most one poll period and answers false (the caller re-reads the job). */
+  private async takeTokens(g: Grant, n: number): Promise<boolean> {
+    const now = Date.now();
+    const rate = g.ratePerSecond;
+    // At most a second's worth saved up (and at least one chunk's): a paused job does not burst.
+    this.tokens = Math.min(Math.max(rate, n), this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    if (this.tokens >= n) {
+      this.tokens -= n;
+      return true;
+    }
+    await sleep(Math.min(this.d.cfg.pollMs, Math.ceil(((n - this.tokens) / rate) * 1000)));
+    return false;
+  }
+
+  /** True while the sink's unstored stream entries are above GRANT_BACKLOG_MAX. */
+  private async backlogDeep(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.backlog.at >= BACKLOG_SAMPLE_MS) {
+      this.backlog = { at: now, value: await totalBacklog(this.d.redis, this.d.ks, this.d.group) };
+    }
+    return this.backlog.value > this.d.cfg.backlogMax;
+  }
+}
