@@ -28,6 +28,7 @@ import { BlacklistStore } from '../templates/blacklist.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
+import { GrantStore } from '../issuance/grant-store.ts';
 import { TemplateSync } from './cache/template-sync.ts';
 import { adminShare, admissionShare } from './worker-share.ts';
 import { performance } from 'node:perf_hooks';
@@ -102,7 +103,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const inFlight = new InFlight();
   const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
   const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
-  const adminRoutes = { admin, stock, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const grants = { grants: new GrantStore(mysql, cfg.mysql), rateDefault: cfg.grants.rateDefault,
+    upload: { highWater: cfg.grants.uploadBufferBytes, idleMs: cfg.grants.uploadIdleMs } };
+  const adminRoutes = { admin, stock, grants, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))

@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from './uws.ts';
 import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
+import { BodyStream, type StreamLimits } from './body-stream.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { ERROR_STATUS, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
@@ -21,6 +22,8 @@ export interface Incoming {
   /** The client's address, for routes that asked for it (RouteOptions.address), else ''. */
   readonly remoteAddress: string;
   readonly body: Buffer;
+  /** The body as a stream, for a request RouteOptions.stream chose to stream (`body` is then empty). */
+  readonly stream?: BodyStream;
 }
 
 export interface Reply {
@@ -45,6 +48,8 @@ export interface RouteOptions {
    * stranger cannot make the gateway buffer a large body it would refuse anyway.
    */
   readonly authorize?: (c: Credentials) => void;
+  /** Streams the body (body-stream.ts) instead of buffering it when `when` says so for its Content-Type. */
+  readonly stream?: StreamLimits & { readonly when: (contentType: string) => boolean };
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -98,16 +103,24 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       state.abortBody?.();
     });
     inFlight.start();
+    // A streamed body (opts.stream): answered before its end (a bad line), the rest is never read: close.
+    let stream: BodyStream | undefined;
+    const endStream = () => {
+      if (stream && !stream.complete) state.closeAfter = true;
+      stream?.close();
+    };
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
+      endStream();
       try {
-        send(res, state, reply, false);
+        send(res, state, reply, state.closeAfter === true);
       } catch (err) {
         log('reply failed', err);
       }
       inFlight.end();
     };
     const failed = (err: unknown) => {
+      endStream();
       try {
         sendError(res, state, err, log, state.closeAfter);
       } catch (e) {
@@ -135,10 +148,10 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       failed(err);
       return;
     }
-    const run = (body: Buffer) => {
+    const run = (body: Buffer, stream?: BodyStream) => {
       let reply: Reply | Promise<Reply>;
       try {
-        reply = handler({ ...head, body });
+        reply = handler({ ...head, body, stream });
       } catch (err) {
         failed(err);
         return;
@@ -146,6 +159,13 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       if (reply instanceof Promise) reply.then(ok, failed);
       else ok(reply);
     };
+    if (opts.stream?.when(head.contentType)) {
+      const s = new BodyStream(res, opts.stream);
+      stream = s;
+      state.abortBody = () => s.abort();
+      run(NO_BODY, s);
+      return;
+    }
     if (limits === undefined) {
       run(NO_BODY);
       return;

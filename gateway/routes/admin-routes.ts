@@ -8,10 +8,12 @@ import { type AdminDeps, createTemplateHandler, getTemplateHandler, listTemplate
 import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './admin-blacklist.ts';
 import { templateStatsHandler } from './admin-stats.ts';
 import { stockHandler } from './admin-stock.ts';
+import { createGrantHandler, getGrantHandler, type GrantDeps, grantRefusalsHandler, isTextList, patchGrantHandler } from './admin-grants.ts';
 
 export interface AdminRouteDeps {
   readonly admin: AdminDeps & BlacklistDeps;
   readonly stock: StockDeps;
+  readonly grants: GrantDeps;
   readonly redis: RedisClient;
   readonly ks: KeySpace;
   readonly maxBody: number;
@@ -30,6 +32,8 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
   const body = { address: true, bodyCap: d.maxBody, authorize: admin.auth };
   const idBody = { ...withId, bodyCap: d.maxBody, authorize: admin.auth };
   const other = r({}, d.methodNotAllowed);
+  // A text/plain user list streams (up to 10M lines); a JSON one is a body like any other.
+  const upload = { ...idBody, stream: { ...d.grants.upload, when: isTextList } };
   return app
     .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))
     .get('/v1/admin/templates', r(get, listTemplatesHandler(admin)))
@@ -41,6 +45,13 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
     .any('/v1/admin/templates/:id/stats', other)
     .post('/v1/admin/templates/:id/stock', r(idBody, stockHandler(admin, d.stock)))
     .any('/v1/admin/templates/:id/stock', other)
+    .post('/v1/admin/templates/:id/grants', r(upload, createGrantHandler(admin, d.grants)))
+    .any('/v1/admin/templates/:id/grants', other)
+    .get('/v1/admin/grants/:id', r(withId, getGrantHandler(admin, d.grants)))
+    .patch('/v1/admin/grants/:id', r(idBody, patchGrantHandler(admin, d.grants)))
+    .any('/v1/admin/grants/:id', other)
+    .get('/v1/admin/grants/:id/refusals', r(withId, grantRefusalsHandler(admin, d.grants)))
+    .any('/v1/admin/grants/:id/refusals', other)
     .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
     .any('/v1/admin/blacklist', other);
