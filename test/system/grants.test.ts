@@ -15,7 +15,8 @@ import { drained, testEnv } from '../../tools/harness/storage.ts';
 import { judge } from '../../tools/verify/oracle.ts';
 import { storedCoupons, templateState } from '../../tools/verify/facts.ts';
 
-const env = testEnv({ GRANT_POLL_MS: '100', GRANT_RATE_DEFAULT: '20000' });
+// A small upload buffer: the streamed list below pauses the socket many times while MySQL writes.
+const env = testEnv({ GRANT_POLL_MS: '100', GRANT_RATE_DEFAULT: '20000', GRANT_UPLOAD_BUFFER_BYTES: '65536' });
 let st: Stack;
 let url: string;
 
@@ -131,6 +132,7 @@ test('pause, resume, rate change and cancel reach a running job within a second'
 
 test('a streamed text list is read to its end; a bad line is a 400 naming it', async () => {
   const t = await createTemplate(url, { name: 'text', type: 'direct', value: 100, totalStock: 1000 });
+  // ~1.6 MB: 25 times the upload buffer.
   const lines = Array.from({ length: 200_000 }, (_, i) => `t${i % 150_000}`).join('\r\n') + '\n';
   const r = await postGrant(url, t.id, lines, { 'content-type': 'text/plain; charset=utf-8' }, '?ratePerSecond=50000');
   assert.equal(r.status, 202, r.raw.toString());

@@ -71,6 +71,12 @@ test('every character column of every table compares bytes (binary collation)', 
   const loose = cols.filter((c) => !c.collation.endsWith('_bin'));
   assert.deepEqual(loose, [], 'these columns would take two ids differing in case for one');
   assert.deepEqual(await looseColumns(s.mysql, s.cfg.mysql), []);
+  // The grant tables (issue 12) are walked too: their ids compare bytes like every other id.
+  const main = mainDbName(s.cfg.mysql.dbPrefix);
+  for (const c of ['coupon_grant.grant_id', 'coupon_grant.template_id', 'coupon_grant_user.grant_id', 'coupon_grant_user.user_id',
+    'coupon_grant_refusal.grant_id', 'coupon_grant_refusal.user_id']) {
+    assert.match(cols.find((x) => x.name === `${main}.${c}`)?.collation ?? 'missing', /_bin$/, c);
+  }
 });
 
 test('an older, case-insensitive database is refused at start, then migrated in place, repeatably', async () => {
