@@ -1,0 +1,112 @@
+/**
+ * `npm run grant -- --template ID --file users.txt [--rate N] [--url URL]`: starts a bulk grant
+ * of a template to the users of a file (one id a line, streamed to the gateway's admin API as
+ * text/plain, any size up to 10M lines) and shows its progress until the job ends. Exit 0 when
+ * it is done, 1 when it was cancelled or failed, 2 when it could not start (bad arguments, a
+ * refused list: the gateway's message names the bad line). Ctrl-C stops watching only: the job
+ * goes on in the sink (`GET /v1/admin/grants/<id>`).
+ */
+import { createReadStream, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.ts';
+
+const USAGE = 'usage: npm run grant -- --template ID --file users.txt [--rate N] [--url http://host:port]';
+
+function fail(msg: string): never {
+  console.error(`grant: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+let args: { template: string; file: string; rate: string | undefined; url: string | undefined };
+try {
+  const { values } = parseArgs({ options: { template: { type: 'string' }, file: { type: 'string' }, rate: { type: 'string' }, url: { type: 'string' } } });
+  if (!values.template || !values.file) fail('--template and --file are required');
+  if (values.rate !== undefined && !/^\d+$/.test(values.rate)) fail('--rate must be a positive integer (users per second)');
+  args = { template: values.template, file: values.file, rate: values.rate, url: values.url };
+} catch (err) {
+  fail((err as Error).message);
+}
+
+const cfg = loadConfig();
+// The admin API: on the admin listener when the gateway serves it apart (ADMIN_ROUTES=separate).
+const base = args.url ?? (cfg.admin.routes === 'separate' ? `http://${cfg.admin.host}:${cfg.admin.port}` : `http://127.0.0.1:${cfg.http.port}`);
+const auth = { authorization: `Bearer ${cfg.adminToken}` };
+
+/** One admin request; the file is streamed when given. */
+function call(method: string, path: string, file?: string): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...auth };
+    if (file) headers['content-type'] = 'text/plain; charset=utf-8';
+    const req = request(`${base}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json: unknown;
+        try { json = JSON.parse(text); } catch { json = { error: text }; }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (file) createReadStream(file).on('error', reject).pipe(req);
+    else req.end();
+  });
+}
+
+/** One progress line: a bar, the counts and the state. */
+function line(g: any): string {
+  const refused = Object.values(g.refused as Record<string, number>).reduce((a, b) => a + b, 0);
+  const decided = g.granted + refused + g.failed;
+  const share = g.total === 0 ? 1 : decided / g.total;
+  const width = 30;
+  const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
+  return `[${bar}] ${(share * 100).toFixed(1).padStart(5)}% ${decided}/${g.total} granted=${g.granted} refused=${refused} failed=${g.failed} ${g.state}`;
+}
+
+let size: number;
+try {
+  size = statSync(args.file).size;
+} catch (err) {
+  fail(`cannot read ${args.file}: ${(err as Error).message}`);
+}
+const query = args.rate ? `?ratePerSecond=${args.rate}` : '';
+console.error(`grant: uploading ${args.file} (${size} bytes) to ${base} for template ${args.template}`);
+let started;
+try {
+  started = await call('POST', `/v1/admin/templates/${encodeURIComponent(args.template)}/grants${query}`, args.file);
+} catch (err) {
+  fail(`cannot reach the gateway at ${base}: ${(err as Error).message}`);
+}
+if (started.status !== 202) fail(`${started.status} ${started.json.error}${started.json.message ? `: ${started.json.message}` : ''}`);
+const { grantId, total } = started.json as { grantId: string; total: number };
+console.error(`grant: ${grantId} started for ${total} distinct users`);
+process.on('SIGINT', () => {
+  console.error(`\ngrant: stopped watching; the job goes on (GET ${base}/v1/admin/grants/${grantId})`);
+  process.exit(130);
+});
+
+const tty = process.stdout.isTTY === true;
+let lastPrinted = 0;
+for (;;) {
+  let g: any;
+  try {
+    const r = await call('GET', `/v1/admin/grants/${grantId}`);
+    g = r.status === 200 ? r.json : undefined;
+  } catch {
+    g = undefined;
+  }
+  const finished = g && ['done', 'cancelled', 'failed'].includes(g.state);
+  if (g && (tty || finished || Date.now() - lastPrinted >= 5_000)) {
+    process.stdout.write(tty ? `\r${line(g)}` : `${line(g)}\n`);
+    lastPrinted = Date.now();
+  }
+  if (finished) {
+    if (tty) process.stdout.write('\n');
+    if (g.note) console.error(`grant: ${g.note}`);
+    process.exit(g.state === 'done' ? 0 : 1);
+  }
+  await sleep(500);
+}
