@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { deadKey, type KeySpace, pendingKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
+import { deadKey, type KeySpace, pendingKey, reconcileLeaseKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeEntry } from '../lua/record.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
@@ -71,6 +71,11 @@ export class Probe {
       for (const [name, count] of consumers ?? []) if (name === consumer) n += Number(count);
     }
     return n;
+  }
+
+  /** The sink consumer holding the work lease (reconciler and grant jobs), if any. */
+  leaseHolder(): Promise<string | null> {
+    return this.redis.get(reconcileLeaseKey(this.ks));
   }
 
   /** Every coupon row of these templates in every shard table. */

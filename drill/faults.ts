@@ -11,6 +11,7 @@ import type { LossWindow } from '../tools/verify/oracle.ts';
 import type { Attempt, TemplateFacts } from './facts.ts';
 import type { DrillName } from './options.ts';
 import type { Services } from './services.ts';
+import { grantKill } from './grant-fault.ts';
 
 /** A gateway whose Redis connections go through a proxy of the drill's (gateway-freeze). */
 export interface ProxiedGateway {
@@ -32,8 +33,8 @@ export interface FaultCtx {
   /** Claims in flight to gateway i, as the clients see them. */
   readonly inFlightTo: (gateway: number) => number;
   readonly appendfsync: 'everysec' | 'always';
-  /** An admin POST through the gateways (retried); throws unless it succeeds. */
-  readonly admin: (path: string, body: unknown) => Promise<void>;
+  /** An admin request through the first gateway; throws unless it succeeds; the answer's body. */
+  readonly admin: (path: string, body: unknown, method?: string) => Promise<any>;
   /** One recorded claim attempt to `base` (gateway index, -1 for one outside the load's). */
   readonly attempt: (base: string, gateway: number, userId: string, templateId: string, requestId: string,
     timeoutMs: number) => Promise<Attempt>;
@@ -53,6 +54,8 @@ export interface FaultResult {
   readonly attempts?: readonly Attempt[];
   /** One line on what exactly happened. */
   readonly note: string;
+  /** What the fault found broken besides the oracle's invariants (the drill fails on them). */
+  readonly failures?: readonly string[];
 }
 
 // How long each part stays broken: long enough for claims to be in flight and retried into
@@ -237,4 +240,5 @@ export const FAULTS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultRe
   'gateway-freeze': gatewayFreeze,
   'mysql-stop': mysqlStop,
   'redis-pause': redisPause,
+  'grant-kill': grantKill,
 };

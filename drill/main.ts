@@ -82,9 +82,10 @@ async function main(): Promise<number> {
     }, dirs),
   };
   const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const admin = async (path: string, body: unknown) => {
-    const r = await client.send('POST', `http://127.0.0.1:${o.gatewayPorts[0]}${path}`, body, auth, 5_000);
-    if (r.status >= 300) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  const admin = async (path: string, body: unknown, method = 'POST') => {
+    const r = await client.send(method, `http://127.0.0.1:${o.gatewayPorts[0]}${path}`, body, auth, 5_000);
+    if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
   };
   const attempt = async (base: string, gateway: number, userId: string, templateId: string, requestId: string,
     timeoutMs: number): Promise<Attempt> => {

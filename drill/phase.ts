@@ -134,7 +134,7 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
     await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));
   }
   const drain = await d.probe.waitDrained(DRAIN_LIMIT_MS);
-  const failures: string[] = [];
+  const failures: string[] = [...(fault.failures ?? [])];
   if (drain.backlog < 0) failures.push(`${drill}: Redis did not answer while waiting for the drain`);
   const templates = [...steady, hot, ...(fault.templates ?? [])];
   const attempts = [...load.attempts, ...(fault.attempts ?? [])];
