@@ -17,14 +17,17 @@ import { hash32 } from '../core/shards.ts';
 import type { RedisClient } from '../lua/client.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { homePrefix, type KeySpace } from '../lua/keys.ts';
-import type { Grant } from '../issuance/grant-model.ts';
-import type { GrantStore } from '../issuance/grant-store.ts';
+import { type Grant, GRANT_REFUSALS } from '../issuance/grant-model.ts';
+import type { GrantStore, Tally } from '../issuance/grant-store.ts';
 import { emptyMarks } from '../issuance/sub-stocks.ts';
 import type { Template } from '../templates/model.ts';
 import { type ChunkDeps, decideChunk, type JobTemplate, refusedLocally } from './grant-chunk.ts';
 
 // Users per chunk refused without Redis (after the window's end, sold out): one INSERT each.
 const LOCAL_CHUNK = 5_000;
+// Lifetimes of the stats keys, as the gateways' flush sets them (gateway/stats/flusher.ts).
+const STATS_SECOND_TTL_S = 120;
+const STATS_APPLIED_TTL_S = 86_400;
 // How long a backlog sample is trusted: one sample costs an XINFO per partition.
 const BACKLOG_SAMPLE_MS = 250;
 
@@ -85,6 +88,25 @@ export class GrantRunner {
       // Not committed: another process ran this chunk too (a lease handed over); the next
       // chunk may be one it also ran, so this run replays first again.
       this.mayBeRerun = !committed;
+      if (committed) await this.addStats(g, r.tally);
+    }
+  }
+
+  /**
+   * Adds a committed chunk to the template's claim stats (gateway/stats/: claims, issued per
+   * second, refusals), as one more "gateway" named after the job whose batch sequence is the
+   * chunk's number: a resend after a lost reply is a no-op. Best effort: stats may miss the
+   * chunk of a crash between its commit and this call; the stock (issued) is Redis's own count.
+   */
+  private async addStats(g: Grant, t: Tally): Promise<void> {
+    const refused = GRANT_REFUSALS.flatMap((x) => (t.refused[x] > 0 ? [x, t.refused[x]] : []));
+    const reasons = t.failed > 0 ? [...refused, 'unavailable', t.failed] : refused;
+    const claims = t.granted + t.failed + GRANT_REFUSALS.reduce((n, x) => n + t.refused[x], 0);
+    try {
+      await this.d.commands.statsAdd({ templateId: g.templateId, second: Math.floor(Date.now() / 1000), gatewayId: `grant-${g.grantId}`,
+        seq: g.chunks + 1, claims, issued: t.granted }, STATS_SECOND_TTL_S, STATS_APPLIED_TTL_S, reasons);
+    } catch {
+      // Redis failed: these counts are left out of the stats (the job's own counts are in MySQL).
     }
   }
 

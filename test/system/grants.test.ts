@@ -68,6 +68,12 @@ test('a list with duplicates: each distinct user one coupon, or a refusal with i
   const holders = new Set(rows.map((x) => x.userId));
   assert.equal(holders.size, 2400, 'no user twice');
   for (const u of holders) assert.ok(!byUser.has(u), `${u} both granted and refused`);
+  // The template's stats count the grant: issued from Redis's stock, refusals and rates from the job's chunks.
+  await waitFor(async () => (await http('GET', `${url}/v1/admin/templates/${t.id}/stats`, undefined, ADMIN)).json.issuedPerSecond >= 41, 5_000, 'stats');
+  const stats = (await http('GET', `${url}/v1/admin/templates/${t.id}/stats`, undefined, ADMIN)).json;
+  assert.equal(stats.issued, 2500);
+  assert.equal(stats.rejected.limit_reached, 100);
+  assert.equal(stats.rejected.sold_out, 501);
   // The 100 earlier claims' answers were not kept: they count as untold rows too.
   const v = await verdict(t, [], 2400 + 100);
   assert.deepEqual(v.violations, []);
