@@ -136,6 +136,27 @@ test('pause, resume, rate change and cancel reach a running job within a second'
   assert.equal((await grantCoupons(st.s, t.id, id)).length, c.granted, 'the counts match the coupons');
 });
 
+test('the template rules hold: a paused template holds the job, the audience and the window refuse', async () => {
+  const audience = Array.from({ length: 50 }, (_, i) => `a${i}`);
+  const t = await createTemplate(url, { name: 'rules', type: 'direct', value: 100, totalStock: 1000, audience,
+    claimEnd: new Date(Date.now() + 4_000).toISOString() });
+  assert.equal((await http('PATCH', `${url}/v1/admin/templates/${t.id}`, { status: 'paused' }, ADMIN)).status, 200);
+  const listed = Array.from({ length: 100 }, (_, i) => `a${i}`);
+  const r = await postGrant(url, t.id, { userIds: listed });
+  await new Promise((res) => setTimeout(res, 800));
+  const held = await grantView(url, r.json.grantId);
+  assert.equal(held.state, 'running');
+  assert.equal(held.granted + held.refused.not_eligible, 0, 'a paused template holds the job');
+  assert.equal((await http('PATCH', `${url}/v1/admin/templates/${t.id}`, { status: 'active' }, ADMIN)).status, 200);
+  const g = await waitGrant(url, r.json.grantId, finished);
+  assert.equal(g.granted, 50);
+  assert.equal(g.refused.not_eligible, 50);
+  await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(t.claimEnd) - Date.now() + 100)));
+  const late = await postGrant(url, t.id, { userIds: ['a60', 'a1'] });
+  const e = await waitGrant(url, late.json.grantId, finished);
+  assert.deepEqual([e.granted, e.refused.ended], [0, 2], 'after the window: ended');
+});
+
 test('a streamed text list is read to its end; a bad line is a 400 naming it', async () => {
   const t = await createTemplate(url, { name: 'text', type: 'direct', value: 100, totalStock: 1000 });
   // ~1.6 MB: 25 times the upload buffer.
