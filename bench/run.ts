@@ -3,7 +3,8 @@
  *   1. end to end: bare uWS hello vs the real gateway + sink under the same HTTP load, then a
  *      check that MySQL holds exactly the coupons the gateway issued;
  *   2. sink: batched drain vs single-row autocommit INSERTs;
- *   3. micro-benchmarks of the claim hot path.
+ *   3. micro-benchmarks of the claim hot path;
+ *   4. bulk grants (`--only=grant`): a 1M-user grant job, grants/s and CPU per grant per process.
  * Every figure sits next to its comparison run as a ratio; the machine is shared and noisy.
  * Cleans up what it started (children, keys, databases) even on failure or Ctrl-C, prints a
  * Markdown summary, writes it to .data/bench-latest.md, and exits non-zero if anything failed.
@@ -18,6 +19,7 @@ import { ROOT, stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
 import { renderSummary } from './report.ts';
 import { runSinkBench, type SinkBenchResult } from './sink-bench.ts';
+import { type GrantBenchResult, renderGrant, runGrantBench } from './grant-bench.ts';
 
 const OUT_DIR = `${ROOT}.data`;
 const OUT_FILE = `${OUT_DIR}/bench-latest.md`;
@@ -58,7 +60,8 @@ async function section<T>(name: string, failures: string[], f: () => Promise<T &
 /** Upper bound of a session: a stuck step can never keep loading the shared machine. */
 function watchdogMs(o: BenchOptions): number {
   const load = (o.warmupS + o.durationS) * 2 + (o.wrk ? o.durationS * 2 : 0);
-  return (load + 300) * 1000;
+  const grant = o.sections.includes('grant') ? o.grantSeconds + 600 : 0;
+  return (load + grant + 300) * 1000;
 }
 
 async function main(): Promise<void> {
@@ -81,10 +84,16 @@ async function main(): Promise<void> {
     micro = await section('3. micro-benchmarks', failures, async () => ({ ...(await runMicro(o)), failures: [] }));
   }
 
-  const md = renderSummary(o, {
-    machine, servers: e2e?.servers ?? sink?.servers, e2e, sink, micro, failures,
+  let grant: GrantBenchResult | undefined;
+  if (o.sections.includes('grant')) grant = await section('4. bulk grants', failures, () => runGrantBench(o));
+  const summary = renderSummary(o, {
+    machine, servers: e2e?.servers ?? sink?.servers ?? grant?.servers, e2e, sink, micro, failures,
     seconds: (performance.now() - started) / 1000,
   });
+  const md = grant ? `${summary}
+
+${renderGrant(grant)}
+` : summary;
   console.log(`\n${md}`);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(OUT_FILE, md);
