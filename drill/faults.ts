@@ -11,7 +11,6 @@ import type { LossWindow } from '../tools/verify/oracle.ts';
 import type { Attempt, TemplateFacts } from './facts.ts';
 import type { DrillName } from './options.ts';
 import type { Services } from './services.ts';
-import { grantKill } from './grant-fault.ts';
 
 /** A gateway whose Redis connections go through a proxy of the drill's (gateway-freeze). */
 export interface ProxiedGateway {
@@ -232,7 +231,7 @@ async function redisPause(c: FaultCtx): Promise<FaultResult> {
 }
 
 /** The fault step of each drill. */
-export const FAULTS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultResult>>> = {
+export const FAULTS: Readonly<Record<Exclude<DrillName, 'grant-kill'>, (c: FaultCtx) => Promise<FaultResult>>> = {
   'gateway-kill': gatewayKill,
   'sink-kill': sinkKill,
   'redis-kill': redisKill,
@@ -240,5 +239,4 @@ export const FAULTS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultRe
   'gateway-freeze': gatewayFreeze,
   'mysql-stop': mysqlStop,
   'redis-pause': redisPause,
-  'grant-kill': grantKill,
 };

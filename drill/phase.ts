@@ -8,6 +8,7 @@ import type { Probe, ProbedTemplate } from './collect.ts';
 import type { LossWindow } from '../tools/verify/oracle.ts';
 import type { Attempt, DrillFacts, TemplateFacts } from './facts.ts';
 import { type FaultCtx, type FaultResult, FAULTS } from './faults.ts';
+import { grantKill } from './grant-fault.ts';
 import { Load, type LoadOptions } from './load.ts';
 import type { DrillName } from './options.ts';
 import { type DrillRow, issuedDuring, recoveryMs } from './report.ts';
@@ -128,7 +129,7 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
     await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
     load.add(hot.id, 3);
     await sleep(HOT_LEAD_MS);
-    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, FAULTS[drill](d.fault));
+    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, (drill === 'grant-kill' ? grantKill : FAULTS[drill])(d.fault));
     await sleep(AFTER_MS);
   } finally {
     await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));
