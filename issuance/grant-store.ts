@@ -146,6 +146,44 @@ export class GrantStore {
     });
   }
 
+  /** A page of the job's users recorded `failed`, ordered by id, after `after`: the end-of-job retry pass. */
+  async failedUsers(grantId: string, after: string, n: number): Promise<string[]> {
+    const [rows] = await this.mysql.main.query<RowDataPacket[]>(`SELECT user_id FROM ${this.refused}
+      WHERE grant_id = ? AND reason = 'failed' AND user_id > ? ORDER BY user_id LIMIT ?`, [grantId, after, n]);
+    return rows.map((r) => String(r.user_id));
+  }
+
+  /**
+   * Records what a retry decided for users recorded `failed`, in one transaction: a granted user
+   * loses its refusal row, a refused one gets its reason; the counts move with them. Only rows
+   * still `failed` change (locked first), so a retry applied twice counts once.
+   */
+  async settleFailed(grantId: string, decided: ReadonlyMap<string, 'granted' | GrantOutcome>): Promise<void> {
+    const changed = [...decided].filter(([, o]) => o !== 'failed');
+    if (changed.length === 0) return;
+    await inTransaction(this.mysql.main, async (conn) => {
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT user_id FROM ${this.refused}
+        WHERE grant_id = ? AND reason = 'failed' AND user_id IN (?) FOR UPDATE`, [grantId, changed.map(([u]) => u)]);
+      const still = new Set(rows.map((r) => String(r.user_id)));
+      const t = emptyTally();
+      for (const [userId, o] of changed) {
+        if (!still.has(userId)) continue;
+        if (o === 'granted') {
+          t.granted++;
+          await conn.query(`DELETE FROM ${this.refused} WHERE grant_id = ? AND user_id = ?`, [grantId, userId]);
+        } else {
+          t.refused[o as GrantRefusal]++;
+          await conn.query(`UPDATE ${this.refused} SET reason = ? WHERE grant_id = ? AND user_id = ?`, [o, grantId, userId]);
+        }
+      }
+      const moved = t.granted + GRANT_REFUSALS.reduce((n, x) => n + t.refused[x], 0);
+      if (moved === 0) return;
+      const sets = GRANT_REFUSALS.map((x) => `${refusedColumn(x)} = ${refusedColumn(x)} + ?`).join(', ');
+      await conn.query(`UPDATE ${this.jobs} SET granted = granted + ?, ${sets}, failed = failed - ? WHERE grant_id = ?`,
+        [t.granted, ...GRANT_REFUSALS.map((x) => t.refused[x]), moved, grantId]);
+    });
+  }
+
   /** Ends a running job (every user decided: done; the template is gone: failed). */
   async finish(grantId: string, state: Extract<GrantState, 'done' | 'failed'>, note: string | null, now: number): Promise<void> {
     await this.mysql.main.query(`UPDATE ${this.jobs} SET state = ?, note = ?, finished_at = ? WHERE grant_id = ? AND state IN ('running', 'paused')`,

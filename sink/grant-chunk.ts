@@ -46,10 +46,11 @@ export interface ChunkDeps {
   readonly retryMs: number;
 }
 
-/** What a chunk decided: the counts and the users refused (or failed), for GrantStore.commit. */
+/** What a chunk decided: the counts and the users refused (or failed), for GrantStore.commit, and each user's outcome. */
 export interface ChunkResult {
   readonly tally: Tally;
   readonly refusals: GrantRefusalRow[];
+  readonly decided: ReadonlyMap<string, 'granted' | GrantOutcome>;
 }
 
 /** A user's outcome, or `retry` when its claim's outcome is not known yet. */
@@ -108,6 +109,7 @@ export async function decideChunk(d: ChunkDeps, jt: JobTemplate, grantId: string
   }
   const tally = emptyTally();
   const refusals: GrantRefusalRow[] = [];
+  const decided = new Map<string, 'granted' | GrantOutcome>();
   for (const [userId, o] of outcomes) {
     if (o === 'granted') tally.granted++;
     else if (o === 'failed' || o === 'retry') {
@@ -117,8 +119,9 @@ export async function decideChunk(d: ChunkDeps, jt: JobTemplate, grantId: string
       tally.refused[o]++;
       refusals.push({ userId, reason: o });
     }
+    decided.set(userId, o === 'retry' ? 'failed' : o);
   }
-  return { tally, refusals };
+  return { tally, refusals, decided };
 }
 
 /** The answer stored for a claim of a re-run chunk: granted when it issued before the crash, else the local refusal. */

@@ -54,6 +54,9 @@ export class GrantRunner {
   private backlog = { at: 0, value: 0 };
   // The first chunk a process runs of a job may have been decided before a crash: it replays first.
   private mayBeRerun = true;
+  // The end-of-job pass over users recorded failed: where it is, and whether it is over.
+  private retryAfter = '';
+  private retried = false;
 
   constructor(private readonly d: GrantRunDeps, readonly grantId: string, private readonly stopping: () => boolean) {}
 
@@ -80,6 +83,11 @@ export class GrantRunner {
       if (!local && !(await this.takeTokens(g, n))) continue;
       const users = await d.grants.next(g.grantId, g.lastSeq, n);
       if (users.length === 0) {
+        // Every user is decided: users recorded failed get one more pass, then the job is done.
+        if (g.failed > 0 && !this.retried) {
+          await this.retryFailed(g, jt, n);
+          continue;
+        }
         await d.grants.finish(g.grantId, 'done', null, Date.now());
         return;
       }
@@ -90,6 +98,23 @@ export class GrantRunner {
       this.mayBeRerun = !committed;
       if (committed) await this.addStats(g, r.tally);
     }
+  }
+
+  /**
+   * One page of the end-of-job pass over the users recorded `failed` (their claims kept failing
+   * for GRANT_RETRY_MS: Redis away, a reservation left unsettled by a crash, a sub-stock key
+   * missing): decided again like a re-run chunk (a coupon issued meanwhile replays), and what
+   * changed is settled in MySQL. A user still failing stays recorded as failed.
+   */
+  private async retryFailed(g: Grant, jt: JobTemplate, n: number): Promise<void> {
+    const page = await this.d.grants.failedUsers(g.grantId, this.retryAfter, n);
+    if (page.length === 0) {
+      this.retried = true;
+      return;
+    }
+    const r = await decideChunk(this.d, jt, g.grantId, page.map((userId) => ({ seq: 0, userId })), true);
+    await this.d.grants.settleFailed(g.grantId, r.decided);
+    this.retryAfter = page[page.length - 1]!;
   }
 
   /**
