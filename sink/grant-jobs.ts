@@ -6,6 +6,7 @@
  * restarted under the same consumer name (SINK_CONSUMER) takes the lease back at once; another
  * waits for it to expire (RECONCILE_LEASE_MS).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log } from './log.ts';
 import type { Config } from '../config/index.ts';
 import type { MysqlPools } from '../core/mysql.ts';
@@ -21,6 +22,9 @@ export function grantRunDeps(cfg: Config, rc: ReconcileCtx, mysql: MysqlPools): 
     template: (id) => rc.store.get(id), group: rc.group, retryMs: cfg.grants.retryMs, cfg: cfg.grants,
   };
 }
+
+// How long a stopping sink waits for its runners' chunks in hand.
+const STOP_GRACE_MS = 5_000;
 
 export class GrantJobs {
   private timer: NodeJS.Timeout | undefined;
@@ -41,11 +45,15 @@ export class GrantJobs {
     this.timer.unref();
   }
 
-  /** Stops: each runner finishes and commits its chunk in hand. */
+  /**
+   * Stops: each runner finishes and commits its chunk in hand, or is left after STOP_GRACE_MS
+   * (a chunk retrying a failing Redis could take GRANT_RETRY_MS): an abandoned chunk is decided
+   * again by the next run, its coupons replay.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await Promise.all(this.runners.values());
+    await Promise.race([Promise.all(this.runners.values()), sleep(STOP_GRACE_MS)]);
   }
 
   private async tick(): Promise<void> {

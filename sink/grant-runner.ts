@@ -51,7 +51,8 @@ export class GrantRunner {
   private jt: JobTemplate | undefined;
   private tokens = 0;
   private tokensAt = Date.now();
-  private backlog = { at: 0, value: 0 };
+  // The last backlog sample, and coupons this job granted since: at most one stream entry each.
+  private backlog = { at: 0, value: 0, added: 0 };
   // The first chunk a process runs of a job may have been decided before a crash: it replays first.
   private mayBeRerun = true;
   // The end-of-job pass over users recorded failed: where it is, and whether it is over.
@@ -92,6 +93,7 @@ export class GrantRunner {
         return;
       }
       const r = await decideChunk(d, jt, g.grantId, users, this.mayBeRerun);
+      this.backlog.added += r.tally.granted;
       const committed = await d.grants.commit(g.grantId, g.lastSeq, users[users.length - 1]!.seq, r.tally, r.refusals);
       // Not committed: another process ran this chunk too (a lease handed over); the next
       // chunk may be one it also ran, so this run replays first again.
@@ -159,12 +161,17 @@ export class GrantRunner {
     return false;
   }
 
-  /** True while the sink's unstored stream entries are above GRANT_BACKLOG_MAX. */
+  /**
+   * True while the sink's unstored stream entries are above GRANT_BACKLOG_MAX. A sample is
+   * trusted BACKLOG_SAMPLE_MS, unless what the job added since could have crossed the bound:
+   * then it samples again, so a fast job passes the bound by one chunk at most.
+   */
   private async backlogDeep(): Promise<boolean> {
     const now = Date.now();
-    if (now - this.backlog.at >= BACKLOG_SAMPLE_MS) {
-      this.backlog = { at: now, value: await totalBacklog(this.d.redis, this.d.ks, this.d.group) };
+    const max = this.d.cfg.backlogMax;
+    if (now - this.backlog.at >= BACKLOG_SAMPLE_MS || this.backlog.value + this.backlog.added > max) {
+      this.backlog = { at: now, value: await totalBacklog(this.d.redis, this.d.ks, this.d.group), added: 0 };
     }
-    return this.backlog.value > this.d.cfg.backlogMax;
+    return this.backlog.value > max;
   }
 }
