@@ -53,7 +53,7 @@ export class GrantJobs {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await Promise.race([Promise.all(this.runners.values()), sleep(STOP_GRACE_MS)]);
+    await Promise.race([Promise.all(this.runners.values()), sleep(STOP_GRACE_MS, undefined, { ref: false })]);
   }
 
   private async tick(): Promise<void> {
