@@ -46,6 +46,10 @@ export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
 export const codeMarksKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:codes:${templateId}:${k}`;
 
+/** Remaining red-packet budget (cents) of sub-stock k: drawn from with its stock, in its slot. */
+export const budgetKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:budget:${templateId}:${k}`;
+
 /** Operator stock changes applied to sub-stock k: hash of request id -> amount (lua/stock-change-3.lua). */
 export const stockChangesKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock-changes:${templateId}:${k}`;
