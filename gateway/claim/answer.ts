@@ -8,7 +8,12 @@ export interface ClaimInput {
   readonly userId: string;
   readonly templateId: string;
   readonly requestId?: string;
+  /** A redemption: the code's number (redemption/code-mac.ts); the request id is then the code's. */
+  readonly code?: number;
 }
+
+/** The request id of a redemption: the code's, so every redemption of one code is one request. */
+export const codeRequestId = (code: number): string => `code:${code}`;
 
 export interface ClaimAnswer {
   readonly status: number;

@@ -9,7 +9,7 @@ import { type Refusal } from '../http/errors.ts';
 
 /** Why a claim for a known template got no coupon, in the order the stats answer lists them. */
 export const REJECT_REASONS = ['limit_reached', 'sold_out', 'not_started', 'ended', 'paused', 'not_eligible',
-  'rate_limited', 'unavailable'] as const satisfies readonly (Refusal | ErrorCode)[];
+  'rate_limited', 'unavailable', 'code_used'] as const satisfies readonly (Refusal | ErrorCode)[];
 
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
