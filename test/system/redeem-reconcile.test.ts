@@ -1,0 +1,82 @@
+/**
+ * A redemption left half-way by a gateway that died between its steps is settled by the
+ * reconciler like any overflow claim (reconcile/reservations.ts), from the record's request id
+ * 'code:<number>': after the take, the coupon is confirmed and the code stays its user's; before
+ * it, the slot is released, the code stays unused, and a late take of the dead gateway is refused.
+ * The steps are the real scripts, called one by one, stopping where a gateway would have died.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { codeRequestId } from '../../gateway/claim/answer.ts';
+import { couponIdPrefix } from '../../core/shards.ts';
+import { ScriptCode } from '../../lua/codes.ts';
+import { Commands, type ReservedClaim } from '../../lua/commands.ts';
+import { codeMarksKey, homeSubStock, subStockPartition } from '../../lua/keys.ts';
+import { reconcileCtx } from '../../reconcile/context.ts';
+import { reconcileOnce } from '../../reconcile/reconcile.ts';
+import type { Template } from '../../templates/model.ts';
+import { createLog } from '../../sink/log.ts';
+import { startSink } from '../../sink/sink.ts';
+import { claimRig, type ClaimRig } from '../support/claims.ts';
+import { codeRig, type CodeRig } from '../support/codes.ts';
+import { keySpace, layout } from '../support/sink-fixtures.ts';
+import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
+
+const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
+let s: Storage;
+let rig: ClaimRig;
+let codes: CodeRig;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+before(async () => {
+  s = await openStorage(testConfig(env));
+  rig = claimRig(s);
+  codes = codeRig(s, rig.service);
+  const sink = await startSink(s.cfg, { log: createLog(() => undefined) });
+  cleanup.push(() => sink.stop());
+});
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+  await s?.close();
+});
+
+/** A redemption's first step for `userId` and code number n, as the gateway sends it: the reservation. */
+async function reserve(t: Template, userId: string, n: number): Promise<ReservedClaim> {
+  const home = homeSubStock(t.id, userId, t.subStocks);
+  const claim = { templateId: t.id, userId, requestId: codeRequestId(n), remember: '2', perUserLimit: t.perUserLimit, home,
+    homePartition: subStockPartition(keySpace(s.cfg), t.id, home), shardPrefix: couponIdPrefix(layout(s.cfg), userId) } as const;
+  const [code, token] = await new Commands(s.redis, keySpace(s.cfg)).claimHome(claim);
+  assert.equal(code, ScriptCode.Reserved);
+  return { ...claim, token: String(token) };
+}
+
+const take = (c: ReservedClaim, t: Template, n: number) => new Commands(s.redis, keySpace(s.cfg)).codeTake(c, n % t.subStocks, n);
+const markOf = (t: Template, n: number) => s.redis.hget(codeMarksKey(keySpace(s.cfg), t.id, n % t.subStocks), String(n));
+
+test('a gateway dead after the take: confirmed, replayed, the code stays used; dead before it: released, the code redeems', async () => {
+  const t = await rig.template({ totalStock: 10, subStocks: 2, perUserLimit: 1 });
+  const { codes: [taken, untaken], numbers: [n1, n2] } = await codes.codes(t.id, 2);
+  const a = await reserve(t, 'ua', n1!);
+  const [code, coupon] = await take(a, t, n1!); // ... and the gateway died before settling
+  assert.equal(code, ScriptCode.Issued);
+  const b = await reserve(t, 'ub', n2!); // ... and died before taking
+  // Meanwhile the user's retry waits for its reservation, and answers 503 (outcome unknown).
+  const early = await codes.redeem({ userId: 'ua', code: taken });
+  assert.deepEqual([early.status, early.body.error], [503, 'unavailable']);
+  await sleep(1100);
+
+  const r = await reconcileOnce(reconcileCtx(s.cfg, s.redis, s.mysql));
+  assert.deepEqual([r.reservations.found, r.reservations.confirmed, r.reservations.released], [2, 1, 1]);
+  const replay = await codes.redeem({ userId: 'ua', code: taken });
+  assert.deepEqual([replay.status, replay.body.couponId, replay.body.replayed], [200, String(coupon), true]);
+  assert.deepEqual((await codes.redeem({ userId: 'uz', code: taken })).body, { status: 'code_used' });
+  assert.equal(await markOf(t, n1!), `ua|${coupon}`);
+
+  // The released one: the dead gateway waking up cannot take; the code is still unused.
+  assert.deepEqual(await take(b, t, n2!), [ScriptCode.Released]);
+  assert.equal(await markOf(t, n2!), null);
+  const fresh = await codes.redeem({ userId: 'ub', code: untaken });
+  assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  assert.equal(await markOf(t, n2!), `ub|${fresh.body.couponId}`);
+});
