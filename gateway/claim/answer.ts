@@ -12,9 +12,6 @@ export interface ClaimInput {
   readonly code?: number;
 }
 
-/** The request id of a redemption: the code's, so every redemption of one code is one request. */
-export const codeRequestId = (code: number): string => `code:${code}`;
-
 export interface ClaimAnswer {
   readonly status: number;
   readonly body: Record<string, unknown>;

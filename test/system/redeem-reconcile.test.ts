@@ -4,15 +4,16 @@
  * 'code:<number>': after the take, the coupon is confirmed and the code stays its user's; before
  * it, the slot is released, the code stays unused, and a late take of the dead gateway is refused.
  * The steps are the real scripts, called one by one, stopping where a gateway would have died.
+ * And after a Redis restart that lost a redemption, the code's mark comes back from MySQL.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { codeRequestId } from '../../gateway/claim/answer.ts';
+import { codeRequestId } from '../../redemption/code-mac.ts';
 import { couponIdPrefix } from '../../core/shards.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { Commands, type ReservedClaim } from '../../lua/commands.ts';
-import { codeMarksKey, homeSubStock, subStockPartition } from '../../lua/keys.ts';
+import { codeMarksKey, homeSubStock, reconcileRunKey, stockKey, subStockPartition, usersKey } from '../../lua/keys.ts';
 import { reconcileCtx } from '../../reconcile/context.ts';
 import { reconcileOnce } from '../../reconcile/reconcile.ts';
 import type { Template } from '../../templates/model.ts';
@@ -20,8 +21,8 @@ import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import { claimRig, type ClaimRig } from '../support/claims.ts';
 import { codeRig, type CodeRig } from '../support/codes.ts';
-import { keySpace, layout } from '../support/sink-fixtures.ts';
-import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
+import { keySpace, layout, waitFor } from '../support/sink-fixtures.ts';
+import { drained, openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
 let s: Storage;
@@ -79,4 +80,27 @@ test('a gateway dead after the take: confirmed, replayed, the code stays used; d
   const fresh = await codes.redeem({ userId: 'ub', code: untaken });
   assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
   assert.equal(await markOf(t, n2!), `ub|${fresh.body.couponId}`);
+});
+
+test('after a Redis restart that lost a redemption the sink had stored: the code is marked redeemed again', async () => {
+  const t = await rig.template({ totalStock: 10, subStocks: 2, perUserLimit: 1 });
+  const { codes: [code], numbers: [n] } = await codes.codes(t.id, 1);
+  const first = await codes.redeem({ userId: 'ur', code });
+  assert.equal(first.status, 200);
+  await waitFor(() => drained(s), 10_000, 'the sink stored the coupon');
+  await sleep(600); // beyond the clock margin within which a pass does not trust stamps
+  // As if Redis came back from an AOF written before the redemption: stock, user and mark forget it.
+  const ks = keySpace(s.cfg);
+  const home = homeSubStock(t.id, 'ur', 2);
+  await s.redis.incr(stockKey(ks, t.id, n! % 2));
+  await s.redis.hdel(usersKey(ks, subStockPartition(ks, t.id, home), t.id), 'ur', `ur|${codeRequestId(n!)}`);
+  await s.redis.hdel(codeMarksKey(ks, t.id, n! % 2), String(n));
+  await s.redis.set(reconcileRunKey(ks), 'a-run-before-the-crash');
+
+  const r = await reconcileOnce(reconcileCtx(s.cfg, s.redis, s.mysql));
+  assert.equal(r.restarted, true);
+  assert.equal(await markOf(t, n!), `ur|${first.body.couponId}`);
+  assert.deepEqual((await codes.redeem({ userId: 'someone', code })).body, { status: 'code_used' });
+  const replay = await codes.redeem({ userId: 'ur', code });
+  assert.deepEqual([replay.body.couponId, replay.body.replayed], [first.body.couponId, true]);
 });
