@@ -11,7 +11,8 @@
  * A code takes from its own sub-stock only: its mark and the stock it decrements must share a
  * slot to change in one script (Redis Cluster). When that sub-stock is empty the answer is
  * sold_out, even if another sub-stock has coupons left: give a template for codes few
- * sub-stocks (one, below 1,000 coupons, is the default), or stock to spare.
+ * sub-stocks (one, below 2,000 coupons, is the default), or stock to spare. The codes of a
+ * batch spread evenly over the sub-stocks (consecutive numbers), as the stock does.
  */
 import { ApiError } from '../../core/errors.ts';
 import { ScriptCode } from '../../lua/codes.ts';
