@@ -1,5 +1,6 @@
 /**
  * Claim counting on the hot path: a Map lookup and two increments per claim, no Redis call.
+ * A redemption is a claim of its code's template (code_used is one more reason).
  * Only claims for a template the cache returned are counted (an unknown id never is), so the
  * map holds at most one entry per cached template. The flusher (flusher.ts) takes the deltas.
  */
