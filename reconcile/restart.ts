@@ -10,7 +10,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { markRepaired, redisRunId } from '../lua/fenced.ts';
 import { codeMarksKey, homeSubStock, reconcileRunKey, seqKey, subStockPartition } from '../lua/keys.ts';
-import { codeOfRequest } from '../redemption/code-mac.ts';
+import { codeOfRequest } from '../core/ids.ts';
 import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 

@@ -31,15 +31,6 @@ export const batchOf = (n: number): number => Math.floor(n / SERIALS);
 /** The serial of a code number within its batch. */
 export const serialOf = (n: number): number => n % SERIALS;
 
-/** The request id of a redemption: the code's, so every redemption of one code is one request. */
-export const codeRequestId = (n: number): string => `code:${n}`;
-
-/** The code number of a redemption's request id, or undefined for any other request id. */
-export function codeOfRequest(requestId: string): number | undefined {
-  const m = /^code:(\d{1,13})$/.exec(requestId);
-  return m ? Number(m[1]) : undefined;
-}
-
 /** Mints and checks codes under one secret. */
 export class CodeSigner {
   private readonly key: KeyObject;

@@ -15,7 +15,7 @@ import * as keys from '../../lua/keys.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
 import type { Refusal } from '../http/errors.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
-import { codeRequestId } from '../../redemption/code-mac.ts';
+import { codeRequestId } from '../../core/ids.ts';
 import { type ClaimDeps, redisCall } from './deps.ts';
 import { ClaimGroups } from './group-commit.ts';
 import { takeOverflow } from './overflow.ts';

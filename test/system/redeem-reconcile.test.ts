@@ -4,12 +4,12 @@
  * 'code:<number>': after the take, the coupon is confirmed and the code stays its user's; before
  * it, the slot is released, the code stays unused, and a late take of the dead gateway is refused.
  * The steps are the real scripts, called one by one, stopping where a gateway would have died.
- * And after a Redis restart that lost a redemption, the code's mark comes back from MySQL.
+ * And after a Redis restart that lost a redemption, or a rebuild, the code's mark comes back from MySQL.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { codeRequestId } from '../../redemption/code-mac.ts';
+import { codeRequestId } from '../../core/ids.ts';
 import { couponIdPrefix } from '../../core/shards.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { Commands, type ReservedClaim } from '../../lua/commands.ts';
@@ -17,6 +17,7 @@ import { codeMarksKey, homeSubStock, reconcileRunKey, stockKey, subStockPartitio
 import { reconcileCtx } from '../../reconcile/context.ts';
 import { reconcileOnce } from '../../reconcile/reconcile.ts';
 import type { Template } from '../../templates/model.ts';
+import { rebuildDeps, rebuildTemplate } from '../../templates/rebuild/rebuild.ts';
 import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import { claimRig, type ClaimRig } from '../support/claims.ts';
@@ -103,4 +104,19 @@ test('after a Redis restart that lost a redemption the sink had stored: the code
   assert.deepEqual((await codes.redeem({ userId: 'someone', code })).body, { status: 'code_used' });
   const replay = await codes.redeem({ userId: 'ur', code });
   assert.deepEqual([replay.body.couponId, replay.body.replayed], [first.body.couponId, true]);
+});
+
+test('a rebuild of Redis from MySQL writes the marks of redeemed codes back', async () => {
+  const t = await rig.template({ totalStock: 10, subStocks: 2, perUserLimit: 1 });
+  const { codes: [code, unused], numbers: [n, m] } = await codes.codes(t.id, 2);
+  const first = await codes.redeem({ userId: 'rb', code });
+  assert.equal(first.status, 200);
+  await waitFor(() => drained(s), 10_000, 'the sink stored the coupon');
+  await s.redis.hdel(codeMarksKey(keySpace(s.cfg), t.id, n! % 2), String(n)); // lost with Redis
+  const report = await rebuildTemplate(rebuildDeps(s.cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined }), t.id);
+  assert.equal(report.outcome, 'rebuilt', report.message);
+  assert.equal(await markOf(t, n!), `rb|${first.body.couponId}`);
+  assert.equal(await markOf(t, m!), null);
+  assert.deepEqual((await codes.redeem({ userId: 'other', code })).body, { status: 'code_used' });
+  assert.equal((await codes.redeem({ userId: 'other', code: unused })).status, 200);
 });

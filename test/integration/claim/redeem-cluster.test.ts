@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Cluster } from 'ioredis';
 import { loadConfigWith } from '../../../config/index.ts';
-import { codeRequestId } from '../../../redemption/code-mac.ts';
+import { codeRequestId } from '../../../core/ids.ts';
 import * as keys from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import type { Told } from '../../../tools/verify/oracle.ts';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { codeRequestId } from '../../../redemption/code-mac.ts';
+import { codeRequestId } from '../../../core/ids.ts';
 import { Commands } from '../../../lua/commands.ts';
 import * as keys from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
