@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
+import { type BatchKey, decodeBatchAnswer, decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
 import type { IssuedAnswer } from './verify.ts';
 
 type Histogram = ReturnType<typeof hdr.build>;
@@ -170,6 +170,7 @@ export class Recorder {
     const sec = this.second(atMs);
     sec.responses++;
     sec.hist.recordValue(us);
+    if (spec.batch) return this.batchResponse(spec.batch, status, body, spec, sec);
     if (spec.kind !== 'claim' || !spec.claim) return;
     if (status === 503) this.collected.uncertain++;
     if (status !== 200) return;
@@ -188,6 +189,35 @@ export class Recorder {
       templateId: spec.claim.templateId, userId: spec.claim.userId, requestId: spec.claim.requestId,
       couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
     });
+  }
+
+  /**
+   * A batch answer: each template's result is a claim's. A batch without a definite answer
+   * (503, no reply) leaves every template uncertain; a template that answered an error
+   * (`unavailable`, `internal`) leaves that one uncertain.
+   */
+  private batchResponse(key: BatchKey, status: number, body: Buffer, spec: RequestSpec, sec: Second): void {
+    if (status === 503) this.collected.uncertain += key.templateIds.length;
+    if (status !== 200) return;
+    const results = decodeBatchAnswer(body, spec.format);
+    if (!results) {
+      this.collected.undecodable++;
+      this.collected.uncertain += key.templateIds.length;
+      return;
+    }
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'unavailable' || r.status === 'internal') this.collected.uncertain++;
+      if (r.status !== 'issued') continue;
+      if (r.replayed) this.replayed++;
+      else {
+        this.issued++;
+        sec.issued++;
+      }
+      this.collected.answers.push({
+        templateId: key.templateIds[i] ?? '', userId: key.userId, requestId: key.requestId,
+        couponId: r.couponId!, replayed: r.replayed, toldUserId: key.userId, toldTemplateId: r.templateId,
+      });
+    }
   }
 
   /** A socket error or timeout (the request got no answer). */
