@@ -101,3 +101,46 @@ test('batches racing single claims of the same users: limits and stock hold, eve
   for (const t of v.templates) assert.equal(t.rows, 40, `${t.id}: 30 users x 2 > 40 coupons, all issued`);
   assert.ok(v.replays > 0);
 });
+
+test('one batch sent many times at once while homes run empty and a limit is raised mid-turn: one coupon per template and request', async () => {
+  const ts = await Promise.all([1, 2, 3, 4].map(() => rig.template({ totalStock: 12, perUserLimit: 1, subStocks: 2 })));
+  const told: Told[] = [];
+  for (const t of ts) {
+    const a = await rig.service.claim({ userId: 'warm', templateId: t.id, requestId: 'w' });
+    told.push({ templateId: t.id, userId: 'warm', requestId: 'w', couponId: String(a.body.couponId), replayed: false, toldUserId: 'warm',
+      toldTemplateId: t.id, at: Date.now() });
+  }
+  const users = Array.from({ length: 8 }, (_, i) => `bb${i}`);
+  const sent: { userId: string; requestId: string; reply: Promise<{ status: number; body: any }> }[] = [];
+  const send = (userId: string, requestId: string) => sent.push({ userId, requestId, reply: batch({ userId, templateIds: ts.map((t) => t.id), requestId }) });
+  // four copies of each user's batch, then the limit raised to 2 in this process's cache (a
+  // new version: its claims meet the old version's in one call, as segments of their own),
+  // then four more copies and a second request of each user.
+  for (const u of users) for (let n = 0; n < 4; n++) send(u, 'same');
+  for (const t of ts) {
+    const cached = rig.cache.peek(t.id)!;
+    rig.cache.put({ ...cached.template, perUserLimit: 2, version: cached.template.version + 1 });
+  }
+  for (const u of users) {
+    for (let n = 0; n < 4; n++) send(u, 'same');
+    send(u, 'other');
+  }
+  let unknown = 0;
+  const coupons = new Map<string, string>();
+  for (const x of sent) {
+    const r = await x.reply;
+    assert.equal(r.status, 200);
+    for (const res of r.body.results) {
+      if (res.status === 'unavailable') unknown++;
+      if (res.status !== 'issued') continue;
+      const k = `${res.templateId}|${x.userId}|${x.requestId}`;
+      assert.equal(coupons.get(k) ?? res.couponId, res.couponId, `${k}: two coupons for one request`);
+      coupons.set(k, res.couponId);
+      told.push({ templateId: res.templateId, userId: x.userId, requestId: x.requestId, couponId: res.couponId, replayed: res.replayed === true,
+        toldUserId: x.userId, toldTemplateId: res.templateId, at: Date.now() });
+    }
+  }
+  const v = await judgeAfterSink(s, rig.ks, ts.map((t) => ({ ...t, perUserLimit: 2 })), { told, uncertain: unknown });
+  assert.deepEqual(v.violations, []);
+  for (const t of v.templates) assert.equal(t.rows, 12, `${t.id}: 8 users x 2 requests > 11 left, all issued`);
+});
