@@ -10,20 +10,27 @@ import type { Incoming } from '../../../gateway/http/route.ts';
 import { subStockPartition } from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import type { Told } from '../../../tools/verify/oracle.ts';
+import { type ProxiedRedis, redisBehindProxy } from '../../support/redis-proxy.ts';
+import { waitReady } from '../../../lua/client.ts';
 import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
 
 let s: Storage;
 let rig: ClaimRig;
+let cut: ProxiedRedis;
 before(async () => {
   s = await openStorage(testConfig({ CLAIM_PENDING_WAIT_MS: '3000' }));
   rig = claimRig(s);
+  cut = await redisBehindProxy(s, 'batch-cut');
 });
-after(() => s?.close());
+after(async () => {
+  await cut?.close();
+  await s?.close();
+});
 
 const req = (body: unknown): Incoming => ({ method: 'post', url: '/v1/claim/batch', query: '', params: [], contentType: 'application/json',
   authorization: '', remoteAddress: '', body: Buffer.from(JSON.stringify(body)) });
-const batch = async (body: unknown) => {
-  const reply = await claimBatchHandler(rig.service, [])(req(body));
+const batch = async (body: unknown, r = rig) => {
+  const reply = await claimBatchHandler(r.service, [])(req(body));
   return { status: reply.status, body: reply.body as any };
 };
 
@@ -143,4 +150,22 @@ test('one batch sent many times at once while homes run empty and a limit is rai
   const v = await judgeAfterSink(s, rig.ks, ts.map((t) => ({ ...t, perUserLimit: 2 })), { told, uncertain: unknown });
   assert.deepEqual(v.violations, []);
   for (const t of v.templates) assert.equal(t.rows, 12, `${t.id}: 8 users x 2 requests > 11 left, all issued`);
+});
+
+test("a batch whose calls' replies are lost: every template unavailable, the retry replays each coupon the calls issued", async () => {
+  const ts = await Promise.all(Array.from({ length: 10 }, () => rig.template({ totalStock: 5, perUserLimit: 1, subStocks: 1 })));
+  const viaCut = claimRig({ ...s, redis: cut.client });
+  for (const t of ts) assert.equal((await viaCut.service.claim({ userId: 'warm', templateId: t.id })).status, 200);
+  cut.proxy.armCut();
+  const lost = await batch({ userId: 'lost', templateIds: ts.map((t) => t.id), requestId: 'L' }, viaCut);
+  assert.deepEqual(lost.body.results.map((x: any) => x.status), ts.map(() => 'unavailable'));
+  await waitReady(cut.client, 5000);
+  // the calls ran or not, each as a whole: the retry (another gateway) replays or issues, never twice.
+  const retry = await batch({ userId: 'lost', templateIds: ts.map((t) => t.id), requestId: 'L' });
+  assert.deepEqual(retry.body.results.map((x: any) => x.status), ts.map(() => 'issued'));
+  const told: Told[] = retry.body.results.map((x: any) => ({ templateId: x.templateId, userId: 'lost', requestId: 'L', couponId: x.couponId,
+    replayed: x.replayed === true, toldUserId: 'lost', toldTemplateId: x.templateId, at: Date.now() }));
+  const v = await judgeAfterSink(s, rig.ks, ts, { told, uncertain: ts.length });
+  assert.deepEqual(v.violations, []);
+  assert.deepEqual(v.templates.map((x) => x.rows), ts.map(() => 2));
 });
