@@ -15,7 +15,7 @@ test('a batch that got no answer leaves each of its templates uncertain, as a 50
   rec.response(spec, 200, Buffer.from(JSON.stringify({ results })), 1, performance.now());
   rec.response(spec, 503, Buffer.from('{}'), 1, performance.now());
   rec.error(performance.now());
-  rec.finish({ driver: 'closed-loop', connections: 1 });
+  rec.finish({ driver: 'autocannon', connections: 1 });
   assert.equal(collected.answers.length, 3);
   // the 503 and the two batches without an answer (one error, one never answered) may each have issued 3.
   assert.equal(collected.uncertain, 9);
