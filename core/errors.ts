@@ -11,6 +11,7 @@ const ERROR_CODES = [
   'request_timeout', 'template_exists', 'version_conflict', 'request_conflict', 'request_expired',
   'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable',
   'grant_not_found', 'grant_state_conflict',
+  'invalid_code', 'batch_conflict', 'too_many_failures',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -61,7 +61,7 @@ export async function overflowTake(d: OverflowDeps, ctx: ReservedClaim, marks: E
     markEmpty(marks, k);
   }
 
-  const settled = await settle(d, ctx, couponId);
+  const settled = await settleReservation(d, ctx, couponId);
   if (settled !== undefined && settled !== couponId && settled !== '') {
     // The entry was settled with another coupon before us: that is the answer replays give,
     // so it is the answer now (idempotency); ours, if any, is logged as an extra issue.
@@ -86,7 +86,7 @@ const SETTLE_ATTEMPTS = 3;
  * the entry stays pending: the coupon, if any, is in the stream and still reaches MySQL, and
  * the record's request id is what settles the entry later.
  */
-async function settle(d: OverflowDeps, ctx: HomeClaim, couponId: string): Promise<string | undefined> {
+export async function settleReservation(d: OverflowDeps, ctx: HomeClaim, couponId: string): Promise<string | undefined> {
   for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
     try {
       const [code, current] = await d.record(() => d.commands.claimSettle(ctx, couponId));

@@ -127,6 +127,9 @@ export class Recorder {
   private readonly statuses: Record<string, number> = {};
   private sentCount = 0;
   private answered = 0;
+  // Claims one request carries, the most seen in this phase's requests (a batch: its templates):
+  // a request without an answer may have issued that many.
+  private claimsPerRequest = 1;
   private errors = 0;
   private issued = 0;
   private replayed = 0;
@@ -157,6 +160,7 @@ export class Recorder {
   /** A complete response; `latencyMs` measured by the driver, `atMs` = performance.now() at completion. */
   response(spec: RequestSpec, status: number, body: Buffer, latencyMs: number, atMs: number): void {
     this.answered++;
+    if (spec.batch) this.claimsPerRequest = Math.max(this.claimsPerRequest, spec.batch.templateIds.length);
     this.lastEventAt = atMs;
     const us = Math.max(1, Math.round(latencyMs * 1000));
     this.hist.recordValue(us);
@@ -242,14 +246,14 @@ export class Recorder {
     this.progressTimer.unref();
   }
 
-  /** Closes the phase: unanswered requests count as uncertain claims. */
+  /** Closes the phase: unanswered requests count as uncertain claims (a batch: each of its templates). */
   finish(meta: { driver: PhaseResult['driver']; connections: number; rate?: number; unsent?: number; maxSendLagMs?: number }): PhaseResult {
     clearInterval(this.progressTimer);
     this.loopDelay.disable();
     const start = this.firstSentAt ?? this.createdAt;
     // time from the first send to the last answer: the set-up of the driver is not load.
     const seconds = Math.max(0.001, (Math.max(this.lastEventAt, start) - start) / 1000);
-    this.collected.uncertain += Math.max(0, this.sentCount - this.answered);
+    this.collected.uncertain += Math.max(0, this.sentCount - this.answered) * this.claimsPerRequest;
     const kinds: Partial<Record<RequestKind, KindStats>> = {};
     for (const [kind, k] of this.kindHists) kinds[kind] = { latency: summary(k.hist), statuses: k.statuses, curve: curveOf(k.hist) };
     const perSecond = [...this.seconds.entries()].sort((a, b) => a[0] - b[0]).map(([t, s]) => {

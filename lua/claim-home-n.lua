@@ -53,9 +53,11 @@ local function decide(userId, requestId, remember, shardPrefix)
   end
 
   if stock == nil then
-    -- only an integer counts: DECRBY at the end must not fail after claims were decided.
+    -- only an integer as DECRBY reads one counts (no leading zero, no '-0', far inside 64 bits
+    -- and exact as a Lua number): DECRBY at the end must not fail after claims were decided,
+    -- or the call's writes so far stay (a replay of a coupon never recorded).
     local s = redis.call('GET', stockKey)
-    stock = s and string.match(s, '^%-?%d+$') and tonumber(s) or false
+    stock = s and (s == '0' or (#s <= 16 and string.match(s, '^%-?[1-9]%d*$'))) and tonumber(s) or false
   end
 
   -- Stock left (the common case): one HINCRBY takes the user's slot and tells whether it was

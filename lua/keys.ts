@@ -38,6 +38,14 @@ const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
 export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
 
+/**
+ * Redemption codes redeemed against sub-stock k (lua/code-take-5.lua): hash of code number ->
+ * '<user>|<couponId>'. A code takes its coupon from the sub-stock its number picks, so its mark
+ * and that stock share a slot and one script sets both.
+ */
+export const codeMarksKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:codes:${templateId}:${k}`;
+
 /** Remaining red-packet budget (cents) of sub-stock k: drawn from with its stock, in its slot. */
 export const budgetKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:budget:${templateId}:${k}`;

@@ -1,8 +1,9 @@
 /**
  * The issuance records that the claim scripts XADD (field `d`, msgpack array packed by Redis's
  * cmsgpack) and the sink decodes. Two shapes share a stream:
- * - version 2 (lua/includes/issue.lua): ONE entry for every record of one script call, which
- *   share their template, claim time and home partition:
+ * - version 2 (lua/includes/issue.lua): ONE entry for every record of one template in one script
+ *   call (a claim-home call of several templates writes one per template segment), which share
+ *   their template, claim time and home partition:
  *   [2, templateId, claimedAtMs, homePartition, couponId, userId, requestId, couponId, ...]
  * - version 1, one record per entry: [1, couponId, templateId, userId, requestId, claimedAtMs,
  *   homePartition]. Written before group commit (still in a stream after an upgrade), and the

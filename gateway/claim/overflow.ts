@@ -3,13 +3,22 @@
  * user's slot. The steps are issuance/overflow.ts's (shared with grant jobs); here they run
  * through the gateway's breaker and answer as a claim.
  */
-import { overflowTake } from '../../issuance/overflow.ts';
-import { type ClaimAnswer, issued, refused, type ReservedCtx } from './answer.ts';
+import { overflowTake, type OverflowDeps, settleReservation } from '../../issuance/overflow.ts';
+import { type ClaimAnswer, type ClaimCtx, issued, refused, type ReservedCtx } from './answer.ts';
 import { type ClaimDeps, stepCall } from './deps.ts';
+
+/** The overflow's Redis calls through the gateway's breaker. */
+const overflowDeps = (d: ClaimDeps): OverflowDeps => ({
+  commands: d.commands, step: (f) => stepCall(d, f), record: (f) => d.breaker.record(f),
+});
 
 /** Takes a coupon from another sub-stock for a reserved claim and settles the reservation. */
 export async function takeOverflow(d: ClaimDeps, ctx: ReservedCtx): Promise<ClaimAnswer> {
-  const deps = { commands: d.commands, step: <T>(f: () => Promise<T>) => stepCall(d, f), record: <T>(f: () => Promise<T>) => d.breaker.record(f) };
-  const r = await overflowTake(deps, ctx, ctx.c);
+  const r = await overflowTake(overflowDeps(d), ctx, ctx.c);
   return r === undefined ? refused('sold_out') : issued(ctx, r.couponId, r.replayed);
+}
+
+/** Confirms (couponId) or releases ('') a reservation (issuance/overflow.ts settleReservation); what a retry found settled, if it had been. */
+export function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<string | undefined> {
+  return settleReservation(overflowDeps(d), ctx, couponId);
 }

@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from './uws.ts';
 import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
+import { type StreamBody, streamReply } from './stream.ts';
 import { BodyStream, type StreamLimits } from './body-stream.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError } from '../../core/errors.ts';
@@ -22,8 +23,8 @@ export interface Incoming {
   /** The client's address, for routes that asked for it (RouteOptions.address), else ''. */
   readonly remoteAddress: string;
   readonly body: Buffer;
-  /** The body as a stream, for a request RouteOptions.stream chose to stream (`body` is then empty). */
-  readonly stream?: BodyStream;
+  /** The request body as a stream, for a request RouteOptions.streamBody chose to stream (`body` is then empty). */
+  readonly bodyStream?: BodyStream;
 }
 
 export interface Reply {
@@ -31,6 +32,8 @@ export interface Reply {
   readonly body: unknown;
   readonly format?: Format;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A long body written as the client reads it (stream.ts), instead of `body`. */
+  readonly stream?: StreamBody;
 }
 
 /** The request's credentials, for a check made before its body is read. */
@@ -48,8 +51,8 @@ export interface RouteOptions {
    * stranger cannot make the gateway buffer a large body it would refuse anyway.
    */
   readonly authorize?: (c: Credentials) => void;
-  /** Streams the body (body-stream.ts) instead of buffering it when `when` says so for its Content-Type. */
-  readonly stream?: StreamLimits & { readonly when: (contentType: string) => boolean };
+  /** Streams the request body (body-stream.ts) instead of buffering it when `when` says so for its Content-Type. */
+  readonly streamBody?: StreamLimits & { readonly when: (contentType: string) => boolean };
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -85,6 +88,8 @@ interface State {
   closeAfter?: boolean;
   /** Settles a body still being read when the client goes away. */
   abortBody?: () => void;
+  /** Stops a streamed answer when the client goes away. */
+  abortStream?: () => void;
 }
 
 const NO_BODY = Buffer.alloc(0);
@@ -101,17 +106,30 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     res.onAborted(() => {
       state.done = true;
       state.abortBody?.();
+      state.abortStream?.();
     });
     inFlight.start();
-    // A streamed body (opts.stream): answered before its end (a bad line), the rest is never read: close.
-    let stream: BodyStream | undefined;
-    const endStream = () => {
-      if (stream && !stream.complete) state.closeAfter = true;
-      stream?.close();
+    // A streamed request body (opts.streamBody): answered before its end (a bad line), the rest is never read: close.
+    let bodyStream: BodyStream | undefined;
+    const endBodyStream = () => {
+      if (bodyStream && !bodyStream.complete) state.closeAfter = true;
+      bodyStream?.close();
     };
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
-      endStream();
+      endBodyStream();
+      // A streamed answer is in flight until its last byte is out, or its client gone.
+      if (reply.stream && !state.done) {
+        state.done = true;
+        try {
+          state.abortStream = streamReply(res, () => writeHead(res, reply, reply.stream!.contentType), reply.stream,
+            () => inFlight.end(), log);
+        } catch (err) {
+          log('reply failed', err);
+          inFlight.end();
+        }
+        return;
+      }
       try {
         send(res, state, reply, state.closeAfter === true);
       } catch (err) {
@@ -120,7 +138,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       inFlight.end();
     };
     const failed = (err: unknown) => {
-      endStream();
+      endBodyStream();
       try {
         sendError(res, state, err, log, state.closeAfter);
       } catch (e) {
@@ -151,7 +169,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     const run = (body: Buffer, stream?: BodyStream) => {
       let reply: Reply | Promise<Reply>;
       try {
-        reply = handler({ ...head, body, stream });
+        reply = handler({ ...head, body, bodyStream: stream });
       } catch (err) {
         failed(err);
         return;
@@ -159,9 +177,9 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       if (reply instanceof Promise) reply.then(ok, failed);
       else ok(reply);
     };
-    if (opts.stream?.when(head.contentType)) {
-      const s = new BodyStream(res, opts.stream);
-      stream = s;
+    if (opts.streamBody?.when(head.contentType)) {
+      const s = new BodyStream(res, opts.streamBody);
+      bodyStream = s;
       state.abortBody = () => s.abort();
       run(NO_BODY, s);
       return;
@@ -242,9 +260,7 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     [reply, format, payload] = [INTERNAL, 'json', INTERNAL_PAYLOAD];
   }
   res.cork(() => {
-    res.writeStatus(statusLine(reply.status));
-    res.writeHeader('Content-Type', contentTypeOf(format));
-    if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
+    writeHead(res, reply, contentTypeOf(format));
     // A short error answer on a connection being closed anyway.
     if (close) {
       res.end(payload, true);
@@ -258,6 +274,13 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (!res.tryEnd(payload, size)[1]) writeRest(res, payload, start);
   });
+}
+
+/** Writes the status line and the headers of a reply. */
+function writeHead(res: HttpResponse, reply: Reply, contentType: string): void {
+  res.writeStatus(statusLine(reply.status));
+  res.writeHeader('Content-Type', contentType);
+  if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
 }
 
 /** Writes the rest of an answer as the client reads (the socket's onWritable). */

@@ -47,13 +47,13 @@ function queryRate(query: string): number | undefined {
 
 /** Stores the request's user list under `grantId`; returns the distinct users and the rate asked for. */
 async function upload(d: GrantDeps, req: Incoming, grantId: string): Promise<{ total: number; rate: number | undefined }> {
-  if (req.stream) {
+  if (req.bodyStream) {
     const charset = CHARSET.exec(req.contentType)?.[1]?.toLowerCase();
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') {
       throw new ApiError('unsupported_media_type', 'charset: only UTF-8 is accepted (charset=utf-8, or none)');
     }
     const rate = queryRate(req.query);
-    return { total: await storeLines(d.grants, grantId, req.stream), rate };
+    return { total: await storeLines(d.grants, grantId, req.bodyStream), rate };
   }
   const o = object(decodeBody(req.body, formatOf(req.contentType, false)), POST_FIELDS);
   if (o.userIds === undefined) bad('userIds', `is required: an array of 1-${GRANT_JSON_MAX} user ids (or send text/plain, one id a line)`);

@@ -9,11 +9,13 @@ import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './
 import { templateStatsHandler } from './admin-stats.ts';
 import { stockHandler } from './admin-stock.ts';
 import { createGrantHandler, getGrantHandler, type GrantDeps, grantRefusalsHandler, isTextList, patchGrantHandler } from './admin-grants.ts';
+import { batchCodesHandler, type CodeDeps, createCodesHandler } from './admin-codes.ts';
 
 export interface AdminRouteDeps {
   readonly admin: AdminDeps & BlacklistDeps;
   readonly stock: StockDeps;
   readonly grants: GrantDeps;
+  readonly codes: CodeDeps;
   readonly redis: RedisClient;
   readonly ks: KeySpace;
   readonly maxBody: number;
@@ -33,7 +35,7 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
   const idBody = { ...withId, bodyCap: d.maxBody, authorize: admin.auth };
   const other = r({}, d.methodNotAllowed);
   // A text/plain user list streams (up to 10M lines); a JSON one is a body like any other.
-  const upload = { ...idBody, stream: { ...d.grants.upload, when: isTextList } };
+  const upload = { ...idBody, streamBody: { ...d.grants.upload, when: isTextList } };
   return app
     .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))
     .get('/v1/admin/templates', r(get, listTemplatesHandler(admin)))
@@ -52,6 +54,10 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
     .any('/v1/admin/grants/:id', other)
     .get('/v1/admin/grants/:id/refusals', r(withId, grantRefusalsHandler(admin, d.grants)))
     .any('/v1/admin/grants/:id/refusals', other)
+    .post('/v1/admin/templates/:id/codes', r(idBody, createCodesHandler(admin, d.codes)))
+    .any('/v1/admin/templates/:id/codes', other)
+    .get('/v1/admin/code-batches/:batchId/codes', r(withId, batchCodesHandler(admin, d.codes)))
+    .any('/v1/admin/code-batches/:batchId/codes', other)
     .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
     .any('/v1/admin/blacklist', other);

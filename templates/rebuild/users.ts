@@ -1,14 +1,16 @@
 /**
  * Rebuild step "users": count a template's coupons in every MySQL shard table and rebuild its
  * users hashes from them (claims held per user, the coupon of every client request id), then
- * swap them in partition by partition (lua/users-swap-3.lua). Rows are read in keyset pages and
+ * swap them in partition by partition (lua/users-swap-3.lua). The marks of the redemption codes
+ * among the coupons are written back as MySQL shows them. Rows are read in keyset pages and
  * written straight into a side hash per partition, so memory stays bounded by one page however
  * large the campaign; the side hash only replaces the live one in the final swap.
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import type { Commands } from '../../lua/commands.ts';
-import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
+import { codeMarksKey, homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
+import { codeOfRequest } from '../../core/ids.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardTableName } from '../../core/shards.ts';
 import type { Template } from '../model.ts';
@@ -46,6 +48,8 @@ export interface UsersDeps {
 class PageWriter {
   private readonly counts = new Map<number, Map<string, number>>();
   private readonly answers = new Map<number, string[]>();
+  // Marks of the redemption codes among the rows, by key: code number, '<user>|<coupon>'.
+  private readonly marks = new Map<string, string[]>();
 
   constructor(private readonly d: UsersDeps, private readonly t: Template, private readonly c: UserCounts) {}
 
@@ -58,6 +62,14 @@ class PageWriter {
       let list = this.answers.get(p);
       if (!list) this.answers.set(p, (list = []));
       list.push(`${userId}|${requestId}`, couponId);
+    }
+    // A code redeemed stays redeemed, whatever Redis lost (lua/code-take-5.lua).
+    const code = codeOfRequest(requestId);
+    if (code !== undefined) {
+      const key = codeMarksKey(this.d.ks, this.t.id, code % this.t.subStocks);
+      let list = this.marks.get(key);
+      if (!list) this.marks.set(key, (list = []));
+      list.push(String(code), `${userId}|${couponId}`);
     }
   }
 
@@ -83,8 +95,12 @@ class PageWriter {
         }));
       }
     }
+    for (const [key, list] of this.marks) {
+      for (let i = 0; i < list.length; i += 2 * HSET_PAIRS) writes.push(redis.hset(key, ...list.slice(i, i + 2 * HSET_PAIRS)).then(() => undefined));
+    }
     this.counts.clear();
     this.answers.clear();
+    this.marks.clear();
     await Promise.all(writes);
   }
 }
