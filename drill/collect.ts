@@ -102,7 +102,7 @@ export class Probe {
   async released(templateId: string): Promise<number> {
     const members = new Set<string>();
     for (let p = 0; p < this.ks.partitions; p++) {
-      // members are '<template>|<user>|<request id>|<token>' (lua/claim-take-4.lua).
+      // members are '<template>|<user>|<request id>|<token>' (lua/claim-take-5.lua).
       for (const m of await this.redis.zrange(releasedKey(this.ks, p), '0', '-1')) if (m.startsWith(`${templateId}|`)) members.add(m);
     }
     return members.size;

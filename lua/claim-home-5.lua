@@ -6,7 +6,8 @@
   KEYS[1] stock   remaining count of the home sub-stock      (partition {h})
   KEYS[2] users   per-template user hash of partition h:
                   <user> = claims held (pending included), <user>#p = pending reservations,
-                  <user>|<rid> = coupon id, or 'P' while a reservation is unsettled
+                  <user>|<rid> = the answer: coupon id ('<couponId>:<amount>' for a
+                  red packet), or 'P' while a reservation is unsettled
   KEYS[3] pending zset of '<template>|<user>|<rid>' reservations, scored by ms
   KEYS[4] seq     coupon sequence of partition h
   KEYS[5] stream  issuance record stream of partition h: ONE entry holds every record issued

@@ -10,7 +10,7 @@ import type { RedisClient } from './client.ts';
 import { ScriptCode, type ScriptReply } from './codes.ts';
 import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
 import {
-  frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
+  budgetKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
   statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, streamKey, subStockPartition,
   templateKey, usersKey,
 } from './keys.ts';
@@ -29,6 +29,8 @@ export interface HomeClaim {
   readonly homePartition: number;
   /** '<db>.<table>' of the user's shard: the coupon id starts with it. */
   readonly shardPrefix: string;
+  /** A red packet's least amount (its claims draw one, answered '<couponId>:<amount>'); absent for other coupons. */
+  readonly minAmount?: number;
 }
 
 /** A claim whose slot claim-home reserved under `token`. */
@@ -113,12 +115,13 @@ export class Commands {
     pipelineFenced(p, this.ks, call.name, call.keys, call.args);
   }
 
-  /** claim-take-4.lua: take one coupon from sub-stock k for a reserved claim. */
+  /** claim-take-5.lua: take one coupon (a red packet: with its amount, from k's budget) from sub-stock k for a reserved claim. */
   claimTake(c: ReservedClaim, k: number): Promise<ScriptReply> {
     const { ks } = this;
     const p = subStockPartition(ks, c.templateId, k);
-    return this.fence.run('take', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p)],
-      [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token]);
+    return this.fence.run('take',
+      [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p), budgetKey(ks, c.templateId, k)],
+      [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, c.minAmount ?? '']);
   }
 
   /** claim-replay-1.lua: the answer stored for the claim's request. */

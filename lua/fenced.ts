@@ -31,7 +31,7 @@ interface Fenced {
   readonly numKeys: number;
 }
 
-const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-4.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
+const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
 
 /** The fenced scripts, by name. */
 export type FencedScript = keyof typeof SOURCES;

@@ -38,6 +38,13 @@ const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
 export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
 
+/**
+ * Red packet: cents left to share out over sub-stock k's packets (integer string); beside its
+ * stock key, so a claim draws an amount atomically with the decrement (lua/includes/packet.lua).
+ */
+export const budgetKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:budget:${templateId}:${k}`;
+
 /** Operator stock changes applied to sub-stock k: hash of request id -> amount (lua/stock-change-3.lua). */
 export const stockChangesKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock-changes:${templateId}:${k}`;

@@ -7,8 +7,8 @@
 import { ScriptCode } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
-import { type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
-import { subStockShare, type Template } from './model.ts';
+import { budgetKey, type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
+import { isRedPacket, subBudgetShare, subStockShare, type Template } from './model.ts';
 
 export interface StockView {
   readonly total: number;
@@ -45,6 +45,11 @@ export class LiveTemplates {
    * full sub-stocks would re-issue what was issued; the rebuild restores those instead.
    */
   async initStock(t: Template): Promise<void> {
+    // A red packet's budgets first: a claim that finds the stock finds its budget too.
+    if (isRedPacket(t)) {
+      await Promise.all(Array.from({ length: t.subStocks }, (_, k) =>
+        this.redis.set(budgetKey(this.ks, t.id, k), subBudgetShare(t, k), 'NX')));
+    }
     await Promise.all(Array.from({ length: t.subStocks }, (_, k) =>
       this.redis.set(stockKey(this.ks, t.id, k), subStockShare(t.totalStock, t.subStocks, k), 'NX')));
   }

@@ -12,7 +12,7 @@ import { ScriptCode } from '../lua/codes.ts';
 import type { Commands } from '../lua/commands.ts';
 import { ApiError, orUnavailable } from '../core/errors.ts';
 import type { LiveTemplates, StockView } from './live.ts';
-import { subStockShare, type Template } from './model.ts';
+import { isRedPacket, subStockShare, type Template } from './model.ts';
 import { bad } from './rule-fields.ts';
 import type { StockChangeRow, StockLedger } from './stock-ledger.ts';
 import type { TemplateStore } from './store.ts';
@@ -58,8 +58,18 @@ export function generatedRequestId(): string {
   return `auto.${randomBytes(12).toString('base64url')}`;
 }
 
-/** Applies `add` (non-zero, |add| <= MAX_STOCK_CHANGE) to the stock of template `id`, once per request id. */
-export function changeStock(d: StockDeps, id: string, add: number, requestId: string, now: number): Promise<StockChangeResult> {
+/**
+ * Applies `add` (non-zero, |add| <= MAX_STOCK_CHANGE) to the stock of template `id`, once per
+ * request id. A red packet's stock is fixed (409 stock_fixed): its budget is shared out over
+ * exactly its packets, so packets added without budget, or taken away with theirs still in the
+ * sub-stocks, would break "the amounts sum to the budget".
+ */
+export async function changeStock(d: StockDeps, id: string, add: number, requestId: string, now: number): Promise<StockChangeResult> {
+  const t = await orUnavailable('mysql', () => d.store.get(id));
+  if (!t) throw new ApiError('template_not_found');
+  if (isRedPacket(t)) {
+    throw new ApiError('stock_fixed', `template ${t.id} is a red packet: its packets share a fixed budget, so its stock cannot change`);
+  }
   return add > 0 ? topUp(d, id, add, requestId, now) : reduce(d, id, -add, requestId, now);
 }
 

@@ -11,6 +11,7 @@ import { couponIdPrefix } from '../../core/shards.ts';
 import { writeTogether } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import * as keys from '../../lua/keys.ts';
+import { isRedPacket } from '../../templates/model.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
 import type { Refusal } from '../http/errors.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
@@ -96,6 +97,7 @@ export class ClaimService {
       remember: input.requestId === undefined ? '0' : '1',
       home, homePartition: keys.partitionAt(d.ks, c.idHash, home),
       shardPrefix: couponIdPrefix(d.layout, input.userId),
+      ...(isRedPacket(t) ? { minAmount: t.minAmount ?? 1 } : {}),
     };
     // A retry of a request that was issued before the window closed, the template paused or
     // the stock ran out still gets its coupon: idempotency outranks every refusal.

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../../core/errors.ts';
 
 export const ERROR_STATUS = {
   bad_request: 400,
+  budget_too_small: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -17,6 +18,7 @@ export const ERROR_STATUS = {
   version_conflict: 409,
   request_conflict: 409,
   request_expired: 409,
+  stock_fixed: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
