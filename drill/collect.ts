@@ -83,7 +83,7 @@ export class Probe {
   async stock(templates: readonly ProbedTemplate[]): Promise<Map<string, StockFacts>> {
     const pending = new Map<string, number>();
     for (let p = 0; p < this.ks.partitions; p++) {
-      // members are '<template>|<user>|<request id>' (lua/claim-home-5.lua); template ids have no '|'.
+      // members are '<template>|<user>|<request id>' (lua/claim-home-n.lua); template ids have no '|'.
       for (const member of await this.redis.zrange(pendingKey(this.ks, p), '0', '-1')) {
         const id = member.slice(0, member.indexOf('|'));
         pending.set(id, (pending.get(id) ?? 0) + 1);

@@ -15,14 +15,17 @@ import {
   templateKey, usersKey,
 } from './keys.ts';
 
-/** A claim on its user's home sub-stock (claim-home-5.lua). */
+/** A claim on its user's home sub-stock (claim-home-n.lua). */
 export interface HomeClaim {
   readonly templateId: string;
   readonly userId: string;
   /** The client's request id, or a generated one starting with '~'. */
   readonly requestId: string;
-  /** '1' when the client sent the request id, so its answer is kept for replays. */
-  readonly remember: '0' | '1';
+  /**
+   * '1' when the client sent the request id, so its answer is kept for replays; '2' also
+   * reserves the slot even when the home has stock (the coupon is taken elsewhere).
+   */
+  readonly remember: '0' | '1' | '2';
   readonly perUserLimit: number;
   /** The home sub-stock and its partition, which holds the user's entry. */
   readonly home: number;
@@ -72,37 +75,56 @@ export class Commands {
     this.fence = new Fence(redis, ks);
   }
 
-  /** claim-home-5.lua for one claim alone (tools and tests; the gateway groups claims). */
+  /** claim-home-n.lua for one claim alone (tools and tests; the gateway groups claims). */
   async claimHome(c: HomeClaim): Promise<ScriptReply> {
     return (await this.claimHomeGroup([c]))[0]!;
   }
 
   /**
-   * claim-home-5.lua: decide claims of ONE template and home sub-stock in order, in one call;
-   * one reply per claim. A Redis that is not repaired yet answers [Fenced] for each.
+   * claim-home-n.lua: decide claims whose home sub-stocks lie in ONE partition, in one call;
+   * one reply per claim, in the order given. A Redis that is not repaired yet answers [Fenced]
+   * for each.
    */
   async claimHomeGroup(claims: readonly HomeClaim[]): Promise<ScriptReply[]> {
-    const flat = await this.run(this.homeCall(claims));
-    return flat.length === 1 ? claims.map(() => [ScriptCode.Fenced]) : pairs(flat);
+    const call = this.homeCall(claims);
+    const flat = await this.run(call);
+    if (flat.length === 1) return claims.map(() => [ScriptCode.Fenced]);
+    const replies = pairs(flat);
+    const out = new Array<ScriptReply>(claims.length);
+    for (let i = 0; i < replies.length; i++) out[call.order[i]!] = replies[i]!;
+    return out;
   }
 
-  /** claim-home's call for a group of claims with its keys built, for tools that replay it many times. */
-  homeCall(claims: readonly HomeClaim[]): FencedCall {
+  /**
+   * claim-home's call for a group of claims with its keys built (tools replay it many times):
+   * the claims go in segments of one template and home sub-stock, each in the order given;
+   * `order[i]` is the index in `claims` of the i-th claim sent.
+   */
+  homeCall(claims: readonly HomeClaim[]): FencedCall & { readonly order: readonly number[] } {
     const { ks } = this;
-    const c = claims[0]!;
-    const h = c.homePartition;
-    const args: S[] = [c.templateId, c.perUserLimit, h];
-    for (const x of claims) {
-      if (x.templateId !== c.templateId || x.home !== c.home || x.perUserLimit !== c.perUserLimit) {
-        throw new Error('claimHomeGroup: claims of one template and home sub-stock only');
-      }
-      args.push(x.userId, x.requestId, x.remember, x.shardPrefix);
+    const h = claims[0]!.homePartition;
+    const segments: { readonly c: HomeClaim; readonly at: number[] }[] = [];
+    for (let i = 0; i < claims.length; i++) {
+      const x = claims[i]!;
+      if (x.homePartition !== h) throw new Error('claimHomeGroup: claims of one home partition only');
+      // a handful of segments per call: a scan is cheaper than building a key per claim.
+      let seg = segments.find((s) => s.c.templateId === x.templateId && s.c.home === x.home && s.c.perUserLimit === x.perUserLimit);
+      if (!seg) segments.push(seg = { c: x, at: [] });
+      seg.at.push(i);
     }
-    return {
-      name: 'home',
-      keys: [stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)],
-      args,
-    };
+    const keys: string[] = [pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)];
+    const args: S[] = [h];
+    const order: number[] = [];
+    for (const { c, at } of segments) {
+      keys.push(stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), budgetKey(ks, c.templateId, c.home));
+      args.push(c.templateId, c.perUserLimit, c.minAmount ?? '', at.length);
+      for (const i of at) {
+        const x = claims[i]!;
+        args.push(x.userId, x.requestId, x.remember, x.shardPrefix);
+        order.push(i);
+      }
+    }
+    return { name: 'home', keys, args, order };
   }
 
   /** Runs a prepared call through the fence: the script's reply, or [Fenced]. */
@@ -134,7 +156,7 @@ export class Commands {
     couponId: string): Promise<ScriptReply> {
     const { ks } = this;
     return this.redis.claimSettle(usersKey(ks, c.homePartition, c.templateId), pendingKey(ks, c.homePartition),
-      c.templateId, c.userId, c.requestId, couponId, c.remember);
+      c.templateId, c.userId, c.requestId, couponId, c.remember === '0' ? '0' : '1');
   }
 
   /** stock-change-3.lua: apply an operator change to sub-stock k, once per request. */

@@ -28,10 +28,9 @@ import { loadScript } from './scripts.ts';
 interface Fenced {
   readonly lua: string;
   readonly sha: string;
-  readonly numKeys: number;
 }
 
-const SOURCES = { home: 'claim-home-5.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
+const SOURCES = { home: 'claim-home-n.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
 
 /** The fenced scripts, by name. */
 export type FencedScript = keyof typeof SOURCES;
@@ -45,7 +44,7 @@ function scriptsOf(ks: KeySpace): KeySpaceScripts {
   if (!s) {
     const one = (file: string): Fenced => {
       const lua = `${loadScript(file)}\n-- key space ${ks.prefix}\n`;
-      return { lua, sha: createHash('sha1').update(lua).digest('hex'), numKeys: Number(/-(\d+)\.lua$/.exec(file)![1]) };
+      return { lua, sha: createHash('sha1').update(lua).digest('hex') };
     };
     s = Object.fromEntries(Object.entries(SOURCES).map(([name, file]) => [name, one(file)])) as KeySpaceScripts;
     byKeySpace.set(ks.prefix, s);
@@ -101,7 +100,7 @@ export async function markRepaired(redis: RedisClient, ks: KeySpace, runIds: str
 /** Queues a fenced script of key space `ks` on a pipeline, for tools that measure Redis; the fence must be open (NOSCRIPT is an error). */
 export function pipelineFenced(p: ChainableCommander, ks: KeySpace, name: FencedScript, keys: readonly string[], args: readonly S[]): void {
   const s = scriptsOf(ks)[name];
-  p.evalsha(s.sha, s.numKeys, ...keys, ...args);
+  p.evalsha(s.sha, keys.length, ...keys, ...args);
 }
 
 /** The fence of one client and key space: runs a fenced script, or answers [Fenced] instead of running it on an unrepaired Redis. */
@@ -119,7 +118,7 @@ export class Fence {
     const s = this.s[name];
     for (let attempt = 0; ; attempt++) {
       try {
-        return await (this.redis.evalsha(s.sha, s.numKeys, ...keys, ...args) as Promise<ScriptReply>);
+        return await (this.redis.evalsha(s.sha, keys.length, ...keys, ...args) as Promise<ScriptReply>);
       } catch (err) {
         // NOSCRIPT: nothing ran. Any other error is the caller's (its outcome may be unknown).
         if (!isNoScript(err)) throw err;

@@ -1,8 +1,11 @@
 /**
- * Group commit of claims: claims that share a template's home sub-stock go to Redis as ONE
- * claim-home call (lua/claim-home-5.lua), which decides them in order and answers each.
+ * Group commit of claims: claims whose home sub-stocks lie in one partition go to Redis as ONE
+ * claim-home call (lua/claim-home-n.lua), which decides them in order and answers each; the
+ * claims of one template and sub-stock form a segment of the call. A hot template's sub-stock
+ * gathers its claims, and so do a batch's templates or many small campaigns that meet in a
+ * partition.
  *
- * Each sub-stock has at most one call in flight. A claim for an idle sub-stock goes out at the
+ * Each partition has at most one call in flight. A claim for an idle partition goes out at the
  * end of the turn in which it arrived (setImmediate runs right after the turn's I/O), together
  * with the turn's other claims for it: at low load a lone claim goes out as fast as before.
  * Claims that arrive while a call is in flight wait for its reply (one Redis round trip, no
@@ -16,7 +19,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ScriptReply } from '../../lua/codes.ts';
-import type { CachedTemplate } from '../cache/template-cache.ts';
 import type { ClaimCtx } from './answer.ts';
 
 // Claims per call, at most: bounds the time one script holds Redis (a few µs a claim) and the
@@ -31,13 +33,13 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-/** Claims waiting to be sent on one sub-stock, with their callers. */
+/** Claims waiting to be sent on one partition, with their callers. */
 interface Group {
   readonly claims: ClaimCtx[];
   readonly waiting: Waiting[];
 }
 
-/** One template version's home sub-stock: the group being gathered and the calls in flight. */
+/** One home partition: the group being gathered and the calls in flight. */
 interface Slot {
   group: Group | undefined;
   inFlight: number;
@@ -50,10 +52,10 @@ interface Slot {
 /** Sends a group (one call) and returns one reply per claim, in order. */
 export type SendGroup = (claims: readonly ClaimCtx[]) => Promise<ScriptReply[]>;
 
-/** Groups claims per home sub-stock; see the file comment. */
+/** Groups claims per home partition; see the file comment. */
 export class ClaimGroups {
-  // by template version (the cached object: dropped with it) and home sub-stock.
-  private readonly slots = new WeakMap<CachedTemplate, Slot[]>();
+  // by home partition.
+  private readonly slots: Slot[] = [];
   // slots with a group to send at the end of this turn.
   private due: Slot[] = [];
   private scheduled = false;
@@ -67,11 +69,9 @@ export class ClaimGroups {
   /** `together` runs the turn's sends so that their commands leave in one socket write. */
   constructor(private readonly send: SendGroup, private readonly together: (sends: () => void) => void) {}
 
-  /** Queues a claim on its home sub-stock's next call; resolves with its own reply. */
+  /** Queues a claim on its home partition's next call; resolves with its own reply. */
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
-    let homes = this.slots.get(ctx.c);
-    if (!homes) this.slots.set(ctx.c, (homes = []));
-    const slot = (homes[ctx.home] ??= { group: undefined, inFlight: 0, sentAt: 0, watched: false });
+    const slot = (this.slots[ctx.homePartition] ??= { group: undefined, inFlight: 0, sentAt: 0, watched: false });
     let g = slot.group;
     if (!g) {
       slot.group = g = { claims: [], waiting: [] };

@@ -1,5 +1,5 @@
 /**
- * Hostile tests of the group-commit claim path (gateway/claim/group-commit.ts + lua/claim-home-5.lua
+ * Hostile tests of the group-commit claim path (gateway/claim/group-commit.ts + lua/claim-home-n.lua
  * + the v2 stream entries the sink writes), end to end through a real gateway (behind a cutting
  * proxy to Redis) and a real sink, judged by the one oracle (tools/verify/oracle.ts):
  * - simultaneous double clicks of one request id, several request ids per user, 64-character ids

@@ -32,19 +32,19 @@ function rig() {
     });
   }), (sends) => { togethers++; turn++; sends(); });
   const templates = [0, 1].map((i) => ({ template: { id: `t${i}` } }) as unknown as CachedTemplate);
-  const claim = (user: string, home = 0, t = 0) =>
-    groups.claim({ c: templates[t]!, home, userId: user } as unknown as ClaimCtx);
+  const claim = (user: string, partition = 0, t = 0, home = partition) =>
+    groups.claim({ c: templates[t]!, home, homePartition: partition, userId: user } as unknown as ClaimCtx);
   return { groups, calls, claim, togethers: () => togethers };
 }
 
 const endOfTurn = () => new Promise((r) => setImmediate(r));
 
-test('claims of one turn share one call per template version and home sub-stock, sent in one write', async () => {
+test('claims of one turn share one call per home partition, whatever their template and sub-stock, sent in one write', async () => {
   const r = rig();
-  const replies = [r.claim('a'), r.claim('b'), r.claim('c', 1), r.claim('d', 0, 1), r.claim('e')];
+  const replies = [r.claim('a'), r.claim('b'), r.claim('c', 1), r.claim('d', 0, 1, 3), r.claim('e')];
   assert.equal(r.calls.length, 0, 'nothing goes out before the end of the turn');
   await endOfTurn();
-  assert.deepEqual(r.calls.map((c) => c.users), [['a', 'b', 'e'], ['c'], ['d']]);
+  assert.deepEqual(r.calls.map((c) => c.users), [['a', 'b', 'd', 'e'], ['c']]);
   assert.equal(r.togethers(), 1, 'the turn\'s calls leave together');
   for (const c of r.calls) c.resolve();
   assert.deepEqual((await Promise.all(replies)).map(([, v]) => v), ['a', 'b', 'c', 'd', 'e'].map((u) => `coupon-of-${u}`));
@@ -58,7 +58,7 @@ test('claims that arrive while a call is out go together once it returns', async
   await endOfTurn();
   const more = r.claim('d');
   await endOfTurn();
-  assert.equal(r.calls.length, 1, 'one call in flight per sub-stock');
+  assert.equal(r.calls.length, 1, 'one call in flight per partition');
   r.calls[0]!.resolve();
   assert.deepEqual(await first, [ScriptCode.Issued, 'coupon-of-a']);
   await endOfTurn();

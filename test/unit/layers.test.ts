@@ -84,17 +84,22 @@ test('the walker sees the imports it judges (a file known to import lua/keys.ts)
   assert.ok(importGraph().get('gateway/claim/service.ts')?.includes('lua/keys.ts'));
 });
 
-test('every lua/<command>-<N>.lua starts with #!lua and its header names exactly KEYS[1..N]', () => {
+test('every lua/<command>-<N>.lua starts with #!lua and its header names exactly KEYS[1..N]; -n.lua: variable, named from 1', () => {
   const files = execFileSync('git', ['ls-files', 'lua/*.lua'], { cwd: ROOT, encoding: 'utf8' }).trim().split('\n')
     .filter((f) => !f.startsWith('lua/includes/'));
   assert.ok(files.length >= 15, `only ${files.length} scripts found`);
   for (const f of files) {
-    const n = Number(/-(\d+)\.lua$/.exec(f)?.[1]);
-    assert.ok(Number.isInteger(n), `${f}: the file name must end in -<number of keys>.lua`);
+    const m = /-(\d+|n)\.lua$/.exec(f)?.[1];
+    assert.ok(m !== undefined, `${f}: the file name must end in -<number of keys>.lua, or -n.lua for a variable number`);
     const text = readFileSync(resolve(ROOT, f), 'utf8');
     assert.ok(text.startsWith('#!lua'), `${f} must start with #!lua`);
     const header = /--\[\[([\s\S]*?)\]\]/.exec(text)?.[1] ?? '';
-    const named = new Set([...header.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1])));
-    assert.deepEqual([...named].sort((x, y) => x - y), Array.from({ length: n }, (_, i) => i + 1), `${f}: header KEYS`);
+    const named = [...new Set([...header.matchAll(/KEYS\[(\d+)\]/g)].map((k) => Number(k[1])))].sort((x, y) => x - y);
+    if (m === 'n') {
+      assert.ok(named.length > 0 && /number of keys is variable/.test(header.replace(/\s+/g, ' ')), `${f}: header must say the number of keys is variable`);
+      assert.deepEqual(named, Array.from({ length: named.length }, (_, i) => i + 1), `${f}: header KEYS`);
+    } else {
+      assert.deepEqual(named, Array.from({ length: Number(m) }, (_, i) => i + 1), `${f}: header KEYS`);
+    }
   }
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { claimBatchHandler } from '../../../gateway/routes/claim-batch.ts';
 import type { Incoming } from '../../../gateway/http/route.ts';
+import { subStockPartition } from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import type { Told } from '../../../tools/verify/oracle.ts';
 import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
@@ -40,6 +41,19 @@ test('each template is decided on its own, in the order asked; a retry replays e
   assert.deepEqual(again.body.results[0], { ...first.body.results[0], replayed: true });
   const fresh = await batch({ userId: 'u1', templateIds: [open.id], requestId: 'b2' });
   assert.equal(fresh.body.results[0].status, 'limit_reached');
+});
+
+test("a batch's claims whose home sub-stocks share a partition go in one script call", async () => {
+  const ts = await Promise.all(Array.from({ length: 12 }, () => rig.template({ totalStock: 10, perUserLimit: 1, subStocks: 1 })));
+  // a warm cache, as for a live campaign: every claim of the batch reaches its group in one turn.
+  for (const t of ts) assert.equal((await rig.service.claim({ userId: 'warm', templateId: t.id })).status, 200);
+  const partitions = new Set(ts.map((t) => subStockPartition(rig.ks, t.id, 0)));
+  assert.ok(partitions.size < ts.length, 'some templates meet in a partition (12 templates, fewer partitions)');
+  const { calls, claims } = rig.service.groups;
+  const r = await batch({ userId: 'u-seg', templateIds: ts.map((t) => t.id), requestId: 'seg' });
+  assert.deepEqual(r.body.results.map((x: any) => x.status), ts.map(() => 'issued'));
+  assert.equal(rig.service.groups.claims - claims, ts.length);
+  assert.equal(rig.service.groups.calls - calls, partitions.size, 'one call per partition');
 });
 
 test('bad batch bodies get clear errors', async () => {

@@ -1,5 +1,5 @@
 /**
- * Group commit of claims (lua/claim-home-5.lua, gateway/claim/group-commit.ts). A group must
+ * Group commit of claims (lua/claim-home-n.lua, gateway/claim/group-commit.ts). A group must
  * decide each claim exactly as the single-claim script of before (test/fixtures) decided the
  * same claims one by one: limits, replays, pending reservations and a sub-stock running empty
  * in the middle, mixed. The test runs random workloads both ways, on twin key spaces of the
@@ -31,7 +31,10 @@ const SINGLE = readFileSync(new URL('../../fixtures/claim-home-single.lua', impo
 
 /** One claim through the reference single-claim script. */
 async function single(commands: Commands, c: HomeClaim): Promise<ScriptReply> {
-  const { keys: k } = commands.homeCall([c]);
+  const { ks } = commands;
+  const h = c.homePartition;
+  const k = [keys.stockKey(ks, c.templateId, c.home), keys.usersKey(ks, h, c.templateId), keys.pendingKey(ks, h),
+    keys.seqKey(ks, h), keys.streamKey(ks, h)];
   return await s.redis.eval(SINGLE, 5, ...k, c.templateId, c.userId, c.requestId, c.remember, c.perUserLimit, c.shardPrefix,
     c.homePartition) as ScriptReply;
 }
@@ -78,7 +81,7 @@ function checkReplays(claims: readonly HomeClaim[], replies: readonly ScriptRepl
   const issued = new Map<string, string>();
   replies.forEach(([code, value], i) => {
     const c = claims[i]!;
-    const k = `${c.userId}|${c.requestId}`;
+    const k = `${c.templateId}|${c.userId}|${c.requestId}`;
     if (code === ScriptCode.Issued && c.remember === '1') issued.set(k, String(value));
     if (code === ScriptCode.Replayed) assert.equal(value, issued.get(k) ?? value, `${where}: claim #${i} replayed another coupon`);
   });
@@ -179,10 +182,81 @@ test('a sub-stock that is not an integer counts as missing: nothing is decided a
   assert.deepEqual([snap.stock, snap.users, snap.records], ['10.0', {}, 0]);
 });
 
-test('a group of claims for several templates or sub-stocks is refused before it is sent', async () => {
+test('claims of several home partitions are refused before they are sent', async () => {
   const sp = await space('mixed');
   const a = claimOf(sp.ks, 'a', 'r1', true, 1);
-  assert.throws(() => sp.commands.homeCall([a, { ...a, home: 1 }]), /one template and home sub-stock/);
-  assert.throws(() => sp.commands.homeCall([a, { ...a, templateId: 'other' }]), /one template and home sub-stock/);
-  assert.throws(() => sp.commands.homeCall([a, { ...a, perUserLimit: 2 }]), /one template and home sub-stock/);
+  assert.throws(() => sp.commands.homeCall([a, { ...a, homePartition: a.homePartition + 1 }]), /one home partition/);
+});
+
+/** `n` template ids whose sub-stock 0 lies in the same partition (the first one's). */
+function templatesMeeting(ks: keys.KeySpace, n: number): string[] {
+  const out = [TEMPLATE];
+  const p = keys.subStockPartition(ks, TEMPLATE, HOME);
+  for (let i = 0; out.length < n; i++) if (keys.subStockPartition(ks, `gc-${i}`, HOME) === p) out.push(`gc-${i}`);
+  return out;
+}
+
+for (const seed of [11, 12, 13]) {
+  test(`a call of several templates' segments decides each claim as the single-claim script did (seed ${seed})`, async () => {
+    const rand = rng(seed);
+    const one = await space(`seg-one${seed}`);
+    const grp = await space(`seg-grp${seed}`);
+    const templates = templatesMeeting(one.ks, 3);
+    const limits = templates.map(() => 1 + Math.floor(rand() * 2));
+    const stocks = templates.map(() => Math.floor(rand() * 8));
+    const claims = (ks: keys.KeySpace) => {
+      const r2 = rng(seed * 31);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(r2() * xs.length)]!;
+      return Array.from({ length: 80 }, (_, i) => {
+        const t = Math.floor(r2() * templates.length);
+        const remember = r2() < 0.7;
+        return { ...claimOf(ks, pick(['u0', 'U0', 'u1', 'u2']), remember ? pick(['r0', 'r1']) : `~g${i}`, remember, limits[t]!),
+          templateId: templates[t]! };
+      });
+    };
+    for (const sp of [one, grp]) for (const [i, t] of templates.entries()) await s.redis.set(keys.stockKey(sp.ks, t, HOME), stocks[i]!);
+
+    const oneReplies: ScriptReply[] = [];
+    for (const c of claims(one.ks)) oneReplies.push(await single(one.commands, c));
+    const grpClaims = claims(grp.ks);
+    const grpReplies: ScriptReply[] = [];
+    for (let i = 0; i < grpClaims.length;) {
+      const n = 1 + Math.floor(rand() * 30);
+      grpReplies.push(...await grp.commands.claimHomeGroup(grpClaims.slice(i, i + n)));
+      i += n;
+    }
+    assert.deepEqual(grpReplies.map(([c]) => c), oneReplies.map(([c]) => c), `limits ${limits}, stocks ${stocks}`);
+    checkReplays(grpClaims, grpReplies, 'segments');
+    const h = keys.subStockPartition(grp.ks, TEMPLATE, HOME);
+    for (const t of templates) {
+      const users = async (ks: keys.KeySpace) => Object.entries(await s.redis.hgetall(keys.usersKey(ks, h, t)))
+        .map(([f, v]) => `${f}=${f.includes('|') && v !== 'P' ? 'coupon' : v}`).sort();
+      assert.deepEqual(await users(grp.ks), await users(one.ks), `users of ${t}`);
+      assert.equal(await s.redis.get(keys.stockKey(grp.ks, t, HOME)), await s.redis.get(keys.stockKey(one.ks, t, HOME)));
+    }
+    // each entry holds one template's records; together exactly the coupons answered issued.
+    const stored: string[] = [];
+    for (const [, fields] of await s.redis.xrangeBuffer(keys.streamKey(grp.ks, h), '-', '+')) {
+      const rs = decodeRecords(fields[1]!);
+      assert.equal(new Set(rs.map((r) => r.templateId)).size, 1);
+      stored.push(...rs.map((r) => `${r.templateId}:${r.couponId}`));
+    }
+    const told = grpReplies.flatMap(([c, v], i) => (c === ScriptCode.Issued ? [`${grpClaims[i]!.templateId}:${v}`] : []));
+    assert.deepEqual(stored.sort(), told.sort());
+  });
+}
+
+test("remember '2' reserves the slot even with stock at home, and replays once settled", async () => {
+  const sp = await space('reserve');
+  await s.redis.set(keys.stockKey(sp.ks, TEMPLATE, HOME), 5);
+  const c: HomeClaim = { ...claimOf(sp.ks, 'a', 'code:1', true, 1), remember: '2' };
+  const [[code, token], [again]] = await sp.commands.claimHomeGroup([c, c]) as [ScriptReply, ScriptReply];
+  assert.equal(code, ScriptCode.Reserved);
+  assert.equal(again, ScriptCode.Pending, 'the same request waits for its reservation');
+  const snap = await snapshot(sp.ks);
+  assert.deepEqual([snap.stock, snap.records, snap.pending], ['5', 0, [`${TEMPLATE}|a|code:1`]], 'nothing taken at home');
+  assert.equal(typeof token, 'string');
+  await sp.commands.claimSettle(c, 'coupon-x');
+  assert.deepEqual(await sp.commands.claimHome(c), [ScriptCode.Replayed, 'coupon-x']);
+  assert.deepEqual(await sp.commands.claimHome({ ...c, requestId: 'code:2' }), [ScriptCode.LimitReached]);
 });
