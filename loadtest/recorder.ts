@@ -187,6 +187,7 @@ export class Recorder {
     this.collected.answers.push({
       templateId: spec.claim.templateId, userId: spec.claim.userId, requestId: spec.claim.requestId,
       couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
+      ...(a.amount === undefined ? {} : { amount: a.amount }),
     });
   }
 

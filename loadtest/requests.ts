@@ -71,6 +71,8 @@ export interface ClaimAnswerBody {
   readonly couponId: string;
   readonly userId: string;
   readonly templateId: string;
+  /** A red packet's amount in cents. */
+  readonly amount?: number;
   readonly replayed: boolean;
 }
 
@@ -87,5 +89,6 @@ export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswer
   if (o.status !== 'issued' || typeof o.couponId !== 'string' || typeof o.userId !== 'string' || typeof o.templateId !== 'string') {
     return undefined;
   }
-  return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true };
+  return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true,
+    ...(typeof o.amount === 'number' ? { amount: o.amount } : {}) };
 }

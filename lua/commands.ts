@@ -181,9 +181,17 @@ export class Commands {
     return this.redis.stockThaw(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k));
   }
 
-  /** stock-restore-2.lua: write sub-stock k's rebuilt remaining count. */
-  stockRestore(templateId: string, k: number, remaining: number): Promise<ScriptReply> {
-    return this.redis.stockRestore(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k), remaining);
+  /** stock-restore-3.lua: write sub-stock k's rebuilt remaining count (and a red packet's budget, else ''). */
+  stockRestore(templateId: string, k: number, remaining: number, budget: number | ''): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.stockRestore(stockKey(ks, templateId, k), frozenStockKey(ks, templateId, k), budgetKey(ks, templateId, k),
+      remaining, budget);
+  }
+
+  /** packet-shave-2.lua: lower a red packet's sub-stock k and its budget to what MySQL shows is left (the reconciler's repair). */
+  packetShave(templateId: string, k: number, stockLeft: number, budgetLeft: number): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.packetShave(stockKey(ks, templateId, k), budgetKey(ks, templateId, k), stockLeft, budgetLeft);
   }
 
   /** users-swap-3.lua: replace partition p's users hash with the rebuilt one, keeping `unresolved` reservations. */
