@@ -14,6 +14,8 @@ export interface StockView {
   readonly total: number;
   readonly remaining: number;
   readonly issued: number;
+  /** A red packet's cents not yet given out (the sum of its sub-stocks' budgets). */
+  readonly budgetLeft?: number;
 }
 
 /** What a gateway hears on the channel: this template changed and is now at this version. */
@@ -78,6 +80,10 @@ export class LiveTemplates {
       Array.from({ length: t.subStocks }, (_, k) => this.redis.get(stockKey(this.ks, t.id, k))));
     if (values.some((v) => v === null)) throw new Error(`template ${t.id} has sub-stock keys missing in Redis`);
     const remaining = values.reduce((s, v) => s + Number(v), 0);
-    return { total: t.totalStock, remaining, issued: t.totalStock - remaining };
+    const view = { total: t.totalStock, remaining, issued: t.totalStock - remaining };
+    if (!isRedPacket(t)) return view;
+    const budgets = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => this.redis.get(budgetKey(this.ks, t.id, k))));
+    if (budgets.some((v) => v === null)) throw new Error(`template ${t.id} has budget keys missing in Redis`);
+    return { ...view, budgetLeft: budgets.reduce((s, v) => s + Number(v), 0) };
   }
 }

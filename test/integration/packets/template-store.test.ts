@@ -34,6 +34,7 @@ test('budget and minimum round-trip through MySQL; each sub-stock holds its shar
   const shares = await Promise.all(Array.from({ length: 5 }, (_, k) => s.redis.get(budgetKey(rig.ks, t.id, k))));
   assert.deepEqual(shares.map(Number), Array.from({ length: 5 }, (_, k) => subBudgetShare(t, k)));
   assert.equal(shares.reduce((a, v) => a + Number(v), 0), 10_007);
+  assert.deepEqual(await rig.store.live.stock(t), { total: 1001, remaining: 1001, issued: 0, budgetLeft: 10_007 });
   // a plain template has no budget keys
   const plain = await rig.template({ totalStock: 10 });
   assert.equal(await s.redis.exists(budgetKey(rig.ks, plain.id, 0)), 0);
