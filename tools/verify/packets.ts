@@ -4,12 +4,26 @@
  * it exactly once every packet is issued, what Redis has left of the budget accounts for the
  * rest, and every client was told the amount its row holds (a replay the same one).
  */
-import type { StoredCoupon, TemplateState, Told } from './oracle.ts';
+
+/** What the checks read of a red-packet template (oracle.ts TemplateState). */
+export interface PacketTemplate {
+  readonly totalStock: number;
+  readonly budget?: number | null;
+  readonly minAmount?: number | null;
+  readonly budgetLeft?: number | null;
+}
+
+/** What they read of a coupon row (oracle.ts StoredCoupon) and of an answer (oracle.ts Told). */
+export interface PacketCoupon {
+  readonly couponId: string;
+  readonly amount?: number | null;
+}
 
 export type PacketFlag = (detail: string) => void;
 
 /** Judges one red-packet template's rows and answers; `flag` records a violation of it. */
-export function judgePackets(t: TemplateState, rows: readonly StoredCoupon[], told: readonly Told[], flag: PacketFlag): void {
+export function judgePackets(t: PacketTemplate, rows: readonly PacketCoupon[], told: readonly (PacketCoupon & { readonly replayed: boolean })[],
+  flag: PacketFlag): void {
   const budget = t.budget!;
   const min = t.minAmount ?? 1;
   let sum = 0;
@@ -33,7 +47,7 @@ export function judgePackets(t: TemplateState, rows: readonly StoredCoupon[], to
   }
   for (const x of told) {
     const stored = amountOf.get(x.couponId);
-    if (x.amount === undefined) flag(`coupon ${x.couponId} was answered without an amount`);
+    if (x.amount === undefined || x.amount === null) flag(`coupon ${x.couponId} was answered without an amount`);
     else if (x.amount < min) flag(`coupon ${x.couponId} was answered ${x.amount} cents, below the minimum ${min}`);
     else if (stored !== undefined && stored !== x.amount) {
       flag(`coupon ${x.couponId} was answered ${x.amount} cents${x.replayed ? ' (a replay)' : ''}, its row holds ${stored}`);
