@@ -134,7 +134,7 @@ export function loadConfig(env: Env = process.env) {
       // bound on remembered missing ids, so random ids cannot grow memory.
       missCacheMax: int(10_000, 1, 10_000_000)(env, 'TEMPLATE_MISS_CACHE_MAX'),
       // unacknowledged stream entries (all partitions) above which claims get 503; an entry holds
-      // the records of one claim call (1 at low load, up to 64 under load: lua/record.ts).
+      // the records of one template in one claim call (1 at low load, up to 64 under load: lua/record.ts).
       backlogMax: int(500_000, 1, 1_000_000_000)(env, 'BACKLOG_MAX'),
       // how often the gateway samples the backlog.
       backlogPollMs: int(250, 10, 60_000)(env, 'BACKLOG_POLL_MS'),

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'packets'] as const;
+export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 export type BodyFormat = 'json' | 'msgpack';
 
@@ -46,7 +46,7 @@ export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--dur
   --format json|msgpack  claim bodies (default json)
   --users N            distinct users (default: scenario's)
   --stock N            stock of each template (default: scenario's)
-  --templates N        templates of spread (default 2000) and mixed (default 10)
+  --templates N        templates of spread (default 2000), mixed and batch (default 10; batch: at most 20)
   --out DIR            parent of the report folder (default reports/)
   --no-charts          skip the SVG charts
   --drain-wait S       seconds to wait for the sink to drain before verifying (default 120)
@@ -66,6 +66,8 @@ export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; temp
   // a small stock gone in the first phase; the rest is traffic after the sell-out.
   soldout: { users: 100_000, stock: 1_000, templates: 1 },
   mixed: { users: 10_000, stock: 100_000, templates: 10 },
+  // "claim all": every user asks for the same 10 campaigns in one request, and retries it once.
+  batch: { users: 20_000, stock: 10_000, templates: 10 },
 };
 
 // Upper bounds keep a typo from loading a shared machine for an hour or filling its memory.
@@ -73,6 +75,8 @@ const MAX = {
   connections: 1_000, durationS: 600, requests: 10_000_000, rate: 200_000, users: 1_000_000,
   stock: 1_000_000_000, templates: 20_000, drainWaitS: 3_600,
 };
+// POST /v1/claim/batch takes at most this many templates.
+const BATCH_MAX_TEMPLATES = 20;
 // soldout's memory check reads Redis's per-key idle time, which counts whole seconds.
 export const SOLDOUT_MIN_DURATION_S = 3;
 // soldout's first phase sends twice the stock; keep that phase short.
@@ -145,8 +149,11 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
 
   const d = DEFAULTS[scenario];
   const templates = int(v.templates, 'templates', 1, MAX.templates);
-  if (templates !== undefined && scenario !== 'spread' && scenario !== 'mixed') {
-    throw new OptionError(`--templates applies to spread and mixed only; ${scenario} uses ${d.templates}`);
+  if (templates !== undefined && scenario !== 'spread' && scenario !== 'mixed' && scenario !== 'batch') {
+    throw new OptionError(`--templates applies to spread, mixed and batch only; ${scenario} uses ${d.templates}`);
+  }
+  if (scenario === 'batch' && templates !== undefined && templates > BATCH_MAX_TEMPLATES) {
+    throw new OptionError(`batch asks for every template in one request: --templates at most ${BATCH_MAX_TEMPLATES}`);
   }
   const stock = int(v.stock, 'stock', 1, scenario === 'soldout' ? SOLDOUT_MAX_STOCK : MAX.stock) ?? d.stock;
   if (scenario === 'soldout' && (durationS === undefined || durationS < SOLDOUT_MIN_DURATION_S)) {

@@ -5,7 +5,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
+import { type BatchKey, decodeBatchAnswer, decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
 import type { IssuedAnswer } from './verify.ts';
 
 type Histogram = ReturnType<typeof hdr.build>;
@@ -127,6 +127,9 @@ export class Recorder {
   private readonly statuses: Record<string, number> = {};
   private sentCount = 0;
   private answered = 0;
+  // Claims one request carries, the most seen in this phase's requests (a batch: its templates):
+  // a request without an answer may have issued that many.
+  private claimsPerRequest = 1;
   private errors = 0;
   private issued = 0;
   private replayed = 0;
@@ -157,6 +160,7 @@ export class Recorder {
   /** A complete response; `latencyMs` measured by the driver, `atMs` = performance.now() at completion. */
   response(spec: RequestSpec, status: number, body: Buffer, latencyMs: number, atMs: number): void {
     this.answered++;
+    if (spec.batch) this.claimsPerRequest = Math.max(this.claimsPerRequest, spec.batch.templateIds.length);
     this.lastEventAt = atMs;
     const us = Math.max(1, Math.round(latencyMs * 1000));
     this.hist.recordValue(us);
@@ -170,6 +174,7 @@ export class Recorder {
     const sec = this.second(atMs);
     sec.responses++;
     sec.hist.recordValue(us);
+    if (spec.batch) return this.batchResponse(spec.batch, status, body, spec, sec);
     if (spec.kind !== 'claim' || !spec.claim) return;
     if (status === 503) this.collected.uncertain++;
     if (status !== 200) return;
@@ -189,6 +194,36 @@ export class Recorder {
       couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
       ...(a.amount === undefined ? {} : { amount: a.amount }),
     });
+  }
+
+  /**
+   * A batch answer: each template's result is a claim's. A batch without a definite answer
+   * (503, no reply) leaves every template uncertain; a template that answered an error
+   * (`unavailable`, `internal`) leaves that one uncertain.
+   */
+  private batchResponse(key: BatchKey, status: number, body: Buffer, spec: RequestSpec, sec: Second): void {
+    if (status === 503) this.collected.uncertain += key.templateIds.length;
+    if (status !== 200) return;
+    const results = decodeBatchAnswer(body, spec.format);
+    if (!results) {
+      this.collected.undecodable++;
+      this.collected.uncertain += key.templateIds.length;
+      return;
+    }
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'unavailable' || r.status === 'internal') this.collected.uncertain++;
+      if (r.status !== 'issued') continue;
+      if (r.replayed) this.replayed++;
+      else {
+        this.issued++;
+        sec.issued++;
+      }
+      this.collected.answers.push({
+        templateId: key.templateIds[i] ?? '', userId: key.userId, requestId: key.requestId,
+        couponId: r.couponId!, replayed: r.replayed, toldUserId: key.userId, toldTemplateId: r.templateId,
+        ...(r.amount === undefined ? {} : { amount: r.amount }),
+      });
+    }
   }
 
   /** A socket error or timeout (the request got no answer). */
@@ -213,14 +248,14 @@ export class Recorder {
     this.progressTimer.unref();
   }
 
-  /** Closes the phase: unanswered requests count as uncertain claims. */
+  /** Closes the phase: unanswered requests count as uncertain claims (a batch: each of its templates). */
   finish(meta: { driver: PhaseResult['driver']; connections: number; rate?: number; unsent?: number; maxSendLagMs?: number }): PhaseResult {
     clearInterval(this.progressTimer);
     this.loopDelay.disable();
     const start = this.firstSentAt ?? this.createdAt;
     // time from the first send to the last answer: the set-up of the driver is not load.
     const seconds = Math.max(0.001, (Math.max(this.lastEventAt, start) - start) / 1000);
-    this.collected.uncertain += Math.max(0, this.sentCount - this.answered);
+    this.collected.uncertain += Math.max(0, this.sentCount - this.answered) * this.claimsPerRequest;
     const kinds: Partial<Record<RequestKind, KindStats>> = {};
     for (const [kind, k] of this.kindHists) kinds[kind] = { latency: summary(k.hist), statuses: k.statuses, curve: curveOf(k.hist) };
     const perSecond = [...this.seconds.entries()].sort((a, b) => a[0] - b[0]).map(([t, s]) => {

@@ -13,7 +13,14 @@ export interface ClaimKey {
   readonly requestId?: string;
 }
 
-export type RequestKind = 'claim' | 'list';
+/** "claim all": one user, several templates, one request. */
+export interface BatchKey {
+  readonly userId: string;
+  readonly templateIds: readonly string[];
+  readonly requestId?: string;
+}
+
+export type RequestKind = 'claim' | 'batch' | 'list';
 
 export interface RequestSpec {
   readonly kind: RequestKind;
@@ -23,6 +30,8 @@ export interface RequestSpec {
   readonly body?: Buffer;
   /** Set on claims. */
   readonly claim?: ClaimKey;
+  /** Set on batch claims. */
+  readonly batch?: BatchKey;
   readonly format: BodyFormat;
 }
 
@@ -61,6 +70,16 @@ export function claimRequest(key: ClaimKey, format: BodyFormat, auth: UserAuth):
   };
 }
 
+/** POST /v1/claim/batch for `key`, encoded in `format`. */
+export function batchRequest(key: BatchKey, format: BodyFormat, auth: UserAuth): RequestSpec {
+  const body = { userId: key.userId, templateIds: key.templateIds, ...(key.requestId ? { requestId: key.requestId } : {}) };
+  return {
+    kind: 'batch', method: 'POST', path: '/v1/claim/batch', format, batch: key,
+    headers: { 'content-type': CONTENT_TYPE[format], ...auth(key.userId) },
+    body: format === 'json' ? Buffer.from(JSON.stringify(body)) : packr.pack(body),
+  };
+}
+
 /** GET /v1/users/{userId}/coupons. */
 export function listRequest(userId: string, auth: UserAuth, limit = 20): RequestSpec {
   return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: auth(userId), format: 'json' };
@@ -76,14 +95,17 @@ export interface ClaimAnswerBody {
   readonly replayed: boolean;
 }
 
-/** Decodes a 200 claim answer; undefined when it is not one (the caller counts it as undecodable). */
-export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswerBody | undefined {
-  let v: unknown;
+function decode(body: Buffer, format: BodyFormat): unknown {
   try {
-    v = format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
+    return format === 'json' ? JSON.parse(body.toString('utf8')) : packr.unpack(body);
   } catch {
     return undefined;
   }
+}
+
+/** Decodes a 200 claim answer; undefined when it is not one (the caller counts it as undecodable). */
+export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswerBody | undefined {
+  const v = decode(body, format);
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
   if (o.status !== 'issued' || typeof o.couponId !== 'string' || typeof o.userId !== 'string' || typeof o.templateId !== 'string') {
@@ -91,4 +113,28 @@ export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswer
   }
   return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true,
     ...(typeof o.amount === 'number' ? { amount: o.amount } : {}) };
+}
+
+/** One template's result in a 200 batch answer. */
+export interface BatchResult {
+  readonly templateId: string;
+  readonly status: string;
+  readonly couponId?: string;
+  /** A red packet's amount in cents. */
+  readonly amount?: number;
+  readonly replayed: boolean;
+}
+
+/** Decodes a 200 batch answer; undefined when it is not one (each of its templates is then uncertain). */
+export function decodeBatchAnswer(body: Buffer, format: BodyFormat): BatchResult[] | undefined {
+  const v = decode(body, format) as { results?: unknown } | undefined;
+  if (typeof v !== 'object' || v === null || !Array.isArray(v.results)) return undefined;
+  const out: BatchResult[] = [];
+  for (const r of v.results as Record<string, unknown>[]) {
+    if (typeof r !== 'object' || r === null || typeof r.templateId !== 'string' || typeof r.status !== 'string') return undefined;
+    if (r.status === 'issued' && typeof r.couponId !== 'string') return undefined;
+    out.push({ templateId: r.templateId, status: r.status, couponId: r.couponId as string | undefined, replayed: r.replayed === true,
+      ...(typeof r.amount === 'number' ? { amount: r.amount } : {}) });
+  }
+  return out;
 }

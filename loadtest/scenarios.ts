@@ -1,12 +1,12 @@
 /**
- * The five scenarios: which templates each creates and what traffic it sends. Users and
+ * The six scenarios: which templates each creates and what traffic it sends. Users and
  * templates carry the run id, so runs never see each other's data.
  */
 import type { CreatedTemplate, TemplateSpec } from './admin.ts';
 import type { Bound } from './closed-loop.ts';
 import type { LoadOptions, ScenarioName } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
-import { claimRequest, type ClaimKey, listRequest, type UserAuth, type Workload } from './requests.ts';
+import { batchRequest, claimRequest, type ClaimKey, listRequest, type UserAuth, type Workload } from './requests.ts';
 import type { VerifyInput } from './verify.ts';
 
 /** What a scenario can do while it runs. */
@@ -156,4 +156,23 @@ const mixed: Scenario = {
   },
 };
 
-export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, packets };
+const batch: Scenario = {
+  summary: '"claim all": each user asks for every template in one request, then retries it',
+  templates: (o, p) => specs(p, o.templates, o.stock, 1),
+  run: async (ctx) => {
+    const { users } = ctx.o;
+    const templateIds = ctx.templates.map((t) => t.id);
+    // requests 2s and 2s + 1 are the same user's click and its retry (same request id): the
+    // retry replays what the click issued, template by template.
+    await ctx.phase('claim all', {
+      distinct: 2 * users,
+      request: (g) => {
+        const u = (g % (2 * users)) >> 1;
+        return batchRequest({ userId: user(ctx.runId, 'u', u), templateIds, requestId: 'all' }, ctx.o.format, ctx.auth);
+      },
+    }, bound(ctx.o));
+    return { expectReplays: true };
+  },
+};
+
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets };

@@ -60,9 +60,11 @@ local function decide(userId, requestId, remember, shardPrefix)
   end
 
   if stock == nil then
-    -- only an integer counts: DECRBY at the end must not fail after claims were decided.
+    -- only an integer as DECRBY reads one counts (no leading zero, no '-0', far inside 64 bits
+    -- and exact as a Lua number): DECRBY at the end must not fail after claims were decided,
+    -- or the call's writes so far stay (a replay of a coupon never recorded).
     local s = redis.call('GET', stockKey)
-    stock = s and string.match(s, '^%-?%d+$') and tonumber(s) or false
+    stock = s and (s == '0' or (#s <= 16 and string.match(s, '^%-?[1-9]%d*$'))) and tonumber(s) or false
     -- a red packet without its budget cannot draw: as missing as its stock.
     if stock and minAmount and redis.call('EXISTS', budgetKey) == 0 then stock = false end
   end

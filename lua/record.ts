@@ -1,8 +1,9 @@
 /**
  * The issuance records that the claim scripts XADD (field `d`, msgpack array packed by Redis's
  * cmsgpack) and the sink decodes. Three shapes share a stream:
- * - version 2 (lua/includes/issue.lua): ONE entry for every record of one script call, which
- *   share their template, claim time and home partition:
+ * - version 2 (lua/includes/issue.lua): ONE entry for every record of one template in one script
+ *   call (a claim-home call of several templates writes one per template segment), which share
+ *   their template, claim time and home partition:
  *   [2, templateId, claimedAtMs, homePartition, couponId, userId, requestId, couponId, ...]
  * - version 3, the same for a red packet, with each record's drawn amount in cents:
  *   [3, templateId, claimedAtMs, homePartition, couponId, userId, requestId, amount, couponId, ...].

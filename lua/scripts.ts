@@ -1,7 +1,8 @@
 /**
  * Registers every Lua script once per client with defineCommand, and types them on ioredis by
- * module augmentation. Scripts live one per file as <command>-<numKeys>.lua; a line
- * `--- @include "name"` is replaced by lua/includes/name.lua before registration.
+ * module augmentation. Scripts live one per file as <command>-<numKeys>.lua (-n.lua: a variable
+ * number, fenced.ts); a line `--- @include "name"` is replaced by lua/includes/name.lua before
+ * registration.
  * The scripts that decide issues and change stock are not here: ioredis loads a defined script
  * by itself (EVAL on a connection's first use), which would run them on a Redis that restarted
  * and has not been repaired yet. They live in fenced.ts, loaded only once the run is repaired.

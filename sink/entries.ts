@@ -1,6 +1,7 @@
 /**
- * Stream entries the sink holds, record by record. One entry carries every record of one claim
- * script call (lua/record.ts), and its records may go to different shard tables and batches:
+ * Stream entries the sink holds, record by record. One entry carries every record of one
+ * template in one claim script call (lua/record.ts), and its records may go to different shard
+ * tables and batches:
  * the entry is acknowledged only when each of its records is written or set aside, and a
  * record that cannot be finished now (its template row is missing, its batch failed) keeps the
  * whole entry pending, to come back through a reclaim (rows are idempotent).

@@ -74,6 +74,7 @@ const SCENARIOS: [string, string[]][] = [
   ['dupes', ['--requests', '480', '--connections', '10', '--users', '20', '--format', 'msgpack']],
   ['soldout', ['--duration', '3', '--connections', '10', '--stock', '30', '--users', '200']],
   ['mixed', ['--duration', '1', '--rate', '300', '--connections', '10', '--templates', '3', '--users', '50', '--format', 'msgpack']],
+  ['batch', ['--requests', '200', '--connections', '10', '--templates', '4', '--stock', '30', '--users', '50']],
 ];
 
 for (const [scenario, args] of SCENARIOS) {
@@ -84,7 +85,7 @@ for (const [scenario, args] of SCENARIOS) {
     const { results } = reportOf(r.stdout);
     assert.equal(results.scenario, scenario);
     assert.equal(results.verification.ok, true);
-    const claims = results.phases.reduce((n: number, p: any) => n + (p.kinds.claim?.latency.count ?? 0), 0);
+    const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch)?.latency.count ?? 0), 0);
     assert.ok(claims > 0, 'claims were answered');
     assert.ok(results.verification.totals.rows > 0, 'coupons reached MySQL');
     assert.equal(results.verification.totals.rows, results.verification.totals.issued);
@@ -98,6 +99,10 @@ for (const [scenario, args] of SCENARIOS) {
       // answered from memory: sold_out, or rate_limited by the gateway's global bucket (before any Redis call).
       const statuses = results.phases.at(-1).statuses;
       assert.ok(statuses['410'] > 0 && Object.keys(statuses).every((c) => c === '410' || c === '429'), JSON.stringify(statuses));
+    }
+    if (scenario === 'batch') {
+      assert.equal(results.verification.totals.issued, 120, 'four templates of 30, each sold out by the batches');
+      assert.ok(results.verification.totals.replays > 0, 'the retried batches replayed');
     }
     if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');

@@ -48,7 +48,8 @@ test('bad values and unknown input are named', () => {
   rejects(['hot', '--duration', '1', '--connections', '1.5'], /--connections/);
   rejects(['hot', '--duration', '1', '--rate', '-5'], /--rate/);
   rejects(['hot', '--duration', '1', '--format', 'xml'], /--format must be json or msgpack/);
-  rejects(['hot', '--duration', '1', '--templates', '5'], /--templates applies to spread and mixed only/);
+  rejects(['hot', '--duration', '1', '--templates', '5'], /--templates applies to spread, mixed and batch only/);
+  rejects(['batch', '--duration', '1', '--templates', '21'], /batch asks for every template in one request: --templates at most 20/);
   rejects(['hot', '--duration', '1', '--url', 'ftp://x'], /--url must be an http/);
   rejects(['hot', '--duration', '1', '--url', 'http://x:1/v1/claim'], /--url must be an http:\/\/ origin/);
   rejects(['hot', '--duration', '1', '--url', 'not a url'], /is not a URL/);

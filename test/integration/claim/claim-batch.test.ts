@@ -10,20 +10,27 @@ import type { Incoming } from '../../../gateway/http/route.ts';
 import { subStockPartition } from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import type { Told } from '../../../tools/verify/oracle.ts';
+import { type ProxiedRedis, redisBehindProxy } from '../../support/redis-proxy.ts';
+import { waitReady } from '../../../lua/client.ts';
 import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
 
 let s: Storage;
 let rig: ClaimRig;
+let cut: ProxiedRedis;
 before(async () => {
   s = await openStorage(testConfig({ CLAIM_PENDING_WAIT_MS: '3000' }));
   rig = claimRig(s);
+  cut = await redisBehindProxy(s, 'batch-cut');
 });
-after(() => s?.close());
+after(async () => {
+  await cut?.close();
+  await s?.close();
+});
 
 const req = (body: unknown): Incoming => ({ method: 'post', url: '/v1/claim/batch', query: '', params: [], contentType: 'application/json',
   authorization: '', remoteAddress: '', body: Buffer.from(JSON.stringify(body)) });
-const batch = async (body: unknown) => {
-  const reply = await claimBatchHandler(rig.service, [])(req(body));
+const batch = async (body: unknown, r = rig) => {
+  const reply = await claimBatchHandler(r.service, [])(req(body));
   return { status: reply.status, body: reply.body as any };
 };
 
@@ -100,4 +107,65 @@ test('batches racing single claims of the same users: limits and stock hold, eve
   assert.deepEqual(v.violations, []);
   for (const t of v.templates) assert.equal(t.rows, 40, `${t.id}: 30 users x 2 > 40 coupons, all issued`);
   assert.ok(v.replays > 0);
+});
+
+test('one batch sent many times at once while homes run empty and a limit is raised mid-turn: one coupon per template and request', async () => {
+  const ts = await Promise.all([1, 2, 3, 4].map(() => rig.template({ totalStock: 12, perUserLimit: 1, subStocks: 2 })));
+  const told: Told[] = [];
+  for (const t of ts) {
+    const a = await rig.service.claim({ userId: 'warm', templateId: t.id, requestId: 'w' });
+    told.push({ templateId: t.id, userId: 'warm', requestId: 'w', couponId: String(a.body.couponId), replayed: false, toldUserId: 'warm',
+      toldTemplateId: t.id, at: Date.now() });
+  }
+  const users = Array.from({ length: 8 }, (_, i) => `bb${i}`);
+  const sent: { userId: string; requestId: string; reply: Promise<{ status: number; body: any }> }[] = [];
+  const send = (userId: string, requestId: string) => sent.push({ userId, requestId, reply: batch({ userId, templateIds: ts.map((t) => t.id), requestId }) });
+  // four copies of each user's batch, then the limit raised to 2 in this process's cache (a
+  // new version: its claims meet the old version's in one call, as segments of their own),
+  // then four more copies and a second request of each user.
+  for (const u of users) for (let n = 0; n < 4; n++) send(u, 'same');
+  for (const t of ts) {
+    const cached = rig.cache.peek(t.id)!;
+    rig.cache.put({ ...cached.template, perUserLimit: 2, version: cached.template.version + 1 });
+  }
+  for (const u of users) {
+    for (let n = 0; n < 4; n++) send(u, 'same');
+    send(u, 'other');
+  }
+  let unknown = 0;
+  const coupons = new Map<string, string>();
+  for (const x of sent) {
+    const r = await x.reply;
+    assert.equal(r.status, 200);
+    for (const res of r.body.results) {
+      if (res.status === 'unavailable') unknown++;
+      if (res.status !== 'issued') continue;
+      const k = `${res.templateId}|${x.userId}|${x.requestId}`;
+      assert.equal(coupons.get(k) ?? res.couponId, res.couponId, `${k}: two coupons for one request`);
+      coupons.set(k, res.couponId);
+      told.push({ templateId: res.templateId, userId: x.userId, requestId: x.requestId, couponId: res.couponId, replayed: res.replayed === true,
+        toldUserId: x.userId, toldTemplateId: res.templateId, at: Date.now() });
+    }
+  }
+  const v = await judgeAfterSink(s, rig.ks, ts.map((t) => ({ ...t, perUserLimit: 2 })), { told, uncertain: unknown });
+  assert.deepEqual(v.violations, []);
+  for (const t of v.templates) assert.equal(t.rows, 12, `${t.id}: 8 users x 2 requests > 11 left, all issued`);
+});
+
+test("a batch whose calls' replies are lost: every template unavailable, the retry replays each coupon the calls issued", async () => {
+  const ts = await Promise.all(Array.from({ length: 10 }, () => rig.template({ totalStock: 5, perUserLimit: 1, subStocks: 1 })));
+  const viaCut = claimRig({ ...s, redis: cut.client });
+  for (const t of ts) assert.equal((await viaCut.service.claim({ userId: 'warm', templateId: t.id })).status, 200);
+  cut.proxy.armCut();
+  const lost = await batch({ userId: 'lost', templateIds: ts.map((t) => t.id), requestId: 'L' }, viaCut);
+  assert.deepEqual(lost.body.results.map((x: any) => x.status), ts.map(() => 'unavailable'));
+  await waitReady(cut.client, 5000);
+  // the calls ran or not, each as a whole: the retry (another gateway) replays or issues, never twice.
+  const retry = await batch({ userId: 'lost', templateIds: ts.map((t) => t.id), requestId: 'L' });
+  assert.deepEqual(retry.body.results.map((x: any) => x.status), ts.map(() => 'issued'));
+  const told: Told[] = retry.body.results.map((x: any) => ({ templateId: x.templateId, userId: 'lost', requestId: 'L', couponId: x.couponId,
+    replayed: x.replayed === true, toldUserId: 'lost', toldTemplateId: x.templateId, at: Date.now() }));
+  const v = await judgeAfterSink(s, rig.ks, ts, { told, uncertain: ts.length });
+  assert.deepEqual(v.violations, []);
+  assert.deepEqual(v.templates.map((x) => x.rows), ts.map(() => 2));
 });

@@ -9,7 +9,9 @@ import { loadConfigWith } from '../../../config/index.ts';
 import * as keys from '../../../lua/keys.ts';
 import { decodeRecords } from '../../../lua/record.ts';
 import { startSink } from '../../../sink/sink.ts';
-import { claimRig, type ClaimRig } from '../../support/claims.ts';
+import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
+import type { Told } from '../../../tools/verify/oracle.ts';
+import { ApiError } from '../../../core/errors.ts';
 import { waitForRows } from '../../support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 
@@ -67,4 +69,39 @@ test('a hot template spread over partitions on several nodes sells out exactly, 
   } finally {
     await sink.stop();
   }
+});
+
+test("batches whose templates meet in partitions: one call per partition on the cluster, racing themselves and single claims", async () => {
+  const ts = await Promise.all(Array.from({ length: 12 }, () => rig.template({ totalStock: 15, perUserLimit: 2, subStocks: 2 })));
+  const homes = new Set(ts.map((t) => keys.subStockPartition(rig.ks, t.id, keys.homeSubStock(t.id, 'warm-c', 2))));
+  assert.ok(homes.size < ts.length, 'some homes of one user meet in a partition (12 templates, 16 partitions, 2 sub-stocks)');
+  for (const t of ts) assert.equal((await rig.service.claim({ userId: 'warm', templateId: t.id })).status, 200);
+  const { calls } = rig.service.groups;
+  const warm = await Promise.all(ts.map((t) => rig.service.claim({ userId: 'warm-c', templateId: t.id, requestId: 'w' })));
+  assert.deepEqual(warm.map((a) => a.status), ts.map(() => 200));
+  assert.equal(rig.service.groups.calls - calls, homes.size, 'one call per home partition');
+
+  // the same user's batch three times at once (a triple click), other users' batches and single
+  // claims with the same request ids, until every template is sold out.
+  const told: Told[] = [];
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < 150; i++) {
+    const userId = `cb${i % 25}`;
+    const requestId = `q${i % 3}`;
+    const batch = i % 5 === 4 ? ts.slice(0, 1 + (i % ts.length)) : ts;
+    jobs.push(...batch.map((t) => rig.service.claim({ userId, templateId: t.id, requestId }).then((a) => {
+      if (a.status === 200) told.push({ templateId: t.id, userId, requestId, couponId: String(a.body.couponId),
+        replayed: a.body.replayed === true, toldUserId: String(a.body.userId), toldTemplateId: String(a.body.templateId), at: Date.now() });
+    }, (err: unknown) => {
+      // a duplicate waiting for the first click's overflow may give up (503): its outcome is the first's.
+      assert.ok(err instanceof ApiError && err.code === 'unavailable', String(err));
+      unknown++;
+    })));
+  }
+  let unknown = 0;
+  await Promise.all(jobs);
+  const v = await judgeAfterSink(s, rig.ks, ts, { told, uncertain: unknown });
+  assert.deepEqual(v.violations, []);
+  for (const t of v.templates) assert.equal(t.rows, 15, `${t.id}: sold out`);
+  assert.ok(v.replays > 0);
 });
