@@ -14,6 +14,8 @@ export function loadConfig(env: Env = process.env) {
   }
   const userTokenSecrets = list([])(env, 'USER_TOKEN_SECRETS');
   if (userTokenSecrets.some((x) => x.length < 32)) throw new Error('config: every USER_TOKEN_SECRETS entry must be at least 32 characters');
+  const codeSecretRaw = optional()(env, 'CODE_SECRET');
+  if (codeSecretRaw !== undefined && codeSecretRaw.length < 32) throw new Error('config: CODE_SECRET must be at least 32 characters');
   const partitions = int(16, 1, 1024)(env, 'PARTITIONS');
   const workers = int(1, 1, 64)(env, 'GATEWAY_WORKERS');
   const workerIndex = optionalInt(0, 63)(env, 'GATEWAY_WORKER_INDEX');
@@ -40,6 +42,25 @@ export function loadConfig(env: Env = process.env) {
       failuresPerMinute: int(6, 1, 10_000)(env, 'ADMIN_FAILURES_PER_MINUTE'),
       // client addresses remembered for that budget; the oldest is forgotten first.
       maxAddresses: int(100_000, 100, 10_000_000)(env, 'ADMIN_FAILURE_ADDRESSES'),
+    },
+    codes: {
+      // the key of every redemption code's MAC (redemption/code-mac.ts): whoever holds it can
+      // mint codes, and changing it voids every code handed out. A fixed dev secret only for
+      // local/test runs: the gateway refuses to start without one in production.
+      secret: codeSecretRaw ?? 'dev-code-secret-not-for-production-use',
+      secretIsDefault: codeSecretRaw === undefined,
+      // invalid or used codes one user, and one client address, may send at once before 429
+      // too_many_failures: a typo or two pass, guessing is hopeless anyway (2^-60 a try) and
+      // costs no storage call, so the budget only bounds the CPU a guesser spends. Split over
+      // the workers like the admission buckets (gateway/worker-share.ts).
+      failureBurst: int(10, 1, 1_000_000)(env, 'REDEEM_FAILURE_BURST'),
+      // failures earned back per minute, per user and per address.
+      failuresPerMinute: int(6, 1, 1_000_000)(env, 'REDEEM_FAILURES_PER_MINUTE'),
+      // users plus addresses remembered for that budget; the oldest is forgotten first, so a
+      // flood of made-up users cannot grow memory (~100 bytes each).
+      maxKeys: int(100_000, 100, 10_000_000)(env, 'REDEEM_FAILURE_KEYS'),
+      // batch number -> template entries kept in each gateway (a miss is one indexed MySQL read).
+      batchCacheMax: int(10_000, 1, 1_000_000)(env, 'CODE_BATCH_CACHE_MAX'),
     },
     // secrets shared with the upstream login service; when set, a claim's user comes from a signed
     // token, never from the body (the first secret signs, all verify: rotation). Off by default.

@@ -96,6 +96,20 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_global_blacklist (
   PRIMARY KEY (kind, item_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
+// Batches of redemption codes (redemption/): a code carries its batch number, this maps it to
+// its template. The number comes from AUTO_INCREMENT, which MariaDB keeps across restarts: a
+// number is never handed out twice, so two batches never share codes.
+const codeBatchTable = (db: string) => `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_code_batch (
+  batch_id    VARCHAR(64) NOT NULL PRIMARY KEY,
+  template_id VARCHAR(64) NOT NULL,
+  batch_no    INT UNSIGNED NOT NULL AUTO_INCREMENT COMMENT 'the number inside each of its codes (20 bits)',
+  count       INT UNSIGNED NOT NULL COMMENT 'codes: serials 0 to count - 1',
+  created_at  DATETIME(3) NOT NULL,
+  UNIQUE KEY uq_batch_no (batch_no),
+  KEY idx_template (template_id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
+
 // Template fields a reader needs are copied into the row: no cross-shard join (brief, section 2).
 const couponTable = (db: string, table: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
@@ -147,6 +161,7 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
   await pools.main.query(stockChangeTable(main));
   await upgradeStockChanges(pools.main, main);
   await pools.main.query(blacklistTable(main));
+  await pools.main.query(codeBatchTable(main));
   for (let d = 0; d < cfg.shardDbs; d++) {
     const db = shardDbName(cfg.dbPrefix, d);
     const pool = pools.forDb(d);

@@ -29,7 +29,12 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { TemplateSync } from './cache/template-sync.ts';
-import { adminShare, admissionShare } from './worker-share.ts';
+import { adminShare, admissionShare, codesShare } from './worker-share.ts';
+import { BatchStore } from '../redemption/batches.ts';
+import { CodeSigner } from '../redemption/code-mac.ts';
+import { BatchCache } from './cache/batch-cache.ts';
+import { FailureBudget } from './redeem-failures.ts';
+import { redeemHandler } from './routes/redeem.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Gateway {
@@ -97,18 +102,27 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
   const stock = { commands, store, live, ledger: new StockLedger(mysql, cfg.mysql) };
+  const batches = new BatchStore(mysql, cfg.mysql);
+  const codes = { batches, signer: new CodeSigner(cfg.codes.secret) };
+  const redeem = {
+    service: claims, signer: codes.signer, tokenSecrets: cfg.userTokenSecrets,
+    batches: new BatchCache((batchNo) => batches.byNumber(batchNo), cfg.codes.batchCacheMax),
+    failures: new FailureBudget(codesShare(cfg.codes, workers)),
+  };
 
   let draining = false;
   const inFlight = new InFlight();
   const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
   const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
-  const adminRoutes = { admin, stock, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const adminRoutes = { admin, stock, codes, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
     // 20 ids of 64 characters are ~1.5 KB: at least 2 KB, whatever MAX_BODY_BYTES says.
     .post('/v1/claim/batch', r({ bodyCap: Math.max(2048, 2 * cfg.http.maxClaimBody) }, claimBatchHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim/batch', r({}, methodNotAllowed))
+    .post('/v1/redeem', r({ bodyCap: cfg.http.maxClaimBody, address: true }, redeemHandler(redeem)))
+    .any('/v1/redeem', r({}, methodNotAllowed))
     .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))

@@ -42,6 +42,10 @@ try {
     if (cfg.appEnv === 'production') throw new Error('ADMIN_TOKEN is required outside local runs (APP_ENV=local uses a dev token)');
     if (worker === undefined) log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
   }
+  if (cfg.codes.secretIsDefault) {
+    if (cfg.appEnv === 'production') throw new Error('CODE_SECRET is required outside local runs (APP_ENV=local uses a dev secret)');
+    if (worker === undefined) log('warn', 'CODE_SECRET is not set: redemption codes use the local dev secret');
+  }
   if (worker === undefined && cfg.workers.count > 1) {
     const supervisor = new Supervisor(cfg, fileURLToPath(import.meta.url));
     // A signal before all workers listen ends this process at once (nothing is served yet);

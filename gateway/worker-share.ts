@@ -28,3 +28,8 @@ export function adminShare(a: Config['admin'], workers: number, index: number): 
   if (a.routes === 'off') return a;
   return { ...a, failureBurst: share(a.failureBurst, workers), failuresPerMinute: share(a.failuresPerMinute, workers) };
 }
+
+/** One worker's redemption failure budget out of `workers` (the same settings when there is one). */
+export function codesShare(c: Config['codes'], workers: number): Config['codes'] {
+  return { ...c, failureBurst: share(c.failureBurst, workers), failuresPerMinute: share(c.failuresPerMinute, workers) };
+}

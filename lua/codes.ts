@@ -33,6 +33,8 @@ export enum ScriptCode {
   Fenced = 30,
   Released = 31,
   NoAnswer = 32,
+  // 40-49: redemption codes (lua/code-take-5.lua).
+  CodeUsed = 40,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

@@ -10,7 +10,7 @@ import type { RedisClient } from './client.ts';
 import { ScriptCode, type ScriptReply } from './codes.ts';
 import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
 import {
-  budgetKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
+  budgetKey, codeMarksKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
   statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, streamKey, subStockPartition,
   templateKey, usersKey,
 } from './keys.ts';
@@ -144,6 +144,17 @@ export class Commands {
     return this.fence.run('take',
       [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p), budgetKey(ks, c.templateId, k)],
       [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, c.minAmount ?? '']);
+  }
+
+  /**
+   * code-take-5.lua: redeem code number `code` for a reserved claim (its request id is the
+   * code's), from sub-stock k, the one the number picks.
+   */
+  codeTake(c: ReservedClaim, k: number, code: number): Promise<ScriptReply> {
+    const { ks } = this;
+    const p = subStockPartition(ks, c.templateId, k);
+    return this.fence.run('code', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p),
+      codeMarksKey(ks, c.templateId, k)], [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, code]);
   }
 
   /** claim-replay-1.lua: the answer stored for the claim's request. */

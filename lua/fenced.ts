@@ -30,7 +30,9 @@ interface Fenced {
   readonly sha: string;
 }
 
-const SOURCES = { home: 'claim-home-n.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua' } as const;
+const SOURCES = {
+  home: 'claim-home-n.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua', code: 'code-take-5.lua',
+} as const;
 
 /** The fenced scripts, by name. */
 export type FencedScript = keyof typeof SOURCES;

@@ -39,6 +39,14 @@ export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
 
 /**
+ * Redemption codes redeemed against sub-stock k (lua/code-take-5.lua): hash of code number ->
+ * '<user>|<couponId>'. A code takes its coupon from the sub-stock its number picks, so its mark
+ * and that stock share a slot and one script sets both.
+ */
+export const codeMarksKey = (ks: KeySpace, templateId: string, k: number) =>
+  `${tag(ks, subStockPartition(ks, templateId, k))}:codes:${templateId}:${k}`;
+
+/**
  * Red packet: cents left to share out over sub-stock k's packets (integer string); beside its
  * stock key, so a claim draws an amount atomically with the decrement (lua/includes/packet.lua).
  */

@@ -3,12 +3,14 @@
  * may be gone from Redis although the sink already stored their coupons: the users hashes no
  * longer count them (a user could claim past the limit, a retry would not replay). A new Redis
  * run id gives the restart away; the users of every coupon claimed in the window before it are
- * raised back to what MySQL shows (never lowered), with the coupon of every client request id.
- * The stock side of the same loss is repaired by the counts step (counts.ts).
+ * raised back to what MySQL shows (never lowered), with the coupon of every client request id,
+ * and the redemption codes among them are marked redeemed again (lua/code-take-5.lua). The
+ * stock side of the same loss is repaired by the counts step (counts.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { markRepaired, redisRunId } from '../lua/fenced.ts';
-import { homeSubStock, reconcileRunKey, seqKey, subStockPartition } from '../lua/keys.ts';
+import { codeMarksKey, homeSubStock, reconcileRunKey, seqKey, subStockPartition } from '../lua/keys.ts';
+import { codeOfRequest } from '../core/ids.ts';
 import type { Template } from '../templates/model.ts';
 import { type ReconcileCtx, rowAnswer, shardTables } from './context.ts';
 
@@ -38,6 +40,8 @@ interface UserFix {
 async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promise<number> {
   // Users by shard table, with the request answers of their recent coupons.
   const recent = new Map<string, Map<string, UserFix>>();
+  // Redemption codes among them: their marks may be gone with the rest.
+  const redeemed: { code: number; mark: string }[] = [];
   for (const { db, name } of shardTables(c)) {
     const [rows] = await c.mysql.forDb(db).query<RowDataPacket[]>(
       `SELECT user_id, request_id, coupon_id, amount FROM ${name} WHERE template_id = ? AND claimed_at >= ?`, [t.id, new Date(since)]);
@@ -47,6 +51,8 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
       let u = users.get(r.user_id);
       if (!u) users.set(r.user_id, (u = { held: 0, answers: [] }));
       if (!String(r.request_id).startsWith('~')) u.answers.push(`${r.request_id}=${rowAnswer(r)}`);
+      const code = codeOfRequest(String(r.request_id));
+      if (code !== undefined) redeemed.push({ code, mark: `${r.user_id}|${r.coupon_id}` });
     }
     const [held] = await c.mysql.forDb(db).query<RowDataPacket[]>(
       `SELECT user_id, COUNT(*) AS n FROM ${name} WHERE template_id = ? AND user_id IN (?) GROUP BY user_id`, [t.id, [...users.keys()]]);
@@ -63,7 +69,10 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
       args.push(userId, fix.held, fix.answers.join(' '));
     }
   }
+  // A code redeemed before the restart stays redeemed (claims are fenced until now: no one
+  // else can have marked it since).
   let changed = 0;
+  for (const { code, mark } of redeemed) changed += await c.redis.hsetnx(codeMarksKey(c.ks, t.id, code % t.subStocks), String(code), mark);
   for (const [p, args] of byPartition) {
     for (let i = 0; i < args.length; i += USERS_PER_CALL * 3) {
       const [, n] = await c.commands.usersAtLeast(t.id, p, args.slice(i, i + USERS_PER_CALL * 3));

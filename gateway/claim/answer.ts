@@ -9,6 +9,8 @@ export interface ClaimInput {
   readonly userId: string;
   readonly templateId: string;
   readonly requestId?: string;
+  /** A redemption: the code's number (redemption/code-mac.ts); the request id is then the code's. */
+  readonly code?: number;
 }
 
 export interface ClaimAnswer {

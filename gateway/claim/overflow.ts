@@ -68,7 +68,7 @@ const SETTLE_ATTEMPTS = 3;
  * the entry stays pending: the coupon, if any, is in the stream and still reaches MySQL, and
  * the record's request id is what settles the entry later.
  */
-async function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<string | undefined> {
+export async function settle(d: ClaimDeps, ctx: ClaimCtx, couponId: string): Promise<string | undefined> {
   for (let attempt = 1; attempt <= SETTLE_ATTEMPTS; attempt++) {
     try {
       const [code, current] = await d.breaker.record(() => d.commands.claimSettle(ctx, couponId));

@@ -1,12 +1,14 @@
 /**
  * The claim path: admission -> local template cache -> one Lua call on the user's home
  * sub-stock, shared with the turn's other claims on it (group-commit.ts) -> answer. The
- * overflow path (home empty) lives in overflow.ts.
+ * overflow path (home empty) lives in overflow.ts; a redemption is a claim whose coupon is
+ * taken where its code is marked (redeem.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
+import { codeRequestId } from '../../core/ids.ts';
 import { couponIdPrefix } from '../../core/shards.ts';
 import { writeTogether } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
@@ -18,6 +20,7 @@ import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, rest
 import { type ClaimDeps, redisCall } from './deps.ts';
 import { ClaimGroups } from './group-commit.ts';
 import { takeOverflow } from './overflow.ts';
+import { takeCode } from './redeem.ts';
 
 /**
  * Repeats `attempt` with backoff (5, 10, 20 ms ...) until it gives an answer or `waitMs` is
@@ -81,6 +84,11 @@ export class ClaimService {
     return answer;
   }
 
+  /** Redeems code number `code` of a template for a user: a claim whose request id is the code's. */
+  redeem(userId: string, templateId: string, code: number): Promise<ClaimAnswer> {
+    return this.claim({ userId, templateId, code, requestId: codeRequestId(code) });
+  }
+
   /** Decides a claim for a cached template. */
   private async decide(c: CachedTemplate, input: ClaimInput, now: number): Promise<ClaimAnswer> {
     const { d } = this;
@@ -94,7 +102,8 @@ export class ClaimService {
     const ctx: ClaimCtx = {
       c, templateId: t.id, perUserLimit: t.perUserLimit, userId: input.userId,
       requestId: input.requestId ?? ridPrefix + (ridCounter++).toString(36),
-      remember: input.requestId === undefined ? '0' : '1',
+      // A redemption reserves the slot at home and takes its coupon where its code is marked.
+      remember: input.code !== undefined ? '2' : input.requestId === undefined ? '0' : '1',
       home, homePartition: keys.partitionAt(d.ks, c.idHash, home),
       shardPrefix: couponIdPrefix(d.layout, input.userId),
       ...(isRedPacket(t) ? { minAmount: t.minAmount ?? 1 } : {}),
@@ -113,6 +122,7 @@ export class ClaimService {
         case ScriptCode.Replayed: return issued(ctx, String(value), true);
         case ScriptCode.LimitReached: return refused('limit_reached');
         case ScriptCode.Reserved:
+          if (input.code !== undefined) return takeCode(d, { ...ctx, token: String(value) }, input.code);
           markEmpty(ctx.c, ctx.home);
           return takeOverflow(d, { ...ctx, token: String(value) });
         case ScriptCode.StockMissing:
@@ -128,7 +138,7 @@ export class ClaimService {
       }
     });
     // Only a client's request id can be asked for again; generated ones cost no bookkeeping.
-    return ctx.remember === '1' ? this.tracked(ctx, claim) : claim();
+    return ctx.remember === '0' ? claim() : this.tracked(ctx, claim);
   }
 
   /**

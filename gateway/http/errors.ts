@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   template_not_found: 404,
+  // a redemption code that is not one of ours (its MAC fails) or names no batch's code.
+  invalid_code: 404,
   method_not_allowed: 405,
   request_timeout: 408,
   template_exists: 409,
@@ -19,9 +21,13 @@ export const ERROR_STATUS = {
   request_conflict: 409,
   request_expired: 409,
   stock_fixed: 409,
+  // a code batch id reused for another template or count.
+  batch_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  // too many invalid or used codes from this user or address: slowed down, not shed for load.
+  too_many_failures: 429,
   internal: 500,
   unavailable: 503,
 } as const satisfies Record<ErrorCode, number>;
@@ -34,6 +40,8 @@ export const REFUSAL_STATUS = {
   ended: 403,
   paused: 403,
   not_eligible: 403,
+  // a redemption code another user redeemed (the same user gets its coupon again, replayed).
+  code_used: 409,
 } as const;
 
 export type Refusal = keyof typeof REFUSAL_STATUS;

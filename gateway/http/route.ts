@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from './uws.ts';
 import type { BodyDeadlines } from './body-deadlines.ts';
 import { BodyAborted, readBody } from './body.ts';
+import { type StreamBody, streamReply } from './stream.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { ERROR_STATUS, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
@@ -28,6 +29,8 @@ export interface Reply {
   readonly body: unknown;
   readonly format?: Format;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A long body written as the client reads it (stream.ts), instead of `body`. */
+  readonly stream?: StreamBody;
 }
 
 /** The request's credentials, for a check made before its body is read. */
@@ -80,6 +83,8 @@ interface State {
   closeAfter?: boolean;
   /** Settles a body still being read when the client goes away. */
   abortBody?: () => void;
+  /** Stops a streamed answer when the client goes away. */
+  abortStream?: () => void;
 }
 
 const NO_BODY = Buffer.alloc(0);
@@ -96,10 +101,23 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     res.onAborted(() => {
       state.done = true;
       state.abortBody?.();
+      state.abortStream?.();
     });
     inFlight.start();
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
+      // A streamed answer is in flight until its last byte is out, or its client gone.
+      if (reply.stream && !state.done) {
+        state.done = true;
+        try {
+          state.abortStream = streamReply(res, () => writeHead(res, reply, reply.stream!.contentType), reply.stream,
+            () => inFlight.end(), log);
+        } catch (err) {
+          log('reply failed', err);
+          inFlight.end();
+        }
+        return;
+      }
       try {
         send(res, state, reply, false);
       } catch (err) {
@@ -222,9 +240,7 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     [reply, format, payload] = [INTERNAL, 'json', INTERNAL_PAYLOAD];
   }
   res.cork(() => {
-    res.writeStatus(statusLine(reply.status));
-    res.writeHeader('Content-Type', contentTypeOf(format));
-    if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
+    writeHead(res, reply, contentTypeOf(format));
     // A short error answer on a connection being closed anyway.
     if (close) {
       res.end(payload, true);
@@ -238,6 +254,13 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (!res.tryEnd(payload, size)[1]) writeRest(res, payload, start);
   });
+}
+
+/** Writes the status line and the headers of a reply. */
+function writeHead(res: HttpResponse, reply: Reply, contentType: string): void {
+  res.writeStatus(statusLine(reply.status));
+  res.writeHeader('Content-Type', contentType);
+  if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
 }
 
 /** Writes the rest of an answer as the client reads (the socket's onWritable). */

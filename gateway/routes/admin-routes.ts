@@ -8,10 +8,12 @@ import { type AdminDeps, createTemplateHandler, getTemplateHandler, listTemplate
 import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './admin-blacklist.ts';
 import { templateStatsHandler } from './admin-stats.ts';
 import { stockHandler } from './admin-stock.ts';
+import { batchCodesHandler, type CodeDeps, createCodesHandler } from './admin-codes.ts';
 
 export interface AdminRouteDeps {
   readonly admin: AdminDeps & BlacklistDeps;
   readonly stock: StockDeps;
+  readonly codes: CodeDeps;
   readonly redis: RedisClient;
   readonly ks: KeySpace;
   readonly maxBody: number;
@@ -41,6 +43,10 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
     .any('/v1/admin/templates/:id/stats', other)
     .post('/v1/admin/templates/:id/stock', r(idBody, stockHandler(admin, d.stock)))
     .any('/v1/admin/templates/:id/stock', other)
+    .post('/v1/admin/templates/:id/codes', r(idBody, createCodesHandler(admin, d.codes)))
+    .any('/v1/admin/templates/:id/codes', other)
+    .get('/v1/admin/code-batches/:batchId/codes', r(withId, batchCodesHandler(admin, d.codes)))
+    .any('/v1/admin/code-batches/:batchId/codes', other)
     .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
     .any('/v1/admin/blacklist', other);

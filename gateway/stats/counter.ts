@@ -1,5 +1,6 @@
 /**
  * Claim counting on the hot path: a Map lookup and two increments per claim, no Redis call.
+ * A redemption is a claim of its code's template (code_used is one more reason).
  * Only claims for a template the cache returned are counted (an unknown id never is), so the
  * map holds at most one entry per cached template. The flusher (flusher.ts) takes the deltas.
  */
@@ -9,7 +10,7 @@ import { type Refusal } from '../http/errors.ts';
 
 /** Why a claim for a known template got no coupon, in the order the stats answer lists them. */
 export const REJECT_REASONS = ['limit_reached', 'sold_out', 'not_started', 'ended', 'paused', 'not_eligible',
-  'rate_limited', 'unavailable'] as const satisfies readonly (Refusal | ErrorCode)[];
+  'rate_limited', 'unavailable', 'code_used'] as const satisfies readonly (Refusal | ErrorCode)[];
 
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -1,7 +1,8 @@
 /**
  * Rebuild step "users": count a template's coupons in every MySQL shard table and rebuild its
  * users hashes from them (claims held per user, the coupon of every client request id), then
- * swap them in partition by partition (lua/users-swap-3.lua). Rows are read in keyset pages and
+ * swap them in partition by partition (lua/users-swap-3.lua). The marks of the redemption codes
+ * among the coupons are written back as MySQL shows them. Rows are read in keyset pages and
  * written straight into a side hash per partition, so memory stays bounded by one page however
  * large the campaign; the side hash only replaces the live one in the final swap.
  */
@@ -9,7 +10,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import type { Commands } from '../../lua/commands.ts';
 import { answerOf } from '../../lua/record.ts';
-import { homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
+import { codeMarksKey, homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
+import { codeOfRequest } from '../../core/ids.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { shardDbName, shardTableName } from '../../core/shards.ts';
 import type { Template } from '../model.ts';
@@ -47,10 +49,12 @@ export interface UsersDeps {
 class PageWriter {
   private readonly counts = new Map<number, Map<string, number>>();
   private readonly answers = new Map<number, string[]>();
+  // Marks of the redemption codes among the rows, by key: code number, '<user>|<coupon>'.
+  private readonly marks = new Map<string, string[]>();
 
   constructor(private readonly d: UsersDeps, private readonly t: Template, private readonly c: UserCounts) {}
 
-  add(p: number, userId: string, requestId: string, answer: string): void {
+  add(p: number, userId: string, requestId: string, couponId: string, amount: number | null): void {
     let perUser = this.counts.get(p);
     if (!perUser) this.counts.set(p, (perUser = new Map()));
     perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
@@ -58,7 +62,16 @@ class PageWriter {
     if (!requestId.startsWith('~')) {
       let list = this.answers.get(p);
       if (!list) this.answers.set(p, (list = []));
-      list.push(`${userId}|${requestId}`, answer);
+      // the answer a replay gives: with a red packet's amount (lua/record.ts)
+      list.push(`${userId}|${requestId}`, answerOf(couponId, amount));
+    }
+    // A code redeemed stays redeemed, whatever Redis lost (lua/code-take-5.lua).
+    const code = codeOfRequest(requestId);
+    if (code !== undefined) {
+      const key = codeMarksKey(this.d.ks, this.t.id, code % this.t.subStocks);
+      let list = this.marks.get(key);
+      if (!list) this.marks.set(key, (list = []));
+      list.push(String(code), `${userId}|${couponId}`);
     }
   }
 
@@ -84,8 +97,12 @@ class PageWriter {
         }));
       }
     }
+    for (const [key, list] of this.marks) {
+      for (let i = 0; i < list.length; i += 2 * HSET_PAIRS) writes.push(redis.hset(key, ...list.slice(i, i + 2 * HSET_PAIRS)).then(() => undefined));
+    }
     this.counts.clear();
     this.answers.clear();
+    this.marks.clear();
     await Promise.all(writes);
   }
 }
@@ -129,8 +146,7 @@ export async function rebuildUsers(d: UsersDeps, t: Template): Promise<UserCount
           const p = subStockPartition(ks, t.id, homeSubStock(t.id, userId, t.subStocks));
           // MySQL holds this reservation's coupon: it was taken before the freeze.
           unresolved.get(p)?.delete(`${userId}|${requestId}`);
-          // the answer a replay gives: with a red packet's amount (lua/record.ts)
-          page.add(p, userId, requestId, answerOf(String(r.coupon_id), r.amount === null ? null : Number(r.amount)));
+          page.add(p, userId, requestId, String(r.coupon_id), r.amount === null ? null : Number(r.amount));
         }
         c.issued += rows.length;
         await page.flush();

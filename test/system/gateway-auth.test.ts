@@ -77,6 +77,13 @@ test('user tokens: the user comes from the token; none, bad or someone else\'s i
   assert.equal((await list('alice', bearer('alice'))).status, 200);
   assert.equal((await list('alice', bearer('bob'))).status, 403);
   assert.equal((await list('alice', {})).status, 401);
+  // Redemption: the same rule, and the user's check comes before the code's.
+  const { json } = await http('POST', `${g.url}/v1/admin/templates/${t.id}/codes`, { count: 1 }, ADMIN);
+  const code = (await http('GET', `${g.url}/v1/admin/code-batches/${json.batchId}/codes`, undefined, ADMIN)).raw.toString().trim();
+  const redeem = (body: Record<string, string>, h: Record<string, string>) => http('POST', `${g.url}/v1/redeem`, { code, ...body }, h);
+  assert.deepEqual([(await redeem({ userId: 'bob' }, {})).status, (await redeem({ userId: 'bob' }, bearer('alice'))).status], [401, 403]);
+  const redeemed = await redeem({}, bearer('carol'));
+  assert.deepEqual([redeemed.status, redeemed.json.userId], [200, 'carol'], redeemed.raw.toString());
 });
 
 test('npm run user-token signs with the first secret; bad arguments exit 2', async () => {

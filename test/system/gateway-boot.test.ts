@@ -30,6 +30,12 @@ test('refuses to start in production without an admin token', async () => {
   assert.match(r.log, /ADMIN_TOKEN is required/);
 });
 
+test('refuses to start in production without a code secret', async () => {
+  const r = await exitOf({ APP_ENV: 'production', ADMIN_TOKEN: 'a-production-admin-token', CODE_SECRET: '' });
+  assert.equal(r.code, 1);
+  assert.match(r.log, /CODE_SECRET is required/);
+});
+
 test('refuses a partition count or shard layout that differs from the data in Redis', async () => {
   const gw = await spawnGateway(env);
   await gw.stop();

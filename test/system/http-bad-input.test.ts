@@ -120,6 +120,30 @@ test('claim batch over HTTP: results in order, bad bodies 400, other methods 405
   expectError(await http('GET', url), 405, 'method_not_allowed');
 });
 
+test('redeem: bad bodies are 400 naming the field, oversize 413, wrong type 415, not a code 404; other methods 405', async () => {
+  const url = `${gw.url}/v1/redeem`;
+  for (const body of ['{', 'null', '[]', '42']) expectError(await http('POST', url, body), 400, 'bad_request');
+  for (const [body, field] of [
+    [{ userId: 'a' }, /^code: required/], [{ userId: 'a', code: 7 }, /^code: required/], [{ userId: 'a', code: ['X'] }, /^code: required/],
+    [{ userId: 'a', code: '' }, /^code: required/], [{ userId: 'a', code: 'A'.repeat(65) }, /^code: .*at most 64/],
+    [{ code: 'AAAA' }, /^userId: required/], [{ userId: 'a b', code: 'AAAA' }, /^userId: /],
+    [{ userId: 'a', code: 'AAAA', requestId: 'x/y' }, /^requestId: /], [{ userId: 'a', code: 'AAAA', coupon: 1 }, /^coupon: unknown field/],
+  ] as const) {
+    const r = await http('POST', url, body);
+    expectError(r, 400, 'bad_request');
+    assert.match(r.json.message, field, JSON.stringify(body));
+  }
+  expectError(await http('POST', url, `{"userId":"a","code":"${'A'.repeat(10_000)}"}`), 413, 'payload_too_large');
+  expectError(await http('POST', url, 'a AAAA', { 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+  expectError(await http('POST', url, { userId: 'a', code: 'AAAA-AAAA-AAAA-AAAA-AAAA' }), 404, 'invalid_code');
+  const mp = await http('POST', url, pack({ userId: 'a', code: 'nope' }), { 'content-type': 'application/msgpack' });
+  assert.deepEqual([mp.status, unpack(mp.raw)], [404, { error: 'invalid_code' }]);
+  expectError(await http('GET', url), 405, 'method_not_allowed');
+  expectError(await http('GET', `${gw.url}/v1/admin/templates/${templateId}/codes`, undefined, ADMIN), 405, 'method_not_allowed');
+  expectError(await http('POST', `${gw.url}/v1/admin/code-batches/b1/codes`, '{}', ADMIN), 405, 'method_not_allowed');
+  expectError(await http('GET', `${gw.url}/v1/admin/code-batches/a%20b/codes`, undefined, ADMIN), 400, 'bad_request');
+});
+
 test('admin: missing, wrong or malformed token is 401', async () => {
   const body = { name: 'x', type: 'direct', value: 1, totalStock: 1 };
   expectError(await http('POST', `${gw.url}/v1/admin/templates`, body), 401, 'unauthorized');
@@ -228,6 +252,7 @@ test('a body that is not an object gets the same 400 on every route, naming the 
     ['PATCH', `/v1/admin/templates/${templateId}`, /^body: must be a JSON object with the fields name, claimStart, /],
     ['POST', `/v1/admin/templates/${templateId}/stock`, /^body: must be a JSON object with the fields add, requestId$/],
     ['PUT', '/v1/admin/blacklist', /^body: must be a JSON object with the fields categories, products$/],
+    ['POST', `/v1/admin/templates/${templateId}/codes`, /^body: must be a JSON object with the fields count, batchId$/],
   ];
   for (const [method, path, shape] of admin) {
     for (const body of ['null', '[]', '"x"', '42']) {

@@ -39,7 +39,7 @@ async function definitions(): Promise<Map<string, string>> {
     'SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?)', [dbs()]);
   for (const t of tables) {
     const [[row]] = await s.mysql.main.query<RowDataPacket[]>(`SHOW CREATE TABLE \`${t.TABLE_SCHEMA}\`.\`${t.TABLE_NAME}\``) as unknown as [RowDataPacket[]];
-    out.set(`${t.TABLE_SCHEMA}.${t.TABLE_NAME}`, String(row!['Create Table']));
+    out.set(`${t.TABLE_SCHEMA}.${t.TABLE_NAME}`, String(row!['Create Table']).replace(/ AUTO_INCREMENT=\d+/, ''));
   }
   return out;
 }
@@ -68,6 +68,10 @@ async function makeCaseInsensitive(): Promise<void> {
 test('every character column of every table compares bytes (binary collation)', async () => {
   const cols = await collatedColumns();
   assert.ok(cols.length >= 20, `only ${cols.length} collated columns found: the walk looks at the wrong databases`);
+  const main = mainDbName(s.cfg.mysql.dbPrefix);
+  for (const c of ['coupon_code_batch.batch_id', 'coupon_code_batch.template_id']) {
+    assert.ok(cols.some((x) => x.name === `${main}.${c}`), `${c} is walked`);
+  }
   const loose = cols.filter((c) => !c.collation.endsWith('_bin'));
   assert.deepEqual(loose, [], 'these columns would take two ids differing in case for one');
   assert.deepEqual(await looseColumns(s.mysql, s.cfg.mysql), []);
@@ -82,6 +86,7 @@ test('an older, case-insensitive database is refused at start, then migrated in 
   await s.mysql.main.query(`INSERT INTO ${main}.coupon_global_blacklist (kind, item_id) VALUES ('product', 'Shoes')`);
   await s.mysql.main.query(`INSERT INTO ${main}.coupon_template (id, name, type, value, total_stock, per_user_limit,
     sub_stocks, created_at, updated_at) VALUES ('Old1', 'Frühling 春', 'direct', 5, 10, 1, 1, NOW(3), NOW(3))`);
+  await s.mysql.main.query(`INSERT INTO ${main}.coupon_code_batch (batch_id, template_id, count, created_at) VALUES ('Spring', 'Old1', 5, NOW(3))`);
 
   // Neither process runs on it: each would answer for the wrong id.
   await assert.rejects(assertBinaryIds(s.mysql, s.cfg.mysql), /compare ids ignoring case/);
@@ -101,8 +106,9 @@ test('an older, case-insensitive database is refused at start, then migrated in 
   assert.deepEqual(await definitions(), fresh, 'the migrated tables are defined exactly like new ones');
   const [[row]] = await s.mysql.main.query<RowDataPacket[]>(`SELECT name FROM ${main}.coupon_template WHERE id = 'Old1'`) as unknown as [RowDataPacket[]];
   assert.equal(row!.name, 'Frühling 春');
-  // Now `shoes` is another item than `Shoes`.
+  // Now `shoes` is another item than `Shoes`, and `spring` another code batch than `Spring`.
   await s.mysql.main.query(`INSERT INTO ${main}.coupon_global_blacklist (kind, item_id) VALUES ('product', 'shoes')`);
+  await s.mysql.main.query(`INSERT INTO ${main}.coupon_code_batch (batch_id, template_id, count, created_at) VALUES ('spring', 'Old1', 5, NOW(3))`);
 
   // A second run finds nothing to do.
   await ensureSchema(s.mysql, s.cfg.mysql);

@@ -10,6 +10,8 @@ test('defaults are usable for a local run', () => {
   assert.equal(c.adminToken, 'dev-admin-token');
   assert.equal(c.adminTokenIsDefault, true);
   assert.equal(c.http.allowUwsFallback, false);
+  assert.equal(c.codes.secretIsDefault, true);
+  assert.equal(loadConfig({ APP_ENV: 'local', CODE_SECRET: 'x'.repeat(32) }).codes.secretIsDefault, false);
 });
 
 test('the result is deeply frozen', () => {
@@ -20,7 +22,7 @@ test('the result is deeply frozen', () => {
 test('bad values fail with the variable name', () => {
   const bad: Record<string, string> = {
     PORT: '70000', PARTITIONS: '0', SHARD_DBS: 'two', KEY_PREFIX: 'Has-Caps', APP_ENV: 'staging',
-    ALLOW_UWS_FALLBACK: 'maybe', ADMIT_GLOBAL_RPS: '1.5', ADMIN_TOKEN: 'short',
+    ALLOW_UWS_FALLBACK: 'maybe', ADMIT_GLOBAL_RPS: '1.5', ADMIN_TOKEN: 'short', CODE_SECRET: 'short', REDEEM_FAILURE_BURST: '0',
   };
   for (const [name, value] of Object.entries(bad)) {
     assert.throws(() => loadConfig({ APP_ENV: 'local', [name]: value }), new RegExp(name), name);

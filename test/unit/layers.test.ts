@@ -18,7 +18,7 @@ const RANK: Readonly<Record<string, number>> = {
   config: 0,
   core: 1,
   lua: 2,
-  templates: 3,
+  templates: 3, redemption: 3,
   reconcile: 4,
   gateway: 5, sink: 5,
   cli: 6, tools: 6,

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../config/index.ts';
-import { adminShare, admissionShare } from '../../gateway/worker-share.ts';
+import { adminShare, admissionShare, codesShare } from '../../gateway/worker-share.ts';
 import { restartDelayMs } from '../../gateway/workers.ts';
 
 const rates = { globalRps: 50_000, globalBurst: 5_000, templateRps: 20_000, templateBurst: 2_000 };
@@ -39,6 +39,12 @@ test('admin: a separate listener is worker 0 alone; public routes split the wron
   assert.deepEqual([half.routes, half.failureBurst, half.failuresPerMinute, half.maxAddresses], ['public', 5, 3, pub.maxAddresses]);
   const off = loadConfig({ APP_ENV: 'local', ADMIN_ROUTES: 'off' }).admin;
   assert.deepEqual(adminShare(off, 2, 1), off);
+});
+
+test('redemption failures: each worker takes 1/N of the budget, rounded up; the secret and caps stay whole', () => {
+  const codes = loadConfig({ APP_ENV: 'local', REDEEM_FAILURE_BURST: '10', REDEEM_FAILURES_PER_MINUTE: '6' }).codes;
+  assert.deepEqual(codesShare(codes, 1), codes);
+  assert.deepEqual(codesShare(codes, 4), { ...codes, failureBurst: 3, failuresPerMinute: 2 });
 });
 
 test('restart delays double from 1 s and stop at 30 s, so a crash loop cannot spin', () => {

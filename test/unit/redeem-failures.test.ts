@@ -1,0 +1,41 @@
+/** The redemption failure budget: per user and per address, earned back, bounded in memory. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ApiError } from '../../core/errors.ts';
+import { FailureBudget } from '../../gateway/redeem-failures.ts';
+
+const outcome = (f: () => void) => {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    assert.ok(e instanceof ApiError);
+    return e.code;
+  }
+};
+
+test('a user or an address that spent its failures waits until it earns one back', () => {
+  const b = new FailureBudget({ failureBurst: 2, failuresPerMinute: 6, maxKeys: 100 });
+  assert.equal(b.retryAfterS, 10);
+  b.failed('u1', 'a1', 0);
+  assert.equal(outcome(() => b.check('u1', 'a1', 0)), 'ok');
+  b.failed('u1', 'a1', 0);
+  assert.equal(outcome(() => b.check('u1', 'a2', 0)), 'too_many_failures', 'the user, from any address');
+  assert.equal(outcome(() => b.check('u2', 'a1', 0)), 'too_many_failures', 'the address, for any user');
+  assert.equal(outcome(() => b.check('u2', 'a2', 0)), 'ok');
+  // 6 per minute: one earned back every 10 s.
+  assert.equal(outcome(() => b.check('u1', 'a1', 9_999)), 'too_many_failures');
+  assert.equal(outcome(() => b.check('u1', 'a1', 10_000)), 'ok');
+});
+
+test('a flood of distinct users and addresses keeps memory bounded; the caller failing now is kept', () => {
+  const b = new FailureBudget({ failureBurst: 1, failuresPerMinute: 1, maxKeys: 100 });
+  b.failed('attacker', 'x', 0);
+  for (let i = 0; i < 10_000; i++) {
+    b.failed(`u${i}`, `a${i}`, 0);
+    if (i % 40 === 0) b.failed('attacker', 'x', 0);
+    assert.ok(b.size <= 100);
+  }
+  assert.equal(outcome(() => b.check('attacker', 'y', 0)), 'too_many_failures');
+  assert.equal(outcome(() => b.check('u0', 'a0', 0)), 'ok', 'long forgotten');
+});
