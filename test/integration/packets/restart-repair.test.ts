@@ -4,11 +4,14 @@
  * decrements, their budget, their users); the reconciler's pass lowers each sub-stock and its
  * budget back to what MySQL shows; later a rebuild rewrites them from MySQL. Claims go on
  * between the repairs, and the packets still sum to the budget exactly when the last one goes:
- * nothing sold twice, no cent given twice, every forgotten packet replayed with its amount.
+ * nothing sold twice, no cent given twice, every forgotten packet replayed with its amount. On one
+ * Redis and on the 3-master Redis Cluster (started by `make test`; without it that test fails).
  * (The restart is played the way test/system/hostile-restart-repair.test.ts plays it.)
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
+import { loadConfigWith } from '../../../config/index.ts';
+import { masters } from '../../../lua/client.ts';
 import { ApiError } from '../../../core/errors.ts';
 import * as keys from '../../../lua/keys.ts';
 import { reconcileCtx } from '../../../reconcile/context.ts';
@@ -23,14 +26,22 @@ import { assertExact, type Packet, packetTemplates, rain, replayAll, unevenUsers
 import { templateState } from '../../../tools/verify/facts.ts';
 import { waitFor } from '../../support/sink-fixtures.ts';
 
+const ENV = { REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIT_GLOBAL_BURST: '1000000', ADMIT_TEMPLATE_BURST: '1000000',
+  CLAIM_PENDING_WAIT_MS: '3000', RECONCILE_RESTART_WINDOW_MS: '60000' };
+
 let s: Storage;
 let rig: ClaimRig;
-before(async () => {
-  s = await openStorage(testConfig({ REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIT_GLOBAL_BURST: '1000000', ADMIT_TEMPLATE_BURST: '1000000',
-    CLAIM_PENDING_WAIT_MS: '3000', RECONCILE_RESTART_WINDOW_MS: '60000' }));
+const opened: Storage[] = [];
+
+/** Opens the storage of one case (one Redis, or the cluster's nodes). */
+async function open(env: Record<string, string>): Promise<void> {
+  s = await openStorage(testConfig({ ...ENV, ...env }));
+  opened.push(s);
   rig = claimRig(s);
+}
+after(async () => {
+  for (const st of opened) await st.close();
 });
-after(() => s?.close());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -48,7 +59,7 @@ async function restartForgetting(t: { id: string; subStocks: number }, lost: rea
     await s.redis.hdel(keys.usersKey(rig.ks, home, t.id), x.userId, `${x.userId}|${x.requestId}`);
   }
   await s.redis.set(keys.reconcileRunKey(rig.ks), 'a-run-before-the-crash');
-  await s.redis.script('FLUSH');
+  for (const node of masters(s.redis)) await node.script('FLUSH');
 }
 
 /** Redis's sub-stocks and budgets account for exactly the packets `issued` so far: the rest of the stock and of the budget. */
@@ -63,7 +74,8 @@ async function loseKeys(t: Packet): Promise<void> {
   for (let k = 0; k < t.subStocks; k++) await s.redis.del(keys.stockKey(rig.ks, t.id, k), keys.budgetKey(rig.ks, t.id, k));
 }
 
-test('a restart that forgot stored packets, its repair, then a rebuild: the packets still sum to the budget exactly', async () => {
+/** The case: a rain, a restart that forgets, its repair, more claims, lost keys and a rebuild, the rest of the rain. */
+async function restartAndRebuild(): Promise<void> {
   const { t, side } = await packetTemplates(rig, { packets: 2_000, budget: 500_003, minAmount: 5, subStocks: 8 });
   const sink = await startSink(s.cfg, { redis: s.redis, mysql: s.mysql, log: createLog(() => undefined) });
   let stopped = false;
@@ -102,4 +114,16 @@ test('a restart that forgot stored packets, its repair, then a rebuild: the pack
   } finally {
     if (!stopped) await sink.stop();
   }
+}
+
+test('one Redis: a restart that forgot stored packets, its repair, then a rebuild: the packets still sum to the budget exactly', async () => {
+  await open({});
+  await restartAndRebuild();
+});
+
+test('Redis Cluster: the same, with sub-stocks and budgets on several masters', async () => {
+  const nodes = loadConfigWith({}).test.clusterNodes;
+  assert.ok(nodes.length >= 3, 'TEST_REDIS_CLUSTER_NODES is not set: run through `make test`, which starts the cluster');
+  await open({ REDIS_CLUSTER_NODES: nodes.join(',') });
+  await restartAndRebuild();
 });
