@@ -61,7 +61,7 @@ async function insertParams(conn: PoolConnection, target: string, batch: readonl
   return res.affectedRows - batch.length;
 }
 
-const textRows = (batch: readonly Rec[]) => batch.map((r) => rowText.row(r.couponId, r.userId, r.requestId, r.streamId, r.claimedAtMs, templateSql));
+const textRows = (batch: readonly Rec[]) => batch.map((r) => rowText.row(r.couponId, r.userId, r.requestId, r.streamId, null, r.claimedAtMs, templateSql));
 
 /** The sink's INSERT of issue 11 (sink/writer.ts): literals built as text, passed raw. */
 async function insertText(conn: PoolConnection, target: string, batch: readonly Rec[]): Promise<number> {

@@ -61,7 +61,7 @@ export async function measureMysql(st: BenchStorage, seconds: number, batchSizes
     const items: Item[] = Array.from({ length: size }, () => {
       const n = seq++;
       const record: IssuanceRecord = { couponId: `${prefix}.0.${now * 1000 + n}`, templateId: TEMPLATE, userId,
-        requestId: `~cap.${n}`, claimedAtMs: now, homePartition: 0 };
+        requestId: `~cap.${n}`, claimedAtMs: now, homePartition: 0, amount: null };
       return { entry: new OpenEntry(0, `${now}-${n}`, 1), record };
     });
     const plan = await writer.plan(items);

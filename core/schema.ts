@@ -8,14 +8,22 @@ import { mainDbName, shardDbName, shardTableName } from './shards.ts';
 // Every id compares bytes (collation.ts): tables created later in these databases inherit it.
 const BINARY_DB = 'CHARACTER SET ascii COLLATE ascii_bin';
 
+// Template types (templates/model.ts), in template and coupon rows alike; appended, never reordered.
+const TYPES = "ENUM('direct','threshold','discount','red_packet')";
+const BUDGET_COLUMN = "budget         BIGINT UNSIGNED NULL COMMENT 'red_packet: cents shared out over all packets'";
+const MIN_AMOUNT_COLUMN = "min_amount     BIGINT UNSIGNED NULL COMMENT 'red_packet: least cents of one packet'";
+const AMOUNT_COLUMN = "amount       BIGINT UNSIGNED NULL COMMENT 'red_packet: cents this packet drew (NULL for other types)'";
+
 const templateTable = (db: string) => `
 CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_template (
   id             VARCHAR(64)  NOT NULL PRIMARY KEY,
   name           VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL COMMENT 'operators name campaigns in any script',
-  type           ENUM('direct','threshold','discount') NOT NULL,
-  value          BIGINT UNSIGNED NOT NULL COMMENT 'cents off, or percent off for discount',
+  type           ${TYPES} NOT NULL,
+  value          BIGINT UNSIGNED NOT NULL COMMENT 'cents off, or percent off for discount; 0 for red_packet',
   threshold      BIGINT UNSIGNED NULL COMMENT 'minimum order in cents',
   max_discount   BIGINT UNSIGNED NULL COMMENT 'cap in cents for discount',
+  ${BUDGET_COLUMN},
+  ${MIN_AMOUNT_COLUMN},
   total_stock    BIGINT UNSIGNED NOT NULL,
   per_user_limit INT UNSIGNED NOT NULL,
   sub_stocks     INT UNSIGNED NOT NULL,
@@ -45,6 +53,10 @@ const templateUpgrades = (db: string) => [
     ADD COLUMN IF NOT EXISTS audience MEDIUMTEXT NULL AFTER stackable,
     ADD COLUMN IF NOT EXISTS stock_ready TINYINT(1) NOT NULL DEFAULT 1 AFTER status,
     ADD INDEX IF NOT EXISTS idx_status_id (status, id)`,
+  // Red packets: the type, the budget and the minimum (appending to an ENUM changes no row).
+  `ALTER TABLE \`${db}\`.coupon_template MODIFY COLUMN type ${TYPES} NOT NULL,
+    ADD COLUMN IF NOT EXISTS ${BUDGET_COLUMN} AFTER max_discount,
+    ADD COLUMN IF NOT EXISTS ${MIN_AMOUNT_COLUMN} AFTER budget`,
 ];
 
 const REQUESTED_COLUMN = "requested   BIGINT NOT NULL COMMENT 'the change asked for: a retry must ask the same'";
@@ -143,10 +155,11 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   request_id   VARCHAR(72)  NOT NULL,
   status       ENUM('unused','locked','used','expired') NOT NULL DEFAULT 'unused',
   name         VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  type         ENUM('direct','threshold','discount') NOT NULL,
+  type         ${TYPES} NOT NULL,
   value        BIGINT UNSIGNED NOT NULL,
   threshold    BIGINT UNSIGNED NULL,
   max_discount BIGINT UNSIGNED NULL,
+  ${AMOUNT_COLUMN},
   claimed_at   DATETIME(3) NOT NULL,
   valid_from   DATETIME(3) NOT NULL,
   valid_to     DATETIME(3) NOT NULL,
@@ -155,6 +168,22 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   KEY idx_user_claimed (user_id, claimed_at),
   KEY idx_template (template_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
+
+/**
+ * Coupon tables of an older release gain the red-packet type and `amount`. Only tables that
+ * lack the column are altered: a restart does not touch large tables again.
+ */
+async function upgradeCouponTables(pool: Pool, db: string, tables: number): Promise<void> {
+  const [rows] = await pool.query(`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = ? AND COLUMN_NAME = 'amount'`, [db]);
+  const done = new Set((rows as { t: string }[]).map((r) => r.t));
+  for (let t = 0; t < tables; t++) {
+    const name = shardTableName(t);
+    if (done.has(name)) continue;
+    await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` MODIFY COLUMN type ${TYPES} NOT NULL,
+      ADD COLUMN IF NOT EXISTS ${AMOUNT_COLUMN} AFTER max_discount`);
+  }
+}
 
 /**
  * Creates every database and table that is missing and moves older ones to binary collations
@@ -176,6 +205,7 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
     const pool = pools.forDb(d);
     await pool.query(`CREATE DATABASE IF NOT EXISTS \`${db}\` ${BINARY_DB}`);
     for (let t = 0; t < cfg.shardTables; t++) await pool.query(couponTable(db, shardTableName(t)));
+    await upgradeCouponTables(pool, db, cfg.shardTables);
   }
   await migrateToBinaryIds(pools, cfg);
 }

@@ -68,7 +68,8 @@ export class DrillClient {
     }
     const b = (res.body ?? {}) as Record<string, unknown>;
     if (res.status === 200 && b.status === 'issued' && typeof b.couponId === 'string') {
-      return { kind: 'issued', couponId: b.couponId, replayed: b.replayed === true, userId: String(b.userId), templateId: String(b.templateId) };
+      return { kind: 'issued', couponId: b.couponId, replayed: b.replayed === true, userId: String(b.userId), templateId: String(b.templateId),
+        ...(typeof b.amount === 'number' ? { amount: b.amount } : {}) };
     }
     if (typeof b.status === 'string') return { kind: 'refused', status: res.status, reason: b.status };
     return { kind: 'error', status: res.status, code: typeof b.error === 'string' ? b.error : 'unknown' };

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { deadKey, type KeySpace, pendingKey, reconcileLeaseKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
+import { budgetKey, deadKey, type KeySpace, pendingKey, reconcileLeaseKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeEntry } from '../lua/record.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
@@ -17,6 +17,8 @@ import type { CouponRow, StockFacts } from './facts.ts';
 export interface ProbedTemplate {
   readonly id: string;
   readonly subStocks: number;
+  /** Set for a red packet: its sub-stocks' budgets are read too. */
+  readonly budget?: number | null;
 }
 
 export class Probe {
@@ -84,6 +86,12 @@ export class Probe {
     return storedCoupons(this.mysql, m.dbPrefix, { dbs: m.shardDbs, tables: m.shardTables }, { ids: templateIds });
   }
 
+  /** The sum of a red packet's sub-stock budgets, or null when a key is missing. */
+  private async budgetLeft(t: ProbedTemplate): Promise<number | null> {
+    const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => this.redis.get(budgetKey(this.ks, t.id, k))));
+    return values.some((v) => v === null) ? null : values.reduce((s, v) => s + Number(v), 0);
+  }
+
   /** Remaining stock and pending reservations of each template. */
   async stock(templates: readonly ProbedTemplate[]): Promise<Map<string, StockFacts>> {
     const pending = new Map<string, number>();
@@ -98,7 +106,7 @@ export class Probe {
     for (const t of templates) {
       const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => this.redis.get(stockKey(this.ks, t.id, k))));
       const remaining = values.some((v) => v === null) ? null : values.reduce((s, v) => s + Number(v), 0);
-      out.set(t.id, { remaining, pending: pending.get(t.id) ?? 0 });
+      out.set(t.id, { remaining, pending: pending.get(t.id) ?? 0, ...(t.budget ? { budgetLeft: await this.budgetLeft(t) } : {}) });
     }
     return out;
   }
@@ -107,7 +115,7 @@ export class Probe {
   async released(templateId: string): Promise<number> {
     const members = new Set<string>();
     for (let p = 0; p < this.ks.partitions; p++) {
-      // members are '<template>|<user>|<request id>|<token>' (lua/claim-take-4.lua).
+      // members are '<template>|<user>|<request id>|<token>' (lua/claim-take-5.lua).
       for (const m of await this.redis.zrange(releasedKey(this.ks, p), '0', '-1')) if (m.startsWith(`${templateId}|`)) members.add(m);
     }
     return members.size;

@@ -9,7 +9,7 @@ import type { LossWindow, StoredCoupon } from '../tools/verify/oracle.ts';
 export type Outcome =
   /** 200: a coupon, new or replayed; the body's user and template are kept to be checked. */
   | { readonly kind: 'issued'; readonly couponId: string; readonly replayed: boolean;
-    readonly userId: string; readonly templateId: string }
+    readonly userId: string; readonly templateId: string; readonly amount?: number }
   /** A decided "no" (limit_reached, sold_out, ...): the claim gave nothing. */
   | { readonly kind: 'refused'; readonly status: number; readonly reason: string }
   /** An error answer (429, 503, ...): the outcome is unknown to the client. */
@@ -35,6 +35,9 @@ export interface TemplateFacts {
   readonly id: string;
   readonly totalStock: number;
   readonly perUserLimit: number;
+  /** A red packet's budget and least amount (the oracle then checks every packet's amount). */
+  readonly budget?: number | null;
+  readonly minAmount?: number | null;
 }
 
 /** A coupon row of a shard table. */
@@ -46,6 +49,8 @@ export interface StockFacts {
   readonly remaining: number | null;
   /** Reservations still pending settle (a crash between claim-home and claim-settle). */
   readonly pending: number;
+  /** A red packet: the sum of its sub-stocks' budgets left (null: a key is missing). */
+  readonly budgetLeft?: number | null;
 }
 
 /** Everything the verifier judges, for one drill (or for the whole run). */

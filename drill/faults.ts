@@ -172,7 +172,7 @@ async function redisPowerLoss(c: FaultCtx): Promise<FaultResult> {
  * empty), then the gateway froze (SIGSTOP) before its take reached Redis, for longer than the
  * reconciler waits before it releases a reservation. The user claims again elsewhere and gets
  * the one coupon of the limit; then the gateway wakes up and its take arrives: it must be
- * refused (lua/claim-take-4.lua). The frozen gateway talks to Redis through a proxy that holds
+ * refused (lua/claim-take-5.lua). The frozen gateway talks to Redis through a proxy that holds
  * the take, so the drill hits this moment every time, not by luck.
  */
 async function gatewayFreeze(c: FaultCtx): Promise<FaultResult> {

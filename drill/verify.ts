@@ -44,12 +44,13 @@ export function verify(f: DrillFacts): Verdict {
     attemptsOf.set(key, [...(attemptsOf.get(key) ?? []), a]);
     if (a.outcome.kind === 'issued') {
       told.push({ templateId: a.templateId, userId: a.userId, requestId: a.requestId, couponId: a.outcome.couponId,
-        replayed: a.outcome.replayed, toldUserId: a.outcome.userId, toldTemplateId: a.outcome.templateId, at: a.endedAt });
+        replayed: a.outcome.replayed, toldUserId: a.outcome.userId, toldTemplateId: a.outcome.templateId, at: a.endedAt,
+        ...(a.outcome.amount === undefined ? {} : { amount: a.outcome.amount }) });
     } else if (a.outcome.kind === 'refused') refused.add(key);
     else unknown.add(key);
   }
   const v = judge({
-    templates: f.templates.map((t) => ({ ...t, remaining: f.stock.get(t.id)?.remaining ?? null })),
+    templates: f.templates.map((t) => ({ ...t, remaining: f.stock.get(t.id)?.remaining ?? null, budgetLeft: f.stock.get(t.id)?.budgetLeft })),
     rows: f.rows, told, requests: { sent, refused, unknown },
     lossWindows: f.lossWindows, backlog: f.backlog, deadLetters: f.deadLetters,
   });

@@ -8,6 +8,8 @@ export interface TemplateSpec {
   readonly id: string;
   readonly totalStock: number;
   readonly perUserLimit: number;
+  /** A red packet's budget in cents (its packets draw random amounts); absent: a direct coupon. */
+  readonly budget?: number;
 }
 
 /** A created template, as the gateway answered. */
@@ -16,6 +18,9 @@ export interface CreatedTemplate {
   readonly totalStock: number;
   readonly perUserLimit: number;
   readonly subStocks: number;
+  /** A red packet's budget and least amount. */
+  readonly budget?: number | null;
+  readonly minAmount?: number | null;
 }
 
 // Admin calls are single-row MySQL writes; 10 s means the gateway or MySQL is stuck.
@@ -53,7 +58,7 @@ export class AdminClient {
 
   constructor(private readonly origin: string, private readonly token: string) {}
 
-  /** Creates the templates (a direct 1.00-off coupon each); progress is printed for long lists. */
+  /** Creates the templates (a direct 1.00-off coupon, or a red packet, each); progress is printed for long lists. */
   async createAll(specs: readonly TemplateSpec[]): Promise<CreatedTemplate[]> {
     let done = 0;
     return inParallel(specs, async (s) => {
@@ -77,11 +82,13 @@ export class AdminClient {
   }
 
   private async create(s: TemplateSpec): Promise<CreatedTemplate> {
+    const money = s.budget === undefined ? { type: 'direct', value: 100 } : { type: 'red_packet', budget: s.budget };
     const t = await this.call('POST', '/v1/admin/templates', {
-      id: s.id, name: `loadtest ${s.id}`, type: 'direct', value: 100, totalStock: s.totalStock, perUserLimit: s.perUserLimit,
+      id: s.id, name: `loadtest ${s.id}`, ...money, totalStock: s.totalStock, perUserLimit: s.perUserLimit,
     }, 201) as Record<string, unknown>;
     this.created.push(String(t.id));
-    return { id: String(t.id), totalStock: Number(t.totalStock), perUserLimit: Number(t.perUserLimit), subStocks: Number(t.subStocks) };
+    return { id: String(t.id), totalStock: Number(t.totalStock), perUserLimit: Number(t.perUserLimit), subStocks: Number(t.subStocks),
+      budget: t.budget === null ? null : Number(t.budget), minAmount: t.minAmount === null ? null : Number(t.minAmount) };
   }
 
   private async call(method: string, path: string, body: unknown, want: number): Promise<unknown> {

@@ -115,8 +115,8 @@ export async function stockIdle(st: Storage, t: CreatedTemplate): Promise<{ refe
 /** Every coupon row of templates whose id starts with `idPrefix` ([a-z0-9-] only), from every shard table. */
 async function rowsOf(st: Storage, idPrefix: string): Promise<CouponRow[]> {
   const rows = await storedCoupons(st.mysql, st.cfg.mysql.dbPrefix, st.layout, { prefix: idPrefix });
-  return rows.map((r) => ({ couponId: r.couponId, userId: r.userId, templateId: r.templateId, requestId: r.requestId, db: r.shard!.db,
-    table: r.shard!.table }));
+  return rows.map((r) => ({ couponId: r.couponId, userId: r.userId, templateId: r.templateId, requestId: r.requestId, amount: r.amount,
+    db: r.shard!.db, table: r.shard!.table }));
 }
 
 /** The stock facts of every template and the rows of the run (after the drain). */
@@ -126,8 +126,11 @@ export async function gatherFacts(st: Storage, templates: readonly CreatedTempla
   // chunks keep thousands of templates from queueing thousands of GETs at once.
   for (let i = 0; i < templates.length; i += 200) {
     const chunk = templates.slice(i, i + 200);
-    const rem = await Promise.all(chunk.map((t) => remaining(st, t)));
-    chunk.forEach((t, j) => facts.push({ id: t.id, totalStock: t.totalStock, perUserLimit: t.perUserLimit, remaining: rem[j]! }));
+    const states = await Promise.all(chunk.map((t) => templateState(st.redis, st.ks, t)));
+    for (const s of states) {
+      if (s.remaining === null) throw new Error(`template ${s.id}: sub-stock keys missing in Redis under KEY_PREFIX=${st.ks.prefix}`);
+      facts.push({ ...s, remaining: s.remaining });
+    }
   }
   return { templates: facts, rows: await rowsOf(st, idPrefix) };
 }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch'] as const;
+export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 export type BodyFormat = 'json' | 'msgpack';
 
@@ -57,6 +57,8 @@ the admin token (ADMIN_TOKEN) are read from the same environment variables as th
 export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; templates: number }> = {
   // the red-packet rain: 100k users racing for 10k coupons.
   hot: { users: 100_000, stock: 10_000, templates: 1 },
+  // the same rain of random-amount red packets: 10k packets share a budget of 100 cents each on average.
+  packets: { users: 100_000, stock: 10_000, templates: 1 },
   // many templates, each with more stock than its share of the traffic.
   spread: { users: 100_000, stock: 1_000, templates: 2_000 },
   // a few users hammering the button: limits and replays, not stock, decide.

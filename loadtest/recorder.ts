@@ -192,6 +192,7 @@ export class Recorder {
     this.collected.answers.push({
       templateId: spec.claim.templateId, userId: spec.claim.userId, requestId: spec.claim.requestId,
       couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
+      ...(a.amount === undefined ? {} : { amount: a.amount }),
     });
   }
 
@@ -220,6 +221,7 @@ export class Recorder {
       this.collected.answers.push({
         templateId: key.templateIds[i] ?? '', userId: key.userId, requestId: key.requestId,
         couponId: r.couponId!, replayed: r.replayed, toldUserId: key.userId, toldTemplateId: r.templateId,
+        ...(r.amount === undefined ? {} : { amount: r.amount }),
       });
     }
   }

@@ -90,6 +90,8 @@ export interface ClaimAnswerBody {
   readonly couponId: string;
   readonly userId: string;
   readonly templateId: string;
+  /** A red packet's amount in cents. */
+  readonly amount?: number;
   readonly replayed: boolean;
 }
 
@@ -109,7 +111,8 @@ export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswer
   if (o.status !== 'issued' || typeof o.couponId !== 'string' || typeof o.userId !== 'string' || typeof o.templateId !== 'string') {
     return undefined;
   }
-  return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true };
+  return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true,
+    ...(typeof o.amount === 'number' ? { amount: o.amount } : {}) };
 }
 
 /** One template's result in a 200 batch answer. */
@@ -117,6 +120,8 @@ export interface BatchResult {
   readonly templateId: string;
   readonly status: string;
   readonly couponId?: string;
+  /** A red packet's amount in cents. */
+  readonly amount?: number;
   readonly replayed: boolean;
 }
 
@@ -128,7 +133,8 @@ export function decodeBatchAnswer(body: Buffer, format: BodyFormat): BatchResult
   for (const r of v.results as Record<string, unknown>[]) {
     if (typeof r !== 'object' || r === null || typeof r.templateId !== 'string' || typeof r.status !== 'string') return undefined;
     if (r.status === 'issued' && typeof r.couponId !== 'string') return undefined;
-    out.push({ templateId: r.templateId, status: r.status, couponId: r.couponId as string | undefined, replayed: r.replayed === true });
+    out.push({ templateId: r.templateId, status: r.status, couponId: r.couponId as string | undefined, replayed: r.replayed === true,
+      ...(typeof r.amount === 'number' ? { amount: r.amount } : {}) });
   }
   return out;
 }

@@ -60,6 +60,15 @@ const hot: Scenario = {
   },
 };
 
+const packets: Scenario = {
+  summary: 'the red-packet rain with random amounts: one budget shared out exactly over the packets',
+  templates: (o, p) => specs(p, 1, o.stock, 1).map((s) => ({ ...s, budget: s.totalStock * 100 })),
+  run: async (ctx) => {
+    await ctx.phase('rain', usersClaiming(ctx, ctx.templates[0]!, 'u', ctx.o.users), bound(ctx.o));
+    return {};
+  },
+};
+
 const spread: Scenario = {
   summary: 'thousands of templates, uniform traffic over them',
   templates: (o, p) => specs(p, o.templates, o.stock, 1),
@@ -166,4 +175,4 @@ const batch: Scenario = {
   },
 };
 
-export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch };
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets };

@@ -15,6 +15,10 @@ export interface TemplateFacts {
   readonly perUserLimit: number;
   /** Sum of the sub-stock counters. */
   readonly remaining: number;
+  /** A red packet's budget, least amount and the sum of its sub-stocks' budgets left (the oracle checks the amounts). */
+  readonly budget?: number | null;
+  readonly minAmount?: number | null;
+  readonly budgetLeft?: number | null;
 }
 
 /** A 200 claim answer: what was asked, and what the gateway said (the load test keeps no clock per answer). */
@@ -26,6 +30,8 @@ export interface CouponRow {
   readonly userId: string;
   readonly templateId: string;
   readonly requestId: string;
+  /** A red packet's amount in cents. */
+  readonly amount?: number | null;
   readonly db: number;
   readonly table: number;
 }

@@ -13,8 +13,10 @@
     stock   remaining count of the segment's home sub-stock
     users   per-template user hash of partition h:
             <user> = claims held (pending included), <user>#p = pending reservations,
-            <user>|<rid> = coupon id, or 'P' while a reservation is unsettled
-    budget  the sub-stock's remaining red-packet budget (read only for red packets)
+            <user>|<rid> = the answer: coupon id ('<couponId>:<amount>' for a red
+            packet), or 'P' while a reservation is unsettled
+    budget  the sub-stock's remaining red-packet budget (read only for red packets: each
+            packet's amount is drawn from it with the decrement, lua/includes/packet.lua)
   ARGV[1] h (home partition)
   then per segment: templateId, perUserLimit, minAmount ('' unless a red packet), n (claims),
     then 4 per claim, in order: userId, requestId (client's, or '~' + generated),
@@ -24,22 +26,27 @@
     the user's shard prefix '<db>.<table>'
   Returns a flat list, two per claim in the order of ARGV: code, value ('' when the code has
   none) (lua/codes.ts):
-    1 ISSUED couponId        2 REPLAYED couponId
+    1 ISSUED answer          2 REPLAYED answer   (answer: the coupon id; for a red packet
+                             '<couponId>:<amount>')
     3 LIMIT_REACHED
     4 RESERVED token (home empty, or reserve-only: slot held, take the coupon elsewhere; the
                token names this reservation, for claim-take's fence: its score in the pending zset)
     5 PENDING (this request's reservation is unsettled)
     6 BUSY (at the limit only through unsettled reservations)
-    7 STOCK_MISSING (the sub-stock key does not exist: never guess a stock)
+    7 STOCK_MISSING (the sub-stock key, or a red packet's budget key, does not exist: never
+                     guess a stock)
 ]]
 --- @include "issue"
 --- @include "counter"
+--- @include "packet"
 
 local pendingKey, seqKey, streamKey = KEYS[1], KEYS[2], KEYS[3]
 local homePartition = ARGV[1]
 -- The segment being decided: its keys, template and limit. Its stock is read once and counted
 -- down here, written once at the end of the segment (nil: not read yet, false: key missing).
 local stockKey, usersKey, templateId, limit
+-- A red packet's budget key and least amount (minAmount nil: not a red packet).
+local budgetKey, minAmount
 local stock, taken = nil, 0
 -- One reservation token (ms) for the whole call.
 local token = nil
@@ -58,16 +65,20 @@ local function decide(userId, requestId, remember, shardPrefix)
     -- or the call's writes so far stay (a replay of a coupon never recorded).
     local s = redis.call('GET', stockKey)
     stock = s and (s == '0' or (#s <= 16 and string.match(s, '^%-?[1-9]%d*$'))) and tonumber(s) or false
+    -- a red packet without its budget cannot draw: as missing as its stock.
+    if stock and minAmount and redis.call('EXISTS', budgetKey) == 0 then stock = false end
   end
 
   -- Stock left (the common case): one HINCRBY takes the user's slot and tells whether it was
   -- free; over the limit it is given back, with the same answer as the check below.
   if stock and stock - taken > 0 and remember ~= '2' then
     if redis.call('HINCRBY', usersKey, userId, 1) <= limit then
+      local amount = minAmount and drawAmount(budgetKey, stock - taken, minAmount)
       taken = taken + 1
-      local couponId = issue(seqKey, shardPrefix, homePartition, userId, requestId)
-      if remember == '1' then redis.call('HSET', usersKey, requestField, couponId) end
-      return 1, couponId
+      local couponId = issue(seqKey, shardPrefix, homePartition, userId, requestId, amount)
+      local answer = amount and (couponId .. ':' .. string.format('%d', amount)) or couponId
+      if remember == '1' then redis.call('HSET', usersKey, requestField, answer) end
+      return 1, answer
     end
     addField(usersKey, userId, -1)
   end
@@ -93,8 +104,8 @@ end
 local out = {}
 local a, k = 2, 4
 while a <= #ARGV do
-  stockKey, usersKey = KEYS[k], KEYS[k + 1]
-  templateId, limit = ARGV[a], tonumber(ARGV[a + 1])
+  stockKey, usersKey, budgetKey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  templateId, limit, minAmount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   stock, taken = nil, 0
   local last = a + 3 + 4 * tonumber(ARGV[a + 3])
   for i = a + 4, last, 4 do

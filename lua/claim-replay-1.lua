@@ -5,7 +5,7 @@
   restart the answer may be missing until the reconciler has put it back from MySQL.
   KEYS[1] users   per-template user hash of the home partition (see claim-home)
   ARGV[1] '<user>|<requestId>'
-  Returns (lua/codes.ts): {2, couponId} REPLAYED   {5} PENDING (a reservation is unsettled)
+  Returns (lua/codes.ts): {2, answer} REPLAYED (the coupon id; '<couponId>:<amount>' for a red packet)   {5} PENDING (a reservation is unsettled)
     {32} NO_ANSWER (nothing stored for this request)
 ]]
 local prior = redis.call('HGET', KEYS[1], ARGV[1])

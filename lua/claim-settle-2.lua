@@ -4,9 +4,10 @@
   KEYS[1] users   per-template user hash of the home partition (see claim-home)
   KEYS[2] pending reservations zset of the home partition
   ARGV[1] templateId  ARGV[2] userId  ARGV[3] requestId
-  ARGV[4] couponId taken by claim-take, or '' to release the slot (nothing was taken)
+  ARGV[4] the answer of the coupon claim-take took (its coupon id, '<couponId>:<amount>' for a
+          red packet), or '' to release the slot (nothing was taken)
   ARGV[5] '1' when the client sent the request id (keep the answer for replays)
-  Returns (lua/codes.ts): {9} SETTLED   {10, current} NOT_PENDING (current: coupon id or '')
+  Returns (lua/codes.ts): {9} SETTLED   {10, current} NOT_PENDING (current: the stored answer or '')
 ]]
 --- @include "counter"
 

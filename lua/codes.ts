@@ -28,7 +28,7 @@ export enum ScriptCode {
   LeaseDropped = 27,
   Shaved = 28,
   UsersRaised = 29,
-  // 30-32: the fences of the claim path (lua/fenced.ts, lua/claim-take-4.lua, lua/claim-replay-1.lua).
+  // 30-32: the fences of the claim path (lua/fenced.ts, lua/claim-take-5.lua, lua/claim-replay-1.lua).
   /** Not a script's reply: the script is not loaded because this Redis run is not repaired yet. */
   Fenced = 30,
   Released = 31,

@@ -32,6 +32,8 @@ export interface HomeClaim {
   readonly homePartition: number;
   /** '<db>.<table>' of the user's shard: the coupon id starts with it. */
   readonly shardPrefix: string;
+  /** A red packet's least amount (its claims draw one, answered '<couponId>:<amount>'); absent for other coupons. */
+  readonly minAmount?: number;
 }
 
 /** A claim whose slot claim-home reserved under `token`. */
@@ -115,7 +117,7 @@ export class Commands {
     const order: number[] = [];
     for (const { c, at } of segments) {
       keys.push(stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), budgetKey(ks, c.templateId, c.home));
-      args.push(c.templateId, c.perUserLimit, '', at.length);
+      args.push(c.templateId, c.perUserLimit, c.minAmount ?? '', at.length);
       for (const i of at) {
         const x = claims[i]!;
         args.push(x.userId, x.requestId, x.remember, x.shardPrefix);
@@ -135,12 +137,13 @@ export class Commands {
     pipelineFenced(p, this.ks, call.name, call.keys, call.args);
   }
 
-  /** claim-take-4.lua: take one coupon from sub-stock k for a reserved claim. */
+  /** claim-take-5.lua: take one coupon (a red packet: with its amount, from k's budget) from sub-stock k for a reserved claim. */
   claimTake(c: ReservedClaim, k: number): Promise<ScriptReply> {
     const { ks } = this;
     const p = subStockPartition(ks, c.templateId, k);
-    return this.fence.run('take', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p)],
-      [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token]);
+    return this.fence.run('take',
+      [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p), budgetKey(ks, c.templateId, k)],
+      [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, c.minAmount ?? '']);
   }
 
   /**
@@ -189,9 +192,17 @@ export class Commands {
     return this.redis.stockThaw(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k));
   }
 
-  /** stock-restore-2.lua: write sub-stock k's rebuilt remaining count. */
-  stockRestore(templateId: string, k: number, remaining: number): Promise<ScriptReply> {
-    return this.redis.stockRestore(stockKey(this.ks, templateId, k), frozenStockKey(this.ks, templateId, k), remaining);
+  /** stock-restore-3.lua: write sub-stock k's rebuilt remaining count (and a red packet's budget, else ''). */
+  stockRestore(templateId: string, k: number, remaining: number, budget: number | ''): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.stockRestore(stockKey(ks, templateId, k), frozenStockKey(ks, templateId, k), budgetKey(ks, templateId, k),
+      remaining, budget);
+  }
+
+  /** packet-shave-2.lua: lower a red packet's sub-stock k and its budget to what MySQL shows is left (the reconciler's repair). */
+  packetShave(templateId: string, k: number, stockLeft: number, budgetLeft: number): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.packetShave(stockKey(ks, templateId, k), budgetKey(ks, templateId, k), stockLeft, budgetLeft);
   }
 
   /** users-swap-3.lua: replace partition p's users hash with the rebuilt one, keeping `unresolved` reservations. */

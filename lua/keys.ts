@@ -46,7 +46,10 @@ export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
 export const codeMarksKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:codes:${templateId}:${k}`;
 
-/** Remaining red-packet budget (cents) of sub-stock k: drawn from with its stock, in its slot. */
+/**
+ * Red packet: cents left to share out over sub-stock k's packets (integer string); beside its
+ * stock key, so a claim draws an amount atomically with the decrement (lua/includes/packet.lua).
+ */
 export const budgetKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:budget:${templateId}:${k}`;
 

@@ -1,10 +1,13 @@
 /**
  * The issuance records that the claim scripts XADD (field `d`, msgpack array packed by Redis's
- * cmsgpack) and the sink decodes. Two shapes share a stream:
+ * cmsgpack) and the sink decodes. Three shapes share a stream:
  * - version 2 (lua/includes/issue.lua): ONE entry for every record of one template in one script
  *   call (a claim-home call of several templates writes one per template segment), which share
  *   their template, claim time and home partition:
  *   [2, templateId, claimedAtMs, homePartition, couponId, userId, requestId, couponId, ...]
+ * - version 3, the same for a red packet, with each record's drawn amount in cents:
+ *   [3, templateId, claimedAtMs, homePartition, couponId, userId, requestId, amount, couponId, ...].
+ *   Also the shape of a single red-packet record in the dead letters.
  * - version 1, one record per entry: [1, couponId, templateId, userId, requestId, claimedAtMs,
  *   homePartition]. Written before group commit (still in a stream after an upgrade), and the
  *   shape of a single record in the dead letters (the sink sets records aside one by one).
@@ -28,6 +31,8 @@ export interface IssuanceRecord {
   readonly claimedAtMs: number;
   /** Partition that holds the user's entry (where a reservation, if any, was made). */
   readonly homePartition: number;
+  /** A red packet's drawn amount in cents (version 3); null for other coupons. */
+  readonly amount: number | null;
 }
 
 const isStr = (x: unknown): x is string => typeof x === 'string';
@@ -44,27 +49,52 @@ export function decodeRecords(buf: Uint8Array): IssuanceRecord[] {
       !isNum(homePartition)) {
       throw new Error('issuance record has a field of the wrong type');
     }
-    return [{ couponId, templateId, userId, requestId, claimedAtMs, homePartition }];
+    return [{ couponId, templateId, userId, requestId, claimedAtMs, homePartition, amount: null }];
   }
-  if (a[0] === 2) {
-    const [, templateId, claimedAtMs, homePartition] = a;
-    if (a.length < 7 || (a.length - 4) % 3 !== 0) throw new Error('v2 issuance entry must hold whole records');
-    if (!isStr(templateId) || !isNum(claimedAtMs) || !isNum(homePartition)) throw new Error('issuance entry has a field of the wrong type');
-    const out: IssuanceRecord[] = [];
-    for (let i = 4; i < a.length; i += 3) {
-      const couponId: unknown = a[i], userId: unknown = a[i + 1], requestId: unknown = a[i + 2];
-      if (!isStr(couponId) || !isStr(userId) || !isStr(requestId)) throw new Error('issuance record has a field of the wrong type');
-      out.push({ couponId, templateId, userId, requestId, claimedAtMs, homePartition });
-    }
-    return out;
-  }
-  throw new Error('not a v1 or v2 issuance record');
+  if (a[0] === 2 || a[0] === 3) return decodeGroup(a, a[0] === 3 ? 4 : 3);
+  throw new Error('not a v1, v2 or v3 issuance record');
 }
 
-/** One record packed alone (version 1): how the sink sets a single record aside. */
+const isAmount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** The records of a version 2 (3 fields each) or version 3 (4: with the amount) entry. */
+function decodeGroup(a: unknown[], per: 3 | 4): IssuanceRecord[] {
+  const [version, templateId, claimedAtMs, homePartition] = a;
+  if (a.length < 4 + per || (a.length - 4) % per !== 0) throw new Error(`v${version} issuance entry must hold whole records`);
+  if (!isStr(templateId) || !isNum(claimedAtMs) || !isNum(homePartition)) throw new Error('issuance entry has a field of the wrong type');
+  const out: IssuanceRecord[] = [];
+  for (let i = 4; i < a.length; i += per) {
+    const couponId: unknown = a[i], userId: unknown = a[i + 1], requestId: unknown = a[i + 2];
+    if (!isStr(couponId) || !isStr(userId) || !isStr(requestId)) throw new Error('issuance record has a field of the wrong type');
+    const amount: unknown = per === 4 ? a[i + 3] : null;
+    if (amount !== null && !isAmount(amount)) throw new Error('red-packet amount must be a whole number of cents');
+    out.push({ couponId, templateId, userId, requestId, claimedAtMs, homePartition, amount });
+  }
+  return out;
+}
+
+/** One record packed alone (version 1, version 3 for a red packet): how the sink sets a single record aside. */
 export function packRecord(r: IssuanceRecord): Buffer {
+  if (r.amount !== null) {
+    return packr.pack([3, r.templateId, r.claimedAtMs, r.homePartition, r.couponId, r.userId, r.requestId, r.amount]);
+  }
   return packr.pack([1, r.couponId, r.templateId, r.userId, r.requestId, r.claimedAtMs, r.homePartition]);
 }
+
+/** A claim script's answer for an issued coupon: the coupon id, then ':<amount>' for a red packet. */
+export interface IssuedAnswer {
+  readonly couponId: string;
+  readonly amount: number | null;
+}
+
+/** Splits a stored or returned answer (coupon ids never contain ':'). */
+export function parseAnswer(answer: string): IssuedAnswer {
+  const i = answer.indexOf(':');
+  return i < 0 ? { couponId: answer, amount: null } : { couponId: answer.slice(0, i), amount: Number(answer.slice(i + 1)) };
+}
+
+/** The answer string of a coupon as the claim scripts store it for replays. */
+export const answerOf = (couponId: string, amount: number | null): string => (amount === null ? couponId : `${couponId}:${amount}`);
 
 /** One stream entry as read: `fields` is the flat [name, value, ...] list, null if deleted. */
 export interface StreamEntry {

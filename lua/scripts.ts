@@ -29,7 +29,8 @@ const FILES = {
   statsAdd: 'stats-add-3.lua',
   stockFreeze: 'stock-freeze-2.lua',
   stockThaw: 'stock-thaw-2.lua',
-  stockRestore: 'stock-restore-2.lua',
+  stockRestore: 'stock-restore-3.lua',
+  packetShave: 'packet-shave-2.lua',
   usersSwap: 'users-swap-3.lua',
   leaseTake: 'lease-take-1.lua',
   leaseDrop: 'lease-drop-1.lua',
@@ -57,7 +58,8 @@ declare module 'ioredis' {
       secondTtl: S, appliedTtl: S, ...reasonCounts: S[]): Result<ScriptReply, Context>;
     stockFreeze(stock: string, frozen: string): Result<ScriptReply, Context>;
     stockThaw(stock: string, frozen: string): Result<ScriptReply, Context>;
-    stockRestore(stock: string, frozen: string, remaining: S): Result<ScriptReply, Context>;
+    stockRestore(stock: string, frozen: string, budget: string, remaining: S, budgetLeft: S): Result<ScriptReply, Context>;
+    packetShave(stock: string, budget: string, stockLeft: S, budgetLeft: S): Result<ScriptReply, Context>;
     usersSwap(users: string, rebuilt: string, pending: string, templateId: string,
       ...unresolved: string[]): Result<ScriptReply, Context>;
     leaseTake(lease: string, owner: string, ttlMs: S): Result<ScriptReply, Context>;

@@ -3,8 +3,9 @@
   client request id's coupon; never lowers a count (a later claim may already have raised it).
   The reconciler's repair after Redis restarted from an AOF that lost its last second.
   KEYS[1] users   per-template user hash (see claim-home-n.lua)
-  ARGV    triples: userId, coupons held in MySQL, then '' or '<requestId>=<couponId>' pairs
-          joined by ' ' (ids never contain '=' or ' ')
+  ARGV    triples: userId, coupons held in MySQL, then '' or '<requestId>=<answer>' pairs
+          joined by ' ' (ids never contain '=' or ' '; the answer is the coupon id, with
+          ':<amount>' for a red packet)
   Returns (lua/codes.ts): {29, fields changed}
 ]]
 local changed = 0

@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts';
 import { masters, type RedisClient } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
 import type { KeySpace } from '../lua/keys.ts';
+import { answerOf } from '../lua/record.ts';
 import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
@@ -43,4 +44,9 @@ export async function redisNowMs(redis: RedisClient): Promise<number> {
   const node = masters(redis)[0]!;
   const [s, us] = await node.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** The answer a claim script stored for a coupon row (`coupon_id`, `amount`): what a replay returns. */
+export function rowAnswer(r: Record<string, unknown>): string {
+  return answerOf(String(r.coupon_id), r.amount === null || r.amount === undefined ? null : Number(r.amount));
 }

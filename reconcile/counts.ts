@@ -5,7 +5,10 @@
  * counted at least every coupon MySQL shows claimed before T.
  *  - MySQL shows more issued before T than Redis counted: Redis lost issues (restarted from an
  *    AOF missing its last second after the sink stored them) and would sell them again. Repaired
- *    by taking the difference out of the sub-stocks: safe, it can only withhold.
+ *    by taking the difference out of the sub-stocks: safe, it can only withhold. A red packet's
+ *    sub-stocks are each lowered, with their budgets, to what is left of their own shares.
+ *  - A red packet gave out more cents than its budget (or a sub-stock more than its share):
+ *    reported like an over-issue.
  *  - Redis counted more than MySQL holds (plus dead letters): coupons answered "issued" whose
  *    records are gone, or stock leaked. Reported, never repaired: giving stock back could
  *    over-issue if a record still exists somewhere.
@@ -17,7 +20,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
 import { halfDone, inFlight, readSubStocks, type SubStockView } from '../templates/rebuild/stock-changes.ts';
-import type { Template } from '../templates/model.ts';
+import { isRedPacket, type Template } from '../templates/model.ts';
+import { overSpent, packetLeft, type PacketSpend, packetSpend } from '../templates/rebuild/packets.ts';
 import { type ReconcileCtx, shardTables } from './context.ts';
 
 /**
@@ -78,6 +82,21 @@ async function mysqlCounts(c: ReconcileCtx, id: string, before: number): Promise
   return { all, before: early };
 }
 
+/**
+ * A red packet's repair: each sub-stock, stock and budget together, lowered to what MySQL shows
+ * is left of its own shares (packets.ts). Taking stock from any sub-stock, as shave() does,
+ * would leave budget without packets in one and packets without budget in another.
+ */
+async function shavePackets(c: ReconcileCtx, t: Template, spend: PacketSpend): Promise<number> {
+  let taken = 0;
+  for (let k = 0; k < t.subStocks; k++) {
+    const left = packetLeft(t, spend, k);
+    const [code, packets] = await c.commands.packetShave(t.id, k, left.stock, left.budget);
+    if (code === ScriptCode.Shaved) taken += Number(packets);
+  }
+  return taken;
+}
+
 /** Takes up to n from the sub-stocks in order; returns what was taken. */
 async function shave(c: ReconcileCtx, t: Template, n: number): Promise<number> {
   let taken = 0;
@@ -114,6 +133,10 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
     }
     const problems: string[] = [];
     if (m.all > now.totalStock) problems.push(`OVER-ISSUE: MySQL holds ${m.all} coupons for a total of ${now.totalStock}`);
+    // A red packet's cents, per sub-stock: more given out than the budget is an over-issue of money.
+    const spend = isRedPacket(now) ? await packetSpend(c, now) : undefined;
+    const overSpend = spend && overSpent(now, spend);
+    if (overSpend) problems.push(overSpend);
     const changes = await c.ledger.all(undefined, t.id);
     const begunSinceT = [...changes.values()].some((ch) => ch.createdAt >= at - CLOCK_MARGIN_MS);
     // Without a restart: half-done at T, or by now (its next step may run during the pass).
@@ -125,7 +148,7 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
     }
     const redisIssued = now.totalStock - (restarted ? inFlight(views, changes, at) : 0) - remaining;
     const missingInRedis = Math.max(0, m.before - redisIssued);
-    const shaved = missingInRedis > 0 ? await shave(c, now, missingInRedis) : 0;
+    const shaved = missingInRedis === 0 ? 0 : spend ? await shavePackets(c, now, spend) : await shave(c, now, missingInRedis);
     // Short only when the sub-stocks hold less than Redis forgot: MySQL then exceeds the total too.
     if (shaved < missingInRedis) {
       problems.push(`Redis did not count ${missingInRedis} coupon(s) MySQL holds; only ${shaved} could be taken back out of its stock`);

@@ -15,6 +15,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
+import { rowAnswer } from './context.ts';
 import { pendingKey, releasedKey, subStockPartition } from '../lua/keys.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
 import type { ReconcileCtx } from './context.ts';
@@ -72,13 +73,13 @@ export async function fenceReservations(c: ReconcileCtx, stale: readonly Reserva
   await Promise.all(Array.from({ length: c.ks.partitions }, (_, p) => c.redis.zremrangebyscore(releasedKey(c.ks, p), '-inf', now - RELEASED_KEEP_MS)));
 }
 
-/** The coupon MySQL holds for this request, if any. */
+/** The answer of the coupon MySQL holds for this request (with a red packet's amount), if any. */
 async function storedCoupon(c: ReconcileCtx, r: Reservation): Promise<string | undefined> {
   const s = shardOfUser(c.layout, r.userId);
   const [rows] = await c.mysql.forDb(s.db).query<RowDataPacket[]>(
-    `SELECT coupon_id FROM \`${shardDbName(c.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
+    `SELECT coupon_id, amount FROM \`${shardDbName(c.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
       WHERE user_id = ? AND template_id = ? AND request_id = ? LIMIT 1`, [r.userId, r.templateId, r.requestId]);
-  return rows[0]?.coupon_id as string | undefined;
+  return rows[0] === undefined ? undefined : rowAnswer(rows[0]);
 }
 
 /** Confirms (couponId) or releases ('') one reservation; idempotent, so a race with its gateway is harmless. */

@@ -12,7 +12,7 @@ import { markRepaired, redisRunId } from '../lua/fenced.ts';
 import { codeMarksKey, homeSubStock, reconcileRunKey, seqKey, subStockPartition } from '../lua/keys.ts';
 import { codeOfRequest } from '../core/ids.ts';
 import type { Template } from '../templates/model.ts';
-import { type ReconcileCtx, shardTables } from './context.ts';
+import { type ReconcileCtx, rowAnswer, shardTables } from './context.ts';
 
 // Users per usersAtLeast call: a bounded script run.
 const USERS_PER_CALL = 200;
@@ -44,13 +44,13 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
   const redeemed: { code: number; mark: string }[] = [];
   for (const { db, name } of shardTables(c)) {
     const [rows] = await c.mysql.forDb(db).query<RowDataPacket[]>(
-      `SELECT user_id, request_id, coupon_id FROM ${name} WHERE template_id = ? AND claimed_at >= ?`, [t.id, new Date(since)]);
+      `SELECT user_id, request_id, coupon_id, amount FROM ${name} WHERE template_id = ? AND claimed_at >= ?`, [t.id, new Date(since)]);
     if (rows.length === 0) continue;
     const users = new Map<string, UserFix>();
     for (const r of rows) {
       let u = users.get(r.user_id);
       if (!u) users.set(r.user_id, (u = { held: 0, answers: [] }));
-      if (!String(r.request_id).startsWith('~')) u.answers.push(`${r.request_id}=${r.coupon_id}`);
+      if (!String(r.request_id).startsWith('~')) u.answers.push(`${r.request_id}=${rowAnswer(r)}`);
       const code = codeOfRequest(String(r.request_id));
       if (code !== undefined) redeemed.push({ code, mark: `${r.user_id}|${r.coupon_id}` });
     }

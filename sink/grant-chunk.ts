@@ -20,7 +20,7 @@ import { type GrantOutcome, grantRequestId } from '../issuance/grant-model.ts';
 import { emptyTally, type GrantRefusalRow, type ListedUser, type Tally } from '../issuance/grant-store.ts';
 import { overflowTake, type OverflowDeps } from '../issuance/overflow.ts';
 import { type EmptyMarks, isSoldOut, markEmpty } from '../issuance/sub-stocks.ts';
-import type { Template } from '../templates/model.ts';
+import { claimMinAmount, type Template } from '../templates/model.ts';
 
 // Claims per claim-home call at most, as the gateway's group commit (gateway/claim/group-commit.ts
 // GROUP_MAX): bounds the time one script holds Redis.
@@ -84,6 +84,7 @@ export async function decideChunk(d: ChunkDeps, jt: JobTemplate, grantId: string
     const claim: HomeClaim = {
       templateId: t.id, userId, requestId: rid, remember: '1', perUserLimit: t.perUserLimit,
       home, homePartition: partitionAt(d.ks, jt.idHash, home), shardPrefix: couponIdPrefix(d.layout, userId),
+      minAmount: claimMinAmount(t),
     };
     const refusal = localRefusal(jt, userId, now);
     if (refusal === undefined) toClaim.push(claim);

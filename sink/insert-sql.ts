@@ -8,7 +8,7 @@
  */
 
 // Column order of the statement: per-row values first, then the template's, written once.
-const COLUMNS = ['coupon_id', 'user_id', 'request_id', 'stream_id', 'claimed_at', 'valid_from', 'valid_to',
+const COLUMNS = ['coupon_id', 'user_id', 'request_id', 'stream_id', 'amount', 'claimed_at', 'valid_from', 'valid_to',
   'template_id', 'name', 'type', 'value', 'threshold', 'max_discount'];
 
 /** `INSERT INTO target (columns) VALUES ` for rows of row(). */
@@ -103,10 +103,11 @@ export class RowText {
     };
   }
 
-  /** One row `(...)` in the column order of insertHead(). */
-  row(couponId: string, userId: string, requestId: string, streamId: string, claimedAtMs: number, t: TemplateSql): string {
+  /** One row `(...)` in the column order of insertHead(); `amount` is a red packet's (null for other coupons). */
+  row(couponId: string, userId: string, requestId: string, streamId: string, amount: number | null, claimedAtMs: number,
+    t: TemplateSql): string {
     const claimed = this.dates.literal(claimedAtMs);
     const window = t.window ?? `,${claimed},${this.dates.literal(claimedAtMs + t.windowMs)}`;
-    return `(${quote(couponId)},${quote(userId)},${quote(requestId)},${quote(streamId)},${claimed}${window}${t.tail}`;
+    return `(${quote(couponId)},${quote(userId)},${quote(requestId)},${quote(streamId)},${numeric(amount)},${claimed}${window}${t.tail}`;
   }
 }

@@ -190,7 +190,8 @@ export class ShardWriter {
     const rows = new Array<string>(group.items.length);
     for (let i = 0; i < rows.length; i++) {
       const { entry, record: r } = group.items[i]!;
-      rows[i] = this.rowText.row(r.couponId, r.userId, r.requestId, entry.id, r.claimedAtMs, group.templates.get(r.templateId)!.sql);
+      rows[i] = this.rowText.row(r.couponId, r.userId, r.requestId, entry.id, r.amount, r.claimedAtMs,
+        group.templates.get(r.templateId)!.sql);
     }
     // The rows are literals already. Passed as raw(), mysql2 neither escapes them nor scans them
     // for placeholders: it scans a query without values too, which cost 3 µs more per row

@@ -7,13 +7,15 @@
 import { ScriptCode } from '../lua/codes.ts';
 import type { RedisClient } from '../lua/client.ts';
 import { Commands } from '../lua/commands.ts';
-import { type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
-import { subStockShare, type Template } from './model.ts';
+import { budgetKey, type KeySpace, stockKey, templateChannel, templateKey } from '../lua/keys.ts';
+import { isRedPacket, subBudgetShare, subStockShare, type Template } from './model.ts';
 
 export interface StockView {
   readonly total: number;
   readonly remaining: number;
   readonly issued: number;
+  /** A red packet's cents not yet given out (the sum of its sub-stocks' budgets). */
+  readonly budgetLeft?: number;
 }
 
 /** What a gateway hears on the channel: this template changed and is now at this version. */
@@ -45,6 +47,11 @@ export class LiveTemplates {
    * full sub-stocks would re-issue what was issued; the rebuild restores those instead.
    */
   async initStock(t: Template): Promise<void> {
+    // A red packet's budgets first: a claim that finds the stock finds its budget too.
+    if (isRedPacket(t)) {
+      await Promise.all(Array.from({ length: t.subStocks }, (_, k) =>
+        this.redis.set(budgetKey(this.ks, t.id, k), subBudgetShare(t, k), 'NX')));
+    }
     await Promise.all(Array.from({ length: t.subStocks }, (_, k) =>
       this.redis.set(stockKey(this.ks, t.id, k), subStockShare(t.totalStock, t.subStocks, k), 'NX')));
   }
@@ -73,6 +80,10 @@ export class LiveTemplates {
       Array.from({ length: t.subStocks }, (_, k) => this.redis.get(stockKey(this.ks, t.id, k))));
     if (values.some((v) => v === null)) throw new Error(`template ${t.id} has sub-stock keys missing in Redis`);
     const remaining = values.reduce((s, v) => s + Number(v), 0);
-    return { total: t.totalStock, remaining, issued: t.totalStock - remaining };
+    const view = { total: t.totalStock, remaining, issued: t.totalStock - remaining };
+    if (!isRedPacket(t)) return view;
+    const budgets = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => this.redis.get(budgetKey(this.ks, t.id, k))));
+    if (budgets.some((v) => v === null)) throw new Error(`template ${t.id} has budget keys missing in Redis`);
+    return { ...view, budgetLeft: budgets.reduce((s, v) => s + Number(v), 0) };
   }
 }

@@ -1,6 +1,6 @@
 /** A coupon template (batch) as the gateway, Redis's live copy and the admin API see it. */
 
-export const TEMPLATE_TYPES = ['direct', 'threshold', 'discount'] as const;
+export const TEMPLATE_TYPES = ['direct', 'threshold', 'discount', 'red_packet'] as const;
 export type TemplateType = (typeof TEMPLATE_TYPES)[number];
 export const TEMPLATE_STATUSES = ['active', 'paused'] as const;
 export type TemplateStatus = (typeof TEMPLATE_STATUSES)[number];
@@ -25,12 +25,17 @@ export interface Template {
   readonly id: string;
   readonly name: string;
   readonly type: TemplateType;
-  /** Cents off (direct, threshold) or percent off (discount). */
+  /** Cents off (direct, threshold) or percent off (discount); 0 for a red packet (each packet draws its amount). */
   readonly value: number;
   /** Minimum order in cents (threshold: required; discount: optional). */
   readonly threshold: number | null;
   /** Cap in cents of a discount coupon. */
   readonly maxDiscount: number | null;
+  /** Red packet: cents shared out over all `totalStock` packets, exactly (null for other types). */
+  readonly budget: number | null;
+  /** Red packet: the least cents one packet gets (null for other types). */
+  readonly minAmount: number | null;
+  /** Coupons, or packets of a red packet. */
   readonly totalStock: number;
   readonly perUserLimit: number;
   readonly subStocks: number;
@@ -65,6 +70,27 @@ export function defaultSubStocks(totalStock: number, partitions: number): number
 /** Stock of sub-stock k when `total` is split over `count` sub-stocks. */
 export function subStockShare(total: number, count: number, k: number): number {
   return Math.floor(total / count) + (k < total % count ? 1 : 0);
+}
+
+/** Whether each coupon of `t` draws a random amount from a budget (live copies older than the type lack the fields). */
+export const isRedPacket = (t: Pick<Template, 'type'>): boolean => t.type === 'red_packet';
+
+/**
+ * The minimum amount a claim of `t` passes to the claim scripts: set for a red packet (the
+ * scripts draw an amount only then), undefined otherwise. Every path that builds a claim uses
+ * this, so none can issue a packet without its amount.
+ */
+export const claimMinAmount = (t: Pick<Template, 'type' | 'minAmount'>): number | undefined =>
+  (isRedPacket(t) ? t.minAmount ?? 1 : undefined);
+
+/**
+ * Budget of sub-stock k of a red packet: its packets' minimum, plus an even split of what the
+ * whole budget holds above every packet's minimum. So each sub-stock can pay every packet it
+ * holds at least `minAmount`, and the sub-stocks' budgets sum to the budget exactly.
+ */
+export function subBudgetShare(t: Pick<Template, 'totalStock' | 'subStocks' | 'budget' | 'minAmount'>, k: number): number {
+  const min = t.minAmount ?? 1;
+  return min * subStockShare(t.totalStock, t.subStocks, k) + subStockShare(t.budget! - min * t.totalStock, t.subStocks, k);
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());

@@ -3,6 +3,7 @@
  * then as a whole; every refusal is a 400 that names the field and says why.
  */
 import { randomBytes } from 'node:crypto';
+import { ApiError } from '../core/errors.ts';
 import { isId } from '../core/ids.ts';
 import { ALL_PRODUCTS, defaultSubStocks, type Template, TEMPLATE_STATUSES, TEMPLATE_TYPES,
   type TemplateStatus, type TemplateType } from './model.ts';
@@ -15,7 +16,7 @@ export interface RuleDefaults {
   readonly audienceMax: number;
 }
 
-const CREATE_FIELDS = new Set(['id', 'name', 'type', 'value', 'threshold', 'maxDiscount', 'totalStock',
+const CREATE_FIELDS = new Set(['id', 'name', 'type', 'value', 'threshold', 'maxDiscount', 'budget', 'minAmount', 'totalStock',
   'perUserLimit', 'claimStart', 'claimEnd', 'validFrom', 'validTo', 'validDays', 'subStocks', 'scope',
   'stackable', 'audience']);
 
@@ -35,10 +36,28 @@ function fixedField(k: string): string {
   return CREATE_FIELDS.has(k) ? 'cannot be changed after creation (issued coupons carry it)' : 'unknown field';
 }
 
+type Money = Pick<Template, 'type' | 'value' | 'threshold' | 'maxDiscount' | 'budget' | 'minAmount'>;
+
+/**
+ * A red packet's money: a budget shared out over its packets, each at least minAmount. A fixed
+ * value, a threshold or a discount cap would contradict the random amount: refused by name.
+ */
+function packetMoney(o: Body): Money {
+  for (const f of ['value', 'threshold', 'maxDiscount']) {
+    if (o[f] !== undefined) bad(f, 'is not allowed for type red_packet (each packet draws its amount from budget)');
+  }
+  const budget = int(o, 'budget', 1, MAX_CENTS);
+  if (budget === undefined) bad('budget', 'is required for type red_packet: cents shared out over totalStock packets');
+  const minAmount = int(o, 'minAmount', 1, MAX_CENTS) ?? 1;
+  return { type: 'red_packet', value: 0, threshold: null, maxDiscount: null, budget, minAmount };
+}
+
 /** Money rules of a new template (they never change afterwards). */
-function money(o: Body): Pick<Template, 'type' | 'value' | 'threshold' | 'maxDiscount'> {
+function money(o: Body): Money {
   if (!TEMPLATE_TYPES.includes(o.type as TemplateType)) bad('type', `must be one of ${TEMPLATE_TYPES.join(', ')}`);
   const type = o.type as TemplateType;
+  if (type === 'red_packet') return packetMoney(o);
+  for (const f of ['budget', 'minAmount']) if (o[f] !== undefined) bad(f, 'is only allowed for type red_packet');
   const value = type === 'discount' ? int(o, 'value', 1, 99) : int(o, 'value', 1, MAX_CENTS);
   if (value === undefined) bad('value', type === 'discount' ? 'percent off (1-99) is required' : 'cents off is required');
   const threshold = int(o, 'threshold', 1, MAX_CENTS) ?? null;
@@ -47,7 +66,7 @@ function money(o: Body): Pick<Template, 'type' | 'value' | 'threshold' | 'maxDis
   if (type === 'direct' && threshold !== null) bad('threshold', 'is not allowed for type direct (use type threshold)');
   const maxDiscount = int(o, 'maxDiscount', 1, MAX_CENTS) ?? null;
   if (type !== 'discount' && maxDiscount !== null) bad('maxDiscount', 'is only allowed for type discount');
-  return { type, value, threshold, maxDiscount };
+  return { type, value, threshold, maxDiscount, budget: null, minAmount: null };
 }
 
 /** Use window: fixed dates or days after the claim, never both. */
@@ -92,6 +111,10 @@ export function parseTemplate(body: unknown, d: RuleDefaults, now: number): Temp
     status: 'active', version: 1, createdAt: now, updatedAt: now,
   };
   if (t.validTo !== null && t.validTo <= now) bad('validTo', 'is already in the past');
+  // Every packet must be able to get its minimum: the draw relies on it to end exactly at 0.
+  if (t.budget !== null && t.budget < t.totalStock * t.minAmount!) {
+    throw new ApiError('budget_too_small', `budget: ${t.budget} is less than totalStock × minAmount (${t.totalStock} × ${t.minAmount})`);
+  }
   checkWhole(t);
   return t;
 }

@@ -25,6 +25,8 @@ export interface StockFacts {
   readonly subStocks: number;
   /** False until the create has put the sub-stocks in Redis. */
   readonly ready: boolean;
+  /** A red packet: its stock is fixed (templates/stock.ts). */
+  readonly redPacket: boolean;
 }
 
 const fromRow = (r: RowDataPacket): StockChangeRow => ({
@@ -61,9 +63,9 @@ export class StockLedger {
   /** Sub-stock count and readiness of a template, or null when there is no such template. */
   async facts(templateId: string, conn?: PoolConnection): Promise<StockFacts | null> {
     const [rows] = await (conn ?? this.mysql.main).execute<RowDataPacket[]>(
-      `SELECT sub_stocks, stock_ready FROM ${this.templates} WHERE id = ?`, [templateId]);
+      `SELECT sub_stocks, stock_ready, type FROM ${this.templates} WHERE id = ?`, [templateId]);
     const r = rows[0];
-    return r ? { subStocks: Number(r.sub_stocks), ready: Number(r.stock_ready) === 1 } : null;
+    return r ? { subStocks: Number(r.sub_stocks), ready: Number(r.stock_ready) === 1, redPacket: r.type === 'red_packet' } : null;
   }
 
   /**

@@ -12,7 +12,7 @@ import { ScriptCode } from '../lua/codes.ts';
 import type { Commands } from '../lua/commands.ts';
 import { ApiError, orUnavailable } from '../core/errors.ts';
 import type { LiveTemplates, StockView } from './live.ts';
-import { subStockShare, type Template } from './model.ts';
+import { isRedPacket, subStockShare, type Template } from './model.ts';
 import { bad } from './rule-fields.ts';
 import type { StockChangeRow, StockLedger } from './stock-ledger.ts';
 import type { TemplateStore } from './store.ts';
@@ -58,10 +58,18 @@ export function generatedRequestId(): string {
   return `auto.${randomBytes(12).toString('base64url')}`;
 }
 
-/** Applies `add` (non-zero, |add| <= MAX_STOCK_CHANGE) to the stock of template `id`, once per request id. */
+/**
+ * Applies `add` (non-zero, |add| <= MAX_STOCK_CHANGE) to the stock of template `id`, once per
+ * request id. A red packet's stock is fixed (409 stock_fixed, before anything is stored): its
+ * budget is shared out over exactly its packets, so packets added without budget, or taken away
+ * with theirs still in the sub-stocks, would break "the amounts sum to the budget".
+ */
 export function changeStock(d: StockDeps, id: string, add: number, requestId: string, now: number): Promise<StockChangeResult> {
   return add > 0 ? topUp(d, id, add, requestId, now) : reduce(d, id, -add, requestId, now);
 }
+
+const fixed = (id: string) =>
+  new ApiError('stock_fixed', `template ${id} is a red packet: its packets share a fixed budget, so its stock cannot change`);
 
 /** Thrown inside the MySQL transaction when the request id is already stored: rolls it back. */
 class AlreadyRecorded extends Error {
@@ -121,6 +129,7 @@ async function finish(d: StockDeps, t: Template, unfinished: string): Promise<St
 
 async function topUp(d: StockDeps, id: string, n: number, rid: string, now: number): Promise<StockChangeResult> {
   const { t: before, fresh } = await orUnavailable('mysql', () => recordOnce(d, id, now, async (t, conn) => {
+    if (isRedPacket(t)) throw fixed(t.id);
     if (!(await d.ledger.facts(t.id, conn))?.ready) throw notReady(t.id);
     const total = t.totalStock + n;
     // The row owns the request id before Redis is touched: a reduction under it is refused.
@@ -153,6 +162,7 @@ async function topUp(d: StockDeps, id: string, n: number, rid: string, now: numb
 async function reduce(d: StockDeps, id: string, want: number, rid: string, now: number): Promise<StockChangeResult> {
   const facts = await orUnavailable('mysql', () => d.ledger.facts(id));
   if (!facts) throw new ApiError('template_not_found');
+  if (facts.redPacket) throw fixed(id);
   if (!facts.ready) throw notReady(id);
   // The request id is owned before anything is taken: a top-up under it is refused from now on,
   // and a top-up that owns it already refuses this reduction with nothing applied.

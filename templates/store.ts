@@ -12,7 +12,7 @@ import type { LiveTemplates } from './live.ts';
 import { ALL_PRODUCTS, type Scope, type Template, type TemplateStatus } from './model.ts';
 import type { Patch } from './rules.ts';
 
-const FIELDS = ['id', 'name', 'type', 'value', 'threshold', 'max_discount', 'total_stock', 'per_user_limit',
+const FIELDS = ['id', 'name', 'type', 'value', 'threshold', 'max_discount', 'budget', 'min_amount', 'total_stock', 'per_user_limit',
   'sub_stocks', 'claim_start', 'claim_end', 'valid_days', 'valid_from', 'valid_to', 'scope', 'stackable',
   'audience', 'status', 'version', 'created_at', 'updated_at'];
 const COLUMNS = FIELDS.join(', ');
@@ -25,7 +25,7 @@ const date = (v: number | null) => (v === null ? null : new Date(v));
 function fromRow(r: RowDataPacket): Template {
   return {
     id: r.id, name: r.name, type: r.type, value: Number(r.value), threshold: num(r.threshold),
-    maxDiscount: num(r.max_discount), totalStock: Number(r.total_stock), perUserLimit: r.per_user_limit,
+    maxDiscount: num(r.max_discount), budget: num(r.budget), minAmount: num(r.min_amount), totalStock: Number(r.total_stock), perUserLimit: r.per_user_limit,
     subStocks: r.sub_stocks, claimStart: ms(r.claim_start), claimEnd: ms(r.claim_end),
     validDays: num(r.valid_days), validFrom: ms(r.valid_from), validTo: ms(r.valid_to),
     scope: { ...ALL_PRODUCTS, ...(JSON.parse(r.scope) as Partial<Scope>) }, stackable: r.stackable === 1,
@@ -40,6 +40,7 @@ type Cell = string | number | Date | null;
 function toRow(t: Template): Record<string, Cell> {
   return {
     id: t.id, name: t.name, type: t.type, value: t.value, threshold: t.threshold, max_discount: t.maxDiscount,
+    budget: t.budget ?? null, min_amount: t.minAmount ?? null,
     total_stock: t.totalStock, per_user_limit: t.perUserLimit, sub_stocks: t.subStocks,
     claim_start: date(t.claimStart), claim_end: date(t.claimEnd), valid_days: t.validDays,
     valid_from: date(t.validFrom), valid_to: date(t.validTo), scope: JSON.stringify(t.scope),

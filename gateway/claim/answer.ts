@@ -1,5 +1,6 @@
 /** What a claim is about and what it answers: the leaf types and answers of the claim path. */
 import type { HomeClaim, ReservedClaim } from '../../lua/commands.ts';
+import { parseAnswer } from '../../lua/record.ts';
 import type { CachedTemplate } from '../cache/template-cache.ts';
 export { restarted } from '../../issuance/overflow.ts';
 import { type Refusal, REFUSAL_STATUS } from '../http/errors.ts';
@@ -25,9 +26,14 @@ export interface ClaimCtx extends HomeClaim {
 /** A claim whose home sub-stock was empty: its slot is reserved under `token`. */
 export interface ReservedCtx extends ClaimCtx, ReservedClaim {}
 
-/** Answer of a claim that issued (or replayed) a coupon. */
-export function issued(ctx: ClaimCtx, couponId: string, replayed = false): ClaimAnswer {
+/**
+ * Answer of a claim that issued (or replayed) a coupon; `answer` is what the script returned or
+ * stored: the coupon id, and for a red packet ':<amount>' after it (lua/record.ts parseAnswer).
+ */
+export function issued(ctx: ClaimCtx, answer: string, replayed = false): ClaimAnswer {
+  const { couponId, amount } = parseAnswer(answer);
   const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.templateId, userId: ctx.userId };
+  if (amount !== null) body.amount = amount;
   if (replayed) body.replayed = true;
   return { status: 200, body };
 }

@@ -13,6 +13,7 @@ import { couponIdPrefix } from '../../core/shards.ts';
 import { writeTogether } from '../../lua/client.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import * as keys from '../../lua/keys.ts';
+import { claimMinAmount } from '../../templates/model.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
 import type { Refusal } from '../http/errors.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
@@ -105,6 +106,7 @@ export class ClaimService {
       remember: input.code !== undefined ? '2' : input.requestId === undefined ? '0' : '1',
       home, homePartition: keys.partitionAt(d.ks, c.idHash, home),
       shardPrefix: couponIdPrefix(d.layout, input.userId),
+      minAmount: claimMinAmount(t),
     };
     // A retry of a request that was issued before the window closed, the template paused or
     // the stock ran out still gets its coupon: idempotency outranks every refusal.

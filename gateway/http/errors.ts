@@ -7,6 +7,7 @@ import type { ErrorCode } from '../../core/errors.ts';
 
 export const ERROR_STATUS = {
   bad_request: 400,
+  budget_too_small: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -21,6 +22,7 @@ export const ERROR_STATUS = {
   request_conflict: 409,
   request_expired: 409,
   grant_state_conflict: 409,
+  stock_fixed: 409,
   // a code batch id reused for another template or count.
   batch_conflict: 409,
   payload_too_large: 413,

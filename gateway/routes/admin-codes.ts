@@ -8,6 +8,7 @@ import { isId } from '../../core/ids.ts';
 import { type BatchStore, newBatchId } from '../../redemption/batches.ts';
 import { SHOWN_LENGTH } from '../../redemption/code-format.ts';
 import { BATCH_COUNT_MAX, type CodeSigner } from '../../redemption/code-mac.ts';
+import { isRedPacket } from '../../templates/model.ts';
 import { bad, int, object } from '../../templates/rule-fields.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import type { Handler } from '../http/route.ts';
@@ -35,7 +36,8 @@ export function createCodesHandler(d: AdminDeps, c: CodeDeps): Handler {
     d.auth(req);
     const id = templateIdParam(req);
     const { count, batchId } = parseBatchRequest(decodeBody(req.body, formatOf(req.contentType, false)));
-    await loadTemplate(d, id);
+    // code-take draws no amount: a red packet's codes would issue packets outside its budget.
+    if (isRedPacket(await loadTemplate(d, id))) bad('id', 'redemption codes are not available for red_packet templates');
     const { batch } = await orUnavailable('mysql', () => c.batches.create(batchId ?? newBatchId(), id, count, Date.now()));
     return { status: 201, body: { batchId: batch.batchId, count: batch.count } };
   };

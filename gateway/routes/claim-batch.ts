@@ -43,8 +43,9 @@ export function parseBatch(body: unknown, tokenUser?: string): BatchInput {
 
 /** One template's result: its claim answer's body, or the error code a single claim would answer. */
 function result(templateId: string, a: ClaimAnswer): Record<string, unknown> {
-  const { status, couponId, replayed } = a.body;
-  return { templateId, status, ...(couponId === undefined ? {} : { couponId }), ...(replayed ? { replayed } : {}) };
+  const { status, couponId, amount, replayed } = a.body;
+  return { templateId, status, ...(couponId === undefined ? {} : { couponId }), ...(amount === undefined ? {} : { amount }),
+    ...(replayed ? { replayed } : {}) };
 }
 
 /** The batch route handler; with `tokenSecrets`, the user comes from a signed token. */

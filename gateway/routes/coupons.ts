@@ -26,13 +26,15 @@ export function couponsHandler(mysql: MysqlPools, layout: ShardLayout, cfg: Conf
     const s = shardOfUser(layout, userId);
     const [rows] = await orUnavailable('mysql', () => mysql.forDb(s.db).query<RowDataPacket[]>(
         `SELECT coupon_id, template_id, status, claimed_at, valid_from, valid_to, name, type, value, threshold,
-                max_discount
+                max_discount, amount
            FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
           WHERE user_id = ? ORDER BY claimed_at DESC, coupon_id DESC LIMIT ?`, [userId, limit]));
     const coupons = rows.map((r) => ({
       couponId: r.coupon_id, templateId: r.template_id, status: r.status, claimedAt: iso(r.claimed_at),
       validFrom: iso(r.valid_from), validTo: iso(r.valid_to), name: r.name, type: r.type,
       value: Number(r.value), threshold: num(r.threshold), maxDiscount: num(r.max_discount),
+      // a red packet's drawn amount; absent for other coupons
+      ...(r.amount === null ? {} : { amount: Number(r.amount) }),
     }));
     return { status: 200, body: { coupons } };
   };

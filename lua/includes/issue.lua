@@ -5,11 +5,13 @@
 -- version 2), so a group of claims costs one XADD per template, one sequence write and one
 -- clock read.
 local mintSeq, mintMs = nil, 0
--- [2, templateId, claimedAtMs, homePartition] then couponId, userId, requestId per record.
+-- [2, templateId, claimedAtMs, homePartition] then couponId, userId, requestId per record;
+-- version 3 (red packets) adds each record's amount.
 local mintRecords = {2, '', 0, 0}
 
--- Mints the next coupon id of this partition for a claim and keeps its record for flushEntry.
-local function issue(seqKey, shardPrefix, partition, userId, requestId)
+-- Mints the next coupon id of this partition for a claim and keeps its record for flushEntry;
+-- `amount` is a red packet's (nil for other coupons; one entry holds one template's records).
+local function issue(seqKey, shardPrefix, partition, userId, requestId, amount)
   if not mintSeq then
     local t = redis.call('TIME')
     local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -22,6 +24,10 @@ local function issue(seqKey, shardPrefix, partition, userId, requestId)
   mintRecords[n + 1] = couponId
   mintRecords[n + 2] = userId
   mintRecords[n + 3] = requestId
+  if amount then
+    mintRecords[1] = 3
+    mintRecords[n + 4] = amount
+  end
   return couponId
 end
 

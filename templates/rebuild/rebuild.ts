@@ -16,7 +16,9 @@
  *  4. stock: under the template's MySQL row lock (a concurrent top-up waits), each sub-stock
  *     is written with its share of total - issued, less what an unrecorded reduction took
  *     (stock-changes.ts, which also keeps a retried top-up from adding twice); an over-issue
- *     found here is reported and writes 0. These writes come last: they are what re-opens claims, after the users hashes
+ *     found here is reported and writes 0. A red packet's sub-stocks each get back what is left
+ *     of their own share of packets and budget (packets.ts), stock and budget in one script;
+ *     more cents given out than the budget is reported like an over-issue. These writes come last: they are what re-opens claims, after the users hashes
  *     already say what every user holds.
  *  5. the version is bumped and published, so every gateway replaces its cached copy and
  *     forgets which sub-stocks it saw empty.
@@ -32,13 +34,14 @@ import type { RedisClient } from '../../lua/client.ts';
 import { Commands } from '../../lua/commands.ts';
 import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
-import type { Template } from '../model.ts';
+import { isRedPacket, type Template } from '../model.ts';
 import { LiveTemplates } from '../live.ts';
 import { StockLedger } from '../stock-ledger.ts';
 import { TemplateStore } from '../store.ts';
 import { carryStockChanges } from './stock-changes.ts';
 import { deadLetters, drainPoints, waitDrained } from '../../lua/drain.ts';
-import { freeze, restore, thaw } from './stock.ts';
+import { packetLeft, packetSpend, overSpent } from './packets.ts';
+import { freeze, restore, restoreEach, thaw } from './stock.ts';
 import { rebuildUsers, type UserCounts } from './users.ts';
 
 export interface RebuildDeps {
@@ -134,9 +137,19 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
 
     let total = t.totalStock;
     let remaining = 0;
+    let overSpend: string | undefined;
     writingStock = true;
     const next = await d.store.change(t.id, async (current, conn) => {
       total = current.totalStock;
+      if (isRedPacket(current)) {
+        // Each sub-stock gets back what is left of its own shares: its budget must pay its packets.
+        const spend = await packetSpend({ ...d, layout: { dbs: d.shardDbs, tables: d.shardTables } }, current);
+        overSpend = overSpent(current, spend);
+        const left = Array.from({ length: current.subStocks }, (_, k) => packetLeft(current, spend, k));
+        remaining = left.reduce((a, l) => a + l.stock, 0);
+        await restoreEach(d.commands, current, (k) => left[k]!);
+        return current;
+      }
       const withheld = await carryStockChanges(redis, ks, d.ledger, conn, current, Date.now());
       remaining = Math.max(0, total - counts.issued - dead - withheld);
       await restore(d.commands, current, remaining);
@@ -144,7 +157,7 @@ async function rebuildLive(d: RebuildDeps, t: Template): Promise<RebuildReport> 
     }, Date.now());
     await d.store.live.publish(next);
 
-    const broken = violations(total, counts, dead, t.perUserLimit);
+    const broken = [violations(total, counts, dead, t.perUserLimit), overSpend].filter(Boolean).join('; ') || undefined;
     return { id: t.id, outcome: broken ? 'violation' : 'rebuilt', total, counts, deadLetters: dead, remaining, message: broken };
   } catch (err) {
     // Before the stock writes the freeze can be undone as is. Once they began, old and new

@@ -25,8 +25,18 @@ export async function thaw(cmd: Commands, t: Template): Promise<number> {
  * what re-open claims. Throws if a live key appeared meanwhile (it is never overwritten).
  */
 export async function restore(cmd: Commands, t: Template, remaining: number): Promise<void> {
-  const codes = await Promise.all(subStocks(t).map(async (k) =>
-    (await cmd.stockRestore(t.id, k, subStockShare(remaining, t.subStocks, k)))[0]));
+  await restoreEach(cmd, t, (k) => ({ stock: subStockShare(remaining, t.subStocks, k), budget: '' }));
+}
+
+/**
+ * restore() with each sub-stock's own values: a red packet's, whose stock and budget left are
+ * each sub-stock's own (packets.ts), written together.
+ */
+export async function restoreEach(cmd: Commands, t: Template, left: (k: number) => { stock: number; budget: number | '' }): Promise<void> {
+  const codes = await Promise.all(subStocks(t).map(async (k) => {
+    const { stock, budget } = left(k);
+    return (await cmd.stockRestore(t.id, k, stock, budget))[0];
+  }));
   const live = codes.filter((c) => c === ScriptCode.StockLive).length;
   if (live > 0) {
     throw new Error(`${live} sub-stock key(s) were re-created while frozen (a concurrent stock change?); ` +

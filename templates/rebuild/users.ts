@@ -9,6 +9,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { RedisClient } from '../../lua/client.ts';
 import type { Commands } from '../../lua/commands.ts';
+import { answerOf } from '../../lua/record.ts';
 import { codeMarksKey, homeSubStock, type KeySpace, pendingKey, rebuiltUsersKey, subStockPartition } from '../../lua/keys.ts';
 import { codeOfRequest } from '../../core/ids.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
@@ -53,7 +54,7 @@ class PageWriter {
 
   constructor(private readonly d: UsersDeps, private readonly t: Template, private readonly c: UserCounts) {}
 
-  add(p: number, userId: string, requestId: string, couponId: string): void {
+  add(p: number, userId: string, requestId: string, couponId: string, amount: number | null): void {
     let perUser = this.counts.get(p);
     if (!perUser) this.counts.set(p, (perUser = new Map()));
     perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
@@ -61,7 +62,8 @@ class PageWriter {
     if (!requestId.startsWith('~')) {
       let list = this.answers.get(p);
       if (!list) this.answers.set(p, (list = []));
-      list.push(`${userId}|${requestId}`, couponId);
+      // the answer a replay gives: with a red packet's amount (lua/record.ts)
+      list.push(`${userId}|${requestId}`, answerOf(couponId, amount));
     }
     // A code redeemed stays redeemed, whatever Redis lost (lua/code-take-5.lua).
     const code = codeOfRequest(requestId);
@@ -136,7 +138,7 @@ export async function rebuildUsers(d: UsersDeps, t: Template): Promise<UserCount
       // Keyset pages along idx_template (template_id, then the primary key coupon_id).
       for (let after = ''; ;) {
         const [rows] = await d.mysql.forDb(db).query<RowDataPacket[]>(
-          `SELECT coupon_id, user_id, request_id FROM ${target} WHERE template_id = ? AND coupon_id > ?
+          `SELECT coupon_id, user_id, request_id, amount FROM ${target} WHERE template_id = ? AND coupon_id > ?
            ORDER BY coupon_id LIMIT ?`, [t.id, after, PAGE_ROWS]);
         for (const r of rows) {
           const userId = String(r.user_id);
@@ -144,7 +146,7 @@ export async function rebuildUsers(d: UsersDeps, t: Template): Promise<UserCount
           const p = subStockPartition(ks, t.id, homeSubStock(t.id, userId, t.subStocks));
           // MySQL holds this reservation's coupon: it was taken before the freeze.
           unresolved.get(p)?.delete(`${userId}|${requestId}`);
-          page.add(p, userId, requestId, String(r.coupon_id));
+          page.add(p, userId, requestId, String(r.coupon_id), r.amount === null ? null : Number(r.amount));
         }
         c.issued += rows.length;
         await page.flush();

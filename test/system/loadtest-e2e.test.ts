@@ -75,6 +75,7 @@ const SCENARIOS: [string, string[]][] = [
   ['soldout', ['--duration', '3', '--connections', '10', '--stock', '30', '--users', '200']],
   ['mixed', ['--duration', '1', '--rate', '300', '--connections', '10', '--templates', '3', '--users', '50', '--format', 'msgpack']],
   ['batch', ['--requests', '200', '--connections', '10', '--templates', '4', '--stock', '30', '--users', '50']],
+  ['packets', ['--requests', '400', '--connections', '10', '--stock', '50', '--users', '300']],
 ];
 
 for (const [scenario, args] of SCENARIOS) {
@@ -82,7 +83,7 @@ for (const [scenario, args] of SCENARIOS) {
     const r = await loadtest([scenario, ...args]);
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^verification: OK$/m);
-    const { results } = reportOf(r.stdout);
+    const { dir, results } = reportOf(r.stdout);
     assert.equal(results.scenario, scenario);
     assert.equal(results.verification.ok, true);
     const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch)?.latency.count ?? 0), 0);
@@ -93,7 +94,7 @@ for (const [scenario, args] of SCENARIOS) {
       const paused = await s.mysql.main.query(`SELECT status FROM \`${env.DB_PREFIX}_main\`.coupon_template WHERE id = ?`, [t.id]);
       assert.equal((paused[0] as { status: string }[])[0]?.status, 'paused', `template ${t.id} paused after the run`);
     }
-    if (scenario === 'hot') assert.equal(results.verification.totals.issued, 50, 'the rain took the whole stock');
+    if (scenario === 'hot' || scenario === 'packets') assert.equal(results.verification.totals.issued, 50, 'the rain took the whole stock');
     if (scenario === 'dupes') assert.ok(results.verification.totals.replays > 0);
     if (scenario === 'soldout') {
       // answered from memory: sold_out, or rate_limited by the gateway's global bucket (before any Redis call).
@@ -103,6 +104,12 @@ for (const [scenario, args] of SCENARIOS) {
     if (scenario === 'batch') {
       assert.equal(results.verification.totals.issued, 120, 'four templates of 30, each sold out by the batches');
       assert.ok(results.verification.totals.replays > 0, 'the retried batches replayed');
+    }
+    if (scenario === 'packets') {
+      // the told amounts of the 50 packets share the budget (100 cents a packet) exactly
+      const told = readFileSync(join(dir, 'answers.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const first = told.filter((a) => !a.replayed);
+      assert.deepEqual([first.length, first.reduce((n: number, a: any) => n + a.amount, 0)], [50, 5000]);
     }
     if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');

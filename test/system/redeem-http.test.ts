@@ -74,7 +74,11 @@ test('a batch is created once per batchId; a different one conflicts; bad reques
   assert.equal(text.status, 415);
   const missing = await http('GET', `${url()}/v1/admin/code-batches/nope/codes`, undefined, ADMIN);
   assert.deepEqual([missing.status, missing.json.error], [404, 'not_found']);
-  assert.equal((await http('GET', `${url()}/v1/admin/code-batches/spring-1/codes`)).status, 401);
+  assert.equal((await http('GET', `${url()}/v1/admin/code-batches/spring-1/codes`)).status, 401);  // a red packet's codes would issue packets without an amount, outside its budget: refused
+  const packet = await createTemplate(url(), { name: 'packet', type: 'red_packet', budget: 1000, totalStock: 10 });
+  const refused = await newBatch(packet.id, { count: 1 });
+  assert.deepEqual([refused.status, refused.json.error], [400, 'bad_request']);
+  assert.match(refused.json.message, /red_packet/);
 });
 
 test('a million codes stream as text, one a line, all distinct and valid; claims are served meanwhile', async () => {

@@ -150,3 +150,20 @@ test('stock, dead letters and an undrained backlog are flagged', () => {
   assert.deepEqual(kinds({ ...f, deadLetters: 2 }), new Set(['dead_letter']));
   assert.deepEqual(kinds({ ...f, backlog: 5 }), new Set(['not_drained']));
 });
+
+test('red packets: the drill passes amounts and budgets to the oracle, which flags a replay of another amount and a short sum', () => {
+  const P = { id: 'P', totalStock: 2, perUserLimit: 1, budget: 50, minAmount: 5 };
+  const told = (userId: string, couponId: string, amount: number, replayed = false): Outcome =>
+    ({ kind: 'issued', couponId, replayed, userId, templateId: 'P', amount });
+  const facts = (replayAmount: number, secondRow: number, budgetLeft: number): DrillFacts => ({
+    templates: [P],
+    attempts: [attempt('P', 'u1', 'p1', told('u1', 'k1', 20)), attempt('P', 'u1', 'p1', told('u1', 'k1', replayAmount, true)),
+      attempt('P', 'u2', 'p2', told('u2', 'k2', 30))],
+    rows: [{ ...row('P', 'u1', 'p1', 'k1'), amount: 20 }, { ...row('P', 'u2', 'p2', 'k2'), amount: secondRow }],
+    stock: new Map([['P', { remaining: 0, pending: 0, budgetLeft }]]), deadLetters: 0, backlog: 0, lossWindows: [],
+  });
+  assert.deepEqual(verify(facts(20, 30, 0)).violations, []);
+  assert.deepEqual(kinds(facts(21, 30, 0)), new Set(['packet_amount']), 'a replay answered another amount');
+  assert.deepEqual(kinds(facts(20, 29, 1)), new Set(['packet_amount']), 'every packet issued, the sum short of the budget');
+  assert.deepEqual(kinds(facts(20, 30, 3)), new Set(['packet_amount']), 'Redis keeps cents the rows already hold');
+});

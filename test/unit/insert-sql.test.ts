@@ -45,11 +45,13 @@ test('a row lists its values in the order of the statement head, the use window 
   const from = new Date(Date.UTC(2027, 0, 1));
   const to = new Date(Date.UTC(2027, 1, 1, 12));
   const fixed = rt.template({ ...base, validFrom: from, validTo: to, validDays: null });
-  const expect = (validFrom: Date, validTo: Date) => `(${['0.1.2.3', 'user\\1', 'req-1', '1733-0', new Date(claimed), validFrom, validTo,
-    "tpl'1", base.name, 'threshold', 500, 3000, null].map(mysql2).join(',')})`;
-  assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', claimed, relative),
+  const expect = (validFrom: Date, validTo: Date, amount: number | null = null) => `(${['0.1.2.3', 'user\\1', 'req-1', '1733-0', amount,
+    new Date(claimed), validFrom, validTo, "tpl'1", base.name, 'threshold', 500, 3000, null].map(mysql2).join(',')})`;
+  assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', null, claimed, relative),
     expect(new Date(claimed), new Date(claimed + 7 * 86_400_000)));
-  assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', claimed, fixed), expect(from, to));
-  assert.equal(insertHead('`d`.`t`'), 'INSERT INTO `d`.`t` (`coupon_id`,`user_id`,`request_id`,`stream_id`,`claimed_at`,' +
+  assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', null, claimed, fixed), expect(from, to));
+  // a red packet's drawn amount
+  assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', 123_456_789_012, claimed, fixed), expect(from, to, 123_456_789_012));
+  assert.equal(insertHead('`d`.`t`'), 'INSERT INTO `d`.`t` (`coupon_id`,`user_id`,`request_id`,`stream_id`,`amount`,`claimed_at`,' +
     '`valid_from`,`valid_to`,`template_id`,`name`,`type`,`value`,`threshold`,`max_discount`) VALUES ');
 });

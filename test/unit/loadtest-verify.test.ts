@@ -119,3 +119,32 @@ test('scenario expectations: replays exercised, listings complete', () => {
   assert.deepEqual(kinds({ ...f, answers: f.answers.filter((a) => !a.replayed), expectReplays: true }), ['scenario']);
   assert.deepEqual(kinds({ ...f, listing: { users: 3, missing: [{ userId: 'u1', couponId: f.rows[0]!.couponId }] } }), ['listing']);
 });
+
+/** `correct()` as a red packet: budget 100, min 10; amounts 40, 10, 30, 20 and 0 left (stock 4, all issued). */
+function packets(): VerifyInput & { answers: IssuedAnswer[]; rows: CouponRow[] } {
+  const f = correct();
+  const amounts = [40, 10, 30, 20];
+  const of = new Map(f.rows.map((r, i) => [r.couponId, amounts[i]!]));
+  return {
+    ...f, templates: [{ id: T, totalStock: 4, perUserLimit: 2, remaining: 0, budget: 100, minAmount: 10, budgetLeft: 0 }],
+    rows: f.rows.map((r) => ({ ...r, amount: of.get(r.couponId)! })),
+    answers: f.answers.map((a) => ({ ...a, amount: of.get(a.couponId)! })),
+  };
+}
+
+test('red packets: a correct run passes; a short sum, an amount below the minimum, a replay or row of another amount do not', () => {
+  assert.deepEqual(verify(packets()).problems, []);
+  const f = packets();
+  const first = f.rows[0]!.couponId;
+  const short = { ...f, rows: f.rows.map((r, i) => (i === 0 ? { ...r, amount: 39 } : r)),
+    answers: f.answers.map((a) => (a.couponId === first ? { ...a, amount: 39 } : a)) };
+  assert.deepEqual(kinds(short), ['packet_amount'], 'all packets issued, 99 of 100 cents');
+  const over = { ...f, templates: [{ ...f.templates[0]!, budgetLeft: 5 }] };
+  assert.deepEqual(kinds(over), ['packet_amount'], 'Redis keeps budget the rows already hold');
+  const below = { ...f, rows: f.rows.map((r, i) => (i === 1 ? { ...r, amount: 9 } : i === 0 ? { ...r, amount: 41 } : r)) };
+  assert.deepEqual(kinds(below), ['packet_amount'], 'a packet below the minimum (and its answer differs)');
+  const replay = { ...f, answers: f.answers.map((a) => (a.replayed ? { ...a, amount: 41 } : a)) };
+  assert.deepEqual(kinds(replay), ['packet_amount'], 'a replay with another amount');
+  const none = { ...f, rows: f.rows.map((r, i) => (i === 2 ? { ...r, amount: null } : r)) };
+  assert.deepEqual(kinds(none), ['packet_amount'], 'a row without an amount');
+});

@@ -7,7 +7,7 @@ let seq = 0;
 export function templateFixture(over: Partial<Template> = {}): Template {
   const now = Date.now();
   return {
-    id: `tpl${++seq}`, name: 'test', type: 'direct', value: 100, threshold: null, maxDiscount: null,
+    id: `tpl${++seq}`, name: 'test', type: 'direct', value: 100, threshold: null, maxDiscount: null, budget: null, minAmount: null,
     totalStock: 10, perUserLimit: 1, subStocks: 1, claimStart: null, claimEnd: null,
     validFrom: null, validTo: null, validDays: 30, scope: ALL_PRODUCTS, stackable: false, audience: null,
     status: 'active', version: 1, createdAt: now, updatedAt: now, ...over,

@@ -7,7 +7,7 @@ import type { Config } from '../../config/index.ts';
 import type { MysqlPools } from '../../core/mysql.ts';
 import { type ShardLayout, shardTables } from '../../core/shards.ts';
 import type { RedisClient } from '../../lua/client.ts';
-import { type KeySpace, stockKey } from '../../lua/keys.ts';
+import { budgetKey, type KeySpace, stockKey } from '../../lua/keys.ts';
 import { LiveTemplates } from '../../templates/live.ts';
 import { TemplateStore } from '../../templates/store.ts';
 import { judge, type StoredCoupon, type TemplateState, type Verdict } from './oracle.ts';
@@ -20,6 +20,7 @@ interface Row {
   user_id: string;
   template_id: string;
   request_id: string;
+  amount: number | string | null;
   conflicts: number;
 }
 
@@ -37,21 +38,32 @@ export async function storedCoupons(mysql: MysqlPools, dbPrefix: string, layout:
   }
   const out: StoredCoupon[] = [];
   for (const { db, table, name } of shardTables(dbPrefix, layout)) {
-    const [rows] = await mysql.forDb(db).query(`SELECT coupon_id, user_id, template_id, request_id, conflicts FROM ${name} WHERE ${where}`, [arg]);
+    const [rows] = await mysql.forDb(db).query(`SELECT coupon_id, user_id, template_id, request_id, amount, conflicts FROM ${name} WHERE ${where}`, [arg]);
     for (const r of rows as Row[]) {
       out.push({ couponId: r.coupon_id, userId: r.user_id, templateId: r.template_id, requestId: r.request_id,
-        conflicts: Number(r.conflicts), shard: { db, table } });
+        amount: r.amount === null ? null : Number(r.amount), conflicts: Number(r.conflicts), shard: { db, table } });
     }
   }
   return out;
 }
 
-/** A template as the oracle needs it, with the sum of its sub-stocks (null when a key is missing). */
+/** The sum of one key per sub-stock, or null when a key is missing. */
+async function sumKeys(redis: RedisClient, subStocks: number, key: (k: number) => string): Promise<number | null> {
+  const values = await Promise.all(Array.from({ length: subStocks }, (_, k) => redis.get(key(k))));
+  return values.some((v) => v === null) ? null : values.reduce((s, v) => s + Number(v), 0);
+}
+
+/**
+ * A template as the oracle needs it, with the sum of its sub-stocks (null when a key is
+ * missing), and for a red packet its budget, minimum and the sum of its sub-stocks' budgets left.
+ */
 export async function templateState(redis: RedisClient, ks: KeySpace,
-  t: { readonly id: string; readonly totalStock: number; readonly perUserLimit: number; readonly subStocks: number }): Promise<TemplateState> {
-  const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => redis.get(stockKey(ks, t.id, k))));
-  const remaining = values.some((v) => v === null) ? null : values.reduce((s, v) => s + Number(v), 0);
-  return { id: t.id, totalStock: t.totalStock, perUserLimit: t.perUserLimit, remaining };
+  t: { readonly id: string; readonly totalStock: number; readonly perUserLimit: number; readonly subStocks: number;
+    readonly budget?: number | null; readonly minAmount?: number | null }): Promise<TemplateState> {
+  const remaining = await sumKeys(redis, t.subStocks, (k) => stockKey(ks, t.id, k));
+  const state = { id: t.id, totalStock: t.totalStock, perUserLimit: t.perUserLimit, remaining };
+  if (t.budget === undefined || t.budget === null) return state;
+  return { ...state, budget: t.budget, minAmount: t.minAmount ?? 1, budgetLeft: await sumKeys(redis, t.subStocks, (k) => budgetKey(ks, t.id, k)) };
 }
 
 /**

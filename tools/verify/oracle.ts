@@ -8,6 +8,7 @@
  * (load-test claims that sent none) are identified by their position.
  */
 import { shardOfCoupon, shardOfUser, type ShardLayout } from '../../core/shards.ts';
+import { judgePackets } from './packets.ts';
 
 export type ViolationKind =
   | 'not_drained' // the sink's backlog did not reach 0: MySQL is compared incomplete
@@ -21,6 +22,7 @@ export type ViolationKind =
   | 'wrong_answer' // an answer that names another user or template, or is not a claim answer
   | 'misplaced_row' // a row outside the shard table its coupon id and user route to
   | 'stock_mismatch' // stored coupons + Redis remaining != total stock
+  | 'packet_amount' // red packet: an amount below the minimum, over the budget, a sum short of it, or told otherwise than stored
   | 'dead_letter' // records the sink could not store
   | 'not_from_memory' // load test: sold-out claims that reached Redis
   | 'listing' // load test: a coupon told issued missing from its user's listing
@@ -38,6 +40,11 @@ export interface TemplateState {
   readonly totalStock: number;
   readonly perUserLimit: number;
   readonly remaining: number | null;
+  /** A red packet's budget and least amount (absent, or null, for other templates). */
+  readonly budget?: number | null;
+  readonly minAmount?: number | null;
+  /** A red packet: the sum of its sub-stocks' budgets left in Redis (null: a key is missing; absent: not read). */
+  readonly budgetLeft?: number | null;
 }
 
 /** A coupon row of the run's templates. */
@@ -46,6 +53,8 @@ export interface StoredCoupon {
   readonly userId: string;
   readonly templateId: string;
   readonly requestId: string;
+  /** A red packet's drawn amount in cents (the row's `amount`). */
+  readonly amount?: number | null;
   /** Other claims that arrived with this coupon id (sink/writer.ts); anything but 0 is a clash. */
   readonly conflicts?: number;
   /** The shard table it was found in, when the tool read them one by one. */
@@ -58,6 +67,8 @@ export interface Told {
   readonly userId: string;
   readonly requestId?: string;
   readonly couponId: string;
+  /** A red packet's amount as the answer gave it. */
+  readonly amount?: number;
   readonly replayed: boolean;
   /** userId / templateId as the answer named them. */
   readonly toldUserId: string;
@@ -236,6 +247,10 @@ export function judge(f: Facts): Verdict {
       }
       return most;
     };
+    if (t.budget !== undefined && t.budget !== null) {
+      // every answer of the template, replays included: each must give its row's amount.
+      judgePackets(t, rows, f.told.filter((x) => x.templateId === t.id), (detail) => flag('packet_amount', detail, t.id));
+    }
     const maxPerUser = perUser(rows.map((r) => [r.userId, r.couponId]), 'stored');
     perUser(told.map((x) => [x.userId, x.couponId]), 'told');
     templates.push({ id: t.id, issued, rows: stored.size, told: told.length, maxPerUser });

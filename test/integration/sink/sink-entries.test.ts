@@ -37,7 +37,7 @@ test('grouped and single entries in one stream: every record once, poison alone,
 
     // 1. a single v1 entry, as written before group commit.
     const v1: IssuanceRecord = { couponId: `${couponIdPrefix(layout(cfg), 'old')}.${p}.1`, templateId: 'gA', userId: 'old',
-      requestId: 'r-old', claimedAtMs: Date.now(), homePartition: p };
+      requestId: 'r-old', claimedAtMs: Date.now(), homePartition: p, amount: null };
     await st.redis.xadd(stream, '*', RECORD_FIELD, packRecord(v1));
     // 2. one group of the real script: one entry, every record.
     await st.redis.set(stockKey(ks, 'gA', 0), 100);

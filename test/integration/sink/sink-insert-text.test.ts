@@ -53,6 +53,8 @@ function items(layout: ShardLayout): Item[] {
     out.push({ entry, record: {
       couponId: `${couponIdPrefix(layout, userId)}.${i % 16}.${1_000_000 + i}`, templateId: seeds[i % seeds.length]!.id,
       userId, requestId: i % 5 === 0 ? `~gw.${i}` : `req'${i}\\`, claimedAtMs: base + i * 977_123 + (i % 1000), homePartition: i % 16,
+      // a red packet's amount on some rows: the literal must store what a placeholder stores
+      amount: i % 7 === 0 ? i * 1_000_003 : null,
     } });
   }
   return out;
@@ -65,7 +67,7 @@ async function insertWithPlaceholders(st: Storage, source: Storage, all: readonl
   const byId = new Map(templates.map((t) => [String(t.id), t]));
   const layout = { dbs: st.cfg.mysql.shardDbs, tables: st.cfg.mysql.shardTables };
   const cols = ['coupon_id', 'user_id', 'template_id', 'request_id', 'name', 'type', 'value', 'threshold', 'max_discount',
-    'claimed_at', 'valid_from', 'valid_to', 'stream_id'];
+    'claimed_at', 'valid_from', 'valid_to', 'stream_id', 'amount'];
   for (const { entry, record: r } of all) {
     const t = byId.get(r.templateId)!;
     const claimedAt = new Date(r.claimedAtMs);
@@ -74,7 +76,7 @@ async function insertWithPlaceholders(st: Storage, source: Storage, all: readonl
     const s = shardOfUser(layout, r.userId);
     await st.mysql.forDb(s.db).query(`INSERT INTO \`${shardDbName(st.cfg.mysql.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
       (${cols.join(',')}) VALUES (${cols.map(() => '?').join(',')})`, [r.couponId, r.userId, r.templateId, r.requestId,
-      t.name, t.type, t.value, t.threshold, t.max_discount, claimedAt, validFrom, validTo, entry.id]);
+      t.name, t.type, t.value, t.threshold, t.max_discount, claimedAt, validFrom, validTo, entry.id, r.amount]);
   }
 }
 
