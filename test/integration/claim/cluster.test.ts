@@ -101,10 +101,10 @@ test("batches whose templates meet in partitions: one call per partition on the 
     const batch = i % 5 === 4 ? ts.slice(0, 1 + (i % ts.length)) : ts;
     jobs.push(...batch.map((t) => rig.service.claim({ userId, templateId: t.id, requestId }).then((a) => tell(t.id, userId, requestId, a),
       (err: unknown) => {
-      // a duplicate waiting for the first click's overflow may give up (503): its outcome is the first's.
-      assert.ok(err instanceof ApiError && err.code === 'unavailable', String(err));
-      unknown++;
-    })));
+        // a duplicate waiting for the first click's overflow may give up (503): its outcome is the first's.
+        assert.ok(err instanceof ApiError && err.code === 'unavailable', String(err));
+        unknown++;
+      })));
   }
   let unknown = 0;
   await Promise.all(jobs);
