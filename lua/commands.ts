@@ -60,6 +60,10 @@ function pairs(flat: ScriptReply): ScriptReply[] {
   return out;
 }
 
+/** Whether two claims go in one segment of a claim-home call: one template version's sub-stock. */
+const sameSegment = (a: HomeClaim, b: HomeClaim): boolean =>
+  a.templateId === b.templateId && a.home === b.home && a.perUserLimit === b.perUserLimit && a.minAmount === b.minAmount;
+
 /** A fenced script call with its keys in order. */
 export interface FencedCall {
   readonly name: FencedScript;
@@ -90,6 +94,7 @@ export class Commands {
     const flat = await this.run(call);
     if (flat.length === 1) return claims.map(() => [ScriptCode.Fenced]);
     const replies = pairs(flat);
+    if (call.order === undefined) return replies;
     const out = new Array<ScriptReply>(claims.length);
     for (let i = 0; i < replies.length; i++) out[call.order[i]!] = replies[i]!;
     return out;
@@ -98,30 +103,34 @@ export class Commands {
   /**
    * claim-home's call for a group of claims with its keys built (tools replay it many times):
    * the claims go in segments of one template and home sub-stock, each in the order given;
-   * `order[i]` is the index in `claims` of the i-th claim sent.
+   * `order[i]` is the index in `claims` of the i-th claim sent (undefined: the order given, as
+   * when every claim is of one segment, the hot template's case).
    */
-  homeCall(claims: readonly HomeClaim[]): FencedCall & { readonly order: readonly number[] } {
+  homeCall(claims: readonly HomeClaim[]): FencedCall & { readonly order?: readonly number[] } {
     const { ks } = this;
     const h = claims[0]!.homePartition;
     const segments: { readonly c: HomeClaim; readonly at: number[] }[] = [];
+    let last: { readonly c: HomeClaim; readonly at: number[] } | undefined;
     for (let i = 0; i < claims.length; i++) {
       const x = claims[i]!;
       if (x.homePartition !== h) throw new Error('claimHomeGroup: claims of one home partition only');
-      // a handful of segments per call: a scan is cheaper than building a key per claim.
-      let seg = segments.find((s) => s.c.templateId === x.templateId && s.c.home === x.home && s.c.perUserLimit === x.perUserLimit);
-      if (!seg) segments.push(seg = { c: x, at: [] });
+      // a handful of segments per call, and runs of one: a scan is cheaper than a key per claim.
+      let seg = last !== undefined && sameSegment(last.c, x) ? last : undefined;
+      for (let j = 0; seg === undefined && j < segments.length; j++) if (sameSegment(segments[j]!.c, x)) seg = segments[j];
+      if (seg === undefined) segments.push(seg = { c: x, at: [] });
       seg.at.push(i);
+      last = seg;
     }
     const keys: string[] = [pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)];
     const args: S[] = [h];
-    const order: number[] = [];
+    const order: number[] | undefined = segments.length > 1 ? [] : undefined;
     for (const { c, at } of segments) {
       keys.push(stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), budgetKey(ks, c.templateId, c.home));
       args.push(c.templateId, c.perUserLimit, c.minAmount ?? '', at.length);
       for (const i of at) {
         const x = claims[i]!;
         args.push(x.userId, x.requestId, x.remember, x.shardPrefix);
-        order.push(i);
+        order?.push(i);
       }
     }
     return { name: 'home', keys, args, order };

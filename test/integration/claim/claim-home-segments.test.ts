@@ -143,7 +143,8 @@ for (const seed of [21, 22, 23, 24, 25, 26]) {
       const oneClaims = claims(one.ks);
       const oneReplies: ScriptReply[] = [];
       for (const at of calls) {
-        for (const j of grp.commands.homeCall(at.map((x) => grpClaims[x]!)).order) oneReplies[at[j]!] = await single(one.ks, oneClaims[at[j]!]!);
+        const { order } = grp.commands.homeCall(at.map((x) => grpClaims[x]!));
+        for (const j of order ?? at.map((_, k) => k)) oneReplies[at[j]!] = await single(one.ks, oneClaims[at[j]!]!);
       }
       const grpReplies: ScriptReply[] = [];
       for (const at of calls) grpReplies.push(...await grp.commands.claimHomeGroup(at.map((x) => grpClaims[x]!)));
