@@ -1,11 +1,15 @@
 /**
- * The six scenarios: which templates each creates and what traffic it sends. Users and
- * templates carry the run id, so runs never see each other's data.
+ * The scenarios: which templates each creates and what traffic it sends (those of the other
+ * issuance paths in scenarios/). Users and templates carry the run id, so runs never see each
+ * other's data.
  */
-import type { CreatedTemplate, TemplateSpec } from './admin.ts';
+import type { Config } from '../config/index.ts';
+import type { AdminClient, CreatedTemplate, TemplateSpec } from './admin.ts';
 import type { Bound } from './closed-loop.ts';
 import type { LoadOptions, ScenarioName } from './options.ts';
-import type { PhaseResult } from './recorder.ts';
+import type { Collected, PhaseResult } from './recorder.ts';
+import { codes } from './scenarios/codes.ts';
+import { grant } from './scenarios/grant.ts';
 import { batchRequest, claimRequest, type ClaimKey, listRequest, type UserAuth, type Workload } from './requests.ts';
 import type { VerifyInput } from './verify.ts';
 
@@ -16,6 +20,12 @@ export interface RunContext {
   readonly auth: UserAuth;
   readonly runId: string;
   readonly templates: readonly CreatedTemplate[];
+  /** The run's settings (the gateway's environment): code secret, failure budget. */
+  readonly cfg: Config;
+  /** The admin API: code batches and grant jobs. */
+  readonly admin: AdminClient;
+  /** What the phases recorded so far. */
+  readonly collected: Collected;
   /** One measured phase, with the run's driver (open loop with --rate), unless `closedLoop` forces autocannon. */
   phase(label: string, w: Workload, bound: Bound, closedLoop?: boolean): Promise<PhaseResult>;
   /** One claim outside any phase; returns its HTTP status. */
@@ -29,7 +39,7 @@ export interface RunContext {
 }
 
 /** Scenario-specific facts and expectations for the verifier; `listingSample` asks main to check listings after the drain. */
-export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays'> & { listingSample?: number };
+export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays' | 'codes' | 'grant'> & { listingSample?: number };
 
 export interface Scenario {
   readonly summary: string;
@@ -166,4 +176,4 @@ const batch: Scenario = {
   },
 };
 
-export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch };
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, codes, grant };

@@ -16,7 +16,8 @@ import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harn
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 // With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).
-const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef' });
+// codes sends its used and invalid codes from one address: a failure budget that lets them through.
+const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef', REDEEM_FAILURE_BURST: '1000000' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
@@ -75,6 +76,8 @@ const SCENARIOS: [string, string[]][] = [
   ['soldout', ['--duration', '3', '--connections', '10', '--stock', '30', '--users', '200']],
   ['mixed', ['--duration', '1', '--rate', '300', '--connections', '10', '--templates', '3', '--users', '50', '--format', 'msgpack']],
   ['batch', ['--requests', '200', '--connections', '10', '--templates', '4', '--stock', '30', '--users', '50']],
+  ['codes', ['--requests', '400', '--connections', '10', '--stock', '40', '--users', '20', '--format', 'msgpack']],
+  ['grant', ['--duration', '2', '--connections', '10', '--stock', '60', '--users', '50']],
 ];
 
 for (const [scenario, args] of SCENARIOS) {
@@ -85,7 +88,7 @@ for (const [scenario, args] of SCENARIOS) {
     const { results } = reportOf(r.stdout);
     assert.equal(results.scenario, scenario);
     assert.equal(results.verification.ok, true);
-    const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch)?.latency.count ?? 0), 0);
+    const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch ?? p.kinds.redeem)?.latency.count ?? 0), 0);
     assert.ok(claims > 0, 'claims were answered');
     assert.ok(results.verification.totals.rows > 0, 'coupons reached MySQL');
     assert.equal(results.verification.totals.rows, results.verification.totals.issued);
@@ -103,6 +106,26 @@ for (const [scenario, args] of SCENARIOS) {
     if (scenario === 'batch') {
       assert.equal(results.verification.totals.issued, 120, 'four templates of 30, each sold out by the batches');
       assert.ok(results.verification.totals.replays > 0, 'the retried batches replayed');
+    }
+    if (scenario === 'codes') {
+      const c = results.checks.codes;
+      assert.equal(c.codes, 40);
+      assert.ok(c.invalid['404'] > 0 && Object.keys(c.invalid).every((s: string) => s === '404'), JSON.stringify(c.invalid));
+      assert.equal(c.tooManyFailures, 0);
+      assert.ok(results.verification.totals.replays > 0, 'double clicks and repeats replayed');
+      const statuses = results.phases[0].statuses;
+      assert.ok(statuses['409'] > 0, `codes were contested (code_used): ${JSON.stringify(statuses)}`);
+    }
+    if (scenario === 'grant') {
+      const g = results.checks.grant;
+      assert.equal(g.listed, 50);
+      assert.equal(g.job.state, 'done');
+      assert.ok(g.job.granted > 0, 'the job granted');
+      assert.equal(results.verification.totals.granted, g.job.granted, 'its coupons are in MySQL');
+      // 50 listed + 50 in the rain (5 in both) want 95 coupons of 60: the stock runs out.
+      assert.equal(results.verification.totals.issued, 60);
+      assert.ok(results.verification.totals.told > g.job.granted, 'the rain got coupons too');
+      assert.ok(g.job.refused.limit_reached > 0, `users in both: the job refused those the rain served first: ${JSON.stringify(g.job)}`);
     }
     if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');
