@@ -1,7 +1,9 @@
 /**
  * Every load-test scenario end to end, tiny and bounded, against a real gateway and sink spawned
  * on this file's own prefix: exit 0 after a passing verification, and a report folder with the
- * JSON and both charts. Then a run whose sink is stopped must fail loudly (exit 1, VIOLATION).
+ * JSON and both charts. Then runs that break what a scenario checks must fail loudly (exit 1,
+ * VIOLATION): redemptions turned away by a gateway's failure budget, a grant job left undecided,
+ * the stock touched after a sell-out, and last a sink that is stopped.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -39,9 +41,9 @@ after(async () => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
-/** Runs the CLI on the test's prefix; resolves with its exit code and output. `onStdout` sees the output so far. */
+/** Runs the CLI on the test's prefix (against the gateway unless args name a --url); resolves with its exit code and output. `onStdout` sees the output so far. */
 function loadtest(args: string[], onStdout?: (stdout: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, '--url', gw.url, '--out', out],
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, ...(args.includes('--url') ? [] : ['--url', gw.url]), '--out', out],
     { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -131,6 +133,29 @@ for (const [scenario, args] of SCENARIOS) {
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');
   });
 }
+
+test('codes fails when the gateway\'s failure budget turns redemptions into 429', async () => {
+  // a gateway on the same storage whose budget is far below the run's used and invalid codes;
+  // the run itself reads the env of the e2e gateway, so it starts, and only the verifier can tell.
+  const tight = await spawnGateway({ ...env, REDEEM_FAILURE_BURST: '5', REDEEM_FAILURES_PER_MINUTE: '1' });
+  try {
+    const r = await loadtest(['codes', '--requests', '200', '--connections', '10', '--stock', '20', '--users', '10', '--url', tight.url]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^VIOLATION scenario \[lt-[0-9a-f]{6}-0\]: \d+ redemptions were refused 429 too_many_failures/m);
+    assert.doesNotMatch(r.stdout, /^VIOLATION (code_reused|invalid_code|over_issue|over_limit)/m, 'a 429 issued nothing');
+  } finally {
+    await tight.stop();
+  }
+});
+
+test('grant fails when its job cannot finish: listed users left undecided', async () => {
+  // 3,000 users at the default 1,000/s, and 1 s to wait: the run cancels the job part way.
+  const r = await loadtest(['grant', '--requests', '100', '--connections', '5', '--users', '3000', '--stock', '10000', '--drain-wait', '1']);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^grant \S+ still running after 1 s \(--drain-wait\): cancelling it$/m);
+  assert.match(r.stdout, /^VIOLATION grant \[lt-[0-9a-f]{6}-0\]: grant \S+: the job ended cancelled, not done/m);
+  assert.match(r.stdout, /^VIOLATION grant \[lt-[0-9a-f]{6}-0\]: grant \S+: \d+ listed users neither hold a coupon of the grant nor are refused/m);
+});
 
 test('soldout fails when something touches the stock during the sold-out phase', async () => {
   // What a claim script would do to the sub-stock: read it, once, mid-phase.
