@@ -23,6 +23,10 @@ export interface CreatedTemplate {
 
 // Admin calls are single-row MySQL writes; 10 s means the gateway or MySQL is stuck.
 const TIMEOUT_MS = 10_000;
+// Long bodies get more: a download computes ~150 codes per ms (README), an upload stores its ids
+// in MySQL at 85,000-146,000 a second (BENCHMARKS.md): far slower still means a stuck call.
+const CODES_PER_MS = 50;
+const IDS_PER_MS = 10;
 // Creating thousands of templates (spread) in parallel, without flooding the gateway's MySQL pool.
 const CONCURRENCY = 8;
 
@@ -90,7 +94,8 @@ export class AdminClient {
   /** Creates a batch of `count` codes of the template and downloads them (one a line, in serial order). */
   async createCodes(templateId: string, count: number): Promise<{ batchId: string; codes: string[] }> {
     const b = await this.call('POST', `/v1/admin/templates/${templateId}/codes`, { count }, 201) as { batchId: string };
-    const text = await this.send('GET', `/v1/admin/code-batches/${b.batchId}/codes`, undefined, 'text/plain', 200);
+    const text = await this.send('GET', `/v1/admin/code-batches/${b.batchId}/codes`, undefined, 'text/plain', 200,
+      TIMEOUT_MS + count / CODES_PER_MS);
     const codes = text.split('\n').filter((l) => l !== '');
     if (codes.length !== count) throw new Error(`code batch ${b.batchId}: downloaded ${codes.length} codes of ${count}`);
     return { batchId: b.batchId, codes };
@@ -103,9 +108,11 @@ export class AdminClient {
    */
   async startGrant(templateId: string, userIds: readonly string[], ratePerSecond?: number): Promise<{ grantId: string; total: number }> {
     const path = `/v1/admin/templates/${templateId}/grants`;
+    const timeoutMs = TIMEOUT_MS + userIds.length / IDS_PER_MS;
     const text = userIds.length <= GRANT_JSON_MAX
-      ? await this.send('POST', path, JSON.stringify({ userIds, ...(ratePerSecond ? { ratePerSecond } : {}) }), 'application/json', 202)
-      : await this.send('POST', `${path}${ratePerSecond ? `?ratePerSecond=${ratePerSecond}` : ''}`, `${userIds.join('\n')}\n`, 'text/plain', 202);
+      ? await this.send('POST', path, JSON.stringify({ userIds, ...(ratePerSecond ? { ratePerSecond } : {}) }), 'application/json', 202, timeoutMs)
+      : await this.send('POST', `${path}${ratePerSecond ? `?ratePerSecond=${ratePerSecond}` : ''}`, `${userIds.join('\n')}\n`, 'text/plain', 202,
+        timeoutMs);
     return JSON.parse(text) as { grantId: string; total: number };
   }
 
@@ -136,9 +143,10 @@ export class AdminClient {
     return JSON.parse(await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json', want));
   }
 
-  private async send(method: string, path: string, body: string | undefined, contentType: string, want: number): Promise<string> {
+  private async send(method: string, path: string, body: string | undefined, contentType: string, want: number,
+    timeoutMs = TIMEOUT_MS): Promise<string> {
     const res = await fetch(`${this.origin}${path}`, {
-      method, signal: AbortSignal.timeout(TIMEOUT_MS), body,
+      method, signal: AbortSignal.timeout(timeoutMs), body,
       headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
     });
     const text = await res.text();

@@ -46,7 +46,8 @@ function redact(url: string): string {
 /** Upper bound of the whole run: a stuck step never keeps loading a shared machine. */
 function watchdogMs(o: LoadOptions): number {
   const loadS = o.durationS ?? (o.rate ? o.requests! / o.rate : o.requests! / 1000);
-  return Math.min(4 * 3600, 2 * loadS + o.drainWaitS + 300) * 1000;
+  // --drain-wait bounds the sink's drain, and grant's wait for its job before that.
+  return Math.min(4 * 3600, 2 * loadS + 2 * o.drainWaitS + 300) * 1000;
 }
 
 async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promise<boolean> {
