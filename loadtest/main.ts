@@ -18,7 +18,8 @@ import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
 import { pathChecks, renderTable, type RunReport, writeReport } from './report.ts';
 import { claimRequest, decodeClaimAnswer, userAuth } from './requests.ts';
-import { type RunContext, SCENARIO } from './scenarios.ts';
+import type { RunContext } from './run-context.ts';
+import { SCENARIO } from './scenarios.ts';
 import { verify } from './verify.ts';
 
 const PROGRESS_EVERY_MS = 3_000;

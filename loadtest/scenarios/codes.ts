@@ -10,7 +10,7 @@
 import { batchOf, CodeSigner, codeNumber, SERIALS } from '../../redemption/code-mac.ts';
 import type { LoadOptions } from '../options.ts';
 import { type RedeemKey, redeemRequest } from '../requests.ts';
-import type { RunContext, Scenario } from '../scenarios.ts';
+import type { RunContext, Scenario } from '../run-context.ts';
 
 const REPLAY_EVERY = 10;
 const INVALID_EVERY = 20;

@@ -9,7 +9,7 @@
 import { GRANT_RATE_MAX, isFinished, type GrantState } from '../../issuance/grant-model.ts';
 import type { LoadOptions } from '../options.ts';
 import { claimRequest } from '../requests.ts';
-import type { RunContext, Scenario } from '../scenarios.ts';
+import type { RunContext, Scenario } from '../run-context.ts';
 import type { GrantJob } from '../verify-paths.ts';
 
 const DUPLICATE_EVERY = 50;
