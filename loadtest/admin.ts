@@ -146,7 +146,7 @@ export class AdminClient {
   private async send(method: string, path: string, body: string | undefined, contentType: string, want: number,
     timeoutMs = TIMEOUT_MS): Promise<string> {
     const res = await fetch(`${this.origin}${path}`, {
-      method, signal: AbortSignal.timeout(timeoutMs), body,
+      method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), body,
       headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
     });
     const text = await res.text();
