@@ -1,7 +1,10 @@
 /**
  * The gateway's admin API as the load test uses it: check it is up, create the run's templates,
- * and pause them afterwards (there is no delete: paused templates and their coupons stay).
+ * code batches and grant jobs, read the jobs, and pause the templates afterwards (there is no
+ * delete: paused templates and their coupons stay).
  */
+import { GRANT_JSON_MAX } from '../issuance/grant-model.ts';
+import type { GrantJob } from './verify-paths.ts';
 
 /** What a scenario asks for; the id is prefixed with the run id. */
 export interface TemplateSpec {
@@ -25,6 +28,10 @@ export interface CreatedTemplate {
 
 // Admin calls are single-row MySQL writes; 10 s means the gateway or MySQL is stuck.
 const TIMEOUT_MS = 10_000;
+// Long bodies get more: a download computes ~150 codes per ms (README), an upload stores its ids
+// in MySQL at 85,000-146,000 a second (BENCHMARKS.md): far slower still means a stuck call.
+const CODES_PER_MS = 50;
+const IDS_PER_MS = 10;
 // Creating thousands of templates (spread) in parallel, without flooding the gateway's MySQL pool.
 const CONCURRENCY = 8;
 
@@ -91,15 +98,67 @@ export class AdminClient {
       budget: t.budget === null ? null : Number(t.budget), minAmount: t.minAmount === null ? null : Number(t.minAmount) };
   }
 
+  /** Creates a batch of `count` codes of the template and downloads them (one a line, in serial order). */
+  async createCodes(templateId: string, count: number): Promise<{ batchId: string; codes: string[] }> {
+    const b = await this.call('POST', `/v1/admin/templates/${templateId}/codes`, { count }, 201) as { batchId: string };
+    const text = await this.send('GET', `/v1/admin/code-batches/${b.batchId}/codes`, undefined, 'text/plain', 200,
+      TIMEOUT_MS + count / CODES_PER_MS);
+    const codes = text.split('\n').filter((l) => l !== '');
+    if (codes.length !== count) throw new Error(`code batch ${b.batchId}: downloaded ${codes.length} codes of ${count}`);
+    return { batchId: b.batchId, codes };
+  }
+
+  /**
+   * Starts a grant of the template to `userIds` (listed as given, duplicates included): JSON up
+   * to GRANT_JSON_MAX ids, a text/plain upload (one id a line) beyond. Returns its id and its
+   * count of distinct users.
+   */
+  async startGrant(templateId: string, userIds: readonly string[], ratePerSecond?: number): Promise<{ grantId: string; total: number }> {
+    const path = `/v1/admin/templates/${templateId}/grants`;
+    const timeoutMs = TIMEOUT_MS + userIds.length / IDS_PER_MS;
+    const text = userIds.length <= GRANT_JSON_MAX
+      ? await this.send('POST', path, JSON.stringify({ userIds, ...(ratePerSecond ? { ratePerSecond } : {}) }), 'application/json', 202, timeoutMs)
+      : await this.send('POST', `${path}${ratePerSecond ? `?ratePerSecond=${ratePerSecond}` : ''}`, `${userIds.join('\n')}\n`, 'text/plain', 202,
+        timeoutMs);
+    return JSON.parse(text) as { grantId: string; total: number };
+  }
+
+  /** The grant job as GET /v1/admin/grants/{id} shows it. */
+  async grant(grantId: string): Promise<GrantJob & Record<string, unknown>> {
+    return await this.call('GET', `/v1/admin/grants/${grantId}`, undefined, 200) as GrantJob & Record<string, unknown>;
+  }
+
+  /** Cancels a grant job (a run that could not wait for its end). */
+  async cancelGrant(grantId: string): Promise<void> {
+    await this.call('PATCH', `/v1/admin/grants/${grantId}`, { state: 'cancelled' }, 200);
+  }
+
+  /** Every refused user of a grant job, all pages. */
+  async grantRefusals(grantId: string): Promise<{ userId: string; reason: string }[]> {
+    const out: { userId: string; reason: string }[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.call('GET', `/v1/admin/grants/${grantId}/refusals?limit=1000${cursor ? `&cursor=${cursor}` : ''}`, undefined, 200) as
+        { refusals: { userId: string; reason: string }[]; nextCursor?: string };
+      out.push(...page.refusals);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return out;
+  }
+
   private async call(method: string, path: string, body: unknown, want: number): Promise<unknown> {
+    return JSON.parse(await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), 'application/json', want));
+  }
+
+  private async send(method: string, path: string, body: string | undefined, contentType: string, want: number,
+    timeoutMs = TIMEOUT_MS): Promise<string> {
     const res = await fetch(`${this.origin}${path}`, {
-      method, signal: AbortSignal.timeout(TIMEOUT_MS),
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method, signal: AbortSignal.timeout(Math.ceil(timeoutMs)), body,
+      headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': contentType }) },
     });
     const text = await res.text();
     if (res.status === 401) throw new Error(`${method} ${path}: 401: the gateway rejects the admin token (set ADMIN_TOKEN to the gateway's)`);
     if (res.status !== want) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-    return JSON.parse(text);
+    return text;
   }
 }

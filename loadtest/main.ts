@@ -16,9 +16,10 @@ import { checkListings, checkSameLayout, gatherFacts, markKeyClock, openStorage,
 import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts';
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
-import { renderTable, type RunReport, writeReport } from './report.ts';
+import { pathChecks, renderTable, type RunReport, writeReport } from './report.ts';
 import { claimRequest, decodeClaimAnswer, userAuth } from './requests.ts';
-import { type RunContext, SCENARIO } from './scenarios.ts';
+import type { RunContext } from './run-context.ts';
+import { SCENARIO } from './scenarios.ts';
 import { verify } from './verify.ts';
 
 const PROGRESS_EVERY_MS = 3_000;
@@ -46,7 +47,8 @@ function redact(url: string): string {
 /** Upper bound of the whole run: a stuck step never keeps loading a shared machine. */
 function watchdogMs(o: LoadOptions): number {
   const loadS = o.durationS ?? (o.rate ? o.requests! / o.rate : o.requests! / 1000);
-  return Math.min(4 * 3600, 2 * loadS + o.drainWaitS + 300) * 1000;
+  // --drain-wait bounds the sink's drain, and grant's wait for its job before that.
+  return Math.min(4 * 3600, 2 * loadS + 2 * o.drainWaitS + 300) * 1000;
 }
 
 async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promise<boolean> {
@@ -85,7 +87,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
   const runT0 = performance.now();
   const auth = userAuth(cfg.userTokenSecrets);
   const ctx: RunContext = {
-    o, runId, templates, auth,
+    o, runId, templates, auth, cfg, admin, collected,
     phase: async (label, w, bound, closedLoop) => {
       const open = o.rate !== undefined && !closedLoop;
       console.log(`phase ${label}: ${open ? `open loop at ${o.rate}/s` : 'closed loop'}, ` +
@@ -122,7 +124,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
   const verification = verify({
     layout: st.layout, drain, templates: facts.templates, answers: collected.answers, rows: facts.rows,
     uncertain: collected.uncertain, undecodable: collected.undecodable,
-    soldOutPhase: checks.soldOutPhase, expectReplays: checks.expectReplays, listing,
+    soldOutPhase: checks.soldOutPhase, expectReplays: checks.expectReplays, listing, codes: checks.codes, grant: checks.grant,
   });
   const report: RunReport = {
     runId, scenario: o.scenario, summary: scenario.summary, startedAt, finishedAt: new Date().toISOString(), options: o, argv,
@@ -133,7 +135,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       redis: cfg.redis.clusterNodes.length ? cfg.redis.clusterNodes : redact(cfg.redis.url), mysql: redact(cfg.mysql.url),
     },
     templates, phases, drain, verification, cleanup: cleaned,
-    checks: { soldOutPhase: checks.soldOutPhase, listing, expectReplays: checks.expectReplays },
+    checks: { soldOutPhase: checks.soldOutPhase, listing, expectReplays: checks.expectReplays, ...pathChecks(checks) },
   };
   console.log(`\n${renderTable(report)}`);
   const dir = writeReport(o.outDir, report, collected.answers, o.charts);

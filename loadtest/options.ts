@@ -3,8 +3,9 @@
  * still come from config/). Every run is bounded: a duration or a request count is required.
  */
 import { parseArgs } from 'node:util';
+import { BATCH_COUNT_MAX } from '../redemption/code-mac.ts';
 
-export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets'] as const;
+export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets', 'codes', 'grant'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 export type BodyFormat = 'json' | 'msgpack';
 
@@ -43,15 +44,19 @@ export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--dur
   --requests N         requests to send (1-10,000,000)
   --rate R             open loop at R requests/s (latency counted from each request's scheduled
                        send time); without it: closed loop with autocannon
-  --format json|msgpack  claim bodies (default json)
-  --users N            distinct users (default: scenario's)
-  --stock N            stock of each template (default: scenario's)
+  --format json|msgpack  claim and redemption bodies (default json)
+  --users N            distinct users (default: scenario's; grant: listed, and as many in the rain)
+  --stock N            stock of each template (default: scenario's; codes: also the codes made, at most 1,000,000)
   --templates N        templates of spread (default 2000), mixed and batch (default 10; batch: at most 20)
   --out DIR            parent of the report folder (default reports/)
   --no-charts          skip the SVG charts
   --drain-wait S       seconds to wait for the sink to drain before verifying (default 120)
 Storage addresses (REDIS_URL, MYSQL_URL, KEY_PREFIX, DB_PREFIX, PARTITIONS, SHARD_DBS, ...) and
-the admin token (ADMIN_TOKEN) are read from the same environment variables as the gateway's.`;
+the admin token (ADMIN_TOKEN) are read from the same environment variables as the gateway's, and
+so are CODE_SECRET and REDEEM_FAILURE_BURST (codes: its used and invalid codes all come from this
+one address; start the gateway and the run with REDEEM_FAILURE_BURST=1000000).
+Scenarios: hot, spread, dupes, soldout, mixed, batch (claims); codes (redemption codes contested
+by two users, replayed, invalid); grant (a bulk grant job during a claim rain on its template).`;
 
 /** Per-scenario defaults: the shape of the traffic each one stands for. */
 export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; templates: number }> = {
@@ -68,6 +73,10 @@ export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; temp
   mixed: { users: 10_000, stock: 100_000, templates: 10 },
   // "claim all": every user asks for the same 10 campaigns in one request, and retries it once.
   batch: { users: 20_000, stock: 10_000, templates: 10 },
+  // 10,000 codes (one per coupon), each sent by two of 6,000 users: about three tries per user under a limit of 1.
+  codes: { users: 6_000, stock: 10_000, templates: 1 },
+  // a grant to 20,000 users beside a rain of 20,000 (2,000 in both) on 30,000 coupons: the stock runs out.
+  grant: { users: 20_000, stock: 30_000, templates: 1 },
 };
 
 // Upper bounds keep a typo from loading a shared machine for an hour or filling its memory.
@@ -155,14 +164,17 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
   if (scenario === 'batch' && templates !== undefined && templates > BATCH_MAX_TEMPLATES) {
     throw new OptionError(`batch asks for every template in one request: --templates at most ${BATCH_MAX_TEMPLATES}`);
   }
-  const stock = int(v.stock, 'stock', 1, scenario === 'soldout' ? SOLDOUT_MAX_STOCK : MAX.stock) ?? d.stock;
+  const stockMax = scenario === 'soldout' ? SOLDOUT_MAX_STOCK : scenario === 'codes' ? BATCH_COUNT_MAX : MAX.stock;
+  const stock = int(v.stock, 'stock', 1, stockMax) ?? d.stock;
+  // codes sends each code by two different users.
+  const users = int(v.users, 'users', scenario === 'codes' ? 2 : 1, MAX.users) ?? d.users;
   if (scenario === 'soldout' && (durationS === undefined || durationS < SOLDOUT_MIN_DURATION_S)) {
     throw new OptionError(`soldout needs --duration of at least ${SOLDOUT_MIN_DURATION_S} s: its check that the ` +
       'claim script was not called reads Redis key idle times, which count whole seconds');
   }
   return {
     scenario, url, adminUrl: v['admin-url'] === undefined ? url : origin(v['admin-url'], 'admin-url'), connections, durationS, requests, rate, format: format as BodyFormat,
-    users: int(v.users, 'users', 1, MAX.users) ?? d.users,
+    users,
     stock, templates: templates ?? d.templates,
     outDir: v.out ?? 'reports', charts: !v['no-charts'],
     drainWaitS: int(v['drain-wait'], 'drain-wait', 1, MAX.drainWaitS) ?? 120,

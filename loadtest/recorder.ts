@@ -5,7 +5,11 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import { type BatchKey, decodeBatchAnswer, decodeClaimAnswer, type RequestKind, type RequestSpec } from './requests.ts';
+import { codeRequestId } from '../core/ids.ts';
+import type { BodyFormat } from './options.ts';
+import {
+  type BatchKey, type ClaimKey, decodeBatchAnswer, decodeClaimAnswer, decodeReason, type RedeemKey, type RequestKind, type RequestSpec,
+} from './requests.ts';
 import type { IssuedAnswer } from './verify.ts';
 
 type Histogram = ReturnType<typeof hdr.build>;
@@ -89,6 +93,10 @@ export class Collected {
   uncertain = 0;
   /** 200 claim answers whose body was not a claim answer. */
   undecodable = 0;
+  /** Redemptions of codes that must be refused: their answers by status, and the codes a 200 answered. */
+  readonly invalidCodes: { statuses: Record<string, number>; issued: string[] } = { statuses: {}, issued: [] };
+  /** Redemptions refused 429 too_many_failures: the gateway's failure budget decided, not the code. */
+  tooManyFailures = 0;
 }
 
 const ms = (us: number) => Math.round(us) / 1000;
@@ -175,10 +183,15 @@ export class Recorder {
     sec.responses++;
     sec.hist.recordValue(us);
     if (spec.batch) return this.batchResponse(spec.batch, status, body, spec, sec);
-    if (spec.kind !== 'claim' || !spec.claim) return;
+    if (spec.redeem) return this.redeemResponse(spec.redeem, status, body, spec.format, sec);
+    if (spec.kind === 'claim' && spec.claim) this.claimResponse(spec.claim, status, body, spec.format, sec);
+  }
+
+  /** A claim's answer: a 200 is a coupon the verifier must find, a 503 an outcome nobody knows. */
+  private claimResponse(key: ClaimKey, status: number, body: Buffer, format: BodyFormat, sec: Second): void {
     if (status === 503) this.collected.uncertain++;
     if (status !== 200) return;
-    const a = decodeClaimAnswer(body, spec.format);
+    const a = decodeClaimAnswer(body, format);
     if (!a) {
       this.collected.undecodable++;
       this.collected.uncertain++;
@@ -190,10 +203,26 @@ export class Recorder {
       sec.issued++;
     }
     this.collected.answers.push({
-      templateId: spec.claim.templateId, userId: spec.claim.userId, requestId: spec.claim.requestId,
+      templateId: key.templateId, userId: key.userId, requestId: key.requestId,
       couponId: a.couponId, replayed: a.replayed, toldUserId: a.userId, toldTemplateId: a.templateId,
       ...(a.amount === undefined ? {} : { amount: a.amount }),
     });
+  }
+
+  /**
+   * A redemption: a valid code's answer is a claim's whose request id is the code's (every
+   * redemption of one code is one request, core/ids.ts); an invalid code's is only counted, as
+   * anything but 404 is the verifier's to report.
+   */
+  private redeemResponse(key: RedeemKey, status: number, body: Buffer, format: BodyFormat, sec: Second): void {
+    if (status === 429 && decodeReason(body, format) === 'too_many_failures') this.collected.tooManyFailures++;
+    if (key.number !== undefined) {
+      this.claimResponse({ templateId: key.templateId, userId: key.userId, requestId: codeRequestId(key.number) }, status, body, format, sec);
+      return;
+    }
+    const inv = this.collected.invalidCodes;
+    inv.statuses[status] = (inv.statuses[status] ?? 0) + 1;
+    if (status === 200) inv.issued.push(key.code);
   }
 
   /**

@@ -9,6 +9,13 @@ import type { LoadOptions } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
 import { lineChart, type Series } from './svg-chart.ts';
 import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
+import type { GrantJob } from './verify-paths.ts';
+
+/** What the report keeps of the codes' and the grant's facts: counts, not their lists of codes and users. */
+export interface PathSummary {
+  readonly codes?: { templateId: string; codes: number; invalid: Readonly<Record<string, number>>; invalidIssued: number; tooManyFailures: number };
+  readonly grant?: { grantId: string; templateId: string; listed: number; job: GrantJob; refusals: number };
+}
 
 export interface RunReport {
   readonly runId: string;
@@ -24,7 +31,7 @@ export interface RunReport {
   readonly phases: readonly PhaseResult[];
   readonly drain: { drained: boolean; backlog: number; ms: number };
   /** The scenario's own facts (sold-out phase idle times, listing check). */
-  readonly checks: Pick<VerifyInput, 'soldOutPhase' | 'listing' | 'expectReplays'>;
+  readonly checks: Pick<VerifyInput, 'soldOutPhase' | 'listing' | 'expectReplays'> & PathSummary;
   readonly verification: Verification;
   readonly cleanup: { paused: number; failed: string[] };
 }
@@ -34,6 +41,16 @@ const f2 = (v: number) => v.toFixed(2);
 // Problems printed per kind; the JSON keeps up to PROBLEMS_KEPT of them.
 const PRINTED_PER_KIND = 20;
 const PROBLEMS_KEPT = 1000;
+
+/** The report's summary of a run's codes and grant facts. */
+export function pathChecks(c: Pick<VerifyInput, 'codes' | 'grant'>): PathSummary {
+  const { codes: k, grant: g } = c;
+  return {
+    codes: k && { templateId: k.templateId, codes: k.numbers.length, invalid: k.invalid.statuses, invalidIssued: k.invalid.issued.length,
+      tooManyFailures: k.tooManyFailures },
+    grant: g && { grantId: g.grantId, templateId: g.templateId, listed: g.listed.length, job: g.job, refusals: g.refusals.length },
+  };
+}
 
 function pad(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -75,6 +92,17 @@ export function renderTable(r: RunReport): string {
   }
   const l = r.checks.listing;
   if (l) lines.push(`listings after the drain: ${l.users} users checked, ${l.missing.length} told coupons missing`);
+  const k = r.checks.codes;
+  if (k) {
+    lines.push(`codes: ${n(k.codes)} codes of one batch; invalid codes answered ${Object.entries(k.invalid).map(([s, c]) => `${s} ${n(c)}`).join(' · ') || 'never'}; ` +
+      `429 too_many_failures ${n(k.tooManyFailures)}`);
+  }
+  const g = r.checks.grant;
+  if (g) {
+    const refused = Object.entries(g.job.refused).filter(([, c]) => c > 0).map(([why, c]) => `${why} ${n(c)}`).join(', ') || 'none';
+    lines.push(`grant ${g.grantId}: ${n(g.listed)} users listed, job ${g.job.state}: granted ${n(g.job.granted)} (${n(v.totals.granted)} coupons in MySQL), ` +
+      `refused ${refused}, failed ${n(g.job.failed)}`);
+  }
   const byKind = new Map<string, number>();
   for (const p of v.problems) {
     const seen = (byKind.get(p.kind) ?? 0) + 1;

@@ -20,7 +20,17 @@ export interface BatchKey {
   readonly requestId?: string;
 }
 
-export type RequestKind = 'claim' | 'batch' | 'list';
+/** A redemption: who sends which code, and what the code is (the verifier's key for it). */
+export interface RedeemKey {
+  readonly userId: string;
+  readonly code: string;
+  /** The code's template. */
+  readonly templateId: string;
+  /** The code's number (redemption/code-mac.ts); undefined for a code that must be refused invalid_code. */
+  readonly number?: number;
+}
+
+export type RequestKind = 'claim' | 'batch' | 'redeem' | 'list';
 
 export interface RequestSpec {
   readonly kind: RequestKind;
@@ -32,6 +42,8 @@ export interface RequestSpec {
   readonly claim?: ClaimKey;
   /** Set on batch claims. */
   readonly batch?: BatchKey;
+  /** Set on redemptions. */
+  readonly redeem?: RedeemKey;
   readonly format: BodyFormat;
 }
 
@@ -80,6 +92,16 @@ export function batchRequest(key: BatchKey, format: BodyFormat, auth: UserAuth):
   };
 }
 
+/** POST /v1/redeem of `key.code` by `key.userId`, encoded in `format`. */
+export function redeemRequest(key: RedeemKey, format: BodyFormat, auth: UserAuth): RequestSpec {
+  const body = { userId: key.userId, code: key.code };
+  return {
+    kind: 'redeem', method: 'POST', path: '/v1/redeem', format, redeem: key,
+    headers: { 'content-type': CONTENT_TYPE[format], ...auth(key.userId) },
+    body: format === 'json' ? Buffer.from(JSON.stringify(body)) : packr.pack(body),
+  };
+}
+
 /** GET /v1/users/{userId}/coupons. */
 export function listRequest(userId: string, auth: UserAuth, limit = 20): RequestSpec {
   return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: auth(userId), format: 'json' };
@@ -113,6 +135,14 @@ export function decodeClaimAnswer(body: Buffer, format: BodyFormat): ClaimAnswer
   }
   return { couponId: o.couponId, userId: o.userId, templateId: o.templateId, replayed: o.replayed === true,
     ...(typeof o.amount === 'number' ? { amount: o.amount } : {}) };
+}
+
+/** The reason a refusal or error answer names (its `status` or `error` field), or undefined. */
+export function decodeReason(body: Buffer, format: BodyFormat): string | undefined {
+  const v = decode(body, format) as Record<string, unknown> | undefined;
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v.error ?? v.status;
+  return typeof r === 'string' ? r : undefined;
 }
 
 /** One template's result in a 200 batch answer. */

@@ -1,41 +1,15 @@
 /**
- * The six scenarios: which templates each creates and what traffic it sends. Users and
- * templates carry the run id, so runs never see each other's data.
+ * The scenarios: which templates each creates and what traffic it sends (those of the other
+ * issuance paths in scenarios/). Users and templates carry the run id, so runs never see each
+ * other's data.
  */
 import type { CreatedTemplate, TemplateSpec } from './admin.ts';
 import type { Bound } from './closed-loop.ts';
 import type { LoadOptions, ScenarioName } from './options.ts';
-import type { PhaseResult } from './recorder.ts';
-import { batchRequest, claimRequest, type ClaimKey, listRequest, type UserAuth, type Workload } from './requests.ts';
-import type { VerifyInput } from './verify.ts';
-
-/** What a scenario can do while it runs. */
-export interface RunContext {
-  readonly o: LoadOptions;
-  /** User tokens for the requests, when the gateway requires them. */
-  readonly auth: UserAuth;
-  readonly runId: string;
-  readonly templates: readonly CreatedTemplate[];
-  /** One measured phase, with the run's driver (open loop with --rate), unless `closedLoop` forces autocannon. */
-  phase(label: string, w: Workload, bound: Bound, closedLoop?: boolean): Promise<PhaseResult>;
-  /** One claim outside any phase; returns its HTTP status. */
-  claimOnce(key: ClaimKey): Promise<number>;
-  /** Sum of the template's sub-stocks now (reads the stock keys). */
-  remaining(t: CreatedTemplate): Promise<number>;
-  /** Stamps the template's reference key with Redis's key clock (facts.ts markKeyClock). */
-  markKeyClock(t: CreatedTemplate): Promise<void>;
-  /** Idle seconds of the reference key and of each sub-stock key (facts.ts stockIdle). */
-  stockIdle(t: CreatedTemplate): Promise<{ reference: number; stock: number[] } | null>;
-}
-
-/** Scenario-specific facts and expectations for the verifier; `listingSample` asks main to check listings after the drain. */
-export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays'> & { listingSample?: number };
-
-export interface Scenario {
-  readonly summary: string;
-  templates(o: LoadOptions, idPrefix: string): TemplateSpec[];
-  run(ctx: RunContext): Promise<ScenarioChecks>;
-}
+import type { RunContext, Scenario } from './run-context.ts';
+import { codes } from './scenarios/codes.ts';
+import { grant } from './scenarios/grant.ts';
+import { batchRequest, claimRequest, listRequest, type Workload } from './requests.ts';
 
 const user = (runId: string, pool: string, i: number) => `${runId}${pool}${i}`;
 const specs = (idPrefix: string, n: number, totalStock: number, perUserLimit: number): TemplateSpec[] =>
@@ -175,4 +149,4 @@ const batch: Scenario = {
   },
 };
 
-export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets };
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets, codes, grant };

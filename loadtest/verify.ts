@@ -3,10 +3,12 @@
  * claim answer), what Redis says was issued, and what MySQL holds. facts.ts gathers them; tests
  * feed this deliberately broken facts. The brief's invariants (section 4) are judged by the one
  * oracle (tools/verify/oracle.ts); the load test adds its scenarios' checks: answers that were
- * not claim answers, the sold-out phase answered from memory, listings, replays exercised.
+ * not claim answers, the sold-out phase answered from memory, listings, replays exercised, and
+ * the codes and grants of the other issuance paths (verify-paths.ts).
  */
 import type { ShardLayout } from '../core/shards.ts';
-import { judge, type Told, type Violation, type ViolationKind } from '../tools/verify/oracle.ts';
+import { judge, type Told, type ViolationKind } from '../tools/verify/oracle.ts';
+import { checkCodes, checkGrant, type CodeFacts, grantAnswers, type GrantFacts, type PathProblemKind } from './verify-paths.ts';
 
 /** One template of the run, with its remaining stock read from Redis after the drain. */
 export interface TemplateFacts {
@@ -61,10 +63,19 @@ export interface VerifyInput {
   readonly listing?: { readonly users: number; readonly missing: readonly { userId: string; couponId: string }[] };
   /** dupes: the run must have exercised replays. */
   readonly expectReplays?: boolean;
+  /** codes: the redemptions' codes and how invalid ones were answered. */
+  readonly codes?: CodeFacts;
+  /** grant: the job the run started; its coupons are told by its count, not by answers. */
+  readonly grant?: GrantFacts;
 }
 
-export type Problem = Violation;
-export type ProblemKind = ViolationKind;
+export type ProblemKind = ViolationKind | PathProblemKind;
+
+export interface Problem {
+  readonly kind: ProblemKind;
+  readonly detail: string;
+  readonly templateId?: string;
+}
 
 export interface TemplateTally {
   readonly id: string;
@@ -82,16 +93,18 @@ export interface Verification {
   readonly ok: boolean;
   readonly problems: Problem[];
   readonly templates: TemplateTally[];
-  readonly totals: { issued: number; rows: number; told: number; replays: number; untold: number; uncertain: number };
+  /** `told` counts a grant's coupons (granted: how many of them); untold excludes them. */
+  readonly totals: { issued: number; rows: number; told: number; granted: number; replays: number; untold: number; uncertain: number };
 }
 
 /** Checks the facts; `ok` is false when any problem was found. */
 export function verify(f: VerifyInput): Verification {
+  const granted = f.grant ? grantAnswers(f.grant, f.rows) : [];
   const v = judge({
     templates: f.templates, layout: f.layout, uncertain: f.uncertain,
     rows: f.rows.map((r) => ({ ...r, shard: { db: r.db, table: r.table } })),
     // The load test keeps no clock per answer: it has no loss windows to place them in.
-    told: f.answers.map((a) => ({ ...a, at: 0 })),
+    told: [...f.answers, ...granted].map((a) => ({ ...a, at: 0 })),
     // An undrained sink is reported below, with where to look.
     backlog: 0,
   });
@@ -108,6 +121,8 @@ export function verify(f: VerifyInput): Verification {
     add('listing', `${m.length} coupons told issued were missing from their user's listing after the drain ` +
       `(${f.listing.users} users checked), e.g. ${m.slice(0, 3).map((x) => `${x.userId}: ${x.couponId}`).join(', ')}`);
   }
+  if (f.codes) problems.push(...checkCodes(f.codes, f.rows));
+  if (f.grant) problems.push(...checkGrant(f.grant, f.rows));
   if (f.expectReplays && v.replays === 0) add('scenario', 'no answer was a replay: the run did not exercise retried request ids');
 
   const templates = f.templates.map((t, i) => {
@@ -117,7 +132,7 @@ export function verify(f: VerifyInput): Verification {
   });
   return {
     ok: problems.length === 0, problems, templates,
-    totals: { issued: templates.reduce((s, t) => s + t.issued, 0), rows: f.rows.length, told: v.told, replays: v.replays,
+    totals: { issued: templates.reduce((s, t) => s + t.issued, 0), rows: f.rows.length, told: v.told, granted: granted.length, replays: v.replays,
       untold: v.untold, uncertain: f.uncertain },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Every load-test scenario end to end, tiny and bounded, against a real gateway and sink spawned
  * on this file's own prefix: exit 0 after a passing verification, and a report folder with the
- * JSON and both charts. Then a run whose sink is stopped must fail loudly (exit 1, VIOLATION).
+ * JSON and both charts. Then runs that break what a scenario checks must fail loudly (exit 1,
+ * VIOLATION): redemptions turned away by a gateway's failure budget, a grant job left undecided,
+ * the stock touched after a sell-out, and last a sink that is stopped.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +18,8 @@ import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harn
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 // With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).
-const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef' });
+// codes sends its used and invalid codes from one address: a failure budget that lets them through.
+const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef', REDEEM_FAILURE_BURST: '1000000' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
@@ -38,9 +41,9 @@ after(async () => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
-/** Runs the CLI on the test's prefix; resolves with its exit code and output. `onStdout` sees the output so far. */
+/** Runs the CLI on the test's prefix (against the gateway unless args name a --url); resolves with its exit code and output. `onStdout` sees the output so far. */
 function loadtest(args: string[], onStdout?: (stdout: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, '--url', gw.url, '--out', out],
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/main.ts', ...args, ...(args.includes('--url') ? [] : ['--url', gw.url]), '--out', out],
     { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -76,6 +79,8 @@ const SCENARIOS: [string, string[]][] = [
   ['mixed', ['--duration', '1', '--rate', '300', '--connections', '10', '--templates', '3', '--users', '50', '--format', 'msgpack']],
   ['batch', ['--requests', '200', '--connections', '10', '--templates', '4', '--stock', '30', '--users', '50']],
   ['packets', ['--requests', '400', '--connections', '10', '--stock', '50', '--users', '300']],
+  ['codes', ['--requests', '400', '--connections', '10', '--stock', '40', '--users', '20', '--format', 'msgpack']],
+  ['grant', ['--duration', '2', '--connections', '10', '--stock', '60', '--users', '50']],
 ];
 
 for (const [scenario, args] of SCENARIOS) {
@@ -86,7 +91,7 @@ for (const [scenario, args] of SCENARIOS) {
     const { dir, results } = reportOf(r.stdout);
     assert.equal(results.scenario, scenario);
     assert.equal(results.verification.ok, true);
-    const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch)?.latency.count ?? 0), 0);
+    const claims = results.phases.reduce((n: number, p: any) => n + ((p.kinds.claim ?? p.kinds.batch ?? p.kinds.redeem)?.latency.count ?? 0), 0);
     assert.ok(claims > 0, 'claims were answered');
     assert.ok(results.verification.totals.rows > 0, 'coupons reached MySQL');
     assert.equal(results.verification.totals.rows, results.verification.totals.issued);
@@ -111,10 +116,53 @@ for (const [scenario, args] of SCENARIOS) {
       const first = told.filter((a) => !a.replayed);
       assert.deepEqual([first.length, first.reduce((n: number, a: any) => n + a.amount, 0)], [50, 5000]);
     }
+    if (scenario === 'codes') {
+      const c = results.checks.codes;
+      assert.equal(c.codes, 40);
+      assert.ok(c.invalid['404'] > 0 && Object.keys(c.invalid).every((s: string) => s === '404'), JSON.stringify(c.invalid));
+      assert.equal(c.tooManyFailures, 0);
+      assert.ok(results.verification.totals.replays > 0, 'double clicks and repeats replayed');
+      const statuses = results.phases[0].statuses;
+      assert.ok(statuses['409'] > 0, `codes were contested (code_used): ${JSON.stringify(statuses)}`);
+    }
+    if (scenario === 'grant') {
+      const g = results.checks.grant;
+      assert.equal(g.listed, 50);
+      assert.equal(g.job.state, 'done');
+      assert.ok(g.job.granted > 0, 'the job granted');
+      assert.equal(results.verification.totals.granted, g.job.granted, 'its coupons are in MySQL');
+      // 50 listed + 50 in the rain (5 in both) want 95 coupons of 60: the stock runs out.
+      assert.equal(results.verification.totals.issued, 60);
+      assert.ok(results.verification.totals.told > g.job.granted, 'the rain got coupons too');
+      assert.ok(g.job.refused.limit_reached > 0, `users in both: the job refused those the rain served first: ${JSON.stringify(g.job)}`);
+    }
     if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');
   });
 }
+
+test('codes fails when the gateway\'s failure budget turns redemptions into 429', async () => {
+  // a gateway on the same storage whose budget is far below the run's used and invalid codes;
+  // the run itself reads the env of the e2e gateway, so it starts, and only the verifier can tell.
+  const tight = await spawnGateway({ ...env, REDEEM_FAILURE_BURST: '5', REDEEM_FAILURES_PER_MINUTE: '1' });
+  try {
+    const r = await loadtest(['codes', '--requests', '200', '--connections', '10', '--stock', '20', '--users', '10', '--url', tight.url]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^VIOLATION scenario \[lt-[0-9a-f]{6}-0\]: \d+ redemptions were refused 429 too_many_failures/m);
+    assert.doesNotMatch(r.stdout, /^VIOLATION (code_reused|invalid_code|over_issue|over_limit)/m, 'a 429 issued nothing');
+  } finally {
+    await tight.stop();
+  }
+});
+
+test('grant fails when its job cannot finish: listed users left undecided', async () => {
+  // 3,000 users at the default 1,000/s, and 1 s to wait: the run cancels the job part way.
+  const r = await loadtest(['grant', '--requests', '100', '--connections', '5', '--users', '3000', '--stock', '10000', '--drain-wait', '1']);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^grant \S+ still running after 1 s \(--drain-wait\): cancelling it$/m);
+  assert.match(r.stdout, /^VIOLATION grant \[lt-[0-9a-f]{6}-0\]: grant \S+: the job ended cancelled, not done/m);
+  assert.match(r.stdout, /^VIOLATION grant \[lt-[0-9a-f]{6}-0\]: grant \S+: \d+ listed users neither hold a coupon of the grant nor are refused/m);
+});
 
 test('soldout fails when something touches the stock during the sold-out phase', async () => {
   // What a claim script would do to the sub-stock: read it, once, mid-phase.
