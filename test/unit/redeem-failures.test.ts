@@ -39,3 +39,15 @@ test('a flood of distinct users and addresses keeps memory bounded; the caller f
   assert.equal(outcome(() => b.check('attacker', 'y', 0)), 'too_many_failures');
   assert.equal(outcome(() => b.check('u0', 'a0', 0)), 'ok', 'long forgotten');
 });
+
+test('failures of redemptions in flight at once are all paid back: concurrency buys no extra tries', () => {
+  // Used codes are only known to be failures after their Redis calls: 10 sent at once all pass
+  // the check before the first one fails. Each must still cost one failure.
+  const b = new FailureBudget({ failureBurst: 3, failuresPerMinute: 60, maxKeys: 100 });
+  for (let i = 0; i < 10; i++) assert.equal(outcome(() => b.check('scraper', 'x', 0)), 'ok');
+  for (let i = 0; i < 10; i++) b.failed('scraper', 'x', 0);
+  // One a second earned back: 10 spent of 3 leaves 7 owed, so the next try is 8 s away.
+  assert.equal(outcome(() => b.check('scraper', 'y', 1_000)), 'too_many_failures', 'the user still owes 7 failures');
+  assert.equal(outcome(() => b.check('other', 'x', 7_999)), 'too_many_failures', 'the address too');
+  assert.equal(outcome(() => b.check('scraper', 'x', 8_010)), 'ok', 'paid back (a little past 8 s: the refill sums floats)');
+});
