@@ -43,7 +43,7 @@ export class FailureBudget {
     }
   }
 
-  /** Spends one failure of the user's budget and one of the address's. */
+  /** Spends one failure of the user's budget and one of the address's (owed when already spent). */
   failed(userId: string, address: string, now: number): void {
     for (const key of [`u${userId}`, `a${address}`]) {
       let b = this.buckets.get(key);
@@ -52,7 +52,9 @@ export class FailureBudget {
         if (this.buckets.size >= this.o.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
         b = new TokenBucket(this.o.failuresPerMinute / 60, this.o.failureBurst, now);
       }
-      b.take(now);
+      // Into debt if need be: redemptions sent at once all pass check() before the first one
+      // fails (a used code is known only after its Redis calls), and each must still be paid for.
+      b.spend(now);
       this.buckets.set(key, b);
     }
   }
