@@ -76,7 +76,7 @@ test('a budget lowered in Redis behind the template: cents no packet holds, and 
   await s.redis.decrby(budgetKey(rig.ks, t.id, 0), 200);
   const issued = await claimAll(t, Array.from({ length: 5 }, (_, i) => `down${i}`));
   assert.equal(issued.length, 5);
-  assert.match(await findingOf(t) ?? '', /200 cent/, 'the 200 cents gone from the budget are reported');
+  assert.match(await findingOf(t) ?? '', /^200 cent\(s\) gone from the budget in Redis are in no packet/, 'the 200 cents gone from the budget are reported');
 });
 
 test('one packet of 10^12 cents, and 1,000 packets of exactly the minimum 10^9: amounts exact in answers, replays and rows', async () => {
