@@ -113,3 +113,16 @@ test('sold out on a one-sub-stock template, seen so by this gateway, then topped
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(await markOf(t, n!), `patient|${ok.body.couponId}`);
 });
+
+test('retrying the creation of a batch (same batchId) burns no batch number: there are only 2^20 of them', async () => {
+  const t = await rig.template({ totalStock: 10, subStocks: 1 });
+  const tag = `burn-${Date.now()}`;
+  const first = await codes.batches.create(`${tag}-a`, t.id, 5, Date.now());
+  assert.equal(first.created, true);
+  // An operator's retries, one after another and all at once: each answers the same batch.
+  for (let i = 0; i < 5; i++) assert.deepEqual(await codes.batches.create(`${tag}-a`, t.id, 5, Date.now()), { ...first, created: false });
+  const racing = await Promise.all(Array.from({ length: 5 }, () => codes.batches.create(`${tag}-a`, t.id, 5, Date.now())));
+  assert.ok(racing.every((r) => r.batch.batchNo === first.batch.batchNo));
+  const next = await codes.batches.create(`${tag}-b`, t.id, 5, Date.now());
+  assert.equal(next.batch.batchNo, first.batch.batchNo + 1, 'the next batch takes the next number');
+});
