@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { masters } from '../../lua/client.ts';
+import * as keys from '../../lua/keys.ts';
 import { budgetKey, deadKey } from '../../lua/keys.ts';
 import { reconcileCtx } from '../../reconcile/context.ts';
 import { reconcileOnce } from '../../reconcile/reconcile.ts';
@@ -115,4 +117,38 @@ test('a packet dead-lettered (its template row gone) and re-driven keeps its amo
   const again = await rig.service.claim({ userId: 'lost', templateId: t.id, requestId: 'r-lost' });
   assert.deepEqual([again.body.couponId, again.body.amount], [x.couponId, x.amount]);
   assert.equal(await findingOf(t), undefined);
+});
+
+/**
+ * Redis came back from an AOF that missed `lost` (the sink stored them already): their stock and
+ * budget are back in their sub-stocks, their users forgot them, and its run is a new one.
+ */
+async function restartForgetting(t: Template, lost: readonly Told[]): Promise<void> {
+  const subOf = new Map(Array.from({ length: t.subStocks }, (_, k) => [keys.subStockPartition(rig.ks, t.id, k), k]));
+  for (const x of lost) {
+    const k = subOf.get(Number(x.couponId.split('.')[2]))!;
+    await s.redis.incrby(keys.stockKey(rig.ks, t.id, k), 1);
+    await s.redis.incrby(budgetKey(rig.ks, t.id, k), x.amount!);
+    const home = keys.subStockPartition(rig.ks, t.id, keys.homeSubStock(t.id, x.userId, t.subStocks));
+    await s.redis.hdel(keys.usersKey(rig.ks, home, t.id), x.userId, `${x.userId}|${x.requestId}`);
+  }
+  await s.redis.set(keys.reconcileRunKey(rig.ks), 'a-run-before-the-crash');
+  for (const node of masters(s.redis)) await node.script('FLUSH');
+}
+
+test('a repair pass right after the restart (the forgotten packets younger than its clock margin) still takes them out', async () => {
+  const t = await packet({ packets: 30, budget: 3_001, minAmount: 2, subStocks: 2 });
+  const first = await claimAll(t, Array.from({ length: 20 }, (_, i) => `rs${i}`));
+  await waitFor(() => drained(s), 20_000, 'the sink stored the packets');
+  // A restart lost the last second, and the reconciler's next pass (every second) comes at once.
+  const lost = first.slice(-5);
+  await restartForgetting(t, lost);
+  const r = await pass();
+  assert.equal(r.restarted, true);
+  const f = r.counts.find((x) => x.templateId === t.id);
+  assert.deepEqual([f?.missingInRedis, f?.shaved, f?.problem], [5, 5, undefined]);
+  // The claims that follow share out what is left: no packet sold twice, the budget exact.
+  const rest = await claimAll(t, Array.from({ length: 20 }, (_, i) => `rt${i}`));
+  assert.equal(rest.length, 10, 'exactly the packets left');
+  assert.equal([...first, ...rest].reduce((a, x) => a + x.amount!, 0), t.budget);
 });
