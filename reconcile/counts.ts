@@ -31,7 +31,7 @@ import { type ReconcileCtx, shardTables } from './context.ts';
  * are stamped by other nodes' clocks (one Redis: one clock). Far above NTP's skew; a record
  * missed this way is judged by the next pass.
  */
-const CLOCK_MARGIN_MS = 500;
+export const CLOCK_MARGIN_MS = 500;
 
 /** Redis's side of one template at T. */
 export interface RedisCount {
