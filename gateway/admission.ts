@@ -20,6 +20,15 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes one token even when there is none: the bucket goes into debt, and available() stays
+   * false until the debt is earned back (for costs known only after the work was admitted).
+   */
+  spend(now: number): void {
+    this.available(now);
+    this.tokens -= 1;
+  }
+
   /** True when a token could be taken now (takes none). */
   available(now: number): boolean {
     if (now > this.last) {

@@ -8,7 +8,8 @@
  *    by taking the difference out of the sub-stocks: safe, it can only withhold. A red packet's
  *    sub-stocks are each lowered, with their budgets, to what is left of their own shares.
  *  - A red packet gave out more cents than its budget (or a sub-stock more than its share):
- *    reported like an over-issue.
+ *    reported like an over-issue. Cents gone from its budgets in Redis that no packet holds are
+ *    reported like coupons MySQL lacks.
  *  - Redis counted more than MySQL holds (plus dead letters): coupons answered "issued" whose
  *    records are gone, or stock leaked. Reported, never repaired: giving stock back could
  *    over-issue if a record still exists somewhere.
@@ -19,6 +20,7 @@
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
+import { budgetKey } from '../lua/keys.ts';
 import { halfDone, inFlight, readSubStocks, type SubStockView } from '../templates/rebuild/stock-changes.ts';
 import { isRedPacket, type Template } from '../templates/model.ts';
 import { overSpent, packetLeft, type PacketSpend, packetSpend } from '../templates/rebuild/packets.ts';
@@ -29,7 +31,7 @@ import { type ReconcileCtx, shardTables } from './context.ts';
  * are stamped by other nodes' clocks (one Redis: one clock). Far above NTP's skew; a record
  * missed this way is judged by the next pass.
  */
-const CLOCK_MARGIN_MS = 500;
+export const CLOCK_MARGIN_MS = 500;
 
 /** Redis's side of one template at T. */
 export interface RedisCount {
@@ -38,6 +40,8 @@ export interface RedisCount {
   readonly remaining: number | null;
   /** Each sub-stock with its stock-change records, as read at T. */
   readonly views: readonly SubStockView[];
+  /** A red packet's cents left in its sub-stocks' budgets at T (null: a budget key missing; undefined: not a red packet). */
+  readonly budgetLeft?: number | null;
 }
 
 export interface CountFinding {
@@ -65,8 +69,14 @@ export async function readRedisCounts(c: ReconcileCtx, templates: readonly Templ
   return Promise.all(templates.map(async (template) => {
     const views = await readSubStocks(c.redis, c.ks, template);
     const remaining = views.some((v) => v.remaining === null) ? null : views.reduce((a, v) => a + v.remaining!, 0);
-    return { template, remaining, views };
+    return { template, remaining, views, budgetLeft: isRedPacket(template) ? await budgetsLeft(c, template) : undefined };
   }));
+}
+
+/** The sum of a red packet's sub-stock budgets in Redis, or null when one is missing. */
+async function budgetsLeft(c: ReconcileCtx, t: Template): Promise<number | null> {
+  const values = await Promise.all(Array.from({ length: t.subStocks }, (_, k) => c.redis.get(budgetKey(c.ks, t.id, k))));
+  return values.some((v) => v === null) ? null : values.reduce((a, v) => a + Number(v), 0);
 }
 
 /** Coupons of the template in MySQL: all of them, and those claimed before `before` (ms). */
@@ -120,7 +130,7 @@ async function shave(c: ReconcileCtx, t: Template, n: number): Promise<number> {
 export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount[], at: number,
   dead: ReadonlyMap<string, number>, restarted = false): Promise<CountFinding[]> {
   const out: CountFinding[] = [];
-  for (const { template: t, remaining, views } of counts) {
+  for (const { template: t, remaining, views, budgetLeft } of counts) {
     // MySQL's total now: a top-up since T raised it (Redis looks like it counted more: safe).
     const now = await c.store.get(t.id);
     if (!now) continue;
@@ -155,6 +165,10 @@ export async function compareCounts(c: ReconcileCtx, counts: readonly RedisCount
     }
     const missingInMysql = Math.max(0, redisIssued - (m.all + base.deadLettered));
     if (missingInMysql > 0) problems.push(`${missingInMysql} coupon(s) counted issued by Redis are not in MySQL (nor dead-lettered)`);
+    // The same for a red packet's money: every cent gone from the budgets at T is in a packet
+    // issued before the drain point, so MySQL or the dead letters hold it (later ones only add).
+    const centsMissing = spend && typeof budgetLeft === 'number' ? now.budget! - budgetLeft - spend.cents.reduce((a, b) => a + b, 0) : 0;
+    if (centsMissing > 0) problems.push(`${centsMissing} cent(s) gone from the budget in Redis are in no packet in MySQL (nor dead-lettered)`);
     out.push({ ...base, redisIssued, missingInMysql, missingInRedis, shaved, problem: problems.length > 0 ? problems.join('; ') : undefined });
   }
   return out;

@@ -12,7 +12,8 @@
  */
 import { type Template } from '../templates/model.ts';
 import { drainPoints, waitDrained } from '../lua/drain.ts';
-import { type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLOCK_MARGIN_MS, type CountFinding, compareCounts, readRedisCounts } from './counts.ts';
 import { type ReconcileCtx, redisNowMs } from './context.ts';
 import { readDeadLetters, redrive } from './dead-letters.ts';
 import { fenceReservations, type ReservationReport, settleReservations, staleReservations } from './reservations.ts';
@@ -37,8 +38,12 @@ const noReservations: ReservationReport = { found: 0, confirmed: 0, released: 0,
 
 /** Runs one pass over the templates whose claim window is current. */
 export async function reconcileOnce(c: ReconcileCtx): Promise<ReconcileReport> {
-  const at = await redisNowMs(c.redis);
   const { restarted, runId } = await restartedSince(c);
+  // The claims a restart forgot were all stamped before now; the counts do not trust stamps
+  // within CLOCK_MARGIN_MS of T, so T is taken that much later, or a pass right after the
+  // restart would not count them, open the fence, and sell them again.
+  if (restarted) await sleep(CLOCK_MARGIN_MS);
+  const at = await redisNowMs(c.redis);
   const stale = await staleReservations(c, at - c.cfg.pendingAgeMs);
   await fenceReservations(c, stale, at);
   // After a restart, every template a forgotten claim could belong to, including those whose

@@ -42,10 +42,17 @@ export class BatchStore {
    * exists with others. `created` tells which.
    */
   async create(batchId: string, templateId: string, count: number, now: number): Promise<{ created: boolean; batch: CodeBatch }> {
-    const [res] = await this.mysql.main.query(`INSERT IGNORE INTO ${this.table} (batch_id, template_id, count, created_at)
-      VALUES (?, ?, ?, ?)`, [batchId, templateId, count, new Date(now)]);
-    const created = (res as { affectedRows: number }).affectedRows === 1;
-    const batch = await this.byId(batchId);
+    // A retry finds its batch without an INSERT: InnoDB takes an AUTO_INCREMENT value even for
+    // an insert that IGNORE drops, and a batch number (20 bits) burnt per retry would run out.
+    // Only creations racing on one new id can still burn one each.
+    let created = false;
+    let batch = await this.byId(batchId);
+    if (!batch) {
+      const [res] = await this.mysql.main.query(`INSERT IGNORE INTO ${this.table} (batch_id, template_id, count, created_at)
+        VALUES (?, ?, ?, ?)`, [batchId, templateId, count, new Date(now)]);
+      created = (res as { affectedRows: number }).affectedRows === 1;
+      batch = await this.byId(batchId);
+    }
     if (!batch) throw new Error(`batch ${batchId} vanished after its insert`);
     if (created && batch.batchNo > BATCH_NO_MAX) {
       // A code has 20 bits for its batch: this number cannot be written into one.

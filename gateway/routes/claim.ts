@@ -6,7 +6,7 @@ import { isMap, notAMap } from '../../core/bodies.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { errorReply, type Handler, type Reply } from '../http/route.ts';
-import { isId } from '../../core/ids.ts';
+import { codeOfRequest, isId } from '../../core/ids.ts';
 
 const FIELDS = new Set(['userId', 'templateId', 'requestId']);
 
@@ -36,9 +36,14 @@ export function claimant(o: unknown, fields: ReadonlySet<string>, tokenUser?: st
   return o;
 }
 
-/** An optional request id must be a valid id. */
+/** An optional request id must be a valid id, and not one a redemption uses. */
 export function checkRequestId(requestId: unknown): void {
   if (requestId !== undefined && !isId(requestId)) throw new ApiError('bad_request', 'requestId: 1-64 characters of [A-Za-z0-9_.:-]');
+  // Repairs from MySQL read a row with this request id as the redemption of code <n> and mark
+  // the code: a client's claim must never carry one (code numbers are guessable).
+  if (requestId !== undefined && codeOfRequest(requestId) !== undefined) {
+    throw new ApiError('bad_request', 'requestId: "code:<number>" is reserved for redemptions');
+  }
 }
 
 /** The claim route handler; with `tokenSecrets`, claims need a user token (auth/user-token.ts). */

@@ -114,7 +114,10 @@ test('a stock change just recorded when the repair pass runs: claims stay fenced
   const r = await pass();
   assert.equal(r.restarted, true);
   const finding = r.counts.find((f) => f.templateId === 'moving');
-  assert.equal(finding?.changing, true, 'the pass did not compare the template');
+  // A pass that sees a restart takes T CLOCK_MARGIN_MS later (reconcile.ts), so this top-up
+  // began before T: compared with the top-up set aside as in flight. Begun after T, the template
+  // is skipped. Either way the fence holds until it was compared:
+  assert.ok(finding && (finding.changing === true || finding.problem === undefined), JSON.stringify(finding));
 
   // Whatever the pass decided, nothing may be issued beyond the total of 11: 4 are issued.
   const a = await claimAll('moving', 20, 'mva');
@@ -143,7 +146,10 @@ test('an operator reduction on a restarted Redis not yet repaired never lowers t
   const r = await stock('reduce', -10, 'end-1');
   assert.equal(r.status, 503, r.raw.toString());
   await pass();
-  assert.equal((await stock('reduce', -10, 'end-1')).status, 503, 'still fenced: the change began during that pass');
+  // Begun before the pass's T (taken CLOCK_MARGIN_MS after it saw the restart): compared with the
+  // reduction set aside, and the retry completes it with what is really left; begun after T: fenced.
+  const early = await stock('reduce', -10, 'end-1');
+  assert.ok(early.status === 503 || (early.status === 200 && early.json.added === -6), early.raw.toString());
   await sleep(600);
   await pass();
   // Repaired: the retry takes what is really left.

@@ -193,3 +193,25 @@ test('invalid codes are refused with Redis and MySQL both unreachable (no storag
     await s2.close();
   }
 });
+
+test('downloads cut off mid-stream beside whole ones at once: the gateway lives on, every whole download is exact', async () => {
+  const t = await createTemplate(url(), { name: 'cut', type: 'direct', value: 100, totalStock: 10 });
+  const { json } = await newBatch(t.id, { count: 200_000, batchId: 'cut-200k' });
+  /** A download its client abandons after its first bytes. */
+  const abandoned = () => new Promise<void>((resolve, reject) => {
+    const req = request(`${url()}/v1/admin/code-batches/${json.batchId}/codes`, { headers: ADMIN }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? resolve() : reject(e))).end();
+  });
+  const [a, , b, , c] = await Promise.all([download(json.batchId), abandoned(), download(json.batchId), abandoned(), download(json.batchId)]);
+  for (const r of [a, b, c]) assert.deepEqual([r!.status, r!.lines.length], [200, 200_000]);
+  assert.deepEqual(b!.lines, a!.lines);
+  assert.deepEqual(c!.lines, a!.lines);
+  assert.equal(new Set(a!.lines).size, 200_000);
+  assert.equal((await http('GET', `${url()}/healthz`)).status, 200);
+  assert.equal((await download(json.batchId)).lines.length, 200_000, 'and serves the next one whole');
+});

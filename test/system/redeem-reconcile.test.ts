@@ -18,6 +18,7 @@ import { reconcileCtx } from '../../reconcile/context.ts';
 import { reconcileOnce } from '../../reconcile/reconcile.ts';
 import type { Template } from '../../templates/model.ts';
 import { rebuildDeps, rebuildTemplate } from '../../templates/rebuild/rebuild.ts';
+import { claimHandler } from '../../gateway/routes/claim.ts';
 import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import { claimRig, type ClaimRig } from '../support/claims.ts';
@@ -119,4 +120,20 @@ test('a rebuild of Redis from MySQL writes the marks of redeemed codes back', as
   assert.equal(await markOf(t, m!), null);
   assert.deepEqual((await codes.redeem({ userId: 'other', code })).body, { status: 'code_used' });
   assert.equal((await codes.redeem({ userId: 'other', code: unused })).status, 200);
+});
+
+test("a plain claim cannot borrow a code's request id: refused, so no repair from MySQL marks that code redeemed", async () => {
+  const t = await rig.template({ totalStock: 10, subStocks: 1, perUserLimit: 1 });
+  const { codes: [code], numbers: [n] } = await codes.codes(t.id, 1);
+  // A code's number is batch x 2^20 + serial: guessable without the code. A claim whose
+  // request id is 'code:<n>' would be read back from MySQL as that code's redemption.
+  const body = { userId: 'squatter', templateId: t.id, requestId: codeRequestId(n!) };
+  const r = await claimHandler(rig.service, [])({ method: 'post', url: '/v1/claim', query: '', params: [], contentType: 'application/json',
+    authorization: '', remoteAddress: '', body: Buffer.from(JSON.stringify(body)) });
+  assert.deepEqual([r.status, (r.body as Record<string, unknown>).error], [400, 'bad_request']);
+  await waitFor(() => drained(s), 10_000, 'the sink stored whatever was issued');
+  const report = await rebuildTemplate(rebuildDeps(s.cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined }), t.id);
+  assert.equal(report.outcome, 'rebuilt', report.message);
+  assert.equal(await markOf(t, n!), null, "the code is nobody's");
+  assert.equal((await codes.redeem({ userId: 'holder', code })).status, 200);
 });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { ApiError } from '../../core/errors.ts';
 import { ERROR_STATUS } from '../../gateway/http/errors.ts';
 import { subBudgetShare, subStockShare } from '../../templates/model.ts';
-import { parseTemplate } from '../../templates/rules.ts';
+import { parsePatch, parseTemplate } from '../../templates/rules.ts';
 
 const D = { partitions: 16, defaultValidDays: 30, audienceMax: 5 };
 const base = { name: 'Rain', type: 'red_packet', budget: 100_000, totalStock: 1000 };
@@ -65,4 +65,13 @@ test('the budget split: each sub-stock pays its packets the minimum, the shares 
     }
     assert.equal(sum, budget, JSON.stringify(t));
   }
+});
+
+test("a live red packet's money and stock cannot be PATCHed; its other fields can, and keep its money", () => {
+  for (const body of [{ budget: 200_000 }, { minAmount: 50 }, { type: 'direct' }, { totalStock: 2000 }, { subStocks: 2 }, { value: 5 }]) {
+    refuses(() => parsePatch(body, D), 'bad_request', Object.keys(body)[0]!);
+  }
+  const t = create({ minAmount: 7 });
+  const next = parsePatch({ status: 'paused', perUserLimit: 3, name: 'Rain 2' }, D).apply(t);
+  assert.deepEqual([next.type, next.budget, next.minAmount, next.totalStock], ['red_packet', 100_000, 7, 1000]);
 });
