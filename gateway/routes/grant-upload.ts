@@ -16,6 +16,8 @@ import type { BodyStream } from '../http/body-stream.ts';
 const BATCH = 2_000;
 // Longest line worth keeping while its end has not arrived: an id (64) and a CR.
 const LINE_MAX = 65;
+// A UTF-8 byte order mark as latin1 reads it: editors (Notepad, Excel's "CSV UTF-8") start files with it.
+const BOM = '\u00ef\u00bb\u00bf';
 
 /** Users written so far and the next upload line. */
 class Writer {
@@ -58,7 +60,8 @@ export async function storeLines(store: GrantStore, grantId: string, stream: Bod
   const take = async (raw: string) => {
     line++;
     if (line > GRANT_LINES_MAX) throw new ApiError('bad_request', `body: at most ${GRANT_LINES_MAX} lines`);
-    const id = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const line1 = line === 1 && raw.startsWith(BOM) ? raw.slice(BOM.length) : raw;
+    const id = line1.endsWith('\r') ? line1.slice(0, -1) : line1;
     // Blank lines (a trailing newline, an empty line between blocks) name no one.
     if (id === '') return;
     if (!isId(id)) throw new ApiError('bad_request', `line ${line}: not a user id (1-64 characters of [A-Za-z0-9_.:-])`);
@@ -74,7 +77,7 @@ export async function storeLines(store: GrantStore, grantId: string, stream: Bod
       start = nl + 1;
     }
     carry = text.slice(start);
-    if (carry.length > LINE_MAX) throw new ApiError('bad_request', `line ${line + 1}: longer than a user id`);
+    if (carry.length > LINE_MAX + (line === 0 ? BOM.length : 0)) throw new ApiError('bad_request', `line ${line + 1}: longer than a user id`);
   }
   if (carry !== '') await take(carry);
   await w.flush(line);
