@@ -42,8 +42,8 @@ test('a crashed chunk longer than the resumed chunks: its users replay as grante
   assert.equal(chunk.length, users.length);
   const dead = await decideChunk(d, jt, id, chunk, false);
   assert.equal(dead.tally.granted, users.length);
-  // Meanwhile the operator slows the job (chunks of 1 user) and the window ends.
-  assert.equal((await http('PATCH', `${url}/v1/admin/grants/${id}`, { ratePerSecond: 2 }, ADMIN)).status, 200);
+  // Meanwhile the operator slows the job (chunks of 20 users) and the window ends.
+  assert.equal((await http('PATCH', `${url}/v1/admin/grants/${id}`, { ratePerSecond: 40 }, ADMIN)).status, 200);
   await new Promise((res) => setTimeout(res, Math.max(0, claimEnd - Date.now() + 100)));
   st.cleanup.push(runGrantJobs(st.s));
   const g = await waitGrant(url, id, (x) => x.state === 'done', 30_000);
