@@ -41,7 +41,7 @@ test('a grant and a claim rain of the same users share 5,000 packets over severa
   const rained = listed.filter((_, i) => i % 2 === 0);
   const store = new GrantStore(s.mysql, s.cfg.mysql);
   const grantId = newGrantId();
-  await store.addUsers(grantId, 0, listed);
+  await store.addUsers(grantId, listed.map((userId, seq) => ({ seq, userId })));
   await store.create(grantId, t.id, listed.length, 20_000, Date.now());
   const stop = runGrantJobs(s, `cluster-${grantId}`);
   try {
