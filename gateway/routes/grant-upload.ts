@@ -3,8 +3,9 @@
  * array of at most GRANT_JSON_MAX ids, or text with one id a line, streamed (http/body-stream.ts)
  * and parsed chunk by chunk, GRANT_LINES_MAX lines at most. Ids are checked like a claim's user
  * (core/ids.ts); a bad line is a 400 naming its line number. Users go to MySQL in multi-row
- * INSERTs of BATCH ids, each at its line (blank lines skipped), one at a time: while one is written the stream queues (bounded: it
- * pauses the socket), so memory holds at most one batch and the stream's high-water mark.
+ * INSERTs of BATCH ids, each at its line (blank lines skipped), one at a time: while one is
+ * written the stream queues (bounded: it pauses the socket), so memory holds at most one batch
+ * and the stream's high-water mark.
  */
 import { ApiError } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
