@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type ClientRequest, request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { ADMIN, createTemplate } from '../support/http.ts';
@@ -200,4 +201,23 @@ test('a client streaming fast while MySQL is stuck: the gateway holds a bounded 
   assert.equal(r.status, 202, JSON.stringify(r.json));
   assert.equal(r.json.total, count);
   assert.ok(stuckPeak - before < 16 << 20, `the gateway grew ${((stuckPeak - before) / 1e6).toFixed(1)} MB while MySQL was stuck`);
+});
+
+test('a client that keeps sending after a bad line gets the 400, then the connection is closed', { timeout: 30_000 }, async () => {
+  const t = await createTemplate(url, { name: 'linger', type: 'direct', value: 1, totalStock: 1 });
+  const sock = connect(Number(new URL(url).port), '127.0.0.1');
+  sock.on('error', () => {});
+  let answer = '';
+  sock.on('data', (b: Buffer) => { answer += b.toString('latin1'); });
+  const closed = new Promise((r) => sock.once('close', r));
+  // Chunked: a body with no end, sent for as long as the connection is open.
+  sock.write(`POST /v1/admin/templates/${t.id}/grants HTTP/1.1\r\nHost: x\r\nauthorization: ${ADMIN.authorization}\r\n`
+    + 'content-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n6\r\na\nb c\n\r\n');
+  const chunk = 'x1\n'.repeat(1000);
+  const feed = setInterval(() => { if (!sock.destroyed) sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`); }, 20);
+  await closed;
+  clearInterval(feed);
+  assert.match(answer, /^HTTP\/1\.1 400 /);
+  assert.match(answer, /line 2/);
+  assert.equal((await postGrant(url, t.id, 'ok\n', TEXT)).status, 202, 'the gateway is fine');
 });
