@@ -118,3 +118,21 @@ test('odd rates and paging parameters are 400s; a paused job keeps its state thr
   assert.deepEqual(seen, [...seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
   await countsMatchRows(t.id, id);
 });
+
+test('two uploads for the same template at once, sharing users: each user one coupon (limit 1), the rest limit_reached', async () => {
+  const t = await createTemplate(url, { name: 'twice', type: 'direct', value: 100, totalStock: 10_000, perUserLimit: 1 });
+  const users = Array.from({ length: 3000 }, (_, i) => `d${i}`);
+  const text = (xs: string[]) => xs.join('\n');
+  const [a, b] = await Promise.all([
+    postGrant(url, t.id, text(users.slice(0, 2000)), { 'content-type': 'text/plain' }, '?ratePerSecond=5000'),
+    postGrant(url, t.id, text(users.slice(1000)), { 'content-type': 'text/plain' }, '?ratePerSecond=5000'),
+  ]);
+  assert.deepEqual([a.status, b.status, a.json.total, b.json.total], [202, 202, 2000, 2000]);
+  const [ga, gb] = await Promise.all([a, b].map((x) => waitGrant(url, x.json.grantId, (g) => g.state !== 'running', 30_000)));
+  assert.deepEqual([ga.state, gb.state], ['done', 'done']);
+  assert.equal(ga.granted + gb.granted, users.length, 'each user granted by one job or the other');
+  assert.equal(ga.refused.limit_reached + gb.refused.limit_reached, 1000, 'the shared users: refused by the other job');
+  const ra = await countsMatchRows(t.id, a.json.grantId);
+  const rb = await countsMatchRows(t.id, b.json.grantId);
+  assert.equal(ra.granted + rb.granted, users.length);
+});
