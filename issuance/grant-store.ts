@@ -62,10 +62,10 @@ export class GrantStore {
     [this.jobs, this.users, this.refused] = [`${db}.coupon_grant`, `${db}.coupon_grant_user`, `${db}.coupon_grant_refusal`];
   }
 
-  /** Adds listed users from upload line `firstSeq` on, in one statement; returns how many were new to the list. */
-  async addUsers(grantId: string, firstSeq: number, userIds: readonly string[]): Promise<number> {
-    if (userIds.length === 0) return 0;
-    const rows = userIds.map((u, i) => [grantId, firstSeq + i, u]);
+  /** Adds listed users, each at its upload line, in one statement; returns how many were new to the list. */
+  async addUsers(grantId: string, users: readonly ListedUser[]): Promise<number> {
+    if (users.length === 0) return 0;
+    const rows = users.map((u) => [grantId, u.seq, u.userId]);
     // IGNORE: a user listed twice keeps its first line (the unique key); ids are validated before.
     const [r] = await this.mysql.main.query(`INSERT IGNORE INTO ${this.users} (grant_id, seq, user_id) VALUES ?`, [rows]);
     return (r as { affectedRows: number }).affectedRows;

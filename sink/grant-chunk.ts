@@ -8,7 +8,7 @@
  * What claim-home does not check is decided here, as the gateway does before it calls Redis
  * (gateway/claim/service.ts localRefusal): the claim window's end, the audience, and a template
  * every sub-stock of which was seen empty (no Redis call per user). A chunk that may be a re-run
- * (the first one a process runs of a job) asks Redis for a stored answer before any such
+ * (the first users a process runs of a job, grant-runner.ts) asks Redis for a stored answer before any such
  * refusal: idempotency outranks every refusal, as for a claim.
  */
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -30,6 +30,9 @@ const STATS_SECOND_TTL_S = 120;
 const STATS_APPLIED_TTL_S = 86_400;
 // How long a backlog sample is trusted: one sample costs an XINFO per partition.
 const BACKLOG_SAMPLE_MS = 250;
+// Users after its starting cursor a run decides as a re-run: GRANT_CHUNK_MAX's upper bound, the
+// longest chunk a run that died could have had in hand, whatever its rate or config were.
+const RERUN_USERS = 10_000;
 
 /** What a job runs on. */
 export interface GrantRunDeps extends ChunkDeps {
@@ -53,8 +56,9 @@ export class GrantRunner {
   private tokensAt = Date.now();
   // The last backlog sample, and coupons this job granted since: at most one stream entry each.
   private backlog = { at: 0, value: 0, added: 0 };
-  // The first chunk a process runs of a job may have been decided before a crash: it replays first.
-  private mayBeRerun = true;
+  // The users a process first decides of a job may have been decided before a crash (by a chunk
+  // longer than this run's, if the rate changed): they replay first, until RERUN_USERS are past.
+  private rerunLeft = RERUN_USERS;
   // The end-of-job pass over users recorded failed: where it is, and whether it is over.
   private retryAfter = '';
   private retried = false;
@@ -79,7 +83,8 @@ export class GrantRunner {
         await sleep(d.cfg.pollMs);
         continue;
       }
-      const local = !this.mayBeRerun && refusedLocally(jt, now);
+      const mayBeRerun = this.rerunLeft > 0;
+      const local = !mayBeRerun && refusedLocally(jt, now);
       const n = local ? LOCAL_CHUNK : chunkSize(g.ratePerSecond, d.cfg.chunkMax);
       if (!local && !(await this.takeTokens(g, n))) continue;
       const users = await d.grants.next(g.grantId, g.lastSeq, n);
@@ -92,12 +97,12 @@ export class GrantRunner {
         await d.grants.finish(g.grantId, 'done', null, Date.now());
         return;
       }
-      const r = await decideChunk(d, jt, g.grantId, users, this.mayBeRerun);
+      const r = await decideChunk(d, jt, g.grantId, users, mayBeRerun);
       this.backlog.added += r.tally.granted;
       const committed = await d.grants.commit(g.grantId, g.lastSeq, users[users.length - 1]!.seq, r.tally, r.refusals);
       // Not committed: another process ran this chunk too (a lease handed over); the next
-      // chunk may be one it also ran, so this run replays first again.
-      this.mayBeRerun = !committed;
+      // chunks may be ones it also ran, so this run replays first again.
+      this.rerunLeft = committed ? this.rerunLeft - users.length : RERUN_USERS;
       if (committed) await this.addStats(g, r.tally);
     }
   }

@@ -25,6 +25,8 @@ export class BodyStream {
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
   private idle: NodeJS.Timeout | undefined;
+  // Set while the rest of a body answered early is dropped: called when it ended.
+  private dropped: (() => void) | undefined;
   /** True once the last chunk arrived (or the body failed): the connection may be kept. */
   get complete(): boolean {
     return this.ended;
@@ -34,7 +36,13 @@ export class BodyStream {
   constructor(private readonly res: HttpResponse, private readonly limits: StreamLimits) {
     this.armIdle();
     res.onData((chunk, isLast) => {
-      if (this.failure) return;
+      if (this.failure) {
+        if (isLast) {
+          this.ended = true;
+          this.dropped?.();
+        }
+        return;
+      }
       if (chunk.byteLength > 0) {
         this.queue.push(Buffer.from(new Uint8Array(chunk)));
         this.queued += chunk.byteLength;
@@ -73,12 +81,36 @@ export class BodyStream {
   /** The client went away (the route's onAborted): the consumer's next call rejects. */
   abort(): void {
     this.fail(new BodyAborted('client aborted'));
+    this.dropped?.();
   }
 
-  /** Stops reading: the answer is being sent (the route closes a connection whose body is incomplete). */
-  close(): void {
+  /**
+   * Stops reading before the answer is sent: the rest of a body still arriving is dropped as it
+   * comes, for `lingerMs` at most. Resolves when the body ended (the connection may be kept), or
+   * the time is up or the body failed (the route then closes it). Closing at once instead, with
+   * unread bytes, makes the kernel reset the connection, and a client still sending (Node's http
+   * client) loses the answer, e.g. the 400 naming a bad line.
+   */
+  async close(lingerMs: number): Promise<void> {
     clearTimeout(this.idle);
-    if (!this.ended && !this.failure) this.failure = new BodyAborted('body no longer read');
+    if (this.ended || this.failure) {
+      this.failure ??= new BodyAborted('body no longer read');
+      return;
+    }
+    this.failure = new BodyAborted('body no longer read');
+    this.queue.length = 0;
+    this.queued = 0;
+    if (this.paused) {
+      this.paused = false;
+      this.res.resume();
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, lingerMs);
+      this.dropped = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private fail(err: Error): void {

@@ -93,6 +93,8 @@ interface State {
 }
 
 const NO_BODY = Buffer.alloc(0);
+// How long the rest of a streamed body answered early is read and dropped before the answer.
+const LINGER_MS = 2_000;
 
 /** A uWS route callback. */
 export type RouteCallback = (res: HttpResponse, req: HttpRequest) => void;
@@ -109,11 +111,11 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       state.abortStream?.();
     });
     inFlight.start();
-    // A streamed request body (opts.streamBody): answered before its end (a bad line), the rest is never read: close.
+    // A streamed request body (opts.streamBody), answered before its end (a bad line): its rest is
+    // dropped for up to LINGER_MS before the answer (body-stream.ts close), then closed if still coming.
     let bodyStream: BodyStream | undefined;
     const endBodyStream = () => {
       if (bodyStream && !bodyStream.complete) state.closeAfter = true;
-      bodyStream?.close();
     };
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
@@ -171,10 +173,17 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       try {
         reply = handler({ ...head, body, bodyStream: stream });
       } catch (err) {
-        failed(err);
-        return;
+        if (!stream) {
+          failed(err);
+          return;
+        }
+        reply = Promise.reject(err);
       }
-      if (reply instanceof Promise) reply.then(ok, failed);
+      if (stream) {
+        // The answer waits until the body is read or dropped (at most LINGER_MS).
+        const settle = () => stream.close(LINGER_MS).catch(() => undefined);
+        Promise.resolve(reply).then((r) => settle().then(() => ok(r)), (err: unknown) => settle().then(() => failed(err)));
+      } else if (reply instanceof Promise) reply.then(ok, failed);
       else ok(reply);
     };
     if (opts.streamBody?.when(head.contentType)) {

@@ -3,42 +3,40 @@
  * array of at most GRANT_JSON_MAX ids, or text with one id a line, streamed (http/body-stream.ts)
  * and parsed chunk by chunk, GRANT_LINES_MAX lines at most. Ids are checked like a claim's user
  * (core/ids.ts); a bad line is a 400 naming its line number. Users go to MySQL in multi-row
- * INSERTs of BATCH ids, one at a time: while one is written the stream queues (bounded: it
- * pauses the socket), so memory holds at most one batch and the stream's high-water mark.
+ * INSERTs of BATCH ids, each at its line (blank lines skipped), one at a time: while one is
+ * written the stream queues (bounded: it pauses the socket), so memory holds at most one batch
+ * and the stream's high-water mark.
  */
 import { ApiError } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import { GRANT_LINES_MAX } from '../../issuance/grant-model.ts';
-import type { GrantStore } from '../../issuance/grant-store.ts';
+import type { GrantStore, ListedUser } from '../../issuance/grant-store.ts';
 import type { BodyStream } from '../http/body-stream.ts';
 
 // Ids per INSERT: ~150 KB of statement, near where multi-row inserts stop getting cheaper per row.
 const BATCH = 2_000;
 // Longest line worth keeping while its end has not arrived: an id (64) and a CR.
 const LINE_MAX = 65;
+// A UTF-8 byte order mark as latin1 reads it: editors (Notepad, Excel's "CSV UTF-8") start files with it.
+const BOM = '\u00ef\u00bb\u00bf';
 
-/** Users written so far and the next upload line. */
+/** Users written so far, and the batch being filled. */
 class Writer {
   total = 0;
-  private batch: string[] = [];
-  private firstSeq = 0;
+  private batch: ListedUser[] = [];
 
   constructor(private readonly store: GrantStore, private readonly grantId: string) {}
 
   /** Queues user `id` of upload line `seq`; writes the batch when full. */
   async add(seq: number, id: string): Promise<void> {
-    if (this.batch.length === 0) this.firstSeq = seq;
-    // Lines skipped (blank) leave gaps in seq: the batch's lines must stay consecutive.
-    if (seq !== this.firstSeq + this.batch.length) await this.flush(seq);
-    this.batch.push(id);
-    if (this.batch.length >= BATCH) await this.flush(seq + 1);
+    this.batch.push({ seq, userId: id });
+    if (this.batch.length >= BATCH) await this.flush();
   }
 
-  /** Writes what is queued; the next batch starts at line `next`. */
-  async flush(next: number): Promise<void> {
-    if (this.batch.length > 0) this.total += await this.store.addUsers(this.grantId, this.firstSeq, this.batch);
+  /** Writes what is queued. */
+  async flush(): Promise<void> {
+    if (this.batch.length > 0) this.total += await this.store.addUsers(this.grantId, this.batch);
     this.batch = [];
-    this.firstSeq = next;
   }
 }
 
@@ -46,7 +44,7 @@ class Writer {
 export async function storeIds(store: GrantStore, grantId: string, ids: readonly string[]): Promise<number> {
   const w = new Writer(store, grantId);
   for (let i = 0; i < ids.length; i++) await w.add(i, ids[i]!);
-  await w.flush(ids.length);
+  await w.flush();
   return w.total;
 }
 
@@ -58,7 +56,8 @@ export async function storeLines(store: GrantStore, grantId: string, stream: Bod
   const take = async (raw: string) => {
     line++;
     if (line > GRANT_LINES_MAX) throw new ApiError('bad_request', `body: at most ${GRANT_LINES_MAX} lines`);
-    const id = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const line1 = line === 1 && raw.startsWith(BOM) ? raw.slice(BOM.length) : raw;
+    const id = line1.endsWith('\r') ? line1.slice(0, -1) : line1;
     // Blank lines (a trailing newline, an empty line between blocks) name no one.
     if (id === '') return;
     if (!isId(id)) throw new ApiError('bad_request', `line ${line}: not a user id (1-64 characters of [A-Za-z0-9_.:-])`);
@@ -74,9 +73,9 @@ export async function storeLines(store: GrantStore, grantId: string, stream: Bod
       start = nl + 1;
     }
     carry = text.slice(start);
-    if (carry.length > LINE_MAX) throw new ApiError('bad_request', `line ${line + 1}: longer than a user id`);
+    if (carry.length > LINE_MAX + (line === 0 ? BOM.length : 0)) throw new ApiError('bad_request', `line ${line + 1}: longer than a user id`);
   }
   if (carry !== '') await take(carry);
-  await w.flush(line);
+  await w.flush();
   return w.total;
 }

@@ -47,3 +47,13 @@ test('a file of users is granted, with progress lines, exit 0; a bad line exits 
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /usage: npm run grant/);
 });
+
+test('a bad line early in a big file: the gateway answers before the file is sent, and the CLI shows that answer', async () => {
+  const t = await createTemplate(st.gw.url, { name: 'cli-big', type: 'direct', value: 100, totalStock: 10 });
+  const file = join(dir, 'big.txt');
+  // ~30 MB after the bad line: the gateway answers and closes while the CLI is still writing.
+  writeFileSync(file, `a\nb c\n${Array.from({ length: 3_000_000 }, (_, i) => `big${i}`).join('\n')}\n`);
+  const bad = await grantCli(['--template', t.id, '--file', file, '--url', st.gw.url]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /400 bad_request: line 2/);
+});

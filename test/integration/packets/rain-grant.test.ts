@@ -31,7 +31,7 @@ test('a grant job and a claim rain share 10,000 packets: together they sum to th
   const [rained, listed] = [users.filter((_, i) => i % 2 === 0), users.filter((_, i) => i % 2 === 1)];
   const store = new GrantStore(s.mysql, s.cfg.mysql);
   const grantId = newGrantId();
-  await store.addUsers(grantId, 1, listed);
+  await store.addUsers(grantId, listed.map((userId, i) => ({ seq: i + 1, userId })));
   await store.create(grantId, t.id, listed.length, 20_000, Date.now());
   const stop = runGrantJobs(s, `packets-${grantId}`);
   try {
