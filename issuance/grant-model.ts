@@ -1,6 +1,7 @@
 /** Bulk grant jobs: their states, the changes an operator may make, and their JSON. */
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../core/errors.ts';
+import type { Template } from '../templates/model.ts';
 
 export const GRANT_STATES = ['running', 'paused', 'done', 'cancelled', 'failed'] as const;
 export type GrantState = (typeof GRANT_STATES)[number];
@@ -9,6 +10,16 @@ export type GrantState = (typeof GRANT_STATES)[number];
 export const GRANT_REFUSALS = ['limit_reached', 'sold_out', 'ended', 'not_eligible'] as const;
 export type GrantRefusal = (typeof GRANT_REFUSALS)[number];
 export type GrantOutcome = GrantRefusal | 'failed';
+
+/**
+ * Why a running job decides no one now, from its template alone: paused, or its claim window not
+ * open yet. The job waits (sink/grant-runner.ts) and its view says so (`heldBy`).
+ */
+export function templateHold(t: Pick<Template, 'status' | 'claimStart'>, now: number): 'template_paused' | 'not_started' | undefined {
+  if (t.status === 'paused') return 'template_paused';
+  if (t.claimStart !== null && now < t.claimStart) return 'not_started';
+  return undefined;
+}
 
 /** Most ids of a JSON upload; longer lists stream as text. */
 export const GRANT_JSON_MAX = 10_000;

@@ -17,7 +17,7 @@ import { hash32 } from '../core/shards.ts';
 import type { RedisClient } from '../lua/client.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { homePrefix, type KeySpace } from '../lua/keys.ts';
-import { type Grant, GRANT_REFUSALS } from '../issuance/grant-model.ts';
+import { type Grant, GRANT_REFUSALS, templateHold } from '../issuance/grant-model.ts';
 import type { GrantStore, Tally } from '../issuance/grant-store.ts';
 import { emptyMarks } from '../issuance/sub-stocks.ts';
 import type { Template } from '../templates/model.ts';
@@ -78,7 +78,7 @@ export class GrantRunner {
       }
       const jt = this.jobTemplate(t);
       const now = Date.now();
-      const held = t.status === 'paused' || (t.claimStart !== null && now < t.claimStart) || (await this.backlogDeep());
+      const held = templateHold(t, now) !== undefined || (await this.backlogDeep());
       if (held) {
         await sleep(d.cfg.pollMs);
         continue;

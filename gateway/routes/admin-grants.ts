@@ -7,7 +7,7 @@
 import { logThrottled } from '../../core/log.ts';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
-import { GRANT_JSON_MAX, GRANT_RATE_MAX, grantJson, newGrantId } from '../../issuance/grant-model.ts';
+import { GRANT_JSON_MAX, GRANT_RATE_MAX, grantJson, newGrantId, templateHold } from '../../issuance/grant-model.ts';
 import type { GrantChange, GrantStore } from '../../issuance/grant-store.ts';
 import { bad, idList, int, object } from '../../templates/rule-fields.ts';
 import { BodyAborted } from '../http/body.ts';
@@ -99,7 +99,14 @@ export function getGrantHandler(a: AdminDeps, d: GrantDeps): Handler {
     a.auth(req);
     const g = await orUnavailable('mysql', () => d.grants.get(grantIdParam(req)));
     if (!g) throw new ApiError('grant_not_found');
-    return { status: 200, body: grantJson(g) };
+    const body = grantJson(g);
+    // a running job whose template is paused or not open yet waits: say why it does not move.
+    if (g.state === 'running') {
+      const t = await orUnavailable('mysql', () => a.store.get(g.templateId));
+      const hold = t === null ? undefined : templateHold(t, Date.now());
+      if (hold !== undefined) body.heldBy = hold;
+    }
+    return { status: 200, body };
   };
 }
 

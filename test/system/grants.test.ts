@@ -147,8 +147,10 @@ test('the template rules hold: a paused template holds the job, the audience and
   const held = await grantView(url, r.json.grantId);
   assert.equal(held.state, 'running');
   assert.equal(held.granted + held.refused.not_eligible, 0, 'a paused template holds the job');
+  assert.equal(held.heldBy, 'template_paused', 'the view says why the job does not move');
   assert.equal((await http('PATCH', `${url}/v1/admin/templates/${t.id}`, { status: 'active' }, ADMIN)).status, 200);
   const g = await waitGrant(url, r.json.grantId, finished);
+  assert.equal(g.heldBy, undefined);
   assert.equal(g.granted, 50);
   assert.equal(g.refused.not_eligible, 50);
   await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(t.claimEnd) - Date.now() + 100)));
