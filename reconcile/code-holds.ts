@@ -27,7 +27,10 @@ export interface HoldReport {
   readonly unresolved: string[];
 }
 
-/** Holds older than `before` (Redis ms), in every partition, as the reservations that made them. */
+/**
+ * Holds older than `before` (Redis ms), in every partition, as the reservations that made them
+ * (`partition`: the hold's, not the home's; a hold is never settled from here, only bound).
+ */
 export async function staleHolds(c: ReconcileCtx, before: number): Promise<Reservation[]> {
   const out: Reservation[] = [];
   for (let p = 0; p < c.ks.partitions; p++) {
