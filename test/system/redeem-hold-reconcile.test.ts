@@ -5,7 +5,7 @@
  * reconciler to end it from MySQL (reconcile/reservations.ts, code-holds.ts): each code ends
  * bound to the coupon MySQL holds for it, or free, never both nor twice; a hold whose
  * reservation is gone is resolved the same way; a hold lost in a Redis restart is put back
- * before claims run again. The steps are the real scripts, called one by one, stopping where a
+ * before claims run again, and a hold whose bind was lost gives way to the mark MySQL shows. The steps are the real scripts, called one by one, stopping where a
  * gateway would have died.
  */
 import assert from 'node:assert/strict';
@@ -179,4 +179,20 @@ test("a Redis restart that lost a hold but kept its reservation: the hold is put
   assert.equal((await commands.claimSettle(a, coupon))[0], ScriptCode.Settled);
   assert.deepEqual((await codes.redeem({ userId: 'rz', code: list[0] })).body, { status: 'code_used' });
   assert.equal(await holdsOf(t, n!), 0);
+});
+
+test('a Redis restart that kept a hold but lost its bind: the repair marks the code with the coupon MySQL holds', async () => {
+  const { t, k, list, numbers: [n] } = await emptyCodes(1);
+  const ks = keySpace(s.cfg);
+  const a = await reserve(t, 'rb', n!);
+  await hold(a, t, n!);
+  const coupon = await takeFrom(a, (k + 1) % 3); // the bind and the settle were lost with Redis
+  await waitFor(() => drained(s), 10_000, 'the sink stored the coupon');
+  await sleep(600); // beyond the clock margin within which a pass does not trust stamps
+  await s.redis.set(reconcileRunKey(ks), 'a-run-before-the-crash');
+  const cfg = { ...s.cfg, reconcile: { ...s.cfg.reconcile, pendingAgeMs: 600_000 } };
+  const r = await reconcileOnce(reconcileCtx(cfg, s.redis, s.mysql));
+  assert.equal(r.restarted, true);
+  assert.equal(await markOf(t, n!), `rb|${coupon}`, 'the hold gave way to the redemption MySQL shows');
+  assert.deepEqual((await codes.redeem({ userId: 'rx', code: list[0] })).body, { status: 'code_used' });
 });
