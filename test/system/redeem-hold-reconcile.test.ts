@@ -5,7 +5,8 @@
  * reconciler to end it from MySQL (reconcile/reservations.ts, code-holds.ts): each code ends
  * bound to the coupon MySQL holds for it, or free, never both nor twice; a hold whose
  * reservation is gone is resolved the same way; a hold lost in a Redis restart is put back
- * before claims run again, and a hold whose bind was lost gives way to the mark MySQL shows. The steps are the real scripts, called one by one, stopping where a
+ * before claims run again, and a hold whose bind was lost gives way to the mark MySQL shows, as
+ * it does in a rebuild. The steps are the real scripts, called one by one, stopping where a
  * gateway would have died.
  */
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ import {
 import { reconcileCtx } from '../../reconcile/context.ts';
 import { reconcileOnce } from '../../reconcile/reconcile.ts';
 import type { Template } from '../../templates/model.ts';
+import { rebuildDeps, rebuildTemplate } from '../../templates/rebuild/rebuild.ts';
 import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import type { Told } from '../../tools/verify/oracle.ts';
@@ -107,6 +109,8 @@ test('a gateway dead after the hold, after the take, after the bind: each code e
   assert.deepEqual([busy.status, busy.body.error, busy.headers?.['Retry-After']], [503, 'unavailable', '1']);
   assert.equal((await codes.redeem({ userId: 'hz', code: list[1] })).status, 503);
   assert.deepEqual((await codes.redeem({ userId: 'hz', code: list[2] })).body, { status: 'code_used' });
+  // Its own user's retry waits for its reservation, as any pending claim's, and answers 503.
+  assert.deepEqual((await codes.redeem({ userId: 'ha', code: list[0] })).body.error, 'unavailable');
   await sleep(1100);
 
   const r = await reconcileOnce(reconcileCtx(s.cfg, s.redis, s.mysql));
@@ -195,4 +199,24 @@ test('a Redis restart that kept a hold but lost its bind: the repair marks the c
   assert.equal(r.restarted, true);
   assert.equal(await markOf(t, n!), `rb|${coupon}`, 'the hold gave way to the redemption MySQL shows');
   assert.deepEqual((await codes.redeem({ userId: 'rx', code: list[0] })).body, { status: 'code_used' });
+});
+
+test('a rebuild while codes are held: the one MySQL shows redeemed is marked, the other stays held for the reconciler', async () => {
+  const { t, k, list, numbers: [n1, n2] } = await emptyCodes(2);
+  const a = await reserve(t, 'ba', n1!);
+  await hold(a, t, n1!);
+  const coupon = await takeFrom(a, (k + 1) % 3); // ... and died before binding
+  const b = await reserve(t, 'bb', n2!);
+  await hold(b, t, n2!); // ... and died before taking
+  const report = await rebuildTemplate(rebuildDeps(s.cfg, s.redis, s.mysql, { drainTimeoutMs: 5000, progress: () => undefined }), t.id);
+  assert.equal(report.outcome, 'rebuilt', report.message);
+  assert.equal(await markOf(t, n1!), `ba|${coupon}`);
+  assert.equal(await markOf(t, n2!), `|bb|${b.token}`);
+  await sleep(1100);
+  await reconcileOnce(reconcileCtx(s.cfg, s.redis, s.mysql));
+  assert.equal(await markOf(t, n2!), null, 'released with its reservation');
+  assert.deepEqual((await codes.redeem({ userId: 'bz', code: list[0] })).body, { status: 'code_used' });
+  assert.equal((await codes.redeem({ userId: 'bz', code: list[1] })).status, 200);
+  const replay = await codes.redeem({ userId: 'ba', code: list[0] });
+  assert.deepEqual([replay.body.couponId, replay.body.replayed], [coupon, true]);
 });
