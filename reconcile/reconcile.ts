@@ -3,10 +3,12 @@
  * stream and MySQL after crashes, and only one instance of it runs at a time"). Everything it
  * judges is read BEFORE one drain point and checked AFTER the sink passed it, when MySQL holds
  * every record issued until then:
- *  1. Redis restarted since the last pass? (restart.ts)   2. stale reservations, fenced against
- *     late takes (reservations.ts), stock per template   3. drain point, wait for the sink
- *  4. after a restart: raise users back from MySQL, hold the codes of redemptions in flight   5. counts: repair stock Redis lost, report
- *     the rest (counts.ts); after a restart, claims may now run again (lua/fenced.ts)
+ *  1. Redis restarted since the last pass? (restart.ts)   2. stale reservations and code holds,
+ *     fenced against late takes (reservations.ts, code-holds.ts), stock per template
+ *  3. drain point, wait for the sink
+ *  4. after a restart: raise users back from MySQL, hold the codes of redemptions in flight
+ *  5. counts: repair stock Redis lost, report the rest (counts.ts); after a restart, claims may
+ *     now run again (lua/fenced.ts)
  *  6. settle the reservations, then the codes' holds left without one (code-holds.ts)
  *  7. re-drive dead letters whose template row exists now.
  * Every repair only withholds stock or restores what MySQL proves: none can cause over-issue.
