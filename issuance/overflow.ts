@@ -37,31 +37,45 @@ function candidates(empty: Uint8Array): number[] {
   return out;
 }
 
+/** What the takes of an overflow got: a coupon ('' if none), and why none when not for want of stock. */
+export interface Taken {
+  readonly couponId: string;
+  readonly stopped?: ScriptCode.Fenced | ScriptCode.Released;
+}
+
+/**
+ * Takes a coupon from the sub-stocks not known empty, in a random order, for a reserved claim;
+ * settles nothing (redemptions bind their code's hold first: gateway/claim/redeem.ts).
+ */
+export async function takeElsewhere(d: OverflowDeps, ctx: ReservedClaim, marks: EmptyMarks): Promise<Taken> {
+  for (const k of candidates(marks.empty)) {
+    // A failure here leaves the reservation pending on purpose: whether this take ran is
+    // unknown, and the record (which carries the request id) is what settles it later.
+    const [code, value]: ScriptReply = await d.step(() => d.commands.claimTake(ctx, k));
+    if (code === ScriptCode.Issued) return { couponId: String(value) };
+    if (code === ScriptCode.Fenced || code === ScriptCode.Released) return { couponId: '', stopped: code };
+    if (code === ScriptCode.StockMissing) break;
+    markEmpty(marks, k);
+  }
+  return { couponId: '' };
+}
+
 /**
  * Takes a coupon from another sub-stock for a reserved claim and settles the reservation.
  * Throws an `unavailable` ApiError when nothing was taken for another reason than want of stock.
  */
 export async function overflowTake(d: OverflowDeps, ctx: ReservedClaim, marks: EmptyMarks): Promise<OverflowResult> {
-  let couponId = '';
-  // Why no coupon was taken when it was not for want of stock.
-  let stopped: ScriptCode.Fenced | ScriptCode.Released | undefined;
-  for (const k of candidates(marks.empty)) {
-    // A failure here leaves the reservation pending on purpose: whether this take ran is
-    // unknown, and the record (which carries the request id) is what settles it later.
-    const [code, value]: ScriptReply = await d.step(() => d.commands.claimTake(ctx, k));
-    if (code === ScriptCode.Issued) {
-      couponId = String(value);
-      break;
-    }
-    if (code === ScriptCode.Fenced || code === ScriptCode.Released) {
-      stopped = code;
-      break;
-    }
-    if (code === ScriptCode.StockMissing) break;
-    markEmpty(marks, k);
-  }
+  const taken = await takeElsewhere(d, ctx, marks);
+  const settled = await settleReservation(d, ctx, taken.couponId);
+  return overflowAnswer(ctx, marks, taken, settled);
+}
 
-  const settled = await settleReservation(d, ctx, couponId);
+/**
+ * The outcome of an overflow whose settle found `settled` (settleReservation): the coupon taken,
+ * or the one settled before, or undefined when sold out; throws `unavailable` otherwise.
+ */
+export function overflowAnswer(ctx: HomeClaim, marks: EmptyMarks, taken: Taken, settled: string | undefined): OverflowResult {
+  const { couponId, stopped } = taken;
   if (settled !== undefined && settled !== couponId && settled !== '') {
     // The entry was settled with another coupon before us: that is the answer replays give,
     // so it is the answer now (idempotency); ours, if any, is logged as an extra issue.

@@ -33,8 +33,16 @@ export enum ScriptCode {
   Fenced = 30,
   Released = 31,
   NoAnswer = 32,
-  // 40-49: redemption codes (lua/code-take-5.lua).
+  // 40-49: redemption codes (lua/code-take-6.lua, lua/code-bind-2.lua).
   CodeUsed = 40,
+  /** The code's sub-stock is empty: the code is now held by this reservation, which takes elsewhere. */
+  CodeHeld = 41,
+  /** Another reservation holds the code (it is being redeemed): nothing taken. */
+  CodeBusy = 42,
+  /** The hold became the code's mark (or, for a release, is gone). */
+  CodeBound = 43,
+  /** The code is marked or held by another redemption: the bind changed nothing. */
+  CodeConflict = 44,
 }
 
 /** A script reply: the code, then an optional string or number payload. */

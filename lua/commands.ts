@@ -10,7 +10,7 @@ import type { RedisClient } from './client.ts';
 import { ScriptCode, type ScriptReply } from './codes.ts';
 import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
 import {
-  budgetKey, codeMarksKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
+  budgetKey, codeHoldsKey, codeMarksKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
   statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, streamKey, subStockPartition,
   templateKey, usersKey,
 } from './keys.ts';
@@ -156,14 +156,24 @@ export class Commands {
   }
 
   /**
-   * code-take-5.lua: redeem code number `code` for a reserved claim (its request id is the
-   * code's), from sub-stock k, the one the number picks.
+   * code-take-6.lua: redeem code number `code` for a reserved claim (its request id is the
+   * code's), from sub-stock k, the one the number picks, or hold the code when k is empty.
    */
   codeTake(c: ReservedClaim, k: number, code: number): Promise<ScriptReply> {
     const { ks } = this;
     const p = subStockPartition(ks, c.templateId, k);
     return this.fence.run('code', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p),
-      codeMarksKey(ks, c.templateId, k)], [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, code]);
+      codeMarksKey(ks, c.templateId, k), codeHoldsKey(ks, p)], [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, code]);
+  }
+
+  /**
+   * code-bind-2.lua: ends the hold of code `code` (in sub-stock k's partition) by the
+   * reservation `token` of `userId`: binds it to `answer`, or releases it ('').
+   */
+  codeBind(templateId: string, k: number, code: number, userId: string, token: string, answer: string): Promise<ScriptReply> {
+    const { ks } = this;
+    return this.redis.codeBind(codeMarksKey(ks, templateId, k), codeHoldsKey(ks, subStockPartition(ks, templateId, k)),
+      templateId, code, userId, token, answer);
   }
 
   /** claim-replay-1.lua: the answer stored for the claim's request. */

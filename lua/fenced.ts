@@ -31,7 +31,7 @@ interface Fenced {
 }
 
 const SOURCES = {
-  home: 'claim-home-n.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua', code: 'code-take-5.lua',
+  home: 'claim-home-n.lua', take: 'claim-take-5.lua', replay: 'claim-replay-1.lua', stock: 'stock-change-3.lua', code: 'code-take-6.lua',
 } as const;
 
 /** The fenced scripts, by name. */

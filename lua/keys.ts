@@ -39,12 +39,19 @@ export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
 
 /**
- * Redemption codes redeemed against sub-stock k (lua/code-take-5.lua): hash of code number ->
- * '<user>|<couponId>'. A code takes its coupon from the sub-stock its number picks, so its mark
- * and that stock share a slot and one script sets both.
+ * Redemption codes of sub-stock k, the one a code's number picks (lua/code-take-6.lua): hash of
+ * code number -> '<user>|<couponId>' (redeemed) or '|<user>|<token>' (held by that reservation
+ * while it takes its coupon from another sub-stock). The mark shares a slot with the stock, so
+ * one script checks it and either takes from this sub-stock or holds the code.
  */
 export const codeMarksKey = (ks: KeySpace, templateId: string, k: number) =>
   `${tag(ks, subStockPartition(ks, templateId, k))}:codes:${templateId}:${k}`;
+
+/**
+ * Codes held in partition p (lua/code-take-6.lua): zset of '<template>|<code>|<user>|<token>' by
+ * ms, so the reconciler finds the holds a dead gateway left (reconcile/code-holds.ts).
+ */
+export const codeHoldsKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:code-holds`;
 
 /**
  * Red packet: cents left to share out over sub-stock k's packets (integer string); beside its

@@ -36,6 +36,7 @@ const FILES = {
   leaseDrop: 'lease-drop-1.lua',
   stockShave: 'stock-shave-1.lua',
   usersAtLeast: 'users-atleast-1.lua',
+  codeBind: 'code-bind-2.lua',
 } as const;
 
 /** Registers every script on a client (single node or cluster). */
@@ -66,5 +67,7 @@ declare module 'ioredis' {
     leaseDrop(lease: string, owner: string): Result<ScriptReply, Context>;
     stockShave(stock: string, n: S): Result<ScriptReply, Context>;
     usersAtLeast(users: string, ...triples: S[]): Result<ScriptReply, Context>;
+    codeBind(marks: string, holds: string, templateId: string, code: S, userId: string, token: string,
+      answer: string): Result<ScriptReply, Context>;
   }
 }

@@ -17,6 +17,7 @@ export function summary(r: ReconcileReport): string {
   return `reconcile: restarted=${r.restarted} usersRaised=${r.usersRaised} reservations found=${res.found} ` +
     `confirmed=${res.confirmed} released=${res.released} templates=${r.counts.length} needAttention=${wrong} ` +
     `missingInMysql=${missing} stockWithheld=${shaved} dead=${r.deadLetters} redriven=${r.redriven}` +
+    `${r.holds && r.holds.found > 0 ? ` codeHolds found=${r.holds.found} bound=${r.holds.bound} released=${r.holds.released}` : ''}` +
     `${r.stalled ? ` STALLED: ${r.stalled}` : ''}`;
 }
 
@@ -57,6 +58,7 @@ export function attention(r: ReconcileReport, max = Infinity): string[] {
   if (r.stalled) out.push(`stalled: ${r.stalled}`);
   out.push(...templateLines(r, (f) => Boolean(f.problem), max));
   out.push(...r.reservations.unresolved);
+  out.push(...(r.holds?.unresolved ?? []));
   return out;
 }
 

@@ -12,12 +12,17 @@
  * added to the released set of every partition of its template, which claim-take checks. A take
  * for it either ran before (its record is below the drain point: MySQL shows it, the slot is
  * confirmed) or is refused: no coupon can be taken for a slot that is then released.
+ *
+ * A redemption's reservation (request id 'code:<n>') may hold its code (lua/code-take-6.lua):
+ * the hold is bound to the coupon found, or released, before the reservation is settled, so a
+ * code is never left held by a settled reservation (code-holds.ts resolves the rest).
  */
 import type { RowDataPacket } from 'mysql2/promise';
 import { ScriptCode } from '../lua/codes.ts';
 import { rowAnswer } from './context.ts';
 import { pendingKey, releasedKey, subStockPartition } from '../lua/keys.ts';
 import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
+import { codeOfRequest } from '../core/ids.ts';
 import type { ReconcileCtx } from './context.ts';
 
 export interface Reservation {
@@ -74,7 +79,7 @@ export async function fenceReservations(c: ReconcileCtx, stale: readonly Reserva
 }
 
 /** The answer of the coupon MySQL holds for this request (with a red packet's amount), if any. */
-async function storedCoupon(c: ReconcileCtx, r: Reservation): Promise<string | undefined> {
+export async function storedCoupon(c: ReconcileCtx, r: Pick<Reservation, 'templateId' | 'userId' | 'requestId'>): Promise<string | undefined> {
   const s = shardOfUser(c.layout, r.userId);
   const [rows] = await c.mysql.forDb(s.db).query<RowDataPacket[]>(
     `SELECT coupon_id, amount FROM \`${shardDbName(c.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\`
@@ -82,12 +87,32 @@ async function storedCoupon(c: ReconcileCtx, r: Reservation): Promise<string | u
   return rows[0] === undefined ? undefined : rowAnswer(rows[0]);
 }
 
-/** Confirms (couponId) or releases ('') one reservation; idempotent, so a race with its gateway is harmless. */
-async function settle(c: ReconcileCtx, r: Reservation, couponId: string): Promise<void> {
+/**
+ * Binds the code a redemption's reservation may hold to `answer`, or releases it (''); nothing
+ * for other request ids. Idempotent, as code-bind is; false when the code is bound otherwise.
+ */
+export async function bindCode(c: ReconcileCtx, r: Pick<Reservation, 'templateId' | 'userId' | 'requestId' | 'token'>,
+  answer: string): Promise<boolean> {
+  const code = codeOfRequest(r.requestId);
+  if (code === undefined) return true;
+  const t = await c.store.get(r.templateId);
+  if (!t) throw new Error(`template ${r.templateId} of code ${code} is gone: its hold cannot be found`);
+  const [rc] = await c.commands.codeBind(r.templateId, code % t.subStocks, code, r.userId, r.token, answer);
+  return rc === ScriptCode.CodeBound;
+}
+
+/**
+ * Confirms (couponId) or releases ('') one reservation; idempotent, so a race with its gateway is
+ * harmless. Returns a line for a person when its code is bound to another redemption.
+ */
+async function settle(c: ReconcileCtx, r: Reservation, couponId: string): Promise<string | undefined> {
+  // The code first: settled, the reservation no longer says which hold is its.
+  const bound = await bindCode(c, r, couponId);
   // '~' marks a request id the gateway made up: nobody can retry it, nothing to remember.
   const remember = r.requestId.startsWith('~') ? '0' : '1';
   const [code] = await c.commands.claimSettle({ ...r, homePartition: r.partition, remember }, couponId);
   if (code !== ScriptCode.Settled && code !== ScriptCode.NotPending) throw new Error(`claimSettle returned ${code}`);
+  return bound ? undefined : `${r.templateId}|${r.userId}|${r.requestId}: coupon ${couponId} was taken for a code another redemption holds or used`;
 }
 
 /**
@@ -103,7 +128,8 @@ export async function settleReservations(c: ReconcileCtx, stale: readonly Reserv
     const coupon = await storedCoupon(c, r);
     const key = `${r.templateId}|${r.userId}|${r.requestId}`;
     if (coupon !== undefined) {
-      await settle(c, r, coupon);
+      const problem = await settle(c, r, coupon);
+      if (problem !== undefined) unresolved.push(problem);
       confirmed++;
     } else if (dead.has(key)) {
       unresolved.push(`${key}: its record is in the dead letters; settle it by hand once the record is stored or dropped`);

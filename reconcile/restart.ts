@@ -4,7 +4,7 @@
  * longer count them (a user could claim past the limit, a retry would not replay). A new Redis
  * run id gives the restart away; the users of every coupon claimed in the window before it are
  * raised back to what MySQL shows (never lowered), with the coupon of every client request id,
- * and the redemption codes among them are marked redeemed again (lua/code-take-5.lua). The
+ * and the redemption codes among them are marked redeemed again (lua/code-take-6.lua). The
  * stock side of the same loss is repaired by the counts step (counts.ts).
  */
 import type { RowDataPacket } from 'mysql2/promise';
@@ -69,10 +69,17 @@ async function raiseTemplate(c: ReconcileCtx, t: Template, since: number): Promi
       args.push(userId, fix.held, fix.answers.join(' '));
     }
   }
-  // A code redeemed before the restart stays redeemed (claims are fenced until now: no one
-  // else can have marked it since).
+  // A code redeemed before the restart stays redeemed, marked in the CODE's partition (number
+  // mod subStocks), wherever its coupon came from. Claims are fenced until now: no one else can
+  // have marked it since; a hold left standing is its own redemption's, which MySQL shows ended.
   let changed = 0;
-  for (const { code, mark } of redeemed) changed += await c.redis.hsetnx(codeMarksKey(c.ks, t.id, code % t.subStocks), String(code), mark);
+  for (const { code, mark } of redeemed) {
+    const key = codeMarksKey(c.ks, t.id, code % t.subStocks);
+    const now = await c.redis.hget(key, String(code));
+    if (now !== null && !now.startsWith('|')) continue;
+    await c.redis.hset(key, String(code), mark);
+    changed++;
+  }
   for (const [p, args] of byPartition) {
     for (let i = 0; i < args.length; i += USERS_PER_CALL * 3) {
       const [, n] = await c.commands.usersAtLeast(t.id, p, args.slice(i, i + USERS_PER_CALL * 3));

@@ -8,7 +8,7 @@ import { type ClaimAnswer, type ClaimCtx, issued, refused, type ReservedCtx } fr
 import { type ClaimDeps, stepCall } from './deps.ts';
 
 /** The overflow's Redis calls through the gateway's breaker. */
-const overflowDeps = (d: ClaimDeps): OverflowDeps => ({
+export const overflowDeps = (d: ClaimDeps): OverflowDeps => ({
   commands: d.commands, step: (f) => stepCall(d, f), record: (f) => d.breaker.record(f),
 });
 

@@ -65,7 +65,9 @@ class PageWriter {
       // the answer a replay gives: with a red packet's amount (lua/record.ts)
       list.push(`${userId}|${requestId}`, answerOf(couponId, amount));
     }
-    // A code redeemed stays redeemed, whatever Redis lost (lua/code-take-5.lua).
+    // A code redeemed stays redeemed, whatever Redis lost, marked in the CODE's partition (number
+    // mod subStocks) wherever its coupon came from; this replaces a hold its redemption left
+    // (lua/code-take-6.lua).
     const code = codeOfRequest(requestId);
     if (code !== undefined) {
       const key = codeMarksKey(this.d.ks, this.t.id, code % this.t.subStocks);

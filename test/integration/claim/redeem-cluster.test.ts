@@ -60,3 +60,36 @@ test('codes redeemed across nodes: each once, a race on one code issues one coup
   assert.equal(verdict.templates[0]!.rows, 40);
   assert.equal(verdict.templates[0]!.issued, 40);
 });
+
+test('codes whose sub-stocks are empty redeem from another node: each once, a race on one issues one coupon, the oracle agrees', async () => {
+  const t = await rig.template({ totalStock: 30, subStocks: 6, perUserLimit: 1 });
+  // All the stock in sub-stock 0: the codes of the 5 others hold themselves and take across slots.
+  for (let j = 0; j < 6; j++) await s.redis.set(keys.stockKey(rig.ks, t.id, j), j === 0 ? 30 : 0);
+  const { codes: list, numbers } = await codes.codes(t.id, 24);
+  let crossing = 0;
+  for (const n of numbers) {
+    if (await ownerOf(keys.codeMarksKey(rig.ks, t.id, n % 6)) !== await ownerOf(keys.stockKey(rig.ks, t.id, 0))) crossing++;
+  }
+  assert.ok(crossing > 0, 'no code took its coupon on another node');
+  const users = list.map((_, i) => `cle-u${i}`);
+  // 20 racers on the first code beside its user: one coupon for that code.
+  const [answers, race] = await Promise.all([
+    Promise.all(list.map((code, i) => codes.redeem({ userId: users[i], code }))),
+    Promise.all(Array.from({ length: 20 }, (_, i) => codes.redeem({ userId: `cle-racer${i}`, code: list[0] }))),
+  ]);
+  const winners = [...answers, ...race].filter((a, i) => a.status === 200 && (i === 0 || i >= list.length));
+  assert.equal(winners.length, 1, 'the first code redeemed once');
+  assert.ok(race.every((a) => a.status === 200 || a.status === 503 || a.body.status === 'code_used'));
+  assert.ok(answers.slice(1).every((a) => a.status === 200), JSON.stringify(answers.filter((a) => a.status !== 200).map((a) => a.body)));
+  for (let i = 0; i < list.length; i++) {
+    const w = i === 0 ? winners[0]! : answers[i]!;
+    assert.equal(await s.redis.hget(keys.codeMarksKey(rig.ks, t.id, numbers[i]! % 6), String(numbers[i])), `${w.body.userId}|${w.body.couponId}`);
+  }
+  const told: Told[] = [winners[0]!, ...answers.slice(1)].map((a) => ({ templateId: t.id, userId: a.body.userId,
+    requestId: codeRequestId(numbers[a === winners[0] ? 0 : answers.indexOf(a)]!), couponId: a.body.couponId, replayed: false,
+    toldUserId: a.body.userId, toldTemplateId: a.body.templateId, at: Date.now() }));
+  const verdict = await judgeAfterSink(s, rig.ks, [t], { told });
+  assert.deepEqual(verdict.violations, []);
+  assert.equal(verdict.templates[0]!.rows, 24);
+  assert.equal(verdict.templates[0]!.issued, 24);
+});
