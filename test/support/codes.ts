@@ -8,6 +8,13 @@ import { FailureBudget, type FailureOptions } from '../../gateway/redeem-failure
 import { redeemHandler } from '../../gateway/routes/redeem.ts';
 import type { ClaimService } from '../../gateway/claim/service.ts';
 import type { Storage } from '../../tools/harness/storage.ts';
+import assert from 'node:assert/strict';
+import { codeRequestId } from '../../core/ids.ts';
+import { couponIdPrefix } from '../../core/shards.ts';
+import { ScriptCode } from '../../lua/codes.ts';
+import { Commands, type ReservedClaim } from '../../lua/commands.ts';
+import { homeSubStock, subStockPartition } from '../../lua/keys.ts';
+import type { Template } from '../../templates/model.ts';
 
 export interface CodeRig {
   readonly signer: CodeSigner;
@@ -47,4 +54,16 @@ export function codeRig(s: Storage, service: ClaimService, failures: Partial<Fai
       return { status: reply.status, body: reply.body, headers: reply.headers as Record<string, string> | undefined };
     },
   };
+}
+
+/** A redemption's first step for `userId` and code number n, as the gateway sends it: the reservation at home. */
+export async function reserveCode(s: Storage, t: Template, userId: string, n: number): Promise<ReservedClaim> {
+  const ks = { prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions };
+  const home = homeSubStock(t.id, userId, t.subStocks);
+  const claim = { templateId: t.id, userId, requestId: codeRequestId(n), remember: '2', perUserLimit: t.perUserLimit, home,
+    homePartition: subStockPartition(ks, t.id, home),
+    shardPrefix: couponIdPrefix({ dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables }, userId) } as const;
+  const [code, token] = await new Commands(s.redis, ks).claimHome(claim);
+  assert.equal(code, ScriptCode.Reserved);
+  return { ...claim, token: String(token) };
 }

@@ -13,6 +13,14 @@ import type { Template } from '../../templates/model.ts';
 import type { Told } from '../../tools/verify/oracle.ts';
 import type { ClaimRig } from './claims.ts';
 
+/**
+ * Settings for a rain of thousands of claims: admission sized so none is refused (a refusal
+ * would only be retried), and Redis calls that may wait long on a test box shared with other
+ * suites (a timeout would leave an outcome unknown).
+ */
+export const RAIN_ENV = { REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIT_GLOBAL_RPS: '1000000', ADMIT_GLOBAL_BURST: '1000000',
+  ADMIT_TEMPLATE_RPS: '1000000', ADMIT_TEMPLATE_BURST: '1000000', CLAIM_PENDING_WAIT_MS: '3000' };
+
 /** What one claim of a template answered: its status and body (the claim answer's fields). */
 export interface PathAnswer {
   readonly status: number;

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { codeRequestId } from '../../core/ids.ts';
-import { couponIdPrefix } from '../../core/shards.ts';
 import { ScriptCode } from '../../lua/codes.ts';
 import { Commands, type ReservedClaim } from '../../lua/commands.ts';
 import { codeMarksKey, homeSubStock, reconcileRunKey, stockKey, subStockPartition, usersKey } from '../../lua/keys.ts';
@@ -22,8 +21,8 @@ import { claimHandler } from '../../gateway/routes/claim.ts';
 import { createLog } from '../../sink/log.ts';
 import { startSink } from '../../sink/sink.ts';
 import { claimRig, type ClaimRig } from '../support/claims.ts';
-import { codeRig, type CodeRig } from '../support/codes.ts';
-import { keySpace, layout, waitFor } from '../support/sink-fixtures.ts';
+import { codeRig, type CodeRig, reserveCode } from '../support/codes.ts';
+import { keySpace, waitFor } from '../support/sink-fixtures.ts';
 import { drained, openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 
 const env = testEnv({ RECONCILE_PENDING_AGE_MS: '1000', SINK_BATCH_MAX_WAIT_MS: '20' });
@@ -44,15 +43,7 @@ after(async () => {
   await s?.close();
 });
 
-/** A redemption's first step for `userId` and code number n, as the gateway sends it: the reservation. */
-async function reserve(t: Template, userId: string, n: number): Promise<ReservedClaim> {
-  const home = homeSubStock(t.id, userId, t.subStocks);
-  const claim = { templateId: t.id, userId, requestId: codeRequestId(n), remember: '2', perUserLimit: t.perUserLimit, home,
-    homePartition: subStockPartition(keySpace(s.cfg), t.id, home), shardPrefix: couponIdPrefix(layout(s.cfg), userId) } as const;
-  const [code, token] = await new Commands(s.redis, keySpace(s.cfg)).claimHome(claim);
-  assert.equal(code, ScriptCode.Reserved);
-  return { ...claim, token: String(token) };
-}
+const reserve = (t: Template, userId: string, n: number) => reserveCode(s, t, userId, n);
 
 const take = (c: ReservedClaim, t: Template, n: number) => new Commands(s.redis, keySpace(s.cfg)).codeTake(c, n % t.subStocks, n);
 const markOf = (t: Template, n: number) => s.redis.hget(codeMarksKey(keySpace(s.cfg), t.id, n % t.subStocks), String(n));

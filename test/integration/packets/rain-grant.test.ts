@@ -11,16 +11,13 @@ import { GrantStore } from '../../../issuance/grant-store.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
 import { grantCoupons, runGrantJobs } from '../../support/grants.ts';
-import { assertExact, packetTemplates, rain, unevenUsers } from '../../support/packets.ts';
+import { assertExact, packetTemplates, RAIN_ENV, rain, unevenUsers } from '../../support/packets.ts';
 import { waitFor } from '../../support/sink-fixtures.ts';
-
-const LOAD = { REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIT_GLOBAL_RPS: '1000000', ADMIT_GLOBAL_BURST: '1000000', ADMIT_TEMPLATE_RPS: '1000000',
-  ADMIT_TEMPLATE_BURST: '1000000', CLAIM_PENDING_WAIT_MS: '3000', GRANT_POLL_MS: '100' };
 
 let s: Storage;
 let rig: ClaimRig;
 before(async () => {
-  s = await openStorage(testConfig(LOAD));
+  s = await openStorage(testConfig({ ...RAIN_ENV, GRANT_POLL_MS: '100' }));
   rig = claimRig(s);
 });
 after(() => s?.close());

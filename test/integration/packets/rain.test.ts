@@ -9,17 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 import { claimRig, type ClaimRig, judgeAfterSink } from '../../support/claims.ts';
-import { assertExact, overflowed, packetTemplates, rain, replayAll, unevenUsers } from '../../support/packets.ts';
-
-// Admission sized for a rain of 13,000 claims: refusals here would only be retried. Redis calls
-// may wait long on a test box shared with other suites: a timeout would leave an outcome unknown.
-const LOAD = { REDIS_COMMAND_TIMEOUT_MS: '5000', ADMIT_GLOBAL_RPS: '1000000', ADMIT_GLOBAL_BURST: '1000000', ADMIT_TEMPLATE_RPS: '1000000',
-  ADMIT_TEMPLATE_BURST: '1000000', CLAIM_PENDING_WAIT_MS: '3000' };
+import { assertExact, overflowed, packetTemplates, RAIN_ENV, rain, replayAll, unevenUsers } from '../../support/packets.ts';
 
 let s: Storage;
 let rig: ClaimRig;
 before(async () => {
-  s = await openStorage(testConfig(LOAD));
+  s = await openStorage(testConfig(RAIN_ENV));
   rig = claimRig(s);
 });
 after(() => s?.close());
