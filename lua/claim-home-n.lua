@@ -16,7 +16,8 @@
             <user>|<rid> = the answer: coupon id ('<couponId>:<amount>' for a red
             packet), or 'P' while a reservation is unsettled
     budget  the sub-stock's remaining red-packet budget (read only for red packets: each
-            packet's amount is drawn from it with the decrement, lua/includes/packet.lua)
+            packet's amount is drawn from it with the decrement, lua/includes/packet.lua;
+            for other templates the stock key again, never read)
   ARGV[1] h (home partition)
   then per segment: templateId, perUserLimit, minAmount ('' unless a red packet), n (claims),
     then 4 per claim, in order: userId, requestId (client's, or '~' + generated),
@@ -60,13 +61,11 @@ local function decide(userId, requestId, remember, shardPrefix)
   end
 
   if stock == nil then
-    -- only an integer as DECRBY reads one counts (no leading zero, no '-0', far inside 64 bits
-    -- and exact as a Lua number): DECRBY at the end must not fail after claims were decided,
-    -- or the call's writes so far stay (a replay of a coupon never recorded).
-    local s = redis.call('GET', stockKey)
-    stock = s and (s == '0' or (#s <= 16 and string.match(s, '^%-?[1-9]%d*$'))) and tonumber(s) or false
-    -- a red packet without its budget cannot draw: as missing as its stock.
-    if stock and minAmount and redis.call('EXISTS', budgetKey) == 0 then stock = false end
+    -- only an integer as DECRBY reads one counts: DECRBY at the end must not fail after claims
+    -- were decided, or the call's writes so far stay (a replay of a coupon never recorded).
+    stock = countOf(redis.call('GET', stockKey)) or false
+    -- a red packet without a budget it can draw from: as missing as its stock.
+    if stock and minAmount and not countOf(redis.call('GET', budgetKey)) then stock = false end
   end
 
   -- Stock left (the common case): one HINCRBY takes the user's slot and tells whether it was
@@ -114,8 +113,7 @@ while a <= #ARGV do
     out[#out + 1] = value
   end
   if taken > 0 then redis.call('DECRBY', stockKey, taken) end
-  flushEntry(streamKey, templateId, homePartition)
+  flushIssued(seqKey, streamKey, templateId, homePartition)
   a, k = last + 1, k + 3
 end
-saveSeq(seqKey)
 return out

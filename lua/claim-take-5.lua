@@ -20,6 +20,7 @@
     {31} RELEASED (the reservation was released by the reconciler: take nothing)
 ]]
 --- @include "issue"
+--- @include "counter"
 --- @include "packet"
 
 local stockKey, seqKey, streamKey, releasedKey, budgetKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]

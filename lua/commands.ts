@@ -10,9 +10,9 @@ import type { RedisClient } from './client.ts';
 import { ScriptCode, type ScriptReply } from './codes.ts';
 import { Fence, type FencedScript, pipelineFenced } from './fenced.ts';
 import {
-  budgetKey, codeHoldsKey, codeMarksKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey, releasedKey, seqKey, statsAppliedKey,
-  statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, streamKey, subStockPartition,
-  templateKey, usersKey,
+  budgetKey, budgetKeyAt, codeHoldsKey, codeMarksKey, frozenStockKey, type KeySpace, pendingKey, rebuiltUsersKey, reconcileLeaseKey,
+  releasedKey, seqKey, statsAppliedKey, statsSecondKey, statsTotalsKey, stockChangesAtKey, stockChangesKey, stockKey, stockKeyAt,
+  streamKey, subStockPartition, templateKey, usersKey,
 } from './keys.ts';
 
 /** A claim on its user's home sub-stock (claim-home-n.lua). */
@@ -125,7 +125,10 @@ export class Commands {
     const args: S[] = [h];
     const order: number[] | undefined = segments.length > 1 ? [] : undefined;
     for (const { c, at } of segments) {
-      keys.push(stockKey(ks, c.templateId, c.home), usersKey(ks, h, c.templateId), budgetKey(ks, c.templateId, c.home));
+      // the home sub-stock lies in partition h; a budget is read only for a red packet (the stock
+      // key stands in otherwise: same slot, never read).
+      const stock = stockKeyAt(ks, h, c.templateId, c.home);
+      keys.push(stock, usersKey(ks, h, c.templateId), c.minAmount === undefined ? stock : budgetKeyAt(ks, h, c.templateId, c.home));
       args.push(c.templateId, c.perUserLimit, c.minAmount ?? '', at.length);
       for (const i of at) {
         const x = claims[i]!;

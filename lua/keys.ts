@@ -35,8 +35,10 @@ export const homeSubStockAt = (prefix: number, userId: string, subStocks: number
 const tag = (ks: KeySpace, p: number) => `${ks.prefix}:{${p}}`;
 
 /** Remaining count of sub-stock k (integer string). */
-export const stockKey = (ks: KeySpace, templateId: string, k: number) =>
-  `${tag(ks, subStockPartition(ks, templateId, k))}:stock:${templateId}:${k}`;
+export const stockKey = (ks: KeySpace, templateId: string, k: number) => stockKeyAt(ks, subStockPartition(ks, templateId, k), templateId, k);
+
+/** stockKey, when the caller knows the sub-stock's partition p (the claim path: no hash per call). */
+export const stockKeyAt = (ks: KeySpace, p: number, templateId: string, k: number) => `${tag(ks, p)}:stock:${templateId}:${k}`;
 
 /**
  * Redemption codes of sub-stock k, the one a code's number picks (lua/code-take-6.lua): hash of
@@ -58,7 +60,10 @@ export const codeHoldsKey = (ks: KeySpace, p: number) => `${tag(ks, p)}:code-hol
  * stock key, so a claim draws an amount atomically with the decrement (lua/includes/packet.lua).
  */
 export const budgetKey = (ks: KeySpace, templateId: string, k: number) =>
-  `${tag(ks, subStockPartition(ks, templateId, k))}:budget:${templateId}:${k}`;
+  budgetKeyAt(ks, subStockPartition(ks, templateId, k), templateId, k);
+
+/** budgetKey, when the caller knows the sub-stock's partition p. */
+export const budgetKeyAt = (ks: KeySpace, p: number, templateId: string, k: number) => `${tag(ks, p)}:budget:${templateId}:${k}`;
 
 /** Operator stock changes applied to sub-stock k: hash of request id -> amount (lua/stock-change-3.lua). */
 export const stockChangesKey = (ks: KeySpace, templateId: string, k: number) =>

@@ -1,6 +1,6 @@
 /**
  * The claim path: admission -> local template cache -> one Lua call on the user's home
- * sub-stock, shared with the turn's other claims on it (group-commit.ts) -> answer. The
+ * sub-stock, shared with the turn's other claims on its partition (group-commit.ts) -> answer. The
  * overflow path (home empty) lives in overflow.ts; a redemption is a claim whose coupon is
  * taken where its code is marked (redeem.ts).
  */
@@ -53,7 +53,7 @@ let ridCounter = 0;
 
 export class ClaimService {
   private readonly guard: LoadGuard;
-  /** The claim-home calls of this process, grouped per turn and home sub-stock. */
+  /** The claim-home calls of this process, grouped per turn and home partition. */
   readonly groups: ClaimGroups;
   // '<template>|<user>|<request id>' of the claims under way in this process, settling when they answer.
   private readonly inProgress = new Map<string, Promise<void>>();

@@ -76,8 +76,11 @@ export function createGrantHandler(a: AdminDeps, d: GrantDeps): Handler {
       if (stored.total === 0) bad('userIds', 'the list names no user');
       await orUnavailable('mysql', () => d.grants.create(grantId, t.id, stored.total, stored.rate ?? d.rateDefault, Date.now()));
     } catch (err) {
-      // The job was never created: its users are garbage, deleted in the background.
-      void d.grants.dropUsers(grantId).catch((e: unknown) => logThrottled('grant-drop', 'warn', 'could not delete a failed upload', { grantId, err: e }));
+      // The job was not created (or a create whose answer was lost did create it: then its users
+      // are its list and stay): a failed upload's users are garbage, deleted in the background.
+      void (async () => {
+        if (await d.grants.get(grantId) === null) await d.grants.dropUsers(grantId);
+      })().catch((e: unknown) => logThrottled('grant-drop', 'warn', 'could not delete a failed upload', { grantId, err: e }));
       if (err instanceof ApiError || err instanceof BodyAborted) throw err;
       logThrottled('mysql-failure', 'warn', 'mysql call failed', { err });
       throw new ApiError('unavailable', 'storage unavailable, retry shortly');

@@ -2,14 +2,14 @@
 -- partition's sequence, which never runs behind the clock in microseconds: after Redis restarts
 -- from an AOF that lost its last second, new ids still cannot repeat ids the sink already
 -- stored. The records of one template in a call go out as ONE stream entry (lua/record.ts,
--- version 2), so a group of claims costs one XADD per template, one sequence write and one
+-- version 2), so a group of claims costs one XADD and one sequence write per template, and one
 -- clock read.
 local mintSeq, mintMs = nil, 0
 -- [2, templateId, claimedAtMs, homePartition] then couponId, userId, requestId per record;
 -- version 3 (red packets) adds each record's amount.
 local mintRecords = {2, '', 0, 0}
 
--- Mints the next coupon id of this partition for a claim and keeps its record for flushEntry;
+-- Mints the next coupon id of this partition for a claim and keeps its record for flushIssued;
 -- `amount` is a red packet's (nil for other coupons; one entry holds one template's records).
 local function issue(seqKey, shardPrefix, partition, userId, requestId, amount)
   if not mintSeq then
@@ -31,23 +31,16 @@ local function issue(seqKey, shardPrefix, partition, userId, requestId, amount)
   return couponId
 end
 
--- Appends the records kept since the last flush, all of `templateId`, as one entry (none: nothing).
-local function flushEntry(streamKey, templateId, homePartition)
+-- Stores the sequence, then appends the records kept since the last flush, all of `templateId`,
+-- as one entry (none: nothing). Both at once: a later error in the call (Redis keeps what a
+-- script wrote before it failed) must not leave stored records behind a sequence that would
+-- mint their ids again.
+local function flushIssued(seqKey, streamKey, templateId, homePartition)
   if #mintRecords == 4 then return end
+  redis.call('SET', seqKey, string.format('%d', mintSeq))
   mintRecords[2] = templateId
   mintRecords[3] = mintMs
   mintRecords[4] = tonumber(homePartition)
   redis.call('XADD', streamKey, '*', 'd', cmsgpack.pack(mintRecords))
   mintRecords = {2, '', 0, 0}
-end
-
--- Stores the sequence after the call's last issue (none: nothing).
-local function saveSeq(seqKey)
-  if mintSeq then redis.call('SET', seqKey, string.format('%d', mintSeq)) end
-end
-
--- Both, for a call of one template.
-local function flushIssued(seqKey, streamKey, templateId, homePartition)
-  flushEntry(streamKey, templateId, homePartition)
-  saveSeq(seqKey)
 end

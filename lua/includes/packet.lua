@@ -16,11 +16,11 @@
 local packetSeeded = false
 
 -- Draws the amount of the next packet of a sub-stock holding `stockLeft` packets (this one
--- included) and takes it from the budget; nil when the budget key is missing.
+-- included) and takes it from the budget; nil when the budget key is missing or not a count
+-- (lua/includes/counter.lua countOf: every script that includes this one includes that first).
 local function drawAmount(budgetKey, stockLeft, minAmount)
-  local b = redis.call('GET', budgetKey)
-  if not b then return nil end
-  local budget = tonumber(b)
+  local budget = countOf(redis.call('GET', budgetKey))
+  if not budget then return nil end
   local amount = budget
   if stockLeft > 1 then
     if not packetSeeded then

@@ -260,3 +260,20 @@ test("remember '2' reserves the slot even with stock at home, and replays once s
   assert.deepEqual(await sp.commands.claimHome(c), [ScriptCode.Replayed, 'coupon-x']);
   assert.deepEqual(await sp.commands.claimHome({ ...c, requestId: 'code:2' }), [ScriptCode.LimitReached]);
 });
+
+test("a red packet whose budget is not a count is as missing as its stock: nothing taken, no slot held", async () => {
+  const sp = await space('badbudget');
+  const h = keys.subStockPartition(sp.ks, TEMPLATE, HOME);
+  await s.redis.set(keys.stockKey(sp.ks, TEMPLATE, HOME), 5);
+  for (const budget of ['12.5', 'x', '007']) {
+    await s.redis.set(keys.budgetKey(sp.ks, TEMPLATE, HOME), budget);
+    const c: HomeClaim = { ...claimOf(sp.ks, 'a', 'r1', true, 1), minAmount: 1 };
+    assert.deepEqual(await sp.commands.claimHomeGroup([c]), [[ScriptCode.StockMissing]], budget);
+    assert.deepEqual(await s.redis.hgetall(keys.usersKey(sp.ks, h, TEMPLATE)), {}, `${budget}: no slot held`);
+    assert.equal(await s.redis.get(keys.stockKey(sp.ks, TEMPLATE, HOME)), '5');
+  }
+  await s.redis.set(keys.budgetKey(sp.ks, TEMPLATE, HOME), 100);
+  const [[code, answer]] = await sp.commands.claimHomeGroup([{ ...claimOf(sp.ks, 'a', 'r1', true, 1), minAmount: 1 }]) as [ScriptReply];
+  assert.equal(code, ScriptCode.Issued);
+  assert.match(String(answer), /:\d+$/, 'a packet answers its amount');
+});

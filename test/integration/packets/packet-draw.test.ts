@@ -11,8 +11,11 @@ import { after, before, test } from 'node:test';
 import { budgetKey } from '../../../lua/keys.ts';
 import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
 
-// The include as the scripts get it, then a driver: `draws` packets of a sub-stock of `packets`.
-const DRIVER = `${readFileSync(new URL('../../../lua/includes/packet.lua', import.meta.url), 'utf8')}
+// The includes as the scripts get them (packet.lua reads counts with counter.lua's countOf), then
+// a driver: `draws` packets of a sub-stock of `packets`.
+const include = (name: string) => readFileSync(new URL(`../../../lua/includes/${name}.lua`, import.meta.url), 'utf8');
+const DRIVER = `${include('counter')}
+${include('packet')}
 redis.call('SET', KEYS[1], ARGV[1])
 local out = {}
 for n = tonumber(ARGV[2]), tonumber(ARGV[2]) - tonumber(ARGV[4]) + 1, -1 do
