@@ -31,6 +31,12 @@ export interface ReservedCtx extends ClaimCtx, ReservedClaim {}
  * stored: the coupon id, and for a red packet ':<amount>' after it (lua/record.ts parseAnswer).
  */
 export function issued(ctx: ClaimCtx, answer: string, replayed = false): ClaimAnswer {
+  // Most coupons carry no amount: their answer is the coupon id itself (no parse, no object).
+  if (ctx.minAmount === undefined && answer.indexOf(':') < 0) {
+    const body: Record<string, unknown> = { status: 'issued', couponId: answer, templateId: ctx.templateId, userId: ctx.userId };
+    if (replayed) body.replayed = true;
+    return { status: 200, body };
+  }
   const { couponId, amount } = parseAnswer(answer);
   const body: Record<string, unknown> = { status: 'issued', couponId, templateId: ctx.templateId, userId: ctx.userId };
   if (amount !== null) body.amount = amount;

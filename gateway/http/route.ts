@@ -114,12 +114,9 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     // A streamed request body (opts.streamBody), answered before its end (a bad line): its rest is
     // dropped for up to LINGER_MS before the answer (body-stream.ts close), then closed if still coming.
     let bodyStream: BodyStream | undefined;
-    const endBodyStream = () => {
-      if (bodyStream && !bodyStream.complete) state.closeAfter = true;
-    };
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
-      endBodyStream();
+      if (bodyStream && !bodyStream.complete) state.closeAfter = true;
       // A streamed answer is in flight until its last byte is out, or its client gone.
       if (reply.stream && !state.done) {
         state.done = true;
@@ -140,7 +137,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       inFlight.end();
     };
     const failed = (err: unknown) => {
-      endBodyStream();
+      if (bodyStream && !bodyStream.complete) state.closeAfter = true;
       try {
         sendError(res, state, err, log, state.closeAfter);
       } catch (e) {
@@ -171,7 +168,8 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     const run = (body: Buffer, stream?: BodyStream) => {
       let reply: Reply | Promise<Reply>;
       try {
-        reply = handler({ ...head, body, bodyStream: stream });
+        // the buffered requests (every claim) keep the shape they always had: no bodyStream field.
+        reply = handler(stream ? { ...head, body, bodyStream: stream } : { ...head, body });
       } catch (err) {
         if (!stream) {
           failed(err);
