@@ -1,10 +1,7 @@
 /** Command-line flags of `npm run capacity` (argv only: storage addresses come from loadConfig()). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { GROUP_MAX } from '../lua/commands.ts';
 import type { FigureOverrides, Traffic } from './model.ts';
-
-// Claims per claim-home call at most: the gateway's GROUP_MAX (gateway/claim/group-commit.ts,
-// which this layer may not import).
-const GROUP_MAX = 64;
 
 /** A bad command line: main.ts prints it with the usage and exits 2. */
 export class UsageError extends Error {}

@@ -60,6 +60,13 @@ function pairs(flat: ScriptReply): ScriptReply[] {
   return out;
 }
 
+/**
+ * Claims per claim-home call, at most (the gateway's group commit, grant jobs, capacity's model):
+ * bounds the time one script holds Redis (a few µs a claim) and the claims one failed call takes
+ * down with it.
+ */
+export const GROUP_MAX = 64;
+
 /** Whether two claims go in one segment of a claim-home call: one template version's sub-stock. */
 const sameSegment = (a: HomeClaim, b: HomeClaim): boolean =>
   a.templateId === b.templateId && a.home === b.home && a.perUserLimit === b.perUserLimit && a.minAmount === b.minAmount;

@@ -14,7 +14,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { couponIdPrefix, type ShardLayout } from '../core/shards.ts';
 import { ScriptCode } from '../lua/codes.ts';
-import type { Commands, HomeClaim } from '../lua/commands.ts';
+import { type Commands, GROUP_MAX, type HomeClaim } from '../lua/commands.ts';
 import { homeSubStockAt, type KeySpace, partitionAt } from '../lua/keys.ts';
 import { type GrantOutcome, grantRequestId } from '../issuance/grant-model.ts';
 import { emptyTally, type GrantRefusalRow, type ListedUser, type Tally } from '../issuance/grant-store.ts';
@@ -22,9 +22,6 @@ import { overflowTake, type OverflowDeps } from '../issuance/overflow.ts';
 import { type EmptyMarks, isSoldOut, markEmpty } from '../issuance/sub-stocks.ts';
 import { claimMinAmount, type Template } from '../templates/model.ts';
 
-// Claims per claim-home call at most, as the gateway's group commit (gateway/claim/group-commit.ts
-// GROUP_MAX): bounds the time one script holds Redis.
-const GROUP_MAX = 64;
 // Backoff between rounds of claims that failed (Redis away, an earlier reservation settling).
 const BACKOFF_FIRST_MS = 50;
 const BACKOFF_MAX_MS = 2_000;

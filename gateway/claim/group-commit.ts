@@ -19,11 +19,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ScriptReply } from '../../lua/codes.ts';
+import { GROUP_MAX } from '../../lua/commands.ts';
 import type { ClaimCtx } from './answer.ts';
 
-// Claims per call, at most: bounds the time one script holds Redis (a few µs a claim) and the
-// claims one failed call takes down with it. A full group goes out at once, in flight or not.
-export const GROUP_MAX = 64;
 // A healthy Redis answers a call within a millisecond or two even under load; a call out
 // longer than this no longer holds back the claims gathered behind it.
 const STALE_MS = 10;
@@ -80,6 +78,7 @@ export class ClaimGroups {
     }
     const reply = new Promise<ScriptReply>((resolve, reject) => g.waiting.push({ resolve, reject }));
     g.claims.push(ctx);
+    // a full group goes out at once, a call in flight or not.
     if (g.claims.length >= GROUP_MAX) this.dispatch(slot);
     return reply;
   }

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ScriptReply, ScriptCode } from '../../lua/codes.ts';
 import type { CachedTemplate } from '../../gateway/cache/template-cache.ts';
 import type { ClaimCtx } from '../../gateway/claim/answer.ts';
-import { ClaimGroups, GROUP_MAX } from '../../gateway/claim/group-commit.ts';
+import { ClaimGroups } from '../../gateway/claim/group-commit.ts';
+import { GROUP_MAX } from '../../lua/commands.ts';
 
 interface Call {
   readonly users: string[];
