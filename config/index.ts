@@ -14,6 +14,8 @@ export function loadConfig(env: Env = process.env) {
   }
   const userTokenSecrets = list([])(env, 'USER_TOKEN_SECRETS');
   if (userTokenSecrets.some((x) => x.length < 32)) throw new Error('config: every USER_TOKEN_SECRETS entry must be at least 32 characters');
+  const orderServiceToken = optional()(env, 'ORDER_SERVICE_TOKEN');
+  if (orderServiceToken !== undefined && orderServiceToken.length < 16) throw new Error('config: ORDER_SERVICE_TOKEN must be at least 16 characters');
   const codeSecretRaw = optional()(env, 'CODE_SECRET');
   if (codeSecretRaw !== undefined && codeSecretRaw.length < 32) throw new Error('config: CODE_SECRET must be at least 32 characters');
   const partitions = int(16, 1, 1024)(env, 'PARTITIONS');
@@ -65,6 +67,22 @@ export function loadConfig(env: Env = process.env) {
     // secrets shared with the upstream login service; when set, a claim's user comes from a signed
     // token, never from the body (the first secret signs, all verify: rotation). Off by default.
     userTokenSecrets,
+    checkout: {
+      // order services present it (Bearer) to confirm, cancel and refund; unset, those calls
+      // are open like quote and lock without user tokens (local runs).
+      orderServiceToken,
+      // a coupon locked longer than this returns to unused by itself: an order left open (its
+      // service crashed, the user walked away) must not hold a coupon for ever. 15 minutes is
+      // the usual payment window.
+      lockTtlMs: int(900_000, 1_000, 86_400_000)(env, 'COUPON_LOCK_TTL_MS'),
+      // how often the sink releases stale locks (the gateway also treats a stale lock as free
+      // at once, so this only tidies rows and records the transition).
+      lockSweepMs: int(5_000, 100, 3_600_000)(env, 'LOCK_SWEEP_MS'),
+      // a quote considers at most this many of the user's coupons, soonest to expire first.
+      quoteMaxCoupons: int(500, 1, 10_000)(env, 'QUOTE_MAX_COUPONS'),
+      // the global blacklist is re-read from MySQL at most this often by each gateway.
+      blacklistTtlMs: int(5_000, 0, 3_600_000)(env, 'BLACKLIST_TTL_MS'),
+    },
     http: {
       // 0.0.0.0 in production; `make run` binds loopback.
       host: str('0.0.0.0')(env, 'HOST'),
@@ -72,6 +90,8 @@ export function loadConfig(env: Env = process.env) {
       port: int(8080, 0, 65535)(env, 'PORT'),
       // a claim body is ~100 bytes; 4 KiB leaves room for ids and still refuses junk early.
       maxClaimBody: int(4096, 256, 1 << 20)(env, 'MAX_BODY_BYTES'),
+      // a checkout body holds a cart of up to 200 items (~150 bytes each).
+      maxCartBody: int(64 << 10, 4096, 1 << 20)(env, 'MAX_CART_BODY_BYTES'),
       // template bodies carry rules and lists (an audience of 10,000 ids is ~700 KB).
       maxAdminBody: int(1 << 20, 1024, 8 << 20)(env, 'ADMIN_MAX_BODY_BYTES'),
       // a request body not complete this long after its headers gets 408 and the connection is

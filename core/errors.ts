@@ -12,13 +12,16 @@ const ERROR_CODES = [
   'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable',
   'grant_not_found', 'grant_state_conflict',
   'invalid_code', 'batch_conflict', 'too_many_failures',
+  'coupon_not_found', 'coupon_locked', 'coupon_used', 'coupon_expired', 'not_applicable', 'order_cancelled',
+  'lock_expired', 'not_locked', 'not_used', 'order_refunded',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** An error with a stable code, thrown anywhere to answer with it. */
 export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message?: string) {
+  /** `details`: fields the answer carries beside error and message (e.g. why a cart does not qualify). */
+  constructor(readonly code: ErrorCode, message?: string, readonly details?: Readonly<Record<string, unknown>>) {
     super(message ?? code);
   }
 }

@@ -165,13 +165,58 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${table}\` (
   valid_to     DATETIME(3) NOT NULL,
   stream_id    VARCHAR(32)  NOT NULL COMMENT 'partition stream entry, for reconciliation',
   conflicts    INT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'other claims that arrived with this coupon id (dead-lettered)',
+  ${CHECKOUT_COLUMNS.join(',\n  ')},
   KEY idx_user_claimed (user_id, claimed_at),
-  KEY idx_template (template_id)
+  KEY idx_template (template_id),
+  ${LOCK_INDEX}
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
+
+// Checkout (checkout/tcc.ts): the order holding or using the coupon, and until when a lock holds.
+const CHECKOUT_COLUMNS = [
+  "order_id     VARCHAR(64)  NULL COMMENT 'the order that locked or used it'",
+  "locked_until DATETIME(3)  NULL COMMENT 'a lock older than this is released (checkout/lock-expiry.ts)'",
+  "used_at      DATETIME(3)  NULL",
+];
+// Stale locks are found through this index, never by a scan of every row.
+const LOCK_INDEX = 'KEY idx_lock (status, locked_until)';
+
+// Per shard database: the TCC control row of each (coupon, order), which makes every call
+// idempotent and remembers a cancel that came before its lock; and every transition, for operators.
+const checkoutTables = (db: string) => [`
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_order (
+  coupon_id     VARCHAR(48) NOT NULL,
+  order_id      VARCHAR(64) NOT NULL,
+  state         ENUM('locked','confirmed','cancelled','released','refunded') NOT NULL,
+  locked_until  DATETIME(3) NULL COMMENT 'the lock this order was given',
+  used_at       DATETIME(3) NULL,
+  refund_status ENUM('unused','expired') NULL COMMENT 'what the refund returned the coupon to',
+  updated_at    DATETIME(3) NOT NULL,
+  PRIMARY KEY (coupon_id, order_id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`, `
+CREATE TABLE IF NOT EXISTS \`${db}\`.coupon_transition (
+  id          BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  coupon_id   VARCHAR(48) NOT NULL,
+  from_status ENUM('unused','locked','used','expired') NOT NULL,
+  to_status   ENUM('unused','locked','used','expired') NOT NULL,
+  order_id    VARCHAR(64) NULL,
+  cause       VARCHAR(16) NOT NULL COMMENT 'lock, confirm, cancel, refund, lock_expired',
+  at          DATETIME(3) NOT NULL,
+  KEY idx_coupon (coupon_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`];
+
+/** Table of coupon table `table`'s expiry reminders: its coupons filed by the UTC day their use window ends. */
+export const reminderTableName = (table: number) => `coupon_reminder_${table}`;
+
+const reminderTable = (db: string, table: number) => `
+CREATE TABLE IF NOT EXISTS \`${db}\`.\`${reminderTableName(table)}\` (
+  expire_day DATE        NOT NULL,
+  coupon_id  VARCHAR(48) NOT NULL,
+  PRIMARY KEY (expire_day, coupon_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin`;
 
 /**
- * Coupon tables of an older release gain the red-packet type and `amount`. Only tables that
- * lack the column are altered: a restart does not touch large tables again.
+ * Coupon tables of an older release gain the red-packet type and `amount`, then the checkout
+ * columns. Only tables that lack a column are altered: a restart does not touch large tables again.
  */
 async function upgradeCouponTables(pool: Pool, db: string, tables: number): Promise<void> {
   const [rows] = await pool.query(`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
@@ -182,6 +227,15 @@ async function upgradeCouponTables(pool: Pool, db: string, tables: number): Prom
     if (done.has(name)) continue;
     await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` MODIFY COLUMN type ${TYPES} NOT NULL,
       ADD COLUMN IF NOT EXISTS ${AMOUNT_COLUMN} AFTER max_discount`);
+  }
+  const [locked] = await pool.query(`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = ? AND COLUMN_NAME = 'locked_until'`, [db]);
+  const ready = new Set((locked as { t: string }[]).map((r) => r.t));
+  for (let t = 0; t < tables; t++) {
+    const name = shardTableName(t);
+    if (ready.has(name)) continue;
+    await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` ${CHECKOUT_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')},
+      ADD ${LOCK_INDEX.replace('KEY', 'INDEX IF NOT EXISTS')}`);
   }
 }
 
@@ -204,8 +258,12 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
     const db = shardDbName(cfg.dbPrefix, d);
     const pool = pools.forDb(d);
     await pool.query(`CREATE DATABASE IF NOT EXISTS \`${db}\` ${BINARY_DB}`);
-    for (let t = 0; t < cfg.shardTables; t++) await pool.query(couponTable(db, shardTableName(t)));
+    for (let t = 0; t < cfg.shardTables; t++) {
+      await pool.query(couponTable(db, shardTableName(t)));
+      await pool.query(reminderTable(db, t));
+    }
     await upgradeCouponTables(pool, db, cfg.shardTables);
+    for (const sql of checkoutTables(db)) await pool.query(sql);
   }
   await migrateToBinaryIds(pools, cfg);
 }

@@ -237,7 +237,7 @@ export function errorReply(err: ApiError): Reply {
   const retry = RETRY_AFTER_SECONDS[err.code];
   return {
     status: ERROR_STATUS[err.code],
-    body: err.message === err.code ? { error: err.code } : { error: err.code, message: err.message },
+    body: { error: err.code, ...(err.message === err.code ? {} : { message: err.message }), ...err.details },
     headers: retry === undefined ? undefined : { 'Retry-After': String(retry) },
   };
 }

@@ -19,7 +19,7 @@ const RANK: Readonly<Record<string, number>> = {
   core: 1,
   lua: 2,
   templates: 3, redemption: 3,
-  reconcile: 4, issuance: 4,
+  reconcile: 4, issuance: 4, checkout: 4,
   gateway: 5, sink: 5,
   cli: 6, tools: 6,
   loadtest: 7, capacity: 7, drill: 7, bench: 7,
