@@ -78,6 +78,10 @@ export function loadConfig(env: Env = process.env) {
       // how often the sink releases stale locks (the gateway also treats a stale lock as free
       // at once, so this only tidies rows and records the transition).
       lockSweepMs: int(5_000, 100, 3_600_000)(env, 'LOCK_SWEEP_MS'),
+      // a coupon id missing from MySQL answers 503 (Retry-After) rather than 404 while it was
+      // minted at most this long ago: the sink stores a claim within a second, unless it is
+      // down or far behind (then claims get 503 too, gateway/backlog.ts).
+      storeWaitMs: int(120_000, 1_000, 86_400_000)(env, 'CHECKOUT_STORE_WAIT_MS'),
       // a quote considers at most this many of the user's coupons, soonest to expire first.
       quoteMaxCoupons: int(500, 1, 10_000)(env, 'QUOTE_MAX_COUPONS'),
       // the global blacklist is re-read from MySQL at most this often by each gateway.

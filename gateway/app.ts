@@ -37,6 +37,12 @@ import { BatchCache } from './cache/batch-cache.ts';
 import { FailureBudget } from './redeem-failures.ts';
 import { redeemHandler } from './routes/redeem.ts';
 import { performance } from 'node:perf_hooks';
+import { CouponTcc } from '../checkout/tcc.ts';
+import { cartDiscount } from './checkout/judge.ts';
+import { missingCoupon } from './checkout/missing.ts';
+import { CheckoutRulesSource } from './checkout/rules.ts';
+import { quoteHandler } from './routes/checkout-quote.ts';
+import { cancelHandler, confirmHandler, lockHandler, refundHandler, type TccRouteDeps } from './routes/checkout-tcc.ts';
 
 export interface Gateway {
   readonly port: number;
@@ -97,8 +103,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
   const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
   const guard = new AdminGuard(cfg.adminToken, adminCfg);
+  const blacklist = new BlacklistStore(mysql, cfg.mysql);
   const admin = {
-    store, cache, blacklist: new BlacklistStore(mysql, cfg.mysql),
+    store, cache, blacklist,
     auth: (req: { authorization: string; remoteAddress: string }) => guard.check(req.authorization, req.remoteAddress, performance.now()),
     rules: { partitions: cfg.redis.partitions, defaultValidDays: cfg.claim.defaultValidDays, audienceMax: cfg.templates.audienceMax },
   };
@@ -111,13 +118,30 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     failures: new FailureBudget(codesShare(cfg.codes, workers)),
   };
 
+  // Checkout sends a transaction's writes and COMMIT in one round trip: pools of their own.
+  const checkoutMysql = withDeadlines(openMysql(cfg.mysql, { multipleStatements: true }), cfg.mysql.queryTimeoutMs);
+  const rules = new CheckoutRulesSource(cache, blacklist, cfg.checkout.blacklistTtlMs);
+  const serviceGuard = cfg.checkout.orderServiceToken === undefined ? undefined
+    : new AdminGuard(cfg.checkout.orderServiceToken, adminCfg, 'order service');
+  const tcc: TccRouteDeps = {
+    tcc: new CouponTcc(checkoutMysql, cfg.mysql, cfg.checkout.lockTtlMs),
+    tokenSecrets: cfg.userTokenSecrets,
+    serviceAuth: (req) => serviceGuard?.check(req.authorization, req.remoteAddress, performance.now()),
+    missing: (couponId, now) => missingCoupon(redis, ks, couponId, now, cfg.checkout.storeWaitMs),
+    judge: (c, cart, now) => cartDiscount(rules, c, cart, now),
+  };
+  const quoteDeps = { mysql, cfg: cfg.mysql, rules, tokenSecrets: cfg.userTokenSecrets, maxCoupons: cfg.checkout.quoteMaxCoupons };
+
   let draining = false;
   const inFlight = new InFlight();
   const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
   const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
   const grants = { grants: new GrantStore(mysql, cfg.mysql), rateDefault: cfg.grants.rateDefault,
     upload: { highWater: cfg.grants.uploadBufferBytes, idleMs: cfg.grants.uploadIdleMs } };
-  const adminRoutes = { admin, stock, codes, grants, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const coupons = { auth: admin.auth, mysql, cfg: cfg.mysql };
+  const adminRoutes = { admin, stock, codes, grants, coupons, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const cartBody = { bodyCap: cfg.http.maxCartBody };
+  const orderCall = { params: 1, bodyCap: cfg.http.maxClaimBody, address: true };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
@@ -126,8 +150,18 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .any('/v1/claim/batch', r({}, methodNotAllowed))
     .post('/v1/redeem', r({ bodyCap: cfg.http.maxClaimBody, address: true }, redeemHandler(redeem)))
     .any('/v1/redeem', r({}, methodNotAllowed))
-    .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, layout, cfg.mysql, cfg.userTokenSecrets)))
+    .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
+    .post('/v1/checkout/quote', r(cartBody, quoteHandler(quoteDeps)))
+    .any('/v1/checkout/quote', r({}, methodNotAllowed))
+    .post('/v1/coupons/:couponId/lock', r({ ...cartBody, params: 1 }, lockHandler(tcc)))
+    .post('/v1/coupons/:couponId/confirm', r(orderCall, confirmHandler(tcc)))
+    .post('/v1/coupons/:couponId/cancel', r(orderCall, cancelHandler(tcc)))
+    .post('/v1/coupons/:couponId/refund', r(orderCall, refundHandler(tcc)))
+    .any('/v1/coupons/:couponId/lock', r({}, methodNotAllowed))
+    .any('/v1/coupons/:couponId/confirm', r({}, methodNotAllowed))
+    .any('/v1/coupons/:couponId/cancel', r({}, methodNotAllowed))
+    .any('/v1/coupons/:couponId/refund', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
   if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
@@ -152,7 +186,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       backlog.stop();
       // The counts of the last tick and of the drained requests, before the connection closes.
       await stats.stop();
-      await Promise.allSettled([sync.stop(), redis.quit(), mysql.close()]);
+      await Promise.allSettled([sync.stop(), redis.quit(), mysql.close(), checkoutMysql.close()]);
     },
   };
 }

@@ -10,6 +10,7 @@ import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
 import { ReconcileJob } from './reconcile-job.ts';
 import { GrantJobs, grantRunDeps } from './grant-jobs.ts';
+import { LockSweepJob } from './lock-sweep-job.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';
 
 const log = createLog();
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
   // Bulk grant jobs run under the same lease as the reconciler (sink/grant-jobs.ts).
   const grants = new GrantJobs(grantRunDeps(cfg, rc, mysql), cfg.sink.consumer, cfg.reconcile.leaseMs, log);
   grants.start();
+  const sweep = new LockSweepJob(mysql, cfg, log);
+  sweep.start();
   log.info('running');
 
   let stopping = false;
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
     void (async () => {
       // Grant runners first: their last chunk's records go to the streams the sink then drains.
       await grants.stop();
-      await Promise.all([sink.stop(), reconciler.stop()]);
+      await Promise.all([sink.stop(), reconciler.stop(), sweep.stop()]);
       clearInterval(progress);
       const st = sink.stats();
       log.info(`stopped: written=${st.rowsWritten} dead=${st.deadLettered} held=${st.held}`);

@@ -22,7 +22,8 @@ export class AdminGuard {
   private readonly want: Buffer;
   private readonly failures = new Map<string, TokenBucket>();
 
-  constructor(token: string, private readonly o: GuardOptions) {
+  /** `what` names the token in the 401 ('admin', 'order service'). */
+  constructor(token: string, private readonly o: GuardOptions, private readonly what = 'admin') {
     // Hashing first makes the comparison independent of the token's length.
     this.want = digest(token);
   }
@@ -30,11 +31,11 @@ export class AdminGuard {
   /** Throws 429 for an address out of budget, 401 for a missing or wrong token. */
   check(authorization: string, address: string, now: number): void {
     const spent = this.failures.get(address);
-    if (spent && !spent.available(now)) throw new ApiError('rate_limited', 'too many wrong admin tokens from this address');
+    if (spent && !spent.available(now)) throw new ApiError('rate_limited', `too many wrong ${this.what} tokens from this address`);
     const m = /^Bearer (\S+)$/.exec(authorization);
     if (m && timingSafeEqual(digest(m[1]!), this.want)) return;
     this.bucket(address, now).take(now);
-    throw new ApiError('unauthorized', 'missing or wrong admin token');
+    throw new ApiError('unauthorized', `missing or wrong ${this.what} token`);
   }
 
   private bucket(address: string, now: number): TokenBucket {

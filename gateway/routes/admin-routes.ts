@@ -10,12 +10,14 @@ import { templateStatsHandler } from './admin-stats.ts';
 import { stockHandler } from './admin-stock.ts';
 import { createGrantHandler, getGrantHandler, type GrantDeps, grantRefusalsHandler, isTextList, patchGrantHandler } from './admin-grants.ts';
 import { batchCodesHandler, type CodeDeps, createCodesHandler } from './admin-codes.ts';
+import { type CouponAdminDeps, couponHistoryHandler } from './admin-coupons.ts';
 
 export interface AdminRouteDeps {
   readonly admin: AdminDeps & BlacklistDeps;
   readonly stock: StockDeps;
   readonly grants: GrantDeps;
   readonly codes: CodeDeps;
+  readonly coupons: CouponAdminDeps;
   readonly redis: RedisClient;
   readonly ks: KeySpace;
   readonly maxBody: number;
@@ -60,5 +62,7 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
     .any('/v1/admin/code-batches/:batchId/codes', other)
     .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
-    .any('/v1/admin/blacklist', other);
+    .any('/v1/admin/blacklist', other)
+    .get('/v1/admin/coupons/:couponId', r(withId, couponHistoryHandler(d.coupons)))
+    .any('/v1/admin/coupons/:couponId', other);
 }

@@ -1,0 +1,55 @@
+/**
+ * A user's coupons from their shard, newest first, optionally of one status as it is now
+ * (checkout/model.ts effectiveStatus, in SQL): a coupon past validTo lists as expired and a
+ * stale lock as unused before any job has touched the row.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/index.ts';
+import type { MysqlPools } from '../core/mysql.ts';
+import { shardDbName, shardOfUser, shardTableName } from '../core/shards.ts';
+import { COUPON_COLUMNS, heldCoupon } from './coupon-rows.ts';
+import { type CouponStatus, effectiveStatus, type HeldCoupon } from './model.ts';
+
+// A row that is unused now: stored unused, or locked with its lock run out.
+const FREE = "(c.status = 'unused' OR (c.status = 'locked' AND c.locked_until <= ?))";
+
+/** The WHERE condition of each status as it is at `now`, and its values. */
+function statusFilter(status: CouponStatus, now: Date): [string, Date[]] {
+  switch (status) {
+    case 'unused': return [`${FREE} AND c.valid_to > ?`, [now, now]];
+    case 'locked': return ["c.status = 'locked' AND c.locked_until > ?", [now]];
+    case 'used': return ["c.status = 'used'", []];
+    case 'expired': return [`(c.status = 'expired' OR (${FREE} AND c.valid_to <= ?))`, [now, now]];
+  }
+}
+
+/** A listed coupon: the held coupon and when it was claimed. */
+export type ListedCoupon = HeldCoupon & { readonly claimedAt: number };
+
+/** The user's coupons, newest first, each with its status as of `now`. */
+export async function listCoupons(pools: MysqlPools, cfg: Config['mysql'], userId: string, status: CouponStatus | undefined,
+  limit: number, now: number): Promise<ListedCoupon[]> {
+  const s = shardOfUser({ dbs: cfg.shardDbs, tables: cfg.shardTables }, userId);
+  const [cond, values] = status === undefined ? ['TRUE', []] : statusFilter(status, new Date(now));
+  const [rows] = await pools.forDb(s.db).query<RowDataPacket[]>(
+    `SELECT ${COUPON_COLUMNS}, c.claimed_at FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\` c
+      WHERE c.user_id = ? AND ${cond} ORDER BY c.claimed_at DESC, c.coupon_id DESC LIMIT ?`, [userId, ...values, limit]);
+  return rows.map((r) => {
+    const c = heldCoupon(r);
+    return { ...c, status: effectiveStatus(c, now), claimedAt: (r.claimed_at as Date).getTime() };
+  });
+}
+
+/**
+ * The coupons a quote weighs: not stored as expired, with use windows that end after `since`
+ * (recently expired ones are shown as such), soonest to end first, at most `limit`.
+ */
+export async function quoteCandidates(pools: MysqlPools, cfg: Config['mysql'], userId: string, since: number,
+  limit: number): Promise<HeldCoupon[]> {
+  const s = shardOfUser({ dbs: cfg.shardDbs, tables: cfg.shardTables }, userId);
+  const [rows] = await pools.forDb(s.db).query<RowDataPacket[]>(
+    `SELECT ${COUPON_COLUMNS} FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\` c
+      WHERE c.user_id = ? AND c.status <> 'expired' AND c.valid_to > ? ORDER BY c.valid_to, c.coupon_id LIMIT ?`,
+    [userId, new Date(since), limit]);
+  return rows.map(heldCoupon);
+}
