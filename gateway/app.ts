@@ -29,6 +29,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { GrantStore } from '../issuance/grant-store.ts';
+import { ReminderStore } from '../checkout/reminders.ts';
 import { TemplateSync } from './cache/template-sync.ts';
 import { adminShare, admissionShare, codesShare } from './worker-share.ts';
 import { BatchStore } from '../redemption/batches.ts';
@@ -117,7 +118,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
   const grants = { grants: new GrantStore(mysql, cfg.mysql), rateDefault: cfg.grants.rateDefault,
     upload: { highWater: cfg.grants.uploadBufferBytes, idleMs: cfg.grants.uploadIdleMs } };
-  const adminRoutes = { admin, stock, codes, grants, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const reminders = new ReminderStore(mysql, cfg.mysql);
+  const adminRoutes = { admin, stock, codes, grants, reminders, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const app: TemplatedApp = uws.App()
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
