@@ -84,7 +84,9 @@ export class ReminderStore {
    * One shard's reminders of the day after coupon `after`: a range of the reminder table's key,
    * each joined to its coupon row by primary key. The row decides: a coupon used, locked or
    * expired since it was filed is skipped, and so is one filed under another day than its
-   * valid_to (a record that collided with another claim's coupon id).
+   * valid_to (a record that collided with another claim's coupon id). STRAIGHT_JOIN keeps the
+   * reminder range in front: the optimizer must never drive the walk from the coupon table's
+   * status index. "Unused" is effectiveStatus's (checkout/model.ts): a lock past its deadline is released.
    */
   private async shardPage(db: number, table: number, w: { day: string; dayStart: Date; dayEnd: Date; now: Date },
     after: string, n: number): Promise<Reminder[]> {
@@ -92,7 +94,7 @@ export class ReminderStore {
     const [rows] = await this.pools.forDb(db).query<RowDataPacket[]>(
       `SELECT c.coupon_id, c.user_id, c.template_id, c.name, c.valid_to
          FROM \`${name}\`.\`${reminderTableName(table)}\` r
-         JOIN \`${name}\`.\`${shardTableName(table)}\` c ON c.coupon_id = r.coupon_id
+         STRAIGHT_JOIN \`${name}\`.\`${shardTableName(table)}\` c ON c.coupon_id = r.coupon_id
         WHERE r.expire_day = ? AND r.coupon_id > ?
           AND (c.status = 'unused' OR (c.status = 'locked' AND (c.locked_until IS NULL OR c.locked_until <= ?)))
           AND c.valid_to > ? AND c.valid_to >= ? AND c.valid_to < ?
