@@ -29,6 +29,7 @@ import { LiveTemplates } from '../templates/live.ts';
 import { StockLedger } from '../templates/stock-ledger.ts';
 import { TemplateStore } from '../templates/store.ts';
 import { GrantStore } from '../issuance/grant-store.ts';
+import { ReminderStore } from '../checkout/reminders.ts';
 import { TemplateSync } from './cache/template-sync.ts';
 import { adminShare, admissionShare, codesShare } from './worker-share.ts';
 import { BatchStore } from '../redemption/batches.ts';
@@ -139,7 +140,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const grants = { grants: new GrantStore(mysql, cfg.mysql), rateDefault: cfg.grants.rateDefault,
     upload: { highWater: cfg.grants.uploadBufferBytes, idleMs: cfg.grants.uploadIdleMs } };
   const coupons = { auth: admin.auth, mysql, cfg: cfg.mysql };
-  const adminRoutes = { admin, stock, codes, grants, coupons, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const reminders = new ReminderStore(mysql, cfg.mysql);
+  const adminRoutes = { admin, stock, codes, grants, coupons, reminders, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
   const cartBody = { bodyCap: cfg.http.maxCartBody };
   const orderCall = { params: 1, bodyCap: cfg.http.maxClaimBody, address: true };
   const app: TemplatedApp = uws.App()

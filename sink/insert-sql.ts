@@ -4,7 +4,8 @@
  * loaded; a timestamp reuses the text of its hour; a row is one string of literals. Each literal
  * is the one mysql2 (sql-escaper) writes for the pools of core/mysql.ts (timezone 'Z'; backslash
  * escapes on, as their sql_mode has no NO_BACKSLASH_ESCAPES): the stored bytes are the same
- * (test/unit/insert-sql.test.ts, test/integration/sink/sink-insert-text.test.ts).
+ * (test/unit/insert-sql.test.ts, test/integration/sink/sink-insert-text.test.ts). Each coupon row
+ * has a reminder row beside it, built in the same pass: the coupon filed under its expiry day.
  */
 
 // Column order of the statement: per-row values first, then the template's, written once.
@@ -13,6 +14,9 @@ const COLUMNS = ['coupon_id', 'user_id', 'request_id', 'stream_id', 'amount', 'c
 
 /** `INSERT INTO target (columns) VALUES ` for rows of row(). */
 export const insertHead = (target: string) => `INSERT INTO ${target} (${COLUMNS.map((c) => `\`${c}\``).join(',')}) VALUES `;
+
+/** `INSERT INTO target (expire_day, coupon_id) VALUES ` for rows of reminder(), into a coupon_reminder_<t> table. */
+export const reminderHead = (target: string) => `INSERT INTO ${target} (\`expire_day\`,\`coupon_id\`) VALUES `;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -65,6 +69,28 @@ export class DatetimeText {
   }
 }
 
+/**
+ * Quoted 'YYYY-MM-DD' of the UTC day of a millisecond time: the expire_day a reminder is filed
+ * under. Cached per day: a batch's coupons expire on a few days.
+ */
+export class DayText {
+  private readonly days = new Map<number, string>();
+
+  /** The literal of `ms`'s UTC date, or NULL where a Date would be invalid. */
+  literal(ms: number): string {
+    if (!(Math.abs(ms) <= DATE_MAX_MS)) return 'NULL';
+    const day = Math.floor(ms / DAY_MS);
+    let text = this.days.get(day);
+    if (text === undefined) {
+      const d = new Date(day * DAY_MS);
+      if (this.days.size >= 4096) this.days.clear();
+      text = `'${pad4(d.getUTCFullYear())}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}'`;
+      this.days.set(day, text);
+    }
+    return text;
+  }
+}
+
 /** A template's fields as the sink reads them from coupon_template. */
 export interface TemplateRow {
   readonly id: string;
@@ -85,13 +111,16 @@ export interface TemplateSql {
   readonly window: string | null;
   /** Length of a relative use window in ms. */
   readonly windowMs: number;
+  /** The expire_day literal of a fixed window, or null when it follows the claim time. */
+  readonly expireDay: string | null;
   /** `,template_id,...,max_discount)`: the end of the row. */
   readonly tail: string;
 }
 
-/** Builds the row literals of one sink; holds the hour cache of its timestamps. */
+/** Builds the row literals of one sink; holds the hour cache of its timestamps and the day cache of its reminders. */
 export class RowText {
   private readonly dates = new DatetimeText();
+  private readonly days = new DayText();
 
   /** The template's literals (once per template load). */
   template(t: TemplateRow): TemplateSql {
@@ -99,6 +128,7 @@ export class RowText {
     return {
       window: t.validDays === null ? `,${date(t.validFrom)},${date(t.validTo)}` : null,
       windowMs: (t.validDays ?? 0) * DAY_MS,
+      expireDay: t.validDays === null ? (t.validTo === null ? 'NULL' : this.days.literal(t.validTo.getTime())) : null,
       tail: `,${quote(t.id)},${quote(t.name)},${quote(t.type)},${numeric(t.value)},${numeric(t.threshold)},${numeric(t.maxDiscount)})`,
     };
   }
@@ -109,5 +139,10 @@ export class RowText {
     const claimed = this.dates.literal(claimedAtMs);
     const window = t.window ?? `,${claimed},${this.dates.literal(claimedAtMs + t.windowMs)}`;
     return `(${quote(couponId)},${quote(userId)},${quote(requestId)},${quote(streamId)},${numeric(amount)},${claimed}${window}${t.tail}`;
+  }
+
+  /** One reminder row `(expire_day,coupon_id)` for reminderHead(): the coupon filed under the UTC day its window ends. */
+  reminder(couponId: string, claimedAtMs: number, t: TemplateSql): string {
+    return `(${t.expireDay ?? this.days.literal(claimedAtMs + t.windowMs)},${quote(couponId)})`;
   }
 }

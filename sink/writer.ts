@@ -11,7 +11,8 @@ import type { IssuanceRecord } from '../lua/record.ts';
 import type { Item, Poison } from './entries.ts';
 import type { Log } from './log.ts';
 import type { MysqlPools } from '../core/mysql.ts';
-import { insertHead, RowText, type TemplateSql } from './insert-sql.ts';
+import { insertHead, reminderHead, RowText, type TemplateSql } from './insert-sql.ts';
+import { reminderTableName } from '../core/schema.ts';
 import { retry } from './retry.ts';
 import { mainDbName, type Shard, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
@@ -55,6 +56,8 @@ const TEMPLATE_TTL_MS = 60_000;
 // INSERT IGNORE would also turn every other error into a warning and a missing row.
 const ON_DUPLICATE = ' ON DUPLICATE KEY UPDATE conflicts = conflicts + ' +
   'IF(user_id <=> VALUES(user_id) AND request_id <=> VALUES(request_id), 0, 1)';
+// A redelivered record files its coupon again: the row is already there, nothing changes.
+const ON_DUPLICATE_REMINDER = ' ON DUPLICATE KEY UPDATE coupon_id = coupon_id';
 
 export interface WriterOptions {
   readonly retryMaxMs: number;
@@ -165,15 +168,19 @@ export class ShardWriter {
   }
 
   /**
-   * Writes one shard table's records: one INSERT, retried with backoff on any MySQL error.
+   * Writes one shard table's records: one INSERT, then one into its reminder table (each coupon
+   * filed under its expiry day), retried together with backoff on any MySQL error: records are
+   * acked only after both, so a crash between them is repaired by redelivery.
    * route() already holds every value to its column, so a refusal here means the schema
    * or the server is wrong: the sink stalls loudly instead of emptying into the dead letters.
    * A record whose coupon id is already stored for another claim is returned as poison.
    */
   async insert(group: ShardGroup): Promise<{ written: Item[]; poison: Poison[] }> {
     const pool = this.pools.forDb(group.db);
-    const target = `\`${shardDbName(this.cfg.dbPrefix, group.db)}\`.\`${shardTableName(group.table)}\``;
-    const collisions = await retry(() => this.insertRows(pool, target, group),
+    const db = shardDbName(this.cfg.dbPrefix, group.db);
+    const target = `\`${db}\`.\`${shardTableName(group.table)}\``;
+    const reminders = `\`${db}\`.\`${reminderTableName(group.table)}\``;
+    const collisions = await retry(() => this.insertRows(pool, target, reminders, group),
       this.retryOptions(`insert-${target}`, `insert into ${target}`));
     if (collisions === 0) return { written: group.items, poison: [] };
     const foreign = await retry(() => this.foreignRows(pool, target, group.items),
@@ -185,13 +192,18 @@ export class ShardWriter {
     };
   }
 
-  /** Inserts the rows; returns how many met an existing row of another claim. */
-  private async insertRows(pool: Pool, target: string, group: ShardGroup): Promise<number> {
+  /**
+   * Inserts the rows and files them; returns how many met an existing row of another claim. Such
+   * a record is filed too (under its own day): harmless, the listing reads the coupon row itself.
+   */
+  private async insertRows(pool: Pool, target: string, reminders: string, group: ShardGroup): Promise<number> {
     const rows = new Array<string>(group.items.length);
+    const filed = new Array<string>(group.items.length);
     for (let i = 0; i < rows.length; i++) {
       const { entry, record: r } = group.items[i]!;
-      rows[i] = this.rowText.row(r.couponId, r.userId, r.requestId, entry.id, r.amount, r.claimedAtMs,
-        group.templates.get(r.templateId)!.sql);
+      const t = group.templates.get(r.templateId)!.sql;
+      rows[i] = this.rowText.row(r.couponId, r.userId, r.requestId, entry.id, r.amount, r.claimedAtMs, t);
+      filed[i] = this.rowText.reminder(r.couponId, r.claimedAtMs, t);
     }
     // The rows are literals already. Passed as raw(), mysql2 neither escapes them nor scans them
     // for placeholders: it scans a query without values too, which cost 3 µs more per row
@@ -199,6 +211,8 @@ export class ShardWriter {
     const [res] = await pool.query<ResultSetHeader>({
       sql: `${insertHead(target)}?${ON_DUPLICATE}`, timeout: this.o.queryTimeoutMs,
     }, [raw(rows.join(','))]);
+    await pool.query({ sql: `${reminderHead(reminders)}?${ON_DUPLICATE_REMINDER}`, timeout: this.o.queryTimeoutMs },
+      [raw(filed.join(','))]);
     return res.affectedRows - group.items.length;
   }
 

@@ -11,6 +11,8 @@ import { stockHandler } from './admin-stock.ts';
 import { createGrantHandler, getGrantHandler, type GrantDeps, grantRefusalsHandler, isTextList, patchGrantHandler } from './admin-grants.ts';
 import { batchCodesHandler, type CodeDeps, createCodesHandler } from './admin-codes.ts';
 import { type CouponAdminDeps, couponHistoryHandler } from './admin-coupons.ts';
+import { remindersHandler } from './admin-reminders.ts';
+import type { ReminderStore } from '../../checkout/reminders.ts';
 
 export interface AdminRouteDeps {
   readonly admin: AdminDeps & BlacklistDeps;
@@ -18,6 +20,7 @@ export interface AdminRouteDeps {
   readonly grants: GrantDeps;
   readonly codes: CodeDeps;
   readonly coupons: CouponAdminDeps;
+  readonly reminders: ReminderStore;
   readonly redis: RedisClient;
   readonly ks: KeySpace;
   readonly maxBody: number;
@@ -60,6 +63,8 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
     .any('/v1/admin/templates/:id/codes', other)
     .get('/v1/admin/code-batches/:batchId/codes', r(withId, batchCodesHandler(admin, d.codes)))
     .any('/v1/admin/code-batches/:batchId/codes', other)
+    .get('/v1/admin/reminders', r(get, remindersHandler(admin, d.reminders)))
+    .any('/v1/admin/reminders', other)
     .get('/v1/admin/blacklist', r(get, getBlacklistHandler(admin)))
     .put('/v1/admin/blacklist', r(body, putBlacklistHandler(admin)))
     .any('/v1/admin/blacklist', other)

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { escape, type SqlValue } from 'mysql2/promise';
-import { DatetimeText, insertHead, numeric, quote, RowText } from '../../sink/insert-sql.ts';
+import { DatetimeText, DayText, insertHead, numeric, quote, reminderHead, RowText } from '../../sink/insert-sql.ts';
 
 // What mysql2 writes for one placeholder value on a pool with timezone 'Z' (core/mysql.ts).
 const mysql2 = (v: SqlValue) => escape(v, false, 'Z');
@@ -54,4 +54,27 @@ test('a row lists its values in the order of the statement head, the use window 
   assert.equal(rt.row('0.1.2.3', 'user\\1', 'req-1', '1733-0', 123_456_789_012, claimed, fixed), expect(from, to, 123_456_789_012));
   assert.equal(insertHead('`d`.`t`'), 'INSERT INTO `d`.`t` (`coupon_id`,`user_id`,`request_id`,`stream_id`,`amount`,`claimed_at`,' +
     '`valid_from`,`valid_to`,`template_id`,`name`,`type`,`value`,`threshold`,`max_discount`) VALUES ');
+});
+
+test('a day literal is the date part of the UTC timestamp mysql2 writes, across days, years and edges', () => {
+  const d = new DayText();
+  const times = [0, 1, 86_399_999, 86_400_000, Date.UTC(2027, 0, 2), Date.UTC(2027, 0, 2) - 1, Date.UTC(2027, 0, 2, 23, 59, 59, 999),
+    Date.UTC(2024, 1, 29, 12), Date.UTC(2100, 1, 28, 23), Date.UTC(9999, 11, 31, 23), Date.UTC(999, 0, 1), -1, -86_400_001,
+    Date.UTC(-5, 0, 1), 8.64e15, -8.64e15];
+  for (let i = 0, t = Date.UTC(1990, 0, 1); i < 20_000; i++) times.push((t += (i * 7919) % 90_000_000));
+  for (const ms of times) assert.equal(d.literal(ms), `${mysql2(new Date(ms)).split(' ')[0]}'`, `${ms}`);
+  for (const ms of [8.64e15 + 1, NaN]) assert.equal(d.literal(ms), 'NULL');
+});
+
+test('a reminder row files the coupon under the UTC day of its valid_to, relative or fixed', () => {
+  const rt = new RowText();
+  const base = { id: 't', name: 'n', type: 'direct', value: 1, threshold: null, maxDiscount: null };
+  const relative = rt.template({ ...base, validFrom: null, validTo: null, validDays: 2 });
+  const fixed = rt.template({ ...base, validFrom: new Date(Date.UTC(2027, 0, 1)), validTo: new Date(Date.UTC(2027, 0, 2, 23, 59, 59, 999)),
+    validDays: null });
+  // claimed 22:30 on 2026-12-31: two days later is 2027-01-02, past midnight of the claim's day + 2
+  const claimed = Date.UTC(2026, 11, 31, 22, 30);
+  assert.equal(rt.reminder("0.1.2.3'", claimed, relative), "('2027-01-02','0.1.2.3\\'')");
+  assert.equal(rt.reminder('0.1.2.4', claimed, fixed), "('2027-01-02','0.1.2.4')");
+  assert.equal(reminderHead('`d`.`r`'), 'INSERT INTO `d`.`r` (`expire_day`,`coupon_id`) VALUES ');
 });

@@ -1,0 +1,60 @@
+/**
+ * `npm run reminders -- --day 2027-01-02 [--limit N]`: every coupon still unused that expires on
+ * that UTC day, one JSON object a line on stdout (couponId, userId, templateId, name, validTo),
+ * for a notification service. Reads the shard databases directly, a page of N at a time (default
+ * 1000). Exit 0 when done, 2 on bad arguments, 1 when MySQL fails.
+ */
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { ReminderStore, REMINDER_LIMIT_MAX } from '../checkout/reminders.ts';
+import { loadConfig } from '../config/index.ts';
+import { ApiError } from '../core/errors.ts';
+import { openMysql } from '../core/mysql.ts';
+
+const USAGE = `usage: npm run reminders -- --day YYYY-MM-DD [--limit 1-${REMINDER_LIMIT_MAX}]`;
+
+function fail(msg: string): never {
+  console.error(`reminders: ${msg}\n${USAGE}`);
+  process.exit(2);
+}
+
+let day: string;
+let limit = REMINDER_LIMIT_MAX;
+try {
+  const { values } = parseArgs({ options: { day: { type: 'string' }, limit: { type: 'string' } } });
+  if (!values.day) fail('--day is required');
+  day = values.day;
+  if (values.limit !== undefined) {
+    if (!/^\d{1,4}$/.test(values.limit)) fail(`--limit must be an integer from 1 to ${REMINDER_LIMIT_MAX}`);
+    limit = Number(values.limit);
+  }
+} catch (err) {
+  fail((err as Error).message);
+}
+
+const cfg = loadConfig();
+const mysql = openMysql(cfg.mysql);
+const store = new ReminderStore(mysql, cfg.mysql);
+// One `now` for the whole walk: a coupon is judged the same way whichever page it falls on.
+const now = Date.now();
+let code = 0;
+try {
+  let cursor: string | undefined;
+  do {
+    const page = await store.page(day, cursor, limit, now);
+    const text = page.reminders.map((r) => `${JSON.stringify(r)}\n`).join('');
+    if (text !== '' && !process.stdout.write(text)) await once(process.stdout, 'drain');
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor !== undefined);
+} catch (err) {
+  if (err instanceof ApiError && err.code === 'bad_request') {
+    console.error(`reminders: ${err.message}\n${USAGE}`);
+    code = 2;
+  } else {
+    console.error('reminders: reading MySQL failed:', err);
+    code = 1;
+  }
+} finally {
+  await mysql.close();
+}
+process.exitCode = code;
