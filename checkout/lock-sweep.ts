@@ -5,31 +5,13 @@
  * row say so, tells the order (lock_expired) and records the transition. Safe to run in every
  * sink at once: each batch re-checks its rows under their row locks.
  */
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/index.ts';
-import type { MysqlPools } from '../core/mysql.ts';
+import { inTransaction, type MysqlPools } from '../core/mysql.ts';
 import { shardDbName, shardTables } from '../core/shards.ts';
 
 // Rows released per transaction: a short hold on their row locks.
 const BATCH = 200;
-
-/** Runs `f` in one READ COMMITTED transaction (no gap locks: checkout calls are never held up by the sweep's range). */
-async function readCommitted<T>(pool: Pool, f: (conn: PoolConnection) => Promise<T>): Promise<T> {
-  const conn = await pool.getConnection();
-  try {
-    // Applies to the next transaction only, so the pooled session keeps its level.
-    await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-    await conn.beginTransaction();
-    const out = await f(conn);
-    await conn.commit();
-    return out;
-  } catch (err) {
-    await conn.rollback().catch(() => undefined);
-    throw err;
-  } finally {
-    conn.release();
-  }
-}
 
 /** Releases every lock whose deadline is at or before `now`; returns how many it released. */
 export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: number): Promise<number> {
@@ -37,7 +19,7 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
   for (const t of shardTables(cfg.dbPrefix, { dbs: cfg.shardDbs, tables: cfg.shardTables })) {
     const db = `\`${shardDbName(cfg.dbPrefix, t.db)}\``;
     for (;;) {
-      const n = await readCommitted(pools.forDb(t.db), async (conn) => {
+      const n = await inTransaction(pools.forDb(t.db), async (conn) => {
         const [rows] = await conn.query<RowDataPacket[]>(`SELECT coupon_id, order_id FROM ${t.name}
           WHERE status = 'locked' AND locked_until <= ? ORDER BY locked_until LIMIT ${BATCH} FOR UPDATE`, [new Date(now)]);
         if (rows.length === 0) return 0;
@@ -49,7 +31,7 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
         await conn.query(`INSERT INTO ${db}.coupon_transition (coupon_id, from_status, to_status, order_id, cause, at) VALUES ?`,
           [rows.map((r) => [r.coupon_id, 'locked', 'unused', r.order_id, 'lock_expired', at])]);
         return rows.length;
-      });
+      }, true);
       released += n;
       if (n < BATCH) break;
     }

@@ -63,10 +63,15 @@ export function openMysql(cfg: Config['mysql'], o: PoolOptions = {}): MysqlPools
   };
 }
 
-/** Runs `f` in one transaction on a pooled connection: committed if it resolves, rolled back if it throws. */
-export async function inTransaction<T>(pool: Pool, f: (conn: PoolConnection) => Promise<T>): Promise<T> {
+/**
+ * Runs `f` in one transaction on a pooled connection: committed if it resolves, rolled back if
+ * it throws. `readCommitted`: that isolation for this transaction only (no gap locks).
+ */
+export async function inTransaction<T>(pool: Pool, f: (conn: PoolConnection) => Promise<T>, readCommitted = false): Promise<T> {
   const conn = await pool.getConnection();
   try {
+    // SET TRANSACTION applies to the next transaction only: the pooled session keeps its level.
+    if (readCommitted) await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.beginTransaction();
     const out = await f(conn);
     await conn.commit();

@@ -219,23 +219,20 @@ CREATE TABLE IF NOT EXISTS \`${db}\`.\`${reminderTableName(table)}\` (
  * columns. Only tables that lack a column are altered: a restart does not touch large tables again.
  */
 async function upgradeCouponTables(pool: Pool, db: string, tables: number): Promise<void> {
+  await alterLacking(pool, db, tables, 'amount', `MODIFY COLUMN type ${TYPES} NOT NULL,
+      ADD COLUMN IF NOT EXISTS ${AMOUNT_COLUMN} AFTER max_discount`);
+  await alterLacking(pool, db, tables, 'locked_until', `${CHECKOUT_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')},
+      ADD ${LOCK_INDEX.replace('KEY', 'INDEX IF NOT EXISTS')}`);
+}
+
+/** Applies `alter` to each coupon table of `db` that has no column `column`. */
+async function alterLacking(pool: Pool, db: string, tables: number, column: string, alter: string): Promise<void> {
   const [rows] = await pool.query(`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
-    WHERE TABLE_SCHEMA = ? AND COLUMN_NAME = 'amount'`, [db]);
+    WHERE TABLE_SCHEMA = ? AND COLUMN_NAME = ?`, [db, column]);
   const done = new Set((rows as { t: string }[]).map((r) => r.t));
   for (let t = 0; t < tables; t++) {
     const name = shardTableName(t);
-    if (done.has(name)) continue;
-    await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` MODIFY COLUMN type ${TYPES} NOT NULL,
-      ADD COLUMN IF NOT EXISTS ${AMOUNT_COLUMN} AFTER max_discount`);
-  }
-  const [locked] = await pool.query(`SELECT TABLE_NAME AS t FROM information_schema.COLUMNS
-    WHERE TABLE_SCHEMA = ? AND COLUMN_NAME = 'locked_until'`, [db]);
-  const ready = new Set((locked as { t: string }[]).map((r) => r.t));
-  for (let t = 0; t < tables; t++) {
-    const name = shardTableName(t);
-    if (ready.has(name)) continue;
-    await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` ${CHECKOUT_COLUMNS.map((c) => `ADD COLUMN IF NOT EXISTS ${c}`).join(', ')},
-      ADD ${LOCK_INDEX.replace('KEY', 'INDEX IF NOT EXISTS')}`);
+    if (!done.has(name)) await pool.query(`ALTER TABLE \`${db}\`.\`${name}\` ${alter}`);
   }
 }
 

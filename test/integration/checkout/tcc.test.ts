@@ -9,6 +9,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { sweepLocks } from '../../../checkout/lock-sweep.ts';
 import type { CouponTcc } from '../../../checkout/tcc.ts';
 import { ApiError } from '../../../core/errors.ts';
+import { ensureSchema } from '../../../core/schema.ts';
 import { shardDbName } from '../../../core/shards.ts';
 import { rng } from '../../support/hostile.ts';
 import { couponState, type ModelState, type Op, seedCoupon, START, step, tccOf, transitions } from '../../support/checkout.ts';
@@ -179,4 +180,16 @@ test('ids that name no stored coupon, of another layout or forged: coupon_not_fo
   const couponId = await seedCoupon(s, { userId: 'owner' });
   assert.equal(await answer(tcc.lock(couponId, 'thief', 'o', Date.now())), 'forbidden');
   assert.equal(await answer(tcc.confirm(couponId, 'o', Date.now())), 'not_locked');
+});
+
+test('coupon tables of an older release gain the checkout columns and the lock index; their coupons can be locked', async () => {
+  const couponId = await seedCoupon(s, { userId: 'u-upgrade' });
+  const [db, table] = couponId.split('.').map(Number) as [number, number];
+  const target = `\`${shardDbName(s.cfg.mysql.dbPrefix, db)}\`.\`user_coupon_${table}\``;
+  await s.mysql.forDb(db).query(`ALTER TABLE ${target} DROP INDEX idx_lock, DROP COLUMN order_id, DROP COLUMN locked_until, DROP COLUMN used_at`);
+  await ensureSchema(s.mysql, s.cfg.mysql);
+  const [idx] = await s.mysql.forDb(db).query<RowDataPacket[]>(`SHOW INDEX FROM ${target} WHERE Key_name = 'idx_lock'`);
+  assert.deepEqual(idx.map((r) => r.Column_name), ['status', 'locked_until']);
+  assert.equal(await answer(tcc.lock(couponId, 'u-upgrade', 'o1', Date.now())), 'ok');
+  assert.deepEqual(await couponState(s, couponId), { status: 'locked', order_id: 'o1' });
 });
