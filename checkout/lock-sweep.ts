@@ -20,9 +20,14 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
     const db = `\`${shardDbName(cfg.dbPrefix, t.db)}\``;
     for (;;) {
       const n = await inTransaction(pools.forDb(t.db), async (conn) => {
-        const [rows] = await conn.query<RowDataPacket[]>(`SELECT coupon_id, order_id FROM ${t.name}
-          WHERE status = 'locked' AND locked_until <= ? ORDER BY locked_until LIMIT ${BATCH} FOR UPDATE`, [new Date(now)]);
-        if (rows.length === 0) return 0;
+        // Found without locks, then locked by primary key and checked again: checkout calls lock
+        // the row before its index entry, and locking in the same order cannot deadlock with them.
+        const [found] = await conn.query<RowDataPacket[]>(`SELECT coupon_id FROM ${t.name}
+          WHERE status = 'locked' AND locked_until <= ? ORDER BY locked_until LIMIT ${BATCH}`, [new Date(now)]);
+        if (found.length === 0) return { found: 0, released: 0 };
+        const [rows] = await conn.query<RowDataPacket[]>(`SELECT coupon_id, order_id FROM ${t.name} FORCE INDEX (PRIMARY)
+          WHERE coupon_id IN (?) AND status = 'locked' AND locked_until <= ? FOR UPDATE`, [found.map((r) => r.coupon_id), new Date(now)]);
+        if (rows.length === 0) return { found: found.length, released: 0 };
         const ids = rows.map((r) => String(r.coupon_id));
         const at = new Date(now);
         await conn.query(`UPDATE ${t.name} SET status = 'unused', order_id = NULL, locked_until = NULL WHERE coupon_id IN (?)`, [ids]);
@@ -30,10 +35,10 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
           WHERE (coupon_id, order_id) IN (?) AND state = 'locked'`, [at, rows.map((r) => [r.coupon_id, r.order_id])]);
         await conn.query(`INSERT INTO ${db}.coupon_transition (coupon_id, from_status, to_status, order_id, cause, at) VALUES ?`,
           [rows.map((r) => [r.coupon_id, 'locked', 'unused', r.order_id, 'lock_expired', at])]);
-        return rows.length;
+        return { found: found.length, released: rows.length };
       }, true);
-      released += n;
-      if (n < BATCH) break;
+      released += n.released;
+      if (n.found < BATCH) break;
     }
   }
   return released;
