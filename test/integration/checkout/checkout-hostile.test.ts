@@ -1,0 +1,208 @@
+/**
+ * Hostile checkout tests against the real MariaDB: short locks racing confirms, cancels,
+ * refunds and several concurrent sweeps on many coupons; connections killed mid-transaction;
+ * case-variant order ids; the listing's status filter at its boundaries; a user holding more
+ * coupons than a quote weighs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { listCoupons, quoteCandidates } from '../../../checkout/coupon-list.ts';
+import { sweepLocks } from '../../../checkout/lock-sweep.ts';
+import { COUPON_STATUSES } from '../../../checkout/model.ts';
+import { CouponTcc } from '../../../checkout/tcc.ts';
+import { ApiError } from '../../../core/errors.ts';
+import { openMysql, type MysqlPools } from '../../../core/mysql.ts';
+import { withDeadlines } from '../../../core/mysql-deadlines.ts';
+import { shardDbName, shardTableName } from '../../../core/shards.ts';
+import { rng } from '../../support/hostile.ts';
+import { couponState, type Op, seedCoupon, tccOf, transitions } from '../../support/checkout.ts';
+import { openStorage, type Storage, testConfig } from '../../../tools/harness/storage.ts';
+
+let s: Storage;
+before(async () => {
+  s = await openStorage(testConfig());
+});
+after(async () => {
+  await s.close();
+});
+
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+/** 'ok' or the error code of a call; any other failure as 'raw:<code>'. */
+async function answer(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof ApiError) return err.code;
+    return `raw:${(err as { code?: string }).code ?? (err as Error).message}`;
+  }
+}
+
+const dbOf = (couponId: string) => Number(couponId.split('.')[0]);
+const tableOf = (couponId: string) => `\`${shardDbName(s.cfg.mysql.dbPrefix, dbOf(couponId))}\`.\`${shardTableName(Number(couponId.split('.')[1]))}\``;
+
+async function orderRows(couponId: string): Promise<{ order_id: string; state: string }[]> {
+  const [rows] = await s.mysql.forDb(dbOf(couponId)).query<RowDataPacket[]>(
+    `SELECT order_id, state FROM \`${shardDbName(s.cfg.mysql.dbPrefix, dbOf(couponId))}\`.coupon_order WHERE coupon_id = ? ORDER BY order_id`,
+    [couponId]);
+  return rows as { order_id: string; state: string }[];
+}
+
+/**
+ * The stored coupon, its order rows and its transitions agree: at most one confirmed order, it
+ * is the one using the coupon; a locked coupon's holder has a locked row and no other order
+ * does; transitions chain from unused to the stored status and each names the right order.
+ */
+async function assertConsistent(couponId: string, label: string): Promise<void> {
+  const row = await couponState(s, couponId);
+  const orders = await orderRows(couponId);
+  const confirmed = orders.filter((o) => o.state === 'confirmed').map((o) => o.order_id);
+  const locked = orders.filter((o) => o.state === 'locked').map((o) => o.order_id);
+  const ctx = `${label} ${couponId}: row ${JSON.stringify(row)} orders ${JSON.stringify(orders)}`;
+  assert.ok(confirmed.length <= 1, `two orders confirmed: ${ctx}`);
+  if (row.status === 'used') assert.deepEqual(confirmed, [row.order_id], `used, but not by its one confirmed order: ${ctx}`);
+  else assert.deepEqual(confirmed, [], `an order is confirmed but the coupon is ${row.status}: ${ctx}`);
+  if (row.status === 'locked') assert.deepEqual(locked, [row.order_id], `locked, but its holder's row disagrees: ${ctx}`);
+  else assert.deepEqual(locked, [], `an order row is locked but the coupon is ${row.status}: ${ctx}`);
+  if (row.status === 'unused') assert.equal(row.order_id, null, ctx);
+  let at = 'unused';
+  let holder: string | null = null;
+  for (const t of await transitions(s, couponId)) {
+    assert.equal(t.from, at, `transition ${JSON.stringify(t)} from ${t.from} while the coupon was ${at}: ${ctx}`);
+    if (t.from === 'locked' || t.from === 'used') assert.equal(t.order, holder, `transition ${JSON.stringify(t)} names another order than ${holder}: ${ctx}`);
+    at = t.to;
+    holder = t.to === 'locked' || t.to === 'used' ? t.order : null;
+  }
+  assert.equal(at, row.status, `transitions end at ${at}: ${ctx}`);
+  assert.equal(holder, row.order_id, `transitions end with holder ${holder}: ${ctx}`);
+}
+
+test('short locks racing confirm/cancel/refund/lock and three concurrent sweeps on 24 coupons: always consistent', async (t) => {
+  const ttl = 60;
+  const short = tccOf(s, ttl);
+  try {
+    const r = rng(7);
+    const users = ['hu0', 'hu1', 'hu2', 'hu3'];
+    const coupons = await Promise.all(Array.from({ length: 24 }, (_, i) => seedCoupon(s, { userId: users[i % users.length]! })));
+    const userOf = new Map(coupons.map((c, i) => [c, users[i % users.length]!]));
+    // Case variants on purpose: 'O1' and 'o1' are two orders.
+    const log: { op: Op; couponId: string; order: string; answer: string; result?: unknown }[] = [];
+    const until = Date.now() + 5_000;
+    let sweeping = true;
+    let swept = 0;
+    const sweepErrors: unknown[] = [];
+    const sweeper = async () => {
+      while (sweeping) {
+        try {
+          swept += await sweepLocks(s.mysql, s.cfg.mysql, Date.now());
+        } catch (err) {
+          sweepErrors.push(err);
+        }
+        await sleep(r() * 3);
+      }
+    };
+    let n = 0;
+    const call = async (op: Op, couponId: string, order: string) => {
+      const now = Date.now();
+      const tc = short.tcc;
+      const p = op === 'lock' ? tc.lock(couponId, userOf.get(couponId)!, order, now)
+        : op === 'confirm' ? tc.confirm(couponId, order, now) : op === 'cancel' ? tc.cancel(couponId, order, now) : tc.refund(couponId, order, now);
+      let result: unknown;
+      const a = await answer(p.then((v) => { result = v; }));
+      log.push({ op, couponId, order, answer: a, result });
+      return a;
+    };
+    // One order's checkout: lock, wait around the TTL, then confirm (and often refund) or cancel;
+    // now and then a call of the same order id in the other letter case, which is another order.
+    const worker = async () => {
+      while (Date.now() < until) {
+        const couponId = coupons[Math.floor(r() * coupons.length)]!;
+        const order = `${r() < 0.5 ? 'O' : 'o'}${++n}`;
+        const other = order[0] === 'O' ? `o${order.slice(1)}` : `O${order.slice(1)}`;
+        const ops: Op[] = ['lock', 'confirm', 'cancel', 'refund'];
+        if (r() < 0.1) await call(ops[Math.floor(r() * 4)]!, couponId, other);
+        const locked = await call('lock', couponId, order);
+        await sleep(r() * ttl * 1.6);
+        const x = r();
+        if (x < 0.5) {
+          if ((await call('confirm', couponId, order)) === 'ok' && r() < 0.95) await call('refund', couponId, order);
+        } else if (x < 0.6) await call('cancel', couponId, order);
+        else if (x < 0.7) await call('lock', couponId, order);
+        // else: the order is abandoned, its lock left to run out
+        if (locked !== 'ok' && r() < 0.3) await call('cancel', couponId, order);
+      }
+    };
+    const sweepers = [sweeper(), sweeper(), sweeper()];
+    await Promise.all(Array.from({ length: 24 }, worker));
+    sweeping = false;
+    await Promise.all(sweepers);
+
+    const raw = log.filter((l) => l.answer.startsWith('raw:'));
+    assert.deepEqual(raw.slice(0, 5), [], `${raw.length} calls failed with a non-API error`);
+    assert.deepEqual(sweepErrors.slice(0, 3), [], 'a sweep failed');
+    const by = (a: string) => log.filter((l) => l.answer === a).length;
+    assert.ok(by('ok') > 100 && log.filter((l) => l.op === 'confirm' && l.answer === 'ok').length > 10 && by('lock_expired') > 5,
+      `the race was exercised: ${log.length} calls, ${by('ok')} ok, ${by('lock_expired')} lock_expired, ${swept} swept`);
+    t.diagnostic(JSON.stringify({ calls: log.length, swept, answers: Object.fromEntries([...new Set(log.map((l) => `${l.op}:${l.answer}`))].map((a) => [a, log.filter((l) => `${l.op}:${l.answer}` === a).length])) }));
+    for (const c of coupons) await assertConsistent(c, 'after the race');
+
+    // Every confirm that answered 200 left its order confirmed (or refunded, if a refund of it answered 200).
+    for (const l of log.filter((x) => x.op === 'confirm' && x.answer === 'ok')) {
+      const st = (await orderRows(l.couponId)).find((o) => o.order_id === l.order)?.state;
+      const refunded = log.some((x) => x.op === 'refund' && x.answer === 'ok' && x.couponId === l.couponId && x.order === l.order);
+      assert.ok(st === 'confirmed' || (st === 'refunded' && refunded), `confirm ${l.order} on ${l.couponId} answered 200, its row is ${st}`);
+    }
+    // Once everything is swept: no lock is left, and the sweep releases nothing more.
+    await sleep(ttl + 10);
+    await sweepLocks(s.mysql, s.cfg.mysql, Date.now());
+    assert.equal(await sweepLocks(s.mysql, s.cfg.mysql, Date.now()), 0);
+    for (const c of coupons) {
+      assert.notEqual((await couponState(s, c)).status, 'locked', c);
+      await assertConsistent(c, 'after the last sweep');
+    }
+    // Idempotent: every call whose outcome is final answers the same again.
+    for (const l of log) {
+      if (l.answer !== 'ok' || l.op === 'lock') continue;
+      const rows = await orderRows(l.couponId);
+      const st = rows.find((o) => o.order_id === l.order)?.state;
+      const tc = short.tcc;
+      if (l.op === 'cancel') assert.deepEqual(await tc.cancel(l.couponId, l.order, Date.now()), l.result, 'cancel again');
+      if (l.op === 'refund') assert.deepEqual(await tc.refund(l.couponId, l.order, Date.now()), l.result, 'refund again');
+      if (l.op === 'confirm' && st === 'confirmed') assert.deepEqual(await tc.confirm(l.couponId, l.order, Date.now()), l.result, 'confirm again');
+    }
+  } finally {
+    await short.close();
+  }
+});
+
+test('a sweep meeting a lock that takes over a stale lock: neither deadlocks, the new lock holds', async () => {
+  const short = tccOf(s, 1_000);
+  const { tcc, close } = tccOf(s);
+  try {
+    // Unused coupons around them: the sweep then finds the stale ones through idx_lock, as in production.
+    await Promise.all(Array.from({ length: 60 }, () => seedCoupon(s, { userId: 'dead-lock' })));
+    for (let round = 0; round < 3; round++) {
+      // Stale locks on several coupons of one table, the one in the middle taken over by another order.
+      const ids = await Promise.all(Array.from({ length: 5 }, () => seedCoupon(s, { userId: 'dead-lock' })));
+      const past = Date.now() - 5_000;
+      for (const [i, id] of ids.entries()) await short.tcc.lock(id, 'dead-lock', `A${round}-${i}`, past);
+      const target = ids[2]!;
+      let sweep: Promise<string> | undefined;
+      // The takeover holds the coupon row while its cart is checked; the sweep starts meanwhile.
+      const lock = answer(tcc.lock(target, 'dead-lock', `B${round}`, Date.now(), async () => {
+        sweep = answer(sweepLocks(s.mysql, s.cfg.mysql, Date.now()));
+        await sleep(300);
+      }));
+      assert.equal(await lock, 'ok', 'the takeover');
+      assert.equal(await sweep, 'ok', 'the sweep');
+      assert.deepEqual(await couponState(s, target), { status: 'locked', order_id: `B${round}` });
+      for (const id of ids) await assertConsistent(id, `round ${round}`);
+      for (const id of ids.filter((x) => x !== target)) assert.deepEqual(await couponState(s, id), { status: 'unused', order_id: null });
+    }
+  } finally {
+    await close();
+    await short.close();
+  }
+});
