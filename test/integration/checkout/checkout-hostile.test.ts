@@ -206,3 +206,209 @@ test('a sweep meeting a lock that takes over a stale lock: neither deadlocks, th
     await short.close();
   }
 });
+
+/** The same pools, telling `seen` each connection a checkout call takes. */
+function spyPools(p: MysqlPools, seen: (c: PoolConnection) => void): MysqlPools {
+  const wrap = (pool: Pool): Pool => new Proxy(pool, {
+    get(target, prop) {
+      if (prop === 'getConnection') return async () => { const c = await target.getConnection(); seen(c); return c; };
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { main: wrap(p.main), forDb: (d) => wrap(p.forDb(d)), all: p.all, close: () => p.close() };
+}
+
+const kill = (threadId: number) => s.mysql.main.query(`KILL CONNECTION ${Number(threadId)}`).catch(() => undefined);
+
+test('the connection killed mid-transaction: nothing half-written, and the retry answers as if the call ran once', async (t) => {
+  let last: PoolConnection | undefined;
+  const pools = spyPools(openMysql(s.cfg.mysql, { multipleStatements: true }), (c) => { last = c; });
+  const tcc = new CouponTcc(pools, s.cfg.mysql, 900_000);
+  try {
+    // Killed while the lock's cart is checked, the coupon row held: the lock is not taken.
+    const a = await seedCoupon(s, { userId: 'killed' });
+    const first = await answer(tcc.lock(a, 'killed', 'K1', Date.now(), async () => { await kill(last!.threadId); }));
+    assert.match(first, /^raw:/, 'the call fails (503 through HTTP)');
+    assert.deepEqual(await couponState(s, a), { status: 'unused', order_id: null });
+    assert.deepEqual(await orderRows(a), []);
+    assert.deepEqual(await transitions(s, a), []);
+    assert.equal(await answer(tcc.lock(a, 'killed', 'K1', Date.now())), 'ok', 'the retry locks');
+    await assertConsistent(a, 'killed in the check');
+
+    // Killed at a random moment of a lock, a confirm, a refund or a cancel: all or nothing, and the retry agrees.
+    const r = rng(99);
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 24; round++) {
+      const id = await seedCoupon(s, { userId: 'killed' });
+      const order = round % 2 === 0 ? `Kr${round}` : `kr${round}`;
+      const ops: Op[] = ['lock', 'confirm', 'refund', 'cancel'];
+      const op = ops[round % 4]!;
+      if (op !== 'lock') await tcc.lock(id, 'killed', order, Date.now());
+      if (op === 'refund') await tcc.confirm(id, order, Date.now());
+      last = undefined;
+      const run = (o: Op) => (o === 'lock' ? tcc.lock(id, 'killed', order, Date.now()) : o === 'confirm' ? tcc.confirm(id, order, Date.now())
+        : o === 'refund' ? tcc.refund(id, order, Date.now()) : tcc.cancel(id, order, Date.now()));
+      const call = answer(run(op));
+      const delay = r() * 4;
+      const killer = (async () => {
+        const taken = () => last as PoolConnection | undefined;
+        while (taken() === undefined) await sleep(0);
+        await sleep(delay);
+        await kill(taken()!.threadId);
+      })();
+      const [got] = await Promise.all([call, killer]);
+      outcomes.set(got.startsWith('raw:') ? 'failed' : got, (outcomes.get(got.startsWith('raw:') ? 'failed' : got) ?? 0) + 1);
+      await assertConsistent(id, `round ${round} (${op} ${got})`);
+      // The retry: the answer of one call, whether or not the killed one committed. A killed
+      // connection left idle in the pool may fail the first retry once; the next is the answer.
+      let again = await answer(run(op));
+      if (again.startsWith('raw:')) again = await answer(run(op));
+      assert.equal(again, 'ok', `round ${round}: ${op} retried after ${got}`);
+      await assertConsistent(id, `round ${round} retried`);
+    }
+    t.diagnostic(JSON.stringify([...outcomes]));
+    assert.ok((outcomes.get('failed') ?? 0) > 0, `some calls were killed: ${JSON.stringify([...outcomes])}`);
+  } finally {
+    await pools.close();
+  }
+});
+
+test('a statement past MYSQL_QUERY_TIMEOUT_MS: 503 material, the row lock not left behind, the retry works', async () => {
+  const pools = withDeadlines(openMysql({ ...s.cfg.mysql, poolSize: 2 }, { multipleStatements: true }), 150);
+  const tcc = new CouponTcc(pools, s.cfg.mysql, 900_000);
+  const id = await seedCoupon(s, { userId: 'slow' });
+  try {
+    await tcc.lock(id, 'slow', 'S1', Date.now());
+    for (let round = 0; round < 3; round++) {
+      // Another session holds the coupon row longer than the deadline.
+      const blocker = await s.mysql.forDb(dbOf(id)).getConnection();
+      try {
+        await blocker.query('START TRANSACTION');
+        await blocker.query(`SELECT coupon_id FROM ${tableOf(id)} WHERE coupon_id = ? FOR UPDATE`, [id]);
+        const late = await answer(tcc.confirm(id, 'S1', Date.now()));
+        assert.equal(late, 'raw:GATEWAY_MYSQL_DEADLINE');
+        await sleep(100);
+      } finally {
+        await blocker.query('ROLLBACK');
+        blocker.release();
+      }
+    }
+    // The pool (2 connections) is not used up by the abandoned ones, and the confirm goes through once.
+    const answers = await Promise.all(Array.from({ length: 6 }, () => answer(tcc.confirm(id, 'S1', Date.now()))));
+    assert.deepEqual(answers, Array(6).fill('ok'));
+    assert.deepEqual(await couponState(s, id), { status: 'used', order_id: 'S1' });
+    assert.deepEqual((await transitions(s, id)).map((t) => t.cause), ['lock', 'confirm']);
+  } finally {
+    await pools.close();
+  }
+});
+
+test("order ids differ by case: 'O1' and 'o1' are two orders in every call and in the sweep", async () => {
+  const short = tccOf(s, 1_000);
+  const { tcc, close } = tccOf(s);
+  try {
+    const id = await seedCoupon(s, { userId: 'case' });
+    assert.equal(await answer(tcc.lock(id, 'case', 'O1', Date.now())), 'ok');
+    assert.equal(await answer(tcc.confirm(id, 'o1', Date.now())), 'not_locked');
+    assert.equal(await answer(tcc.lock(id, 'case', 'o1', Date.now())), 'coupon_locked');
+    // o1's cancel is an empty rollback: remembered for o1 alone, O1 keeps its lock.
+    assert.deepEqual(await tcc.cancel(id, 'o1', Date.now()), { couponId: id, status: 'unused', orderId: 'o1' });
+    assert.deepEqual(await couponState(s, id), { status: 'locked', order_id: 'O1' });
+    assert.equal(await answer(tcc.refund(id, 'o1', Date.now())), 'not_used');
+    assert.equal(await answer(tcc.confirm(id, 'O1', Date.now())), 'ok');
+    assert.equal(await answer(tcc.refund(id, 'o1', Date.now())), 'not_used');
+    assert.equal(await answer(tcc.refund(id, 'O1', Date.now())), 'ok');
+    assert.equal(await answer(tcc.lock(id, 'case', 'o1', Date.now())), 'order_cancelled');
+    assert.deepEqual(await orderRows(id), [{ order_id: 'O1', state: 'refunded' }, { order_id: 'o1', state: 'cancelled' }]);
+    // The user id is case-sensitive too.
+    assert.equal(await answer(tcc.lock(id, 'CASE', 'o2', Date.now())), 'forbidden');
+
+    // The sweep releases the stale lock of 'A' and leaves the cancelled 'a' alone.
+    const b = await seedCoupon(s, { userId: 'case' });
+    await tcc.cancel(b, 'a', Date.now());
+    await short.tcc.lock(b, 'case', 'A', Date.now() - 5_000);
+    await sweepLocks(s.mysql, s.cfg.mysql, Date.now());
+    assert.deepEqual(await orderRows(b), [{ order_id: 'A', state: 'released' }, { order_id: 'a', state: 'cancelled' }]);
+    assert.equal(await answer(tcc.confirm(b, 'A', Date.now())), 'lock_expired');
+    assert.equal(await answer(tcc.lock(b, 'case', 'a', Date.now())), 'order_cancelled');
+    await assertConsistent(id, 'case');
+    await assertConsistent(b, 'case');
+  } finally {
+    await close();
+    await short.close();
+  }
+});
+
+test('the listing by status agrees with the unfiltered listing at validTo == now and locked_until == now', async () => {
+  const ttl = 1_000;
+  const short = tccOf(s, ttl);
+  try {
+    const u = 'edges';
+    const T = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
+    const DAY = 86_400_000;
+    const mk = (validTo: number) => seedCoupon(s, { userId: u, validFrom: T - DAY, validTo });
+    const ends = await mk(T);
+    const staleAtT = await mk(T + DAY);
+    const staleAndEnds = await mk(T);
+    const lockPastEnd = await mk(T);
+    const used = await mk(T);
+    await short.tcc.lock(staleAtT, u, 'L1', T - ttl);
+    await short.tcc.lock(staleAndEnds, u, 'L2', T - ttl);
+    await short.tcc.lock(lockPastEnd, u, 'L3', T - ttl + 1);
+    await short.tcc.lock(used, u, 'L4', T - ttl);
+    await short.tcc.confirm(used, 'L4', T - ttl + 5);
+    const expect: Record<string, [string, string, string]> = {
+      // at T - 1, at T, at T + 1
+      [ends]: ['unused', 'expired', 'expired'],
+      [staleAtT]: ['locked', 'unused', 'unused'],
+      [staleAndEnds]: ['locked', 'expired', 'expired'],
+      [lockPastEnd]: ['locked', 'locked', 'expired'],
+      [used]: ['used', 'used', 'used'],
+    };
+    for (const [i, now] of [T - 1, T, T + 1].entries()) {
+      const all = await listCoupons(s.mysql, s.cfg.mysql, u, undefined, 200, now);
+      assert.deepEqual(Object.fromEntries(all.map((c) => [c.couponId, c.status])),
+        Object.fromEntries(Object.entries(expect).map(([id, st]) => [id, st[i]])), `unfiltered at T${now - T}`);
+      for (const status of COUPON_STATUSES) {
+        const only = await listCoupons(s.mysql, s.cfg.mysql, u, status, 200, now);
+        assert.deepEqual(only.map((c) => c.couponId), all.filter((c) => c.status === status).map((c) => c.couponId), `${status} at T${now - T}`);
+      }
+    }
+    // The calls agree with the listing at T: the stale lock is free, the ended coupon is not.
+    const { tcc, close } = tccOf(s);
+    try {
+      assert.equal(await answer(tcc.lock(ends, u, 'M1', T)), 'coupon_expired');
+      assert.equal(await answer(tcc.lock(staleAndEnds, u, 'M2', T)), 'coupon_expired');
+      assert.equal(await answer(tcc.confirm(staleAtT, 'L1', T)), 'lock_expired');
+      assert.equal(await answer(tcc.lock(staleAtT, u, 'M3', T)), 'ok');
+      assert.equal(await answer(tcc.confirm(lockPastEnd, 'L3', T)), 'ok', 'a lock taken in time holds past validTo');
+    } finally {
+      await close();
+    }
+    for (const id of Object.keys(expect)) await assertConsistent(id, 'edges');
+  } finally {
+    await short.close();
+  }
+});
+
+test('a quote weighs the coupons that may be usable first: used and ended ones do not crowd them out', async () => {
+  const u = 'crowd';
+  const now = Date.now();
+  const { tcc, close } = tccOf(s);
+  try {
+    // Six coupons used, three ended within the week, all ending before the usable one.
+    for (let i = 0; i < 6; i++) {
+      const id = await seedCoupon(s, { userId: u, validTo: now + 60_000 + i });
+      await tcc.lock(id, u, `used${i}`, now);
+      await tcc.confirm(id, `used${i}`, now);
+    }
+    for (let i = 0; i < 3; i++) await seedCoupon(s, { userId: u, validFrom: now - 10 * 86_400_000, validTo: now - 86_400_000 + i });
+    const usable = await seedCoupon(s, { userId: u, validTo: now + 86_400_000 });
+    const got = await quoteCandidates(s.mysql, s.cfg.mysql, u, now - 7 * 86_400_000, 5, now);
+    assert.equal(got.length, 5);
+    assert.ok(got.some((c) => c.couponId === usable), `the usable coupon is weighed: ${got.map((c) => `${c.couponId}:${c.status}`).join(' ')}`);
+  } finally {
+    await close();
+  }
+});
