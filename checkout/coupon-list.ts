@@ -42,14 +42,18 @@ export async function listCoupons(pools: MysqlPools, cfg: Config['mysql'], userI
 
 /**
  * The coupons a quote weighs: not stored as expired, with use windows that end after `since`
- * (recently expired ones are shown as such), soonest to end first, at most `limit`.
+ * (recently expired ones are shown as such), at most `limit`. Those that may be usable at `now`
+ * come first, soonest to end first; used, held by a live lock or ended ones only fill what is
+ * left, so a user's used or recently ended coupons never push a usable one out of the quote.
  */
 export async function quoteCandidates(pools: MysqlPools, cfg: Config['mysql'], userId: string, since: number,
-  limit: number): Promise<HeldCoupon[]> {
+  limit: number, now: number): Promise<HeldCoupon[]> {
   const s = shardOfUser({ dbs: cfg.shardDbs, tables: cfg.shardTables }, userId);
+  const at = new Date(now);
   const [rows] = await pools.forDb(s.db).query<RowDataPacket[]>(
     `SELECT ${COUPON_COLUMNS} FROM \`${shardDbName(cfg.dbPrefix, s.db)}\`.\`${shardTableName(s.table)}\` c
-      WHERE c.user_id = ? AND c.status <> 'expired' AND c.valid_to > ? ORDER BY c.valid_to, c.coupon_id LIMIT ?`,
-    [userId, new Date(since), limit]);
+      WHERE c.user_id = ? AND c.status <> 'expired' AND c.valid_to > ?
+      ORDER BY (c.status = 'used' OR (c.status = 'locked' AND c.locked_until > ?) OR c.valid_to <= ?), c.valid_to, c.coupon_id LIMIT ?`,
+    [userId, new Date(since), at, at, limit]);
   return rows.map(heldCoupon);
 }

@@ -19,15 +19,19 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
   for (const t of shardTables(cfg.dbPrefix, { dbs: cfg.shardDbs, tables: cfg.shardTables })) {
     const db = `\`${shardDbName(cfg.dbPrefix, t.db)}\``;
     for (;;) {
-      const n = await inTransaction(pools.forDb(t.db), async (conn) => {
-        // Found without locks, then locked by primary key and checked again: checkout calls lock
-        // the row before its index entry, and locking in the same order cannot deadlock with them.
-        const [found] = await conn.query<RowDataPacket[]>(`SELECT coupon_id FROM ${t.name}
+      const [found, n] = await inTransaction(pools.forDb(t.db), async (conn): Promise<[number, number]> => {
+        // The candidates through idx_lock by a plain read, which locks nothing. A locking read through
+        // idx_lock would lock the index entry before the row, while a checkout call holds the row
+        // (its first statement) and then needs the entry to update it: a deadlock, and the call's
+        // order service gets a 503. So the rows are locked by primary key, as a checkout call
+        // locks its coupon, and re-checked under their locks.
+        const [candidates] = await conn.query<RowDataPacket[]>(`SELECT coupon_id FROM ${t.name}
           WHERE status = 'locked' AND locked_until <= ? ORDER BY locked_until LIMIT ${BATCH}`, [new Date(now)]);
-        if (found.length === 0) return { found: 0, released: 0 };
+        if (candidates.length === 0) return [0, 0];
         const [rows] = await conn.query<RowDataPacket[]>(`SELECT coupon_id, order_id FROM ${t.name} FORCE INDEX (PRIMARY)
-          WHERE coupon_id IN (?) AND status = 'locked' AND locked_until <= ? FOR UPDATE`, [found.map((r) => r.coupon_id), new Date(now)]);
-        if (rows.length === 0) return { found: found.length, released: 0 };
+          WHERE coupon_id IN (?) AND status = 'locked' AND locked_until <= ? ORDER BY coupon_id FOR UPDATE`,
+        [candidates.map((r) => String(r.coupon_id)), new Date(now)]);
+        if (rows.length === 0) return [candidates.length, 0];
         const ids = rows.map((r) => String(r.coupon_id));
         const at = new Date(now);
         await conn.query(`UPDATE ${t.name} SET status = 'unused', order_id = NULL, locked_until = NULL WHERE coupon_id IN (?)`, [ids]);
@@ -35,10 +39,10 @@ export async function sweepLocks(pools: MysqlPools, cfg: Config['mysql'], now: n
           WHERE (coupon_id, order_id) IN (?) AND state = 'locked'`, [at, rows.map((r) => [r.coupon_id, r.order_id])]);
         await conn.query(`INSERT INTO ${db}.coupon_transition (coupon_id, from_status, to_status, order_id, cause, at) VALUES ?`,
           [rows.map((r) => [r.coupon_id, 'locked', 'unused', r.order_id, 'lock_expired', at])]);
-        return { found: found.length, released: rows.length };
+        return [candidates.length, rows.length];
       }, true);
-      released += n.released;
-      if (n.found < BATCH) break;
+      released += n;
+      if (found < BATCH) break;
     }
   }
   return released;

@@ -32,7 +32,7 @@ export function quoteHandler(d: QuoteDeps): Handler {
     const cart = parseCart(decodeBody(req.body, formatOf(req.contentType, false)));
     if (tokenUser !== undefined && cart.userId !== tokenUser) throw new ApiError('forbidden', 'userId: not the user of the token');
     const now = Date.now();
-    const coupons = await orUnavailable('mysql', () => quoteCandidates(d.mysql, d.cfg, cart.userId, now - RECENTLY_EXPIRED_MS, d.maxCoupons));
+    const coupons = await orUnavailable('mysql', () => quoteCandidates(d.mysql, d.cfg, cart.userId, now - RECENTLY_EXPIRED_MS, d.maxCoupons, now));
     const [rules, blacklist] = await Promise.all([
       orUnavailable('redis', () => d.rules.rulesOf(coupons.map((c) => c.templateId), now)),
       orUnavailable('mysql', () => d.rules.blacklistAt(now)),
