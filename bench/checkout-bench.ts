@@ -15,6 +15,7 @@ import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { type LoadResult, runAutocannon } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
+import { type StatusDelta, statusMeter } from '../tools/harness/mysql-stats.ts';
 import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { type OpenLoopResult, openLoop, pairLoop, type PairsResult, type PairTarget } from './checkout-load.ts';
@@ -27,6 +28,8 @@ export interface CheckoutBenchResult {
   readonly cpuClaim: CpuShare[];
   readonly pairs: PairsResult & { readonly concurrency: number };
   readonly cpuPairs: CpuShare[];
+  /** MariaDB's status counters over the measured pairs (the server's: other clients count too). */
+  readonly mysqlPairs: StatusDelta;
   /** Coupons used and 'confirmed' control rows in MySQL after the pairs, and coupons confirmed twice. */
   readonly stored: { readonly used: number; readonly confirmed: number; readonly doubles: number };
   readonly servers: { redisVersion: string; mariadbVersion: string };
@@ -138,9 +141,11 @@ export async function runCheckoutBench(o: BenchOptions): Promise<CheckoutBenchRe
   console.log(`checkout: ${targets.length} coupons stored for the pairs; lock + confirm, ${o.checkoutConcurrency} at a time`);
   const next = { i: 0 };
   const warm = o.warmupS > 0 ? (await pairLoop(base, targets, next, 'bench-o', o.checkoutConcurrency, o.warmupS)).pairs : 0;
+  const status = await statusMeter(st.mysql);
   m = cpuMeter(servers);
   const p = await pairLoop(base, targets, next, 'bench-o', o.checkoutConcurrency, o.durationS);
   const cpuPairs = m.finish();
+  const mysqlPairs = await status.finish();
   if (next.i >= targets.length) failures.push(`checkout: the pairs ran out of coupons (${targets.length}) before ${o.durationS} s`);
   const bad = [...Object.entries(p.statuses.lock), ...Object.entries(p.statuses.confirm)].filter(([s]) => s !== '200');
   if (bad.length > 0) failures.push(`checkout: lock/confirm answers other than 200: ${JSON.stringify(p.statuses)}`);
@@ -150,7 +155,7 @@ export async function runCheckoutBench(o: BenchOptions): Promise<CheckoutBenchRe
     failures.push(`checkout: MySQL holds ${stored.used} used coupons, ${stored.confirmed} confirmed orders, ${stored.doubles} coupons confirmed twice`);
   }
   if (gateway.exited) failures.push(`gateway exited during the load:\n${gateway.tail().slice(-2000)}`);
-  return { hello, quote, claim, cpuClaim, pairs: { ...p, concurrency: o.checkoutConcurrency }, cpuPairs, stored, servers: facts, failures };
+  return { hello, quote, claim, cpuClaim, pairs: { ...p, concurrency: o.checkoutConcurrency }, cpuPairs, mysqlPairs, stored, servers: facts, failures };
 }
 
 /** Used coupons of the template, confirmed control rows of the bench's orders, and coupons with two of them, over all shards. */
@@ -193,8 +198,9 @@ export function renderCheckout(r: CheckoutBenchResult): string {
       `${CART_ITEMS}-item carts (${CARTS} distinct), ${q.usable} usable on the first cart, best of ${q.best}; open loop at ` +
       `${int(q.rate)}/s for ${fix(q.seconds)} s over up to ${QUOTE_SOCKETS} sockets: ${int(quotes)} quotes, ` +
       `**p50 ${fix(q.latency.p50, 2)} ms, p99 ${fix(q.latency.p99, 2)} ms, max ${fix(q.latency.max, 2)} ms** ` +
-      `(target p99 < 5 ms: ${met(q.latency.p99 < 5)}); latency from each quote's scheduled send; the client fell at most ` +
-      `${fix(q.maxSendLagMs, 2)} ms behind its schedule. Statuses: ${JSON.stringify(q.statuses)}.`, '',
+      `(target p99 < 5 ms: ${met(q.latency.p99 < 5)}); latency from each quote's scheduled send; from its actual send p50 ` +
+      `${fix(q.fromSend.p50, 2)} ms, p99 ${fix(q.fromSend.p99, 2)} ms; the client fell at most ${fix(q.maxSendLagMs, 2)} ms behind its ` +
+      `schedule. Statuses: ${JSON.stringify(q.statuses)}.`, '',
     `(b) Lock + confirm pairs, closed loop, ${p.concurrency} at a time, each on a distinct coupon: ${int(p.pairs)} pairs in ` +
       `${fix(p.seconds)} s = **${int(pairsPerS)} pairs/s** (target ≥ 3,000: ${met(pairsPerS >= 3000)}); lock p50 ` +
       `${fix(p.lock.p50, 2)} ms, p99 ${fix(p.lock.p99, 2)} ms; confirm p50 ${fix(p.confirm.p50, 2)} ms, p99 ${fix(p.confirm.p99, 2)} ms.`, '',
@@ -206,6 +212,8 @@ export function renderCheckout(r: CheckoutBenchResult): string {
     '|---|---:|---:|---:|---:|---:|',
     ...names.map((n) => `| ${n} | ${per(r.cpuPairs, n, p.pairs)} | ${cores(r.cpuPairs, n)} | ${per(q.cpu, n, quotes)} | ` +
       `${per(r.cpuClaim, n, r.claim.ok2xx)} | ${cores(r.cpuClaim, n)} |`),
+    '', `MariaDB per pair during the pairs (SHOW GLOBAL STATUS; other clients of the server count too): ` +
+      Object.entries(r.mysqlPairs).map(([k, v]) => `${k} ${fix(v / p.pairs, k.startsWith('Bytes') ? 0 : 2)}`).join(', ') + '.',
     '', `MySQL after the pairs: ${int(r.stored.used)} coupons used, ${int(r.stored.confirmed)} confirmed orders, ` +
       `${r.stored.doubles} coupons confirmed twice.`,
   ].join('\n');

@@ -46,7 +46,10 @@ function post(agent: Agent, origin: URL, path: string, body: Buffer): Promise<nu
 
 export interface OpenLoopResult {
   readonly seconds: number;
+  /** From each request's scheduled time (what a user arriving then sees). */
   readonly latency: Latency;
+  /** From its actual send: without the client's own delays, so the two tell the server's tail from the client's. */
+  readonly fromSend: Latency;
   readonly statuses: Readonly<Record<string, number>>;
   /** The latest any request left its scheduled time, ms: when large, the client or its sockets were the limit. */
   readonly maxSendLagMs: number;
@@ -57,24 +60,31 @@ export async function openLoop(url: string, bodies: readonly Buffer[], rate: num
   const origin = new URL(url);
   const agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
   const h = histogram();
+  const hSend = histogram();
   const statuses: Record<string, number> = {};
   const total = Math.round(rate * seconds);
   const t0 = performance.now();
   let maxSendLagMs = 0;
   const pending: Promise<void>[] = [];
-  for (let k = 0; k < total; k++) {
-    const at = t0 + (k * 1000) / rate;
-    const wait = at - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    maxSendLagMs = Math.max(maxSendLagMs, performance.now() - at);
+  const send = (k: number, at: number) => {
+    const sentAt = performance.now();
+    maxSendLagMs = Math.max(maxSendLagMs, sentAt - at);
     pending.push(post(agent, origin, origin.pathname, bodies[k % bodies.length]!).then((status) => {
-      h.recordValue(Math.max(1, Math.round((performance.now() - at) * 1000)));
+      const now = performance.now();
+      h.recordValue(Math.max(1, Math.round((now - at) * 1000)));
+      hSend.recordValue(Math.max(1, Math.round((now - sentAt) * 1000)));
       statuses[status] = (statuses[status] ?? 0) + 1;
     }));
+  };
+  // every request that is due goes out, never one early; then sleep until the next is due.
+  for (let k = 0; k < total;) {
+    const now = performance.now();
+    for (; k < total && t0 + (k * 1000) / rate <= now; k++) send(k, t0 + (k * 1000) / rate);
+    if (k < total) await new Promise((r) => setTimeout(r, Math.max(1, t0 + (k * 1000) / rate - performance.now())));
   }
   await Promise.all(pending);
   agent.destroy();
-  return { seconds: (performance.now() - t0) / 1000, latency: latencyOf(h), statuses, maxSendLagMs };
+  return { seconds: (performance.now() - t0) / 1000, latency: latencyOf(h), fromSend: latencyOf(hSend), statuses, maxSendLagMs };
 }
 
 /** A coupon to lock and confirm, and its holder. */
