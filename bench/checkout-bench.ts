@@ -200,7 +200,7 @@ export function renderCheckout(r: CheckoutBenchResult): string {
       `**p50 ${fix(q.latency.p50, 2)} ms, p99 ${fix(q.latency.p99, 2)} ms, max ${fix(q.latency.max, 2)} ms** ` +
       `(target p99 < 5 ms: ${met(q.latency.p99 < 5)}); latency from each quote's scheduled send; from its actual send p50 ` +
       `${fix(q.fromSend.p50, 2)} ms, p99 ${fix(q.fromSend.p99, 2)} ms; the client fell at most ${fix(q.maxSendLagMs, 2)} ms behind its ` +
-      `schedule. Statuses: ${JSON.stringify(q.statuses)}.`, '',
+      `schedule, its event-loop delay p99 ${fix(q.clientLoopDelay.p99, 2)} ms, max ${fix(q.clientLoopDelay.max, 2)} ms. Statuses: ${JSON.stringify(q.statuses)}.`, '',
     `(b) Lock + confirm pairs, closed loop, ${p.concurrency} at a time, each on a distinct coupon: ${int(p.pairs)} pairs in ` +
       `${fix(p.seconds)} s = **${int(pairsPerS)} pairs/s** (target ≥ 3,000: ${met(pairsPerS >= 3000)}); lock p50 ` +
       `${fix(p.lock.p50, 2)} ms, p99 ${fix(p.lock.p99, 2)} ms; confirm p50 ${fix(p.confirm.p50, 2)} ms, p99 ${fix(p.confirm.p99, 2)} ms.`, '',

@@ -5,6 +5,7 @@
  * (lock, then confirm of the same coupon) that autocannon cannot send.
  */
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 
 /** Latency percentiles in ms. */
@@ -53,6 +54,8 @@ export interface OpenLoopResult {
   readonly statuses: Readonly<Record<string, number>>;
   /** The latest any request left its scheduled time, ms: when large, the client or its sockets were the limit. */
   readonly maxSendLagMs: number;
+  /** This process's event-loop delay, ms: a stalled client delays the answers it reads, whatever the server did. */
+  readonly clientLoopDelay: { readonly p99: number; readonly max: number };
 }
 
 /** POSTs bodies[k % n] at `rate` per second for `seconds` over at most `sockets` connections. */
@@ -63,6 +66,8 @@ export async function openLoop(url: string, bodies: readonly Buffer[], rate: num
   const hSend = histogram();
   const statuses: Record<string, number> = {};
   const total = Math.round(rate * seconds);
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   const t0 = performance.now();
   let maxSendLagMs = 0;
   const pending: Promise<void>[] = [];
@@ -83,8 +88,10 @@ export async function openLoop(url: string, bodies: readonly Buffer[], rate: num
     if (k < total) await new Promise((r) => setTimeout(r, Math.max(1, t0 + (k * 1000) / rate - performance.now())));
   }
   await Promise.all(pending);
+  loop.disable();
   agent.destroy();
-  return { seconds: (performance.now() - t0) / 1000, latency: latencyOf(h), fromSend: latencyOf(hSend), statuses, maxSendLagMs };
+  return { seconds: (performance.now() - t0) / 1000, latency: latencyOf(h), fromSend: latencyOf(hSend), statuses, maxSendLagMs,
+    clientLoopDelay: { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 } };
 }
 
 /** A coupon to lock and confirm, and its holder. */
