@@ -1,7 +1,7 @@
 /** Command-line flags of `make bench` (argv only: configuration of the product stays in config/). */
 import { parseArgs } from 'node:util';
 
-export type Section = 'e2e' | 'sink' | 'micro' | 'grant';
+export type Section = 'e2e' | 'sink' | 'micro' | 'grant' | 'checkout';
 
 export interface BenchOptions {
   /** Measured seconds of every HTTP load run (autocannon and wrk). */
@@ -23,6 +23,9 @@ export interface BenchOptions {
   /** Users of the bulk grant section, and the most seconds its job may run before it is cancelled. */
   readonly grantUsers: number;
   readonly grantSeconds: number;
+  /** Quotes per second of the checkout section's open loop, and lock + confirm pairs in flight at once. */
+  readonly quoteRate: number;
+  readonly checkoutConcurrency: number;
   /** Directory for V8 CPU profiles of the gateway and sink children, or undefined. */
   readonly profileDir?: string;
   /** The command line as typed, for the report. */
@@ -31,7 +34,7 @@ export interface BenchOptions {
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N] [--sub-stocks=K]
   [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
-  [--only=e2e,sink,micro,grant] [--grant-users=N] [--grant-seconds=S] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
+  [--only=e2e,sink,micro,checkout,grant] [--grant-users=N] [--grant-seconds=S] [--quote-rate=N] [--checkout-concurrency=N] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
 
 function num(raw: string | undefined, def: number, name: string, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -49,7 +52,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, 'sub-stocks': { type: 'string' },
       'no-wrk': { type: 'boolean', default: false },
       'sink-records': { type: 'string' }, 'single-rows': { type: 'string' }, 'single-concurrency': { type: 'string' },
-      'micro-ms': { type: 'string' }, only: { type: 'string' }, 'grant-users': { type: 'string' }, 'grant-seconds': { type: 'string' }, help: { type: 'boolean', default: false },
+      'micro-ms': { type: 'string' }, only: { type: 'string' }, 'grant-users': { type: 'string' }, 'grant-seconds': { type: 'string' },
+      'quote-rate': { type: 'string' }, 'checkout-concurrency': { type: 'string' }, help: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
     },
     strict: true,
@@ -59,9 +63,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     process.exit(0);
   }
   const q = values.quick;
-  const sections = (values.only ?? 'e2e,sink,micro').split(',').map((s) => s.trim());
+  const sections = (values.only ?? 'e2e,sink,micro,checkout').split(',').map((s) => s.trim());
   // grant (issue 12) is asked for by name: a million-user job takes minutes.
-  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
+  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant', 'checkout'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
   return {
     // upper bounds keep a typo from loading the shared box for an hour.
     durationS: num(values.duration, q ? 3 : 10, 'duration', 1, 120),
@@ -76,6 +80,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     sections: sections as Section[],
     grantUsers: num(values['grant-users'], q ? 50_000 : 1_000_000, 'grant-users', 1000, 10_000_000),
     grantSeconds: num(values['grant-seconds'], 600, 'grant-seconds', 10, 1800),
+    quoteRate: num(values['quote-rate'], 1000, 'quote-rate', 10, 20_000),
+    checkoutConcurrency: num(values['checkout-concurrency'], 64, 'checkout-concurrency', 1, 1000),
     profileDir: values.profile ? '.data/bench-prof' : undefined,
     argv,
   };

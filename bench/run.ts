@@ -4,7 +4,8 @@
  *      check that MySQL holds exactly the coupons the gateway issued;
  *   2. sink: batched drain vs single-row autocommit INSERTs;
  *   3. micro-benchmarks of the claim hot path;
- *   4. bulk grants (`--only=grant`): a 1M-user grant job, grants/s and CPU per grant per process.
+ *   4. bulk grants (`--only=grant`): a 1M-user grant job, grants/s and CPU per grant per process;
+ *   5. checkout (`--only=checkout`): quote latency at a fixed rate, lock + confirm pairs/s and their CPU per process.
  * Every figure sits next to its comparison run as a ratio; the machine is shared and noisy.
  * Cleans up what it started (children, keys, databases) even on failure or Ctrl-C, prints a
  * Markdown summary, writes it to .data/bench-latest.md, and exits non-zero if anything failed.
@@ -20,6 +21,7 @@ import { machineFacts } from '../tools/harness/machine.ts';
 import { renderSummary } from './report.ts';
 import { runSinkBench, type SinkBenchResult } from './sink-bench.ts';
 import { type GrantBenchResult, renderGrant, runGrantBench } from './grant-bench.ts';
+import { type CheckoutBenchResult, renderCheckout, runCheckoutBench } from './checkout-bench.ts';
 
 const OUT_DIR = `${ROOT}.data`;
 const OUT_FILE = `${OUT_DIR}/bench-latest.md`;
@@ -61,7 +63,9 @@ async function section<T>(name: string, failures: string[], f: () => Promise<T &
 function watchdogMs(o: BenchOptions): number {
   const load = (o.warmupS + o.durationS) * 2 + (o.wrk ? o.durationS * 2 : 0);
   const grant = o.sections.includes('grant') ? o.grantSeconds + 600 : 0;
-  return (load + grant + 300) * 1000;
+  // hello, quotes, claims and pairs, each after a warm-up, plus the set-up and drains.
+  const checkout = o.sections.includes('checkout') ? 4 * (o.warmupS + o.durationS) + 300 : 0;
+  return (load + grant + checkout + 300) * 1000;
 }
 
 async function main(): Promise<void> {
@@ -86,14 +90,14 @@ async function main(): Promise<void> {
 
   let grant: GrantBenchResult | undefined;
   if (o.sections.includes('grant')) grant = await section('4. bulk grants', failures, () => runGrantBench(o));
+  let checkout: CheckoutBenchResult | undefined;
+  if (o.sections.includes('checkout')) checkout = await section('5. checkout', failures, () => runCheckoutBench(o));
   const summary = renderSummary(o, {
-    machine, servers: e2e?.servers ?? sink?.servers ?? grant?.servers, e2e, sink, micro, failures,
+    machine, servers: e2e?.servers ?? sink?.servers ?? grant?.servers ?? checkout?.servers, e2e, sink, micro, failures,
     seconds: (performance.now() - started) / 1000,
   });
-  const md = grant ? `${summary}
-
-${renderGrant(grant)}
-` : summary;
+  const md = [summary, ...(grant ? [renderGrant(grant)] : []), ...(checkout ? [renderCheckout(checkout)] : [])].join('\n\n') +
+    (grant || checkout ? '\n' : '');
   console.log(`\n${md}`);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(OUT_FILE, md);

@@ -13,6 +13,8 @@ export interface TemplateSpec {
   readonly perUserLimit: number;
   /** A red packet's budget in cents (its packets draw random amounts); absent: a direct coupon. */
   readonly budget?: number;
+  /** Checkout rules (the checkout scenario): the categories it applies to, and whether it combines. */
+  readonly checkout?: { readonly categories: readonly string[]; readonly stackable: boolean };
 }
 
 /** A created template, as the gateway answered. */
@@ -92,6 +94,7 @@ export class AdminClient {
     const money = s.budget === undefined ? { type: 'direct', value: 100 } : { type: 'red_packet', budget: s.budget };
     const t = await this.call('POST', '/v1/admin/templates', {
       id: s.id, name: `loadtest ${s.id}`, ...money, totalStock: s.totalStock, perUserLimit: s.perUserLimit,
+      ...(s.checkout ? { scope: { categories: s.checkout.categories }, stackable: s.checkout.stackable } : {}),
     }, 201) as Record<string, unknown>;
     this.created.push(String(t.id));
     return { id: String(t.id), totalStock: Number(t.totalStock), perUserLimit: Number(t.perUserLimit), subStocks: Number(t.subStocks),

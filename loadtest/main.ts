@@ -12,6 +12,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { type Config, loadConfig } from '../config/index.ts';
 import { AdminClient, checkReady, type CreatedTemplate } from './admin.ts';
 import { runClosedLoop, stopClosedLoop } from './closed-loop.ts';
+import { runFlowLoop, stopFlowLoop } from './flow-loop.ts';
 import { checkListings, checkSameLayout, gatherFacts, markKeyClock, openStorage, remaining, stockIdle, type Storage, waitForDrain } from './facts.ts';
 import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts';
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
@@ -100,6 +101,20 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       phases.push(r);
       return r;
     },
+    flows: async (label, flow, bound) => {
+      console.log(`phase ${label}: closed loop of ${o.connections} flows at a time, ` +
+        `${bound.durationS !== undefined ? `${bound.durationS} s` : `${bound.requests} requests`}`);
+      const rec = new Recorder(label, collected, runT0);
+      rec.startProgress(PROGRESS_EVERY_MS);
+      const r = rec.finish({ driver: 'flows', connections: await runFlowLoop(o.url, flow, bound, o.connections, rec) });
+      phases.push(r);
+      return r;
+    },
+    waitForStored: async () => {
+      console.log(`waiting for the sink to store the claimed coupons (up to ${o.drainWaitS} s)`);
+      return (await waitForDrain(st, o.drainWaitS * 1000)).drained;
+    },
+    checkoutSources: { mysql: st.mysql, dbPrefix: cfg.mysql.dbPrefix, layout: st.layout, origin: o.url, auth },
     claimOnce: async (key) => {
       const req = claimRequest(key, 'json', auth);
       const res = await fetch(`${o.url}${req.path}`, { method: 'POST', headers: req.headers, body: req.body?.toString(), signal: AbortSignal.timeout(10_000) });
@@ -125,6 +140,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
     layout: st.layout, drain, templates: facts.templates, answers: collected.answers, rows: facts.rows,
     uncertain: collected.uncertain, undecodable: collected.undecodable,
     soldOutPhase: checks.soldOutPhase, expectReplays: checks.expectReplays, listing, codes: checks.codes, grant: checks.grant,
+    checkout: checks.checkout,
   });
   const report: RunReport = {
     runId, scenario: o.scenario, summary: scenario.summary, startedAt, finishedAt: new Date().toISOString(), options: o, argv,
@@ -166,6 +182,7 @@ async function main(): Promise<void> {
     console.error(`\nloadtest: ${why}; stopping the load and cleaning up`);
     stopClosedLoop();
     stopOpenLoop();
+    stopFlowLoop();
     await cleanup?.();
     process.exit(code);
   };

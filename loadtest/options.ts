@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { BATCH_COUNT_MAX } from '../redemption/code-mac.ts';
 
-export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets', 'codes', 'grant'] as const;
+export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets', 'codes', 'grant', 'checkout'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 export type BodyFormat = 'json' | 'msgpack';
 
@@ -47,7 +47,8 @@ export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--dur
   --format json|msgpack  claim and redemption bodies (default json)
   --users N            distinct users (default: scenario's; grant: listed, and as many in the rain)
   --stock N            stock of each template (default: scenario's; codes: also the codes made, at most 1,000,000)
-  --templates N        templates of spread (default 2000), mixed and batch (default 10; batch: at most 20)
+  --templates N        templates of spread (default 2000), mixed and batch (default 10; batch: at most 20),
+                       checkout (default 4: each user claims one coupon of each)
   --out DIR            parent of the report folder (default reports/)
   --no-charts          skip the SVG charts
   --drain-wait S       seconds to wait for the sink to drain before verifying (default 120)
@@ -56,7 +57,9 @@ the admin token (ADMIN_TOKEN) are read from the same environment variables as th
 so are CODE_SECRET and REDEEM_FAILURE_BURST (codes: its used and invalid codes all come from this
 one address; start the gateway and the run with REDEEM_FAILURE_BURST=1000000).
 Scenarios: hot, spread, dupes, soldout, mixed, batch (claims); codes (redemption codes contested
-by two users, replayed, invalid); grant (a bulk grant job during a claim rain on its template).`;
+by two users, replayed, invalid); grant (a bulk grant job during a claim rain on its template);
+checkout (claims, then orders: quote, lock, confirm or cancel, retries, refunds; the bound is the
+orders phase's, a closed loop of --connections orders at a time; ORDER_SERVICE_TOKEN is read too).`;
 
 /** Per-scenario defaults: the shape of the traffic each one stands for. */
 export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; templates: number }> = {
@@ -77,6 +80,8 @@ export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; temp
   codes: { users: 6_000, stock: 10_000, templates: 1 },
   // a grant to 20,000 users beside a rain of 20,000 (2,000 in both) on 30,000 coupons: the stock runs out.
   grant: { users: 20_000, stock: 30_000, templates: 1 },
+  // 2,000 shoppers holding one coupon of each of 4 campaigns, each scoped to its own category.
+  checkout: { users: 2_000, stock: 2_000, templates: 4 },
 };
 
 // Upper bounds keep a typo from loading a shared machine for an hour or filling its memory.
@@ -158,9 +163,11 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
 
   const d = DEFAULTS[scenario];
   const templates = int(v.templates, 'templates', 1, MAX.templates);
-  if (templates !== undefined && scenario !== 'spread' && scenario !== 'mixed' && scenario !== 'batch') {
-    throw new OptionError(`--templates applies to spread, mixed and batch only; ${scenario} uses ${d.templates}`);
+  if (templates !== undefined && !['spread', 'mixed', 'batch', 'checkout'].includes(scenario)) {
+    throw new OptionError(`--templates applies to spread, mixed, batch and checkout only; ${scenario} uses ${d.templates}`);
   }
+  // an order's lock needs its quote's answer: orders run as closed-loop sequences of calls.
+  if (scenario === 'checkout' && rate !== undefined) throw new OptionError('checkout runs its orders closed loop: --rate does not apply');
   if (scenario === 'batch' && templates !== undefined && templates > BATCH_MAX_TEMPLATES) {
     throw new OptionError(`batch asks for every template in one request: --templates at most ${BATCH_MAX_TEMPLATES}`);
   }

@@ -57,7 +57,7 @@ export interface KindStats {
 
 export interface PhaseResult {
   readonly label: string;
-  readonly driver: 'autocannon' | 'open-loop';
+  readonly driver: 'autocannon' | 'open-loop' | 'flows';
   readonly connections: number;
   /** Target rate of an open-loop phase. */
   readonly rate?: number;

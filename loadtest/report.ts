@@ -9,12 +9,14 @@ import type { LoadOptions } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
 import { lineChart, type Series } from './svg-chart.ts';
 import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
+import type { CheckoutTallies } from './verify-checkout.ts';
 import type { GrantJob } from './verify-paths.ts';
 
 /** What the report keeps of the codes' and the grant's facts: counts, not their lists of codes and users. */
 export interface PathSummary {
   readonly codes?: { templateId: string; codes: number; invalid: Readonly<Record<string, number>>; invalidIssued: number; tooManyFailures: number };
   readonly grant?: { grantId: string; templateId: string; listed: number; job: GrantJob; refusals: number };
+  readonly checkout?: { tallies: CheckoutTallies; orderStates: Readonly<Record<string, number>>; listedUsers: number };
 }
 
 export interface RunReport {
@@ -43,12 +45,13 @@ const PRINTED_PER_KIND = 20;
 const PROBLEMS_KEPT = 1000;
 
 /** The report's summary of a run's codes and grant facts. */
-export function pathChecks(c: Pick<VerifyInput, 'codes' | 'grant'>): PathSummary {
-  const { codes: k, grant: g } = c;
+export function pathChecks(c: Pick<VerifyInput, 'codes' | 'grant' | 'checkout'>): PathSummary {
+  const { codes: k, grant: g, checkout: o } = c;
   return {
     codes: k && { templateId: k.templateId, codes: k.numbers.length, invalid: k.invalid.statuses, invalidIssued: k.invalid.issued.length,
       tooManyFailures: k.tooManyFailures },
     grant: g && { grantId: g.grantId, templateId: g.templateId, listed: g.listed.length, job: g.job, refusals: g.refusals.length },
+    checkout: o && { tallies: o.tallies, orderStates: o.orderStates, listedUsers: o.listing.users },
   };
 }
 
@@ -59,7 +62,8 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
 /** The table and the verdict, as printed at the end of a run. */
 export function renderTable(r: RunReport): string {
   const head = ['phase', 'driver', 'conns', 'secs', 'responses', 'req/s', 'issued', 'issued/s', 'p50', 'p90', 'p99', 'p99.9', 'max ms'];
-  const rows = r.phases.map((p) => [p.label, p.driver === 'open-loop' ? `open ${n(p.rate ?? 0)}/s` : 'autocannon', String(p.connections),
+  const driver = (p: PhaseResult) => (p.driver === 'open-loop' ? `open ${n(p.rate ?? 0)}/s` : p.driver);
+  const rows = r.phases.map((p) => [p.label, driver(p), String(p.connections),
     p.seconds.toFixed(1), n(p.answered), n(p.answered / p.seconds), n(p.issued), n(p.issued / p.seconds),
     f2(p.latency.p50), f2(p.latency.p90), f2(p.latency.p99), f2(p.latency.p999), f2(p.latency.max)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
@@ -73,7 +77,10 @@ export function renderTable(r: RunReport): string {
     lines.push(`${p.label}: status ${codes}${extra ? `; ${extra}` : ''}`);
     const kinds = Object.entries(p.kinds);
     if (kinds.length > 1) {
-      for (const [kind, k] of kinds) lines.push(`  ${kind}: ${n(k.latency.count)} responses, p50 ${f2(k.latency.p50)} ms, p99 ${f2(k.latency.p99)} ms`);
+      for (const [kind, k] of kinds) {
+        lines.push(`  ${kind}: ${n(k.latency.count)} responses (${n(k.latency.count / p.seconds)}/s), p50 ${f2(k.latency.p50)} ms, ` +
+          `p99 ${f2(k.latency.p99)} ms, max ${f2(k.latency.max)} ms`);
+      }
     }
   }
   const v = r.verification;
@@ -102,6 +109,13 @@ export function renderTable(r: RunReport): string {
     const refused = Object.entries(g.job.refused).filter(([, c]) => c > 0).map(([why, c]) => `${why} ${n(c)}`).join(', ') || 'none';
     lines.push(`grant ${g.grantId}: ${n(g.listed)} users listed, job ${g.job.state}: granted ${n(g.job.granted)} (${n(v.totals.granted)} coupons in MySQL), ` +
       `refused ${refused}, failed ${n(g.job.failed)}`);
+  }
+  const o = r.checks.checkout;
+  if (o) {
+    const t = o.tallies;
+    lines.push(`checkout: ${n(t.orders)} orders, ${n(t.locksWon)} locks won = ${n(t.confirms)} confirmed (${n(t.refunds)} refunded) + ` +
+      `${n(t.cancels)} cancelled + ${n(t.stillLocked)} left locked; ${n(t.retries)} calls sent twice; control rows ` +
+      `${Object.entries(o.orderStates).map(([s, c]) => `${s} ${n(c)}`).join(' · ') || 'none'}; listings of ${o.listedUsers} users checked`);
   }
   const byKind = new Map<string, number>();
   for (const p of v.problems) {

@@ -30,7 +30,10 @@ export interface RedeemKey {
   readonly number?: number;
 }
 
-export type RequestKind = 'claim' | 'batch' | 'redeem' | 'list';
+export type RequestKind = 'claim' | 'batch' | 'redeem' | 'list' | CheckoutKind;
+
+/** The checkout calls (the checkout scenario). */
+export type CheckoutKind = 'quote' | 'lock' | 'confirm' | 'cancel' | 'refund';
 
 export interface RequestSpec {
   readonly kind: RequestKind;
@@ -105,6 +108,12 @@ export function redeemRequest(key: RedeemKey, format: BodyFormat, auth: UserAuth
 /** GET /v1/users/{userId}/coupons. */
 export function listRequest(userId: string, auth: UserAuth, limit = 20): RequestSpec {
   return { kind: 'list', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/coupons?limit=${limit}`, headers: auth(userId), format: 'json' };
+}
+
+/** POST of a checkout call: the quote, or a TCC call on one coupon; `headers` carry the caller's token. */
+export function checkoutRequest(kind: CheckoutKind, body: unknown, headers: Readonly<Record<string, string>>, couponId?: string): RequestSpec {
+  const path = kind === 'quote' ? '/v1/checkout/quote' : `/v1/coupons/${encodeURIComponent(couponId!)}/${kind}`;
+  return { kind, method: 'POST', path, format: 'json', headers: { 'content-type': CONTENT_TYPE.json, ...headers }, body: Buffer.from(JSON.stringify(body)) };
 }
 
 /** What a 200 claim answer said. */

@@ -5,7 +5,9 @@
  */
 import type { Config } from '../config/index.ts';
 import type { AdminClient, CreatedTemplate, TemplateSpec } from './admin.ts';
+import type { FactSources } from './checkout-facts.ts';
 import type { Bound } from './closed-loop.ts';
+import type { Flow } from './flow-loop.ts';
 import type { LoadOptions } from './options.ts';
 import type { Collected, PhaseResult } from './recorder.ts';
 import type { ClaimKey, UserAuth, Workload } from './requests.ts';
@@ -26,6 +28,12 @@ export interface RunContext {
   readonly collected: Collected;
   /** One measured phase, with the run's driver (open loop with --rate), unless `closedLoop` forces autocannon. */
   phase(label: string, w: Workload, bound: Bound, closedLoop?: boolean): Promise<PhaseResult>;
+  /** A measured phase of flows (flow-loop.ts): `connections` at a time, until the bound. */
+  flows(label: string, flow: Flow, bound: Bound): Promise<PhaseResult>;
+  /** Waits until the sink stored every issuance record so far (up to --drain-wait); false if it did not. */
+  waitForStored(): Promise<boolean>;
+  /** Where checkout's facts are read: the gateway's MySQL and the API. */
+  readonly checkoutSources: FactSources;
   /** One claim outside any phase; returns its HTTP status. */
   claimOnce(key: ClaimKey): Promise<number>;
   /** Sum of the template's sub-stocks now (reads the stock keys). */
@@ -37,7 +45,7 @@ export interface RunContext {
 }
 
 /** Scenario-specific facts and expectations for the verifier; `listingSample` asks main to check listings after the drain. */
-export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays' | 'codes' | 'grant'> & { listingSample?: number };
+export type ScenarioChecks = Pick<VerifyInput, 'soldOutPhase' | 'expectReplays' | 'codes' | 'grant' | 'checkout'> & { listingSample?: number };
 
 export interface Scenario {
   readonly summary: string;

@@ -7,6 +7,7 @@ import type { CreatedTemplate, TemplateSpec } from './admin.ts';
 import type { Bound } from './closed-loop.ts';
 import type { LoadOptions, ScenarioName } from './options.ts';
 import type { RunContext, Scenario } from './run-context.ts';
+import { checkout } from './scenarios/checkout.ts';
 import { codes } from './scenarios/codes.ts';
 import { grant } from './scenarios/grant.ts';
 import { batchRequest, claimRequest, listRequest, type Workload } from './requests.ts';
@@ -149,4 +150,4 @@ const batch: Scenario = {
   },
 };
 
-export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets, codes, grant };
+export const SCENARIO: Record<ScenarioName, Scenario> = { hot, spread, dupes, soldout, mixed, batch, packets, codes, grant, checkout };

@@ -8,6 +8,7 @@
  */
 import type { ShardLayout } from '../core/shards.ts';
 import { judge, type Told, type ViolationKind } from '../tools/verify/oracle.ts';
+import { type CheckoutFacts, type CheckoutProblemKind, checkCheckout } from './verify-checkout.ts';
 import { checkCodes, checkGrant, type CodeFacts, grantAnswers, type GrantFacts, type PathProblemKind } from './verify-paths.ts';
 
 /** One template of the run, with its remaining stock read from Redis after the drain. */
@@ -67,9 +68,11 @@ export interface VerifyInput {
   readonly codes?: CodeFacts;
   /** grant: the job the run started; its coupons are told by its count, not by answers. */
   readonly grant?: GrantFacts;
+  /** checkout: what the orders were told, and what MySQL and the listings hold after them. */
+  readonly checkout?: CheckoutFacts;
 }
 
-export type ProblemKind = ViolationKind | PathProblemKind;
+export type ProblemKind = ViolationKind | PathProblemKind | CheckoutProblemKind;
 
 export interface Problem {
   readonly kind: ProblemKind;
@@ -123,6 +126,7 @@ export function verify(f: VerifyInput): Verification {
   }
   if (f.codes) problems.push(...checkCodes(f.codes, f.rows));
   if (f.grant) problems.push(...checkGrant(f.grant, f.rows));
+  if (f.checkout) problems.push(...checkCheckout(f.checkout));
   if (f.expectReplays && v.replays === 0) add('scenario', 'no answer was a replay: the run did not exercise retried request ids');
 
   const templates = f.templates.map((t, i) => {

@@ -19,7 +19,9 @@ import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harn
 const ROOT = new URL('../../', import.meta.url).pathname;
 // With user tokens on: every claim and listing of the tool must carry one (loadtest/requests.ts).
 // codes sends its used and invalid codes from one address: a failure budget that lets them through.
-const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef', REDEEM_FAILURE_BURST: '1000000' });
+// checkout's confirms, cancels and refunds carry the order service's token (read from the same env).
+const env = testEnv({ USER_TOKEN_SECRETS: 'loadtest-e2e-secret-0123456789abcdef', REDEEM_FAILURE_BURST: '1000000',
+  ORDER_SERVICE_TOKEN: 'loadtest-e2e-order-service-token' });
 let s: Storage;
 let gw: GatewayProc;
 let sink: Proc;
@@ -81,6 +83,7 @@ const SCENARIOS: [string, string[]][] = [
   ['packets', ['--requests', '400', '--connections', '10', '--stock', '50', '--users', '300']],
   ['codes', ['--requests', '400', '--connections', '10', '--stock', '40', '--users', '20', '--format', 'msgpack']],
   ['grant', ['--duration', '2', '--connections', '10', '--stock', '60', '--users', '50']],
+  ['checkout', ['--requests', '600', '--connections', '10', '--templates', '3', '--stock', '40', '--users', '40']],
 ];
 
 for (const [scenario, args] of SCENARIOS) {
@@ -135,6 +138,15 @@ for (const [scenario, args] of SCENARIOS) {
       assert.equal(results.verification.totals.issued, 60);
       assert.ok(results.verification.totals.told > g.job.granted, 'the rain got coupons too');
       assert.ok(g.job.refused.limit_reached > 0, `users in both: the job refused those the rain served first: ${JSON.stringify(g.job)}`);
+    }
+    if (scenario === 'checkout') {
+      const t = results.checks.checkout.tallies;
+      assert.ok(t.confirms > 0 && t.cancels > 0 && t.refunds > 0 && t.retries > 0, JSON.stringify(t));
+      assert.equal(t.locksWon, t.confirms + t.cancels + t.stillLocked);
+      const orders = results.phases.at(-1);
+      assert.equal(orders.driver, 'flows');
+      for (const kind of ['quote', 'lock', 'confirm', 'cancel', 'refund']) assert.ok(orders.kinds[kind]?.statuses['200'] > 0, `${kind} answered 200`);
+      assert.equal(results.verification.totals.issued, 120, 'each of the 40 users claimed each of the 3 templates');
     }
     if (scenario === 'mixed') assert.ok(results.phases[0].kinds.list.latency.count > 0, 'listings were sent');
     if (scenario === 'spread' || scenario === 'mixed') assert.equal(results.phases[0].driver, 'open-loop');

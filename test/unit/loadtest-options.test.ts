@@ -48,11 +48,12 @@ test('bad values and unknown input are named', () => {
   rejects(['hot', '--duration', '1', '--connections', '1.5'], /--connections/);
   rejects(['hot', '--duration', '1', '--rate', '-5'], /--rate/);
   rejects(['hot', '--duration', '1', '--format', 'xml'], /--format must be json or msgpack/);
-  rejects(['hot', '--duration', '1', '--templates', '5'], /--templates applies to spread, mixed and batch only/);
+  rejects(['hot', '--duration', '1', '--templates', '5'], /--templates applies to spread, mixed, batch and checkout only/);
   rejects(['batch', '--duration', '1', '--templates', '21'], /batch asks for every template in one request: --templates at most 20/);
   rejects(['codes', '--duration', '1', '--users', '1'], /--users must be an integer from 2/);
   rejects(['codes', '--duration', '1', '--stock', '1000001'], /--stock must be an integer from 1 to 1,000,000/);
-  rejects(['grant', '--duration', '1', '--templates', '2'], /--templates applies to spread, mixed and batch only/);
+  rejects(['grant', '--duration', '1', '--templates', '2'], /--templates applies to spread, mixed, batch and checkout only/);
+  rejects(['checkout', '--duration', '1', '--rate', '100'], /checkout runs its orders closed loop: --rate does not apply/);
   rejects(['hot', '--duration', '1', '--url', 'ftp://x'], /--url must be an http/);
   rejects(['hot', '--duration', '1', '--url', 'http://x:1/v1/claim'], /--url must be an http:\/\/ origin/);
   rejects(['hot', '--duration', '1', '--url', 'not a url'], /is not a URL/);
