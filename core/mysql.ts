@@ -13,15 +13,9 @@ export interface MysqlPools {
   close(): Promise<void>;
 }
 
-export interface PoolOptions {
-  /** Several statements in one query: checkout sends a transaction's writes and its COMMIT in one round trip. */
-  readonly multipleStatements?: boolean;
-}
-
-function openPool(uri: string, cfg: Config['mysql'], o: PoolOptions): Pool {
+function openPool(uri: string, cfg: Config['mysql']): Pool {
   const pool = mysql.createPool({
     uri,
-    multipleStatements: o.multipleStatements ?? false,
     connectionLimit: cfg.poolSize,
     connectTimeout: cfg.connectTimeoutMs,
     // timestamps are UTC end to end.
@@ -43,12 +37,12 @@ function openPool(uri: string, cfg: Config['mysql'], o: PoolOptions): Pool {
 }
 
 /** Opens the pools lazily connecting; nothing is contacted until the first query. */
-export function openMysql(cfg: Config['mysql'], o: PoolOptions = {}): MysqlPools {
+export function openMysql(cfg: Config['mysql']): MysqlPools {
   const urls = cfg.shardUrls.length > 0 ? cfg.shardUrls : [cfg.url];
   const byUrl = new Map<string, Pool>();
   const get = (u: string) => {
     let p = byUrl.get(u);
-    if (!p) byUrl.set(u, (p = openPool(u, cfg, o)));
+    if (!p) byUrl.set(u, (p = openPool(u, cfg)));
     return p;
   };
   const main = get(cfg.url);

@@ -2,6 +2,7 @@
 import type { Config } from '../config/index.ts';
 import type { Pool } from 'mysql2/promise';
 import type { MysqlPools } from './mysql.ts';
+import { ensureRoutines } from './checkout-routines.ts';
 import { migrateToBinaryIds } from './collation.ts';
 import { mainDbName, shardDbName, shardTableName } from './shards.ts';
 
@@ -261,6 +262,7 @@ export async function ensureSchema(pools: MysqlPools, cfg: Config['mysql']): Pro
     }
     await upgradeCouponTables(pool, db, cfg.shardTables);
     for (const sql of checkoutTables(db)) await pool.query(sql);
+    await ensureRoutines(pool, db, cfg.shardTables);
   }
   await migrateToBinaryIds(pools, cfg);
 }

@@ -39,7 +39,7 @@ import { FailureBudget } from './redeem-failures.ts';
 import { redeemHandler } from './routes/redeem.ts';
 import { performance } from 'node:perf_hooks';
 import { CouponTcc } from '../checkout/tcc.ts';
-import { cartDiscount } from './checkout/judge.ts';
+import { cartFit } from './checkout/judge.ts';
 import { missingCoupon } from './checkout/missing.ts';
 import { CheckoutRulesSource } from './checkout/rules.ts';
 import { quoteHandler } from './routes/checkout-quote.ts';
@@ -119,17 +119,15 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     failures: new FailureBudget(codesShare(cfg.codes, workers)),
   };
 
-  // Checkout sends a transaction's writes and COMMIT in one round trip: pools of their own.
-  const checkoutMysql = withDeadlines(openMysql(cfg.mysql, { multipleStatements: true }), cfg.mysql.queryTimeoutMs);
   const rules = new CheckoutRulesSource(cache, blacklist, cfg.checkout.blacklistTtlMs);
   const serviceGuard = cfg.checkout.orderServiceToken === undefined ? undefined
     : new AdminGuard(cfg.checkout.orderServiceToken, adminCfg, 'order service');
   const tcc: TccRouteDeps = {
-    tcc: new CouponTcc(checkoutMysql, cfg.mysql, cfg.checkout.lockTtlMs),
+    tcc: new CouponTcc(mysql, cfg.mysql, cfg.checkout.lockTtlMs),
     tokenSecrets: cfg.userTokenSecrets,
     serviceAuth: (req) => serviceGuard?.check(req.authorization, req.remoteAddress, performance.now()),
     missing: (couponId, now) => missingCoupon(redis, ks, couponId, now, cfg.checkout.storeWaitMs),
-    judge: (c, cart, now) => cartDiscount(rules, c, cart, now),
+    fit: (c, cart, now) => cartFit(rules, c, cart, now),
   };
   const quoteDeps = { mysql, cfg: cfg.mysql, rules, tokenSecrets: cfg.userTokenSecrets, maxCoupons: cfg.checkout.quoteMaxCoupons };
 
@@ -188,7 +186,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
       backlog.stop();
       // The counts of the last tick and of the drained requests, before the connection closes.
       await stats.stop();
-      await Promise.allSettled([sync.stop(), redis.quit(), mysql.close(), checkoutMysql.close()]);
+      await Promise.allSettled([sync.stop(), redis.quit(), mysql.close()]);
     },
   };
 }

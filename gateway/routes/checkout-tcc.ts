@@ -5,6 +5,7 @@
  * are the order service's (ORDER_SERVICE_TOKEN when set).
  */
 import type { Cart, HeldCoupon } from '../../checkout/model.ts';
+import type { CartFit } from '../checkout/judge.ts';
 import { parseCart } from '../../checkout/cart.ts';
 import { CouponNotStored, type CouponTcc } from '../../checkout/tcc.ts';
 import { isMap, notAMap } from '../../core/bodies.ts';
@@ -21,8 +22,8 @@ export interface TccRouteDeps {
   readonly serviceAuth: (req: Incoming) => void;
   /** The answer for a coupon id whose row is missing: 503 while it may be on its way, else 404. */
   readonly missing: (couponId: string, now: number) => Promise<ApiError>;
-  /** Throws not_applicable (422, with the reason) unless the coupon is usable for the cart; else its discount. */
-  readonly judge: (c: HeldCoupon, cart: Cart, now: number) => Promise<number>;
+  /** The coupon's discount on the cart, or why the cart does not qualify (scope and threshold). */
+  readonly fit: (c: HeldCoupon, cart: Cart, now: number) => Promise<CartFit>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -65,13 +66,12 @@ export function lockHandler(deps: TccRouteDeps): Handler {
     const orderId = orderIdOf(o);
     const cart = o.cart === undefined ? undefined : parseCart(o.cart, 'cart');
     if (cart && cart.userId !== userId) throw new ApiError('bad_request', 'cart.userId: must be the userId of the lock');
-    let discount: number | undefined;
-    const a = await onCoupon(deps, req, (couponId, now) => deps.tcc.lock(couponId, userId, orderId, now,
-      cart && (async (c) => { discount = await deps.judge(c, cart, now); })));
-    // A repeated lock took no new decision: its discount is worked out again for the same cart.
-    if (cart && discount === undefined) {
-      discount = await deps.judge({ ...a.coupon, status: 'unused', lockedUntil: null }, cart, Date.now()).catch(() => undefined);
-    }
+    const a = await onCoupon(deps, req, async (couponId, now) => {
+      const fit = cart && await deps.fit(await deps.tcc.read(couponId), cart, now);
+      const locked = await deps.tcc.lock(couponId, userId, orderId, now, fit && 'reason' in fit ? fit.reason : undefined);
+      return { ...locked, discount: fit && 'discount' in fit ? fit.discount : undefined };
+    });
+    const discount = a.discount;
     return {
       status: 200,
       body: { couponId: a.couponId, status: a.status, orderId: a.orderId, lockedUntil: iso(a.lockedUntil),

@@ -38,7 +38,7 @@ export async function seedCoupon(s: Storage, c: SeedCoupon): Promise<string> {
 
 /** The TCC store of this storage's layout, on pools of its own (closed by the returned close). */
 export function tccOf(s: Storage, lockTtlMs = 900_000): { tcc: CouponTcc; pools: MysqlPools; close: () => Promise<void> } {
-  const pools = openMysql(s.cfg.mysql, { multipleStatements: true });
+  const pools = openMysql(s.cfg.mysql);
   return { tcc: new CouponTcc(pools, s.cfg.mysql, lockTtlMs), pools, close: () => pools.close() };
 }
 

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import { listCoupons, quoteCandidates } from '../../../checkout/coupon-list.ts';
 import { sweepLocks } from '../../../checkout/lock-sweep.ts';
 import { COUPON_STATUSES } from '../../../checkout/model.ts';
@@ -181,7 +181,6 @@ test('short locks racing confirm/cancel/refund/lock and three concurrent sweeps 
 
 test('a sweep meeting a lock that takes over a stale lock: neither deadlocks, the new lock holds', async () => {
   const short = tccOf(s, 1_000);
-  const { tcc, close } = tccOf(s);
   try {
     // Unused coupons around them: the sweep then finds the stale ones through idx_lock, as in production.
     await Promise.all(Array.from({ length: 60 }, () => seedCoupon(s, { userId: 'dead-lock' })));
@@ -191,53 +190,54 @@ test('a sweep meeting a lock that takes over a stale lock: neither deadlocks, th
       const past = Date.now() - 5_000;
       for (const [i, id] of ids.entries()) await short.tcc.lock(id, 'dead-lock', `A${round}-${i}`, past);
       const target = ids[2]!;
-      let sweep: Promise<string> | undefined;
-      // The takeover holds the coupon row while its cart is checked; the sweep starts meanwhile.
-      const lock = answer(tcc.lock(target, 'dead-lock', `B${round}`, Date.now(), async () => {
-        sweep = answer(sweepLocks(s.mysql, s.cfg.mysql, Date.now()));
+      // A takeover as a checkout call makes it: the coupon row locked first (by primary key), held
+      // while the sweep starts, then updated (which moves its idx_lock entry).
+      const conn = await s.mysql.forDb(dbOf(target)).getConnection();
+      try {
+        await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        await conn.query('START TRANSACTION');
+        await conn.query(`SELECT coupon_id FROM ${tableOf(target)} WHERE coupon_id = ? FOR UPDATE`, [target]);
+        const sweep = answer(sweepLocks(s.mysql, s.cfg.mysql, Date.now()));
         await sleep(300);
-      }));
-      assert.equal(await lock, 'ok', 'the takeover');
-      assert.equal(await sweep, 'ok', 'the sweep');
+        // The takeover's writes, as the lock procedure makes them: A's lapsed lock released, B's taken.
+        const db = `\`${shardDbName(s.cfg.mysql.dbPrefix, dbOf(target))}\``;
+        const now = new Date();
+        await conn.query(`UPDATE ${tableOf(target)} SET status = 'locked', order_id = ?, locked_until = ? WHERE coupon_id = ?`,
+          [`B${round}`, new Date(Date.now() + 600_000), target]);
+        await conn.query(`UPDATE ${db}.coupon_order SET state = 'released', updated_at = ? WHERE coupon_id = ? AND order_id = ?`,
+          [now, target, `A${round}-2`]);
+        await conn.query(`INSERT INTO ${db}.coupon_order (coupon_id, order_id, state, locked_until, updated_at) VALUES (?, ?, 'locked', ?, ?)`,
+          [target, `B${round}`, new Date(Date.now() + 600_000), now]);
+        await conn.query(`INSERT INTO ${db}.coupon_transition (coupon_id, from_status, to_status, order_id, cause, at)
+          VALUES (?, 'locked', 'unused', ?, 'lock_expired', ?), (?, 'unused', 'locked', ?, 'lock', ?)`,
+        [target, `A${round}-2`, now, target, `B${round}`, now]);
+        await conn.query('COMMIT');
+        assert.equal(await sweep, 'ok', 'the sweep');
+      } finally {
+        conn.release();
+      }
       assert.deepEqual(await couponState(s, target), { status: 'locked', order_id: `B${round}` });
       for (const id of ids) await assertConsistent(id, `round ${round}`);
       for (const id of ids.filter((x) => x !== target)) assert.deepEqual(await couponState(s, id), { status: 'unused', order_id: null });
     }
   } finally {
-    await close();
     await short.close();
   }
 });
 
-/** The same pools, telling `seen` each connection a checkout call takes. */
-function spyPools(p: MysqlPools, seen: (c: PoolConnection) => void): MysqlPools {
-  const wrap = (pool: Pool): Pool => new Proxy(pool, {
-    get(target, prop) {
-      if (prop === 'getConnection') return async () => { const c = await target.getConnection(); seen(c); return c; };
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-  return { main: wrap(p.main), forDb: (d) => wrap(p.forDb(d)), all: p.all, close: () => p.close() };
-}
-
 const kill = (threadId: number) => s.mysql.main.query(`KILL CONNECTION ${Number(threadId)}`).catch(() => undefined);
 
-test('the connection killed mid-transaction: nothing half-written, and the retry answers as if the call ran once', async (t) => {
-  let last: PoolConnection | undefined;
-  const pools = spyPools(openMysql(s.cfg.mysql, { multipleStatements: true }), (c) => { last = c; });
+/** The thread of the checkout procedure running now, if any (inside it, the process list shows its statement). */
+async function runningCall(): Promise<number | undefined> {
+  const [rows] = await s.mysql.main.query<RowDataPacket[]>(
+    "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%NAME_CONST(''p_coupon''%' LIMIT 1");
+  return rows[0] ? Number(rows[0].ID) : undefined;
+}
+
+test('the connection killed mid-call: nothing half-written, and the retry answers as if the call ran once', async (t) => {
+  const pools = openMysql(s.cfg.mysql);
   const tcc = new CouponTcc(pools, s.cfg.mysql, 900_000);
   try {
-    // Killed while the lock's cart is checked, the coupon row held: the lock is not taken.
-    const a = await seedCoupon(s, { userId: 'killed' });
-    const first = await answer(tcc.lock(a, 'killed', 'K1', Date.now(), async () => { await kill(last!.threadId); }));
-    assert.match(first, /^raw:/, 'the call fails (503 through HTTP)');
-    assert.deepEqual(await couponState(s, a), { status: 'unused', order_id: null });
-    assert.deepEqual(await orderRows(a), []);
-    assert.deepEqual(await transitions(s, a), []);
-    assert.equal(await answer(tcc.lock(a, 'killed', 'K1', Date.now())), 'ok', 'the retry locks');
-    await assertConsistent(a, 'killed in the check');
-
     // Killed at a random moment of a lock, a confirm, a refund or a cancel: all or nothing, and the retry agrees.
     const r = rng(99);
     const outcomes = new Map<string, number>();
@@ -248,17 +248,20 @@ test('the connection killed mid-transaction: nothing half-written, and the retry
       const op = ops[round % 4]!;
       if (op !== 'lock') await tcc.lock(id, 'killed', order, Date.now());
       if (op === 'refund') await tcc.confirm(id, order, Date.now());
-      last = undefined;
       const run = (o: Op) => (o === 'lock' ? tcc.lock(id, 'killed', order, Date.now()) : o === 'confirm' ? tcc.confirm(id, order, Date.now())
         : o === 'refund' ? tcc.refund(id, order, Date.now()) : tcc.cancel(id, order, Date.now()));
+      // Another session holds the row for a random moment, so the call is caught inside its procedure.
+      const holder = await s.mysql.forDb(dbOf(id)).getConnection();
+      await holder.query('START TRANSACTION');
+      await holder.query(`SELECT coupon_id FROM ${tableOf(id)} WHERE coupon_id = ? FOR UPDATE`, [id]);
       const call = answer(run(op));
-      const delay = r() * 4;
       const killer = (async () => {
-        const taken = () => last as PoolConnection | undefined;
-        while (taken() === undefined) await sleep(0);
-        const conn = taken()!;
-        await sleep(delay);
-        await kill(conn.threadId);
+        let thread: number | undefined;
+        for (let i = 0; i < 200 && thread === undefined; i++) thread = await runningCall();
+        await sleep(r() * 4);
+        await holder.query('COMMIT');
+        holder.release();
+        if (thread !== undefined && r() < 0.8) await kill(thread);
       })();
       const [got] = await Promise.all([call, killer]);
       outcomes.set(got.startsWith('raw:') ? 'failed' : got, (outcomes.get(got.startsWith('raw:') ? 'failed' : got) ?? 0) + 1);
@@ -279,7 +282,7 @@ test('the connection killed mid-transaction: nothing half-written, and the retry
 });
 
 test('a statement past MYSQL_QUERY_TIMEOUT_MS: 503 material, the row lock not left behind, the retry works', async () => {
-  const pools = withDeadlines(openMysql({ ...s.cfg.mysql, poolSize: 2 }, { multipleStatements: true }), 150);
+  const pools = withDeadlines(openMysql({ ...s.cfg.mysql, poolSize: 2 }), 150);
   const tcc = new CouponTcc(pools, s.cfg.mysql, 900_000);
   const id = await seedCoupon(s, { userId: 'slow' });
   try {
