@@ -21,6 +21,9 @@ function openPool(uri: string, cfg: Config['mysql']): Pool {
     // timestamps are UTC end to end.
     timezone: 'Z',
     supportBigNumbers: true,
+    // The promise API otherwise captures a stack trace for every query: 7 % of the gateway's CPU
+    // in checkout calls (BENCHMARKS.md, issue 13). Errors keep the driver's message and code.
+    trace: false,
     enableKeepAlive: true,
     // bounded queue: callers fail fast instead of piling up when MySQL is gone.
     queueLimit: cfg.poolSize * 64,
