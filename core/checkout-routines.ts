@@ -26,8 +26,7 @@ const ID = (n: number) => `VARCHAR(${n}) CHARACTER SET ascii COLLATE ascii_bin`;
 /** Declarations, the row lock and the reads every procedure starts with. */
 function head(table: string): string {
   return `
-  DECLARE v_none BOOLEAN DEFAULT FALSE;
-  DECLARE v_found BOOLEAN;
+  DECLARE v_found BOOLEAN DEFAULT TRUE;
   DECLARE v_user ${ID(64)};
   DECLARE v_status ${ID(8)};
   DECLARE v_holder ${ID(64)};
@@ -38,19 +37,17 @@ function head(table: string): string {
   DECLARE r_code ${ID(24)} DEFAULT 'ok';
   DECLARE r_at DATETIME(3) DEFAULT NULL;
   DECLARE r_status ${ID(8)} DEFAULT NULL;
-  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_none = TRUE;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
   -- No gap locks: calls on different coupons never wait for each other.
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;
-  SELECT user_id, status, order_id, locked_until, valid_from, valid_to INTO v_user, v_status, v_holder, v_until, v_from, v_to
-    FROM ${table} WHERE coupon_id = p_coupon FOR UPDATE;
-  -- Taken now: the order's read below finds no row for a first call, which raises NOT FOUND too.
-  SET v_found = NOT v_none;
-  IF v_found THEN
-    SELECT state, locked_until, used_at, refund_status, updated_at INTO o_state, o_until, o_used, o_refund, o_at
-      FROM coupon_order WHERE coupon_id = p_coupon AND order_id = p_order;
-  END IF;`;
+  -- One statement: the coupon row (locked) and this order's control row, if any.
+  SELECT c.user_id, c.status, c.order_id, c.locked_until, c.valid_from, c.valid_to,
+         o.state, o.locked_until, o.used_at, o.refund_status, o.updated_at
+    INTO v_user, v_status, v_holder, v_until, v_from, v_to, o_state, o_until, o_used, o_refund, o_at
+    FROM ${table} c LEFT JOIN coupon_order o ON o.coupon_id = c.coupon_id AND o.order_id = p_order
+   WHERE c.coupon_id = p_coupon FOR UPDATE;`;
 }
 
 const tail = `
