@@ -4,13 +4,11 @@
  * the bound. Neither autocannon nor the open loop can send a call built from an earlier answer,
  * so this driver sends each call itself (node:http, keep-alive) and records it like the others.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { Bound } from './closed-loop.ts';
 import type { Recorder } from './recorder.ts';
 import type { RequestSpec } from './requests.ts';
-
-// The same per-request timeout as the other drivers.
-const TIMEOUT_MS = 10_000;
+import { sendRequest } from './send-request.ts';
 
 /** A call's answer as a flow sees it; status 0 is a socket error or timeout. */
 export interface FlowAnswer {
@@ -49,32 +47,12 @@ export async function runFlowLoop(origin: string, flow: Flow, bound: Bound, conc
     const start = performance.now();
     sent++;
     rec.sent();
-    let settled = false;
-    const fail = () => {
-      if (settled) return;
-      settled = true;
-      rec.error(performance.now());
-      resolve({ status: 0, body: Buffer.alloc(0) });
-    };
-    const req = request({
-      agent, hostname, port, method: spec.method, path: spec.path, timeout: TIMEOUT_MS,
-      headers: spec.body ? { ...spec.headers, 'content-length': String(spec.body.length) } : spec.headers,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (settled) return;
-        settled = true;
-        const now = performance.now();
-        const body = Buffer.concat(chunks);
-        rec.response(spec, res.statusCode ?? 0, body, now - start, now);
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-      res.on('error', fail);
+    sendRequest({ agent, hostname, port }, spec, (status, body) => {
+      const now = performance.now();
+      if (status === 0) rec.error(now);
+      else rec.response(spec, status, body, now - start, now);
+      resolve({ status, body });
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', fail);
-    req.end(spec.body);
   });
 
   const worker = async (w: number) => {

@@ -8,13 +8,11 @@
  *
  * Sent with node:http over at most `connections` keep-alive sockets.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { Bound } from './closed-loop.ts';
 import type { Recorder } from './recorder.ts';
 import type { Workload } from './requests.ts';
-
-// The same per-request timeout as the closed loop.
-const TIMEOUT_MS = 10_000;
+import { sendRequest } from './send-request.ts';
 // A client that falls this far behind its schedule stops sending: the run stays bounded, and
 // what was never sent is reported (unsent) rather than silently dropped.
 const MAX_BEHIND_MS = 30_000;
@@ -55,29 +53,13 @@ export async function runOpenLoop(origin: string, w: Workload, bound: Bound, con
     inFlight++;
     maxSendLagMs = Math.max(maxSendLagMs, performance.now() - scheduled);
     rec.sent();
-    let settled = false;
-    const end = (f: () => void) => {
-      if (settled) return;
-      settled = true;
+    sendRequest({ agent, hostname, port }, spec, (status, body) => {
       inFlight--;
-      f();
+      const now = performance.now();
+      if (status === 0) rec.error(now);
+      else rec.response(spec, status, body, now - scheduled, now);
       pump();
-    };
-    const req = request({
-      agent, hostname, port, method: spec.method, path: spec.path, timeout: TIMEOUT_MS,
-      headers: spec.body ? { ...spec.headers, 'content-length': String(spec.body.length) } : spec.headers,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => end(() => {
-        const now = performance.now();
-        rec.response(spec, res.statusCode ?? 0, Buffer.concat(chunks), now - scheduled, now);
-      }));
-      res.on('error', () => end(() => rec.error(performance.now())));
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => end(() => rec.error(performance.now())));
-    req.end(spec.body);
   };
 
   // Sends every request that is due while a connection is free; then sleeps until the next one
