@@ -105,6 +105,10 @@ export function loadConfig(env: Env = process.env) {
       bodyTimeoutMs: int(5_000, 100, 6_000)(env, 'BODY_TIMEOUT_MS'),
       // SIGTERM: stop accepting, then wait this long for in-flight requests before exiting.
       shutdownGraceMs: int(10_000, 0, 120_000)(env, 'SHUTDOWN_GRACE_MS'),
+      // SIGTERM first turns /readyz to 503 and keeps serving this long, so a load balancer
+      // (checking every few seconds) stops sending before the listener closes. No balancer in
+      // local and test runs: they stop at once.
+      shutdownReadyDelayMs: int(appEnv === 'production' ? 5_000 : 0, 0, 120_000)(env, 'SHUTDOWN_READY_DELAY_MS'),
       // refusing the slow pure-JS uWS shim is the default; only tooling may opt in.
       allowUwsFallback: bool(false)(env, 'ALLOW_UWS_FALLBACK'),
     },

@@ -50,7 +50,7 @@ export interface Gateway {
   /** Port of the separate admin listener (ADMIN_ROUTES=separate), else undefined. */
   readonly adminPort: number | undefined;
   readonly redis: RedisClient;
-  /** Stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
+  /** Turns not ready (for SHUTDOWN_READY_DELAY_MS), stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
   stop(): Promise<void>;
 }
 
@@ -179,6 +179,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     redis,
     stop: async () => {
       draining = true;
+      // /readyz says 503 from here while everything is still served (SHUTDOWN_READY_DELAY_MS).
+      if (cfg.http.shutdownReadyDelayMs > 0) await new Promise((res) => setTimeout(res, cfg.http.shutdownReadyDelayMs));
       for (const s of sockets) uws.us_listen_socket_close(s);
       const grace = new Promise((res) => setTimeout(res, cfg.http.shutdownGraceMs).unref());
       await Promise.race([inFlight.drained(), grace]);

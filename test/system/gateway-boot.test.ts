@@ -86,3 +86,20 @@ test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async 
   assert.equal(code, 0);
   sock.destroy();
 });
+
+test('SIGTERM with SHUTDOWN_READY_DELAY_MS: /readyz turns 503 at once while requests are still served, then the listener closes', async () => {
+  const gw = await spawnGateway({ ...env, SHUTDOWN_READY_DELAY_MS: '1500' });
+  const get = async (path: string) => (await fetch(`${gw.url}${path}`)).status;
+  assert.equal(await get('/readyz'), 200);
+  const signalled = Date.now();
+  gw.child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await get('/readyz'), 503, 'not ready once draining');
+  assert.equal(await get('/healthz'), 200, 'still serving');
+  const claim = await fetch(`${gw.url}/v1/claim`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 'u', templateId: 'missing-template' }) });
+  assert.equal(claim.status, 404, 'claims still answered while the balancer catches up');
+  const [code] = await once(gw.child, 'exit');
+  assert.equal(code, 0);
+  assert.ok(Date.now() - signalled >= 1500, 'the listener stayed open for the delay');
+});
