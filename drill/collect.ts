@@ -11,7 +11,11 @@ import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { dropSchema, ensureSchema } from '../core/schema.ts';
+import { shardDbName, shardOfCoupon, shardTableName } from '../core/shards.ts';
+import type { StoredCheckout } from './checkout-check.ts';
 import type { CouponRow, StockFacts } from './facts.ts';
+
+type Row<K extends keyof StoredCheckout> = StoredCheckout[K][number];
 
 /** A drill template as the probe needs it: where its sub-stocks are. */
 export interface ProbedTemplate {
@@ -84,6 +88,35 @@ export class Probe {
   rows(templateIds: readonly string[]): Promise<CouponRow[]> {
     const m = this.cfg.mysql;
     return storedCoupons(this.mysql, m.dbPrefix, { dbs: m.shardDbs, tables: m.shardTables }, { ids: templateIds });
+  }
+
+  /** These coupons' checkout state: their rows' status and order, their control rows, their transitions. */
+  async checkout(couponIds: readonly string[]): Promise<StoredCheckout> {
+    const m = this.cfg.mysql;
+    const byTable = new Map<string, { db: number; table: number; ids: string[] }>();
+    for (const id of couponIds) {
+      const s = shardOfCoupon({ dbs: m.shardDbs, tables: m.shardTables }, id);
+      if (!s) throw new Error(`coupon id ${id} names no shard of the drill's layout`);
+      const k = `${s.db}.${s.table}`;
+      if (!byTable.has(k)) byTable.set(k, { ...s, ids: [] });
+      byTable.get(k)!.ids.push(id);
+    }
+    const out = { coupons: [] as Row<'coupons'>[], orders: [] as Row<'orders'>[], transitions: [] as Row<'transitions'>[] };
+    for (const { db, table, ids } of byTable.values()) {
+      const pool = this.mysql.forDb(db);
+      const schema = `\`${shardDbName(m.dbPrefix, db)}\``;
+      const [c] = await pool.query(`SELECT coupon_id AS couponId, status, order_id AS orderId
+        FROM ${schema}.\`${shardTableName(table)}\` WHERE coupon_id IN (?)`, [ids]);
+      const [o] = await pool.query(`SELECT coupon_id AS couponId, order_id AS orderId, state FROM ${schema}.coupon_order
+        WHERE coupon_id IN (?)`, [ids]);
+      // ids grow in insert order, and one coupon's transitions are all in its database.
+      const [t] = await pool.query(`SELECT coupon_id AS couponId, from_status AS \`from\`, to_status AS \`to\`, order_id AS orderId, cause
+        FROM ${schema}.coupon_transition WHERE coupon_id IN (?) ORDER BY id`, [ids]);
+      out.coupons.push(...(c as Row<'coupons'>[]));
+      out.orders.push(...(o as Row<'orders'>[]));
+      out.transitions.push(...(t as Row<'transitions'>[]));
+    }
+    return out;
   }
 
   /** The sum of a red packet's sub-stock budgets, or null when a key is missing. */

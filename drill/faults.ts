@@ -230,8 +230,8 @@ async function redisPause(c: FaultCtx): Promise<FaultResult> {
   return { injectedAt, repairedAt: Date.now(), lossWindows: [], note: `redis-server SIGSTOP for ${REDIS_PAUSE_MS / 1000} s, then SIGCONT` };
 }
 
-/** The fault step of each drill. */
-export const FAULTS: Readonly<Record<Exclude<DrillName, 'grant-kill'>, (c: FaultCtx) => Promise<FaultResult>>> = {
+/** The fault step of each drill but those with a file of their own. */
+export const FAULTS: Readonly<Record<Exclude<DrillName, 'grant-kill' | 'checkout-mysql-kill'>, (c: FaultCtx) => Promise<FaultResult>>> = {
   'gateway-kill': gatewayKill,
   'sink-kill': sinkKill,
   'redis-kill': redisKill,

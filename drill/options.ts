@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 
 /** The drills, in the order they run. */
-export const DRILLS = ['gateway-kill', 'sink-kill', 'redis-kill', 'redis-power-loss', 'gateway-freeze', 'mysql-stop', 'redis-pause', 'grant-kill'] as const;
+export const DRILLS = ['gateway-kill', 'sink-kill', 'redis-kill', 'redis-power-loss', 'gateway-freeze', 'mysql-stop', 'redis-pause', 'grant-kill',
+  'checkout-mysql-kill'] as const;
 export type DrillName = (typeof DRILLS)[number];
 
 export interface DrillOptions {

@@ -8,6 +8,7 @@ import type { Probe, ProbedTemplate } from './collect.ts';
 import type { LossWindow } from '../tools/verify/oracle.ts';
 import type { Attempt, DrillFacts, TemplateFacts } from './facts.ts';
 import { type FaultCtx, type FaultResult, FAULTS } from './faults.ts';
+import { checkoutMysqlKill } from './checkout-fault.ts';
 import { grantKill } from './grant-fault.ts';
 import { Load, type LoadOptions } from './load.ts';
 import type { DrillName } from './options.ts';
@@ -47,6 +48,11 @@ const STOP_GRACE_MS = 15_000;
 const DRAIN_LIMIT_MS = 60_000;
 // The sinks' reconciler settles a reservation once it is RECONCILE_PENDING_AGE_MS old, within a pass.
 const SETTLE_LIMIT_MS = 20_000;
+
+/** The fault step of every drill. */
+const STEPS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultResult>>> = {
+  ...FAULTS, 'grant-kill': grantKill, 'checkout-mysql-kill': checkoutMysqlKill,
+};
 
 /** Small stocks so that sell-out (and the overflow path) happens during the drill. */
 function templatesOf(drill: DrillName): { steady: DrillTemplate[]; hot: DrillTemplate } {
@@ -129,7 +135,7 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
     await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
     load.add(hot.id, 3);
     await sleep(HOT_LEAD_MS);
-    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, (drill === 'grant-kill' ? grantKill : FAULTS[drill])(d.fault));
+    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, STEPS[drill](d.fault));
     await sleep(AFTER_MS);
   } finally {
     await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));

@@ -79,5 +79,7 @@ export class Services {
 
   /** Clean stop of MariaDB by pid (SIGTERM, then waits for exit). */
   mysqlDown(): Promise<void> { return this.run(['mariadb-down'], 30_000); }
+  /** SIGKILL to our mariadbd; resolves once it is gone (its pid file and socket stay, as after a crash). */
+  mysqlKill(): Promise<void> { return this.run(['signal', 'mariadb', 'KILL'], 10_000); }
   mysqlUp(): Promise<void> { return this.run(['mariadb-up'], 60_000); }
 }
