@@ -196,6 +196,19 @@ export function loadConfig(env: Env = process.env) {
       // every gateway holds each audience in memory; larger lists belong in an eligibility service.
       audienceMax: int(10_000, 1, 1_000_000)(env, 'TEMPLATE_AUDIENCE_MAX'),
     },
+    metrics: {
+      // GET /metrics answers without the admin token: for a scraper on a network that already
+      // keeps strangers out (the admin listener of ADMIN_ROUTES=separate, say).
+      public: bool(false)(env, 'METRICS_PUBLIC'),
+      // templates with a series of their own in coupon_claims_total; the rest are summed as
+      // "other" (the spread scenario claims 2,000 templates: a series each would swamp Prometheus).
+      topTemplates: int(20, 0, 1_000)(env, 'METRICS_TOP_TEMPLATES'),
+      // the sink's /metrics and /healthz listener; 0 takes a free port (logged). Tests run many
+      // sinks at once, so there it is 0 unless set. 9464 is Prometheus exporters' usual port.
+      sinkPort: int(appEnv === 'test' ? 0 : 9464, 0, 65535)(env, 'SINK_METRICS_PORT'),
+      // loopback unless told otherwise: the numbers are internal.
+      sinkHost: str('127.0.0.1')(env, 'SINK_METRICS_HOST'),
+    },
     stats: {
       // gateways count claim outcomes in memory and write the deltas to Redis this often: no
       // Redis call per claim, and stats lag by about one period on any gateway.

@@ -16,6 +16,8 @@ export interface AppSpec {
   readonly env: Readonly<Record<string, string>>;
   /** Matches the output line that says the process is serving. */
   readonly ready: RegExp;
+  /** The ready line's first group is a base URL: the process is ready once its /healthz answers 200 (the sink). */
+  readonly healthz?: boolean;
 }
 
 export interface AppDirs {
@@ -51,7 +53,26 @@ export class AppProcess {
     c.proc.stdout!.on('data', (b: Buffer) => this.log.write(b));
     c.proc.stderr!.on('data', (b: Buffer) => this.log.write(b));
     if (c.proc.pid !== undefined) writeFileSync(this.pidFile, `${c.proc.pid}\n`);
-    await waitForOutput(c, this.spec.ready, READY_TIMEOUT_MS);
+    const started = Date.now();
+    const line = await waitForOutput(c, this.spec.ready, READY_TIMEOUT_MS);
+    if (this.spec.healthz) await this.waitHealthy(`${line[1]}/healthz`, started + READY_TIMEOUT_MS);
+  }
+
+  /** Polls `url` until it answers 200; throws at `deadline` or when the process exits. */
+  private async waitHealthy(url: string, deadline: number): Promise<void> {
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      if (this.pid === undefined) throw new Error(`${this.spec.name} exited before ${url} answered 200`);
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+        if (r.ok) return;
+        last = `status ${r.status}`;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.spec.name}: ${url} did not answer 200 within ${READY_TIMEOUT_MS} ms (last: ${last})`);
   }
 
   /** SIGKILL (the fault); resolves once the process is gone. */

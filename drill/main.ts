@@ -67,8 +67,9 @@ async function main(): Promise<number> {
   }, dirs));
   const sinkConsumers = Array.from({ length: o.sinks }, (_, i) => `drill-sink-${i}`);
   const sinks: AppProcess[] = sinkConsumers.map((consumer, i) => new AppProcess({
-    name: `sink-${i}`, entry: 'sink/main.ts', ready: / sink info running$/m,
-    env: { ...storageEnv, ...SINK_SETTINGS, SINK_CONSUMER: consumer },
+    // Each sink's metrics listener on a free port: its /healthz says when it runs.
+    name: `sink-${i}`, entry: 'sink/main.ts', ready: / sink info metrics on (http:\/\/\S+)/, healthz: true,
+    env: { ...storageEnv, ...SINK_SETTINGS, SINK_CONSUMER: consumer, SINK_METRICS_PORT: '0' },
   }, dirs));
   let probe: Probe | undefined;
   // gateway-freeze's gateway: its Redis connections go through a proxy that can hold a command.

@@ -43,6 +43,9 @@ export class Admission {
   private readonly global: TokenBucket;
   // Only templates that exist get a bucket (the caller checks), so this is bounded by templates.
   private readonly perTemplate = new Map<string, TokenBucket>();
+  /** Claims refused by the process-wide bucket, and by a template's (read by /metrics). */
+  refusedGlobal = 0;
+  refusedTemplate = 0;
 
   constructor(private readonly cfg: Config['admission'], now: number) {
     this.global = new TokenBucket(cfg.globalRps, cfg.globalBurst, now);
@@ -50,13 +53,17 @@ export class Admission {
 
   /** One token from the process-wide bucket. */
   admitGlobal(now: number): boolean {
-    return this.global.take(now);
+    if (this.global.take(now)) return true;
+    this.refusedGlobal++;
+    return false;
   }
 
   /** One token from the template's bucket. */
   admitTemplate(templateId: string, now: number): boolean {
     let b = this.perTemplate.get(templateId);
     if (!b) this.perTemplate.set(templateId, (b = new TokenBucket(this.cfg.templateRps, this.cfg.templateBurst, now)));
-    return b.take(now);
+    if (b.take(now)) return true;
+    this.refusedTemplate++;
+    return false;
   }
 }

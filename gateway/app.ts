@@ -43,6 +43,10 @@ import { cartFit } from './checkout/judge.ts';
 import { missingCoupon } from './checkout/missing.ts';
 import { CheckoutRulesSource } from './checkout/rules.ts';
 import { quoteHandler } from './routes/checkout-quote.ts';
+import { LatencyBuckets } from './stats/latency.ts';
+import { gatewayMetrics } from './metrics/gateway-metrics.ts';
+import { countCalls } from './metrics/checkout-calls.ts';
+import { metricsHandler } from './routes/metrics.ts';
 import { cancelHandler, confirmHandler, lockHandler, refundHandler, type TccRouteDeps } from './routes/checkout-tcc.ts';
 
 export interface Gateway {
@@ -72,7 +76,11 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   // No offline queue: while Redis is away, claims fail at once with 503 instead of hanging.
   const redis = createRedis(cfg.redis, { offlineQueue: false, name: 'gateway' });
-  redis.on('error', (err) => logThrottled('redis-connection', 'warn', 'redis connection error', { err }));
+  let redisConnectionErrors = 0;
+  redis.on('error', (err) => {
+    redisConnectionErrors++;
+    logThrottled('redis-connection', 'warn', 'redis connection error', { err });
+  });
   await waitReady(redis, 10_000);
   await checkLayout(redis, ks, layoutFacts(cfg));
   const commands = new Commands(redis, ks);
@@ -102,7 +110,11 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
     coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
     ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
-  const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, breaker, cfg: cfg.claim });
+  const latency = new LatencyBuckets();
+  const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, latency, breaker, cfg: cfg.claim });
+  const metrics = gatewayMetrics({ counter, latency, admission, breaker, backlog, cache, sync,
+    redisConnectionErrors: () => redisConnectionErrors, topTemplates: cfg.metrics.topTemplates, worker });
+  const calls = (name: string, h: Handler) => countCalls(metrics.checkout, name, h);
   const guard = new AdminGuard(cfg.adminToken, adminCfg);
   const blacklist = new BlacklistStore(mysql, cfg.mysql);
   const admin = {
@@ -152,12 +164,12 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .any('/v1/redeem', r({}, methodNotAllowed))
     .get('/v1/users/:userId/coupons', r({ params: 1 }, couponsHandler(mysql, cfg.mysql, cfg.userTokenSecrets)))
     .any('/v1/users/:userId/coupons', r({}, methodNotAllowed))
-    .post('/v1/checkout/quote', r(cartBody, quoteHandler(quoteDeps)))
+    .post('/v1/checkout/quote', r(cartBody, calls('quote', quoteHandler(quoteDeps))))
     .any('/v1/checkout/quote', r({}, methodNotAllowed))
-    .post('/v1/coupons/:couponId/lock', r({ ...cartBody, params: 1 }, lockHandler(tcc)))
-    .post('/v1/coupons/:couponId/confirm', r(orderCall, confirmHandler(tcc)))
-    .post('/v1/coupons/:couponId/cancel', r(orderCall, cancelHandler(tcc)))
-    .post('/v1/coupons/:couponId/refund', r(orderCall, refundHandler(tcc)))
+    .post('/v1/coupons/:couponId/lock', r({ ...cartBody, params: 1 }, calls('lock', lockHandler(tcc))))
+    .post('/v1/coupons/:couponId/confirm', r(orderCall, calls('confirm', confirmHandler(tcc))))
+    .post('/v1/coupons/:couponId/cancel', r(orderCall, calls('cancel', cancelHandler(tcc))))
+    .post('/v1/coupons/:couponId/refund', r(orderCall, calls('refund', refundHandler(tcc))))
     .any('/v1/coupons/:couponId/lock', r({}, methodNotAllowed))
     .any('/v1/coupons/:couponId/confirm', r({}, methodNotAllowed))
     .any('/v1/coupons/:couponId/cancel', r({}, methodNotAllowed))
@@ -165,10 +177,14 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/healthz', r({}, healthHandler))
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
   if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
+  // Beside the admin routes, behind their token unless METRICS_PUBLIC=1.
+  const scrape = r({ address: true, authorize: cfg.metrics.public ? undefined : admin.auth }, metricsHandler(metrics.registry));
+  if (adminCfg.routes !== 'separate') app.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
   app.any('/*', r({}, notFound));
   const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
   if (adminCfg.routes === 'separate') {
-    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler)).any('/*', r({}, notFound));
+    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler))
+      .get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed)).any('/*', r({}, notFound));
     sockets.push(await listen(adminApp, adminCfg.host, adminCfg.port));
   }
   const portOf = (s: us_listen_socket) => uws.us_socket_local_port(s as unknown as Parameters<typeof uws.us_socket_local_port>[0]);

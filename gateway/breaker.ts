@@ -33,11 +33,19 @@ export class Breaker {
   private windowStart: number;
   /** OPEN: when a probe may go. HALF_OPEN: when the probe in flight counts as lost. */
   private until = 0;
+  /** Failed calls and openings since start (read by /metrics). */
+  failures = 0;
+  opens = 0;
 
   /** `onChange` hears every opening (true) and closing (false), for the log; `clock` is in ms. */
   constructor(private readonly o: BreakerOptions, private readonly onChange: (open: boolean) => void = () => {},
     private readonly clock: () => number = () => performance.now()) {
     this.windowStart = clock();
+  }
+
+  /** True unless closed: open, or half open with a probe under way. */
+  get isOpen(): boolean {
+    return this.state !== CLOSED;
   }
 
   /**
@@ -89,6 +97,7 @@ export class Breaker {
   }
 
   private failure(): void {
+    this.failures++;
     const now = this.clock();
     if (this.state === HALF_OPEN) {
       this.open(now);
@@ -109,7 +118,9 @@ export class Breaker {
     const wasClosed = this.state === CLOSED;
     this.state = OPEN;
     this.until = now + this.o.coolDownMs;
-    if (wasClosed) this.onChange(true);
+    if (!wasClosed) return;
+    this.opens++;
+    this.onChange(true);
   }
 
   private close(): void {

@@ -24,6 +24,8 @@ LOG="$DATA/log"
 REDIS_PORT="${REDIS_PORT:-6391}"
 MYSQL_PORT="${MYSQL_PORT:-3391}"
 PORT="${PORT:-8080}"
+# the sink's /metrics and /healthz listener (SINK_METRICS_PORT).
+SINK_METRICS_PORT="${SINK_METRICS_PORT:-9464}"
 CLUSTER_PORTS="${CLUSTER_PORTS:-7101 7102 7103}"
 MYSQL_SOCKET="${MYSQL_SOCKET:-$RUN/mariadb.sock}"
 
@@ -60,6 +62,7 @@ source "$LIB/app.sh"
 check_port_number REDIS_PORT "$REDIS_PORT"
 check_port_number MYSQL_PORT "$MYSQL_PORT"
 check_port_number PORT "$PORT"
+check_port_number SINK_METRICS_PORT "$SINK_METRICS_PORT"
 for p in $CLUSTER_PORTS; do check_port_number CLUSTER_PORTS "$p"; done
 
 # ---------------------------------------------------------------------------------------------

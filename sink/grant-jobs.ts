@@ -13,13 +13,13 @@ import type { MysqlPools } from '../core/mysql.ts';
 import { GrantStore } from '../issuance/grant-store.ts';
 import type { ReconcileCtx } from '../reconcile/context.ts';
 import { Lease } from '../reconcile/lease.ts';
-import { GrantRunner, type GrantRunDeps } from './grant-runner.ts';
+import { type GrantProgress, GrantRunner, type GrantRunDeps } from './grant-runner.ts';
 
 /** A runner's dependencies on the reconciler's clients. */
-export function grantRunDeps(cfg: Config, rc: ReconcileCtx, mysql: MysqlPools): GrantRunDeps {
+export function grantRunDeps(cfg: Config, rc: ReconcileCtx, mysql: MysqlPools, progress?: GrantProgress): GrantRunDeps {
   return {
     commands: rc.commands, redis: rc.redis, ks: rc.ks, layout: rc.layout, grants: new GrantStore(mysql, cfg.mysql),
-    template: (id) => rc.store.get(id), group: rc.group, retryMs: cfg.grants.retryMs, cfg: cfg.grants,
+    template: (id) => rc.store.get(id), group: rc.group, retryMs: cfg.grants.retryMs, cfg: cfg.grants, progress,
   };
 }
 
@@ -32,6 +32,11 @@ export class GrantJobs {
   private readonly runners = new Map<string, Promise<void>>();
   private holding = false;
   private stopped = false;
+
+  /** Jobs this process is running now (read by /metrics). */
+  get running(): number {
+    return this.runners.size;
+  }
 
   constructor(private readonly d: GrantRunDeps, owner: string, leaseMs: number, private readonly log: Log) {
     this.lease = new Lease(d.redis, d.ks, owner, leaseMs);

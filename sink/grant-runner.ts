@@ -44,6 +44,14 @@ export interface GrantRunDeps extends ChunkDeps {
   /** The sink's consumer group (the backlog it has not stored). */
   readonly group: string;
   readonly cfg: Config['grants'];
+  /** Users decided and coupons granted by committed chunks of this process (read by /metrics). */
+  readonly progress?: GrantProgress;
+}
+
+/** What the grant runners of a process have done since it started. */
+export interface GrantProgress {
+  users: number;
+  granted: number;
 }
 
 /** Users per chunk at `rate`: a chunk takes at most half a second of tokens, so changes apply within a second. */
@@ -103,6 +111,10 @@ export class GrantRunner {
       // Not committed: another process ran this chunk too (a lease handed over); the next
       // chunks may be ones it also ran, so this run replays first again.
       this.rerunLeft = committed ? this.rerunLeft - users.length : RERUN_USERS;
+      if (committed && d.progress) {
+        d.progress.users += users.length;
+        d.progress.granted += r.tally.granted;
+      }
       if (committed) await this.addStats(g, r.tally);
     }
   }

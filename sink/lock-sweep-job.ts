@@ -7,6 +7,8 @@ import type { Log } from './log.ts';
 export class LockSweepJob {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** Locks released since start (read by /metrics). */
+  released = 0;
 
   constructor(private readonly mysql: MysqlPools, private readonly cfg: Config, private readonly log: Log) {}
 
@@ -31,6 +33,7 @@ export class LockSweepJob {
   private async tick(): Promise<void> {
     try {
       const n = await sweepLocks(this.mysql, this.cfg.mysql, Date.now());
+      this.released += n;
       if (n > 0) this.log.info(`released ${n} coupon lock(s) past COUPON_LOCK_TTL_MS`);
     } catch (err) {
       this.log.error('lock-sweep', 'releasing stale coupon locks failed (next sweep retries)', err);

@@ -12,6 +12,8 @@ import { ReconcileJob } from './reconcile-job.ts';
 import { GrantJobs, grantRunDeps } from './grant-jobs.ts';
 import { LockSweepJob } from './lock-sweep-job.ts';
 import { createSinkRedis, startSink, type Sink } from './sink.ts';
+import { SinkMetrics } from './metrics.ts';
+import { startMetricsServer } from './metrics-server.ts';
 
 const log = createLog();
 
@@ -60,19 +62,27 @@ async function main(): Promise<void> {
   // ioredis reconnects by itself; the event only needs to be seen, not to crash the process.
   redis.on('error', (err: unknown) => log.error('redis', 'redis connection error', err));
   const mysql = openMysql(cfg.mysql);
+  // Listening first: /healthz says 503 until the sink runs, and a busy port fails the start.
+  const metrics = new SinkMetrics();
+  let running = false;
+  const server = await startMetricsServer(cfg.metrics.sinkHost, cfg.metrics.sinkPort, metrics.registry, () => running);
+  log.info(`metrics on http://${cfg.metrics.sinkHost}:${server.port} (/metrics, /healthz)`);
   log.info(`starting consumer ${cfg.sink.consumer} of group ${cfg.redis.streamGroup} on ` +
     `${cfg.redis.partitions} partitions (prefix ${cfg.redis.keyPrefix}, db prefix ${cfg.mysql.dbPrefix}); ` +
     `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
-  const sink = await startSink(cfg, { redis, mysql, log, onFatal: (err) => fatal('read loop ended', err) });
+  const sink = await startSink(cfg, { redis, mysql, log, observer: metrics.observer, onFatal: (err) => fatal('read loop ended', err) });
   const progress = reportProgress(sink);
   const rc = reconcileCtx(cfg, redis, mysql);
   const reconciler = new ReconcileJob(rc, cfg.sink.consumer, log);
   reconciler.start();
   // Bulk grant jobs run under the same lease as the reconciler (sink/grant-jobs.ts).
-  const grants = new GrantJobs(grantRunDeps(cfg, rc, mysql), cfg.sink.consumer, cfg.reconcile.leaseMs, log);
+  const grantProgress = { users: 0, granted: 0 };
+  const grants = new GrantJobs(grantRunDeps(cfg, rc, mysql, grantProgress), cfg.sink.consumer, cfg.reconcile.leaseMs, log);
   grants.start();
   const sweep = new LockSweepJob(mysql, cfg, log);
   sweep.start();
+  metrics.watch(sink, { reconciler, grants, grantProgress, sweep });
+  running = true;
   log.info('running');
 
   let stopping = false;
@@ -82,6 +92,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
+    running = false;
     log.info(`${signal}: writing what is held, then exiting`);
     void (async () => {
       // Grant runners first: their last chunk's records go to the streams the sink then drains.
@@ -90,7 +101,7 @@ async function main(): Promise<void> {
       clearInterval(progress);
       const st = sink.stats();
       log.info(`stopped: written=${st.rowsWritten} dead=${st.deadLettered} held=${st.held}`);
-      await mysql.close();
+      await Promise.all([mysql.close(), server.close()]);
       redis.disconnect();
       process.exit(0);
     })().catch((err) => fatal('shutdown failed', err));

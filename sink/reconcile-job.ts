@@ -19,6 +19,10 @@ export class ReconcileJob {
   private lastPass = 0;
   private running: Promise<void> | undefined;
   private readonly lease: Lease;
+  /** Passes done and failed since start, and the lines needing attention the last pass found (read by /metrics). */
+  passes = 0;
+  failedPasses = 0;
+  findings = 0;
 
   constructor(private readonly c: ReconcileCtx, owner: string, private readonly log: Log) {
     this.lease = new Lease(c.redis, c.ks, owner, c.cfg.leaseMs);
@@ -50,11 +54,14 @@ export class ReconcileJob {
       if (!due && !(await restartedSince(this.c)).restarted) return;
       this.lastPass = Date.now();
       const r = await reconcileOnce(this.c);
+      this.passes++;
+      this.findings = attention(r).length;
       this.log.info(summary(r));
       // Not rate-limited: a throttle would fold other templates' lines into "+N similar".
       for (const line of attention(r, LOG_TEMPLATE_LINES)) this.log.alert(`reconcile: needs attention: ${line}`);
       for (const line of notes(r, LOG_TEMPLATE_LINES)) this.log.info(`reconcile: ${line}`);
     } catch (err) {
+      this.failedPasses++;
       this.log.error('reconcile', 'reconcile pass failed; retried next time', err);
     }
   }

@@ -3,10 +3,12 @@
  * writes per shard table (writer.ts), and acknowledges a record only after the INSERT that
  * holds it committed. Runs in a process (main.ts) or inside a test.
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
+import { streamBacklog } from '../lua/backlog.ts';
 import { decodeEntry, packRecord, type StreamEntry } from '../lua/record.ts';
 import { Batcher } from './batcher.ts';
 import { StreamConsumer } from './consumer.ts';
@@ -37,6 +39,16 @@ export interface Sink {
   stats(): SinkStats;
   /** Unacknowledged records over all partitions (reads Redis). */
   backlog(): Promise<number>;
+  /** Unacknowledged records per partition, index = partition (reads Redis). */
+  backlogs(): Promise<number[]>;
+}
+
+/** Hears each batch and each INSERT, for /metrics (sink/metrics.ts). */
+export interface SinkObserver {
+  /** A batch of `rows` records is being written. */
+  batch(rows: number): void;
+  /** One shard table's INSERT committed `rows` rows in `seconds`. */
+  insert(seconds: number, rows: number): void;
 }
 
 export interface SinkDeps {
@@ -48,6 +60,7 @@ export interface SinkDeps {
   readonly stopTimeoutMs?: number;
   /** Called if the read loop dies; the process entry exits so a supervisor restarts it. */
   readonly onFatal?: (err: unknown) => void;
+  readonly observer?: SinkObserver;
 }
 
 // Two batches in flight let the next batch's INSERTs overlap the previous one's acks without
@@ -171,6 +184,7 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   }
 
   async function flush(items: Item[]): Promise<void> {
+    deps.observer?.batch(items.length);
     const unsettled = new Set(items);
     // once per record: a record still unsettled when the batch ends is kept (left pending).
     const settle = (item: Item, outcome: Outcome, done: OpenEntry[]) => {
@@ -191,7 +205,9 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
       // whose records span tables, once the last of them does), so one failing shard
       // database does not hold back the others.
       const results = await Promise.allSettled(plan.groups.map(async (g) => {
+        const started = performance.now();
         const res = await writer.insert(g);
+        deps.observer?.insert((performance.now() - started) / 1000, res.written.length);
         st.inserts++;
         st.rowsWritten += res.written.length;
         const done: OpenEntry[] = [];
@@ -280,6 +296,7 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   return {
     stats: () => ({ ...st, held: held.size, inFlight: inFlight.size }),
     backlog: () => consumer.backlog(),
+    backlogs: () => Promise.all(consumer.keys.map((k) => streamBacklog(redis, k, cfg.redis.streamGroup))),
     stop: () => (stopped ??= (async () => {
       stopping = true;
       wake.abort();

@@ -32,15 +32,15 @@ export class TemplateCache {
 
   constructor(private readonly load: Loader, private readonly missTtlMs: number, private readonly missMax: number) {}
 
-  /**
-   * The template from memory, else from the loader once (concurrent misses share one load),
-   * through `guard` when given: a hit never goes through it.
-   */
   /** The cached template, if any: a hit costs the claim path no promise. */
   peek(id: string): CachedTemplate | undefined {
     return this.entries.get(id);
   }
 
+  /**
+   * The template from memory, else from the loader once (concurrent misses share one load),
+   * through `guard` when given: a hit never goes through it.
+   */
   async get(id: string, now: number, guard?: LoadGuard): Promise<CachedTemplate | null> {
     const hit = this.entries.get(id);
     if (hit) return hit;
@@ -82,6 +82,11 @@ export class TemplateCache {
     const t = await this.load(id);
     if (t) this.put(t);
     return version === undefined || (this.entries.get(id)?.template.version ?? 0) >= version;
+  }
+
+  /** How many templates are cached. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Ids of every cached template. */

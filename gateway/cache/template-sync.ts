@@ -24,6 +24,10 @@ export interface SyncOptions {
 export class TemplateSync {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Full reloads done and failed, and change notices applied, since start (read by /metrics). */
+  reloads = 0;
+  reloadFailures = 0;
+  noticesApplied = 0;
 
   constructor(private readonly sub: RedisClient, private readonly ks: KeySpace,
     private readonly cache: TemplateCache, private readonly o: SyncOptions) {}
@@ -54,8 +58,15 @@ export class TemplateSync {
 
   /** Reloads every template from the source of truth now (also run by the timer). */
   async reloadAll(): Promise<number> {
-    const all = await this.o.loadCurrent();
+    let all: Template[];
+    try {
+      all = await this.o.loadCurrent();
+    } catch (err) {
+      this.reloadFailures++;
+      throw err;
+    }
     for (const t of all) this.cache.put(t);
+    this.reloads++;
     return all.length;
   }
 
@@ -63,7 +74,10 @@ export class TemplateSync {
   private async apply(id: string, version: number | undefined): Promise<void> {
     for (let attempt = 1, wait = 50; attempt <= NOTICE_ATTEMPTS && !this.stopped; attempt++, wait *= 2) {
       try {
-        if (await this.cache.notice(id, version)) return;
+        if (await this.cache.notice(id, version)) {
+          this.noticesApplied++;
+          return;
+        }
       } catch (err) {
         logThrottled('template-notice', 'warn', 'template refresh failed, retrying', { templateId: id, err });
       }

@@ -9,6 +9,7 @@ import type { BacklogMonitor } from '../backlog.ts';
 import type { Breaker } from '../breaker.ts';
 import type { TemplateCache } from '../cache/template-cache.ts';
 import type { ClaimCounter } from '../stats/counter.ts';
+import type { LatencyBuckets } from '../stats/latency.ts';
 
 export interface ClaimDeps {
   /** The claim scripts; those that issue are fenced against a Redis restarted and not repaired yet. */
@@ -19,6 +20,8 @@ export interface ClaimDeps {
   readonly admission: Admission;
   readonly backlog: BacklogMonitor;
   readonly counter: ClaimCounter;
+  /** Durations of the claims `counter` counts per template. */
+  readonly latency: LatencyBuckets;
   /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
   readonly breaker: Breaker;
   readonly cfg: Config['claim'];

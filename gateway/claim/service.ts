@@ -68,20 +68,39 @@ export class ClaimService {
   async claim(input: ClaimInput): Promise<ClaimAnswer> {
     const { d } = this;
     const now = Date.now();
-    if (!d.admission.admitGlobal(performance.now())) throw new ApiError('rate_limited');
+    const start = performance.now();
+    if (!d.admission.admitGlobal(start)) {
+      d.counter.refusedEarly('rate_limited');
+      throw new ApiError('rate_limited');
+    }
     // A cached template costs no Redis call; only a miss's load goes through the breaker.
-    const c = d.cache.peek(input.templateId) ?? await orUnavailable('redis', () => d.cache.get(input.templateId, now, this.guard));
-    if (!c) throw new ApiError('template_not_found');
+    const c = d.cache.peek(input.templateId) ?? await this.load(input.templateId, now);
+    if (!c) {
+      d.counter.refusedEarly('template_not_found');
+      throw new ApiError('template_not_found');
+    }
     // From here on the template is known: every outcome is counted for its stats (stats/).
     let answer: ClaimAnswer;
     try {
       answer = await this.decide(c, input, now);
     } catch (err) {
       d.counter.failed(c.template.id, err);
+      d.latency.observe(performance.now() - start);
       throw err;
     }
     d.counter.answered(c.template.id, answer);
+    d.latency.observe(performance.now() - start);
     return answer;
+  }
+
+  /** A template missing from the cache, through the breaker; a storage failure is counted and a 503. */
+  private async load(templateId: string, now: number): Promise<CachedTemplate | null> {
+    try {
+      return await orUnavailable('redis', () => this.d.cache.get(templateId, now, this.guard));
+    } catch (err) {
+      this.d.counter.refusedEarly('unavailable');
+      throw err;
+    }
   }
 
   /** Redeems code number `code` of a template for a user: a claim whose request id is the code's. */

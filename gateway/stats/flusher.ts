@@ -68,9 +68,9 @@ export class StatsFlusher {
 
   /** Writes the counts taken so far plus every outstanding batch; never throws. */
   async flush(now = Date.now()): Promise<void> {
-    for (const [id, counts] of this.counter.deltas) {
+    for (const id of [...this.counter.deltas.keys()]) {
       if (this.outstanding.has(id)) continue;
-      this.counter.deltas.delete(id);
+      const counts = this.counter.take(id)!;
       this.outstanding.set(id, { templateId: id, seq: ++this.seq, second: Math.floor(now / 1000), counts });
     }
     const batches = [...this.outstanding.values()];

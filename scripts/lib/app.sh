@@ -5,23 +5,12 @@
 # config's local dev token applies).
 APP_ENV_CMD=(env)
 [[ -n "${ADMIN_TOKEN:-}" ]] || APP_ENV_CMD+=(-u ADMIN_TOKEN)
-APP_ENV_CMD+=(APP_ENV=local HOST=127.0.0.1 "PORT=$PORT" "REDIS_URL=$REDIS_URL" "MYSQL_URL=$MYSQL_URL")
+APP_ENV_CMD+=(APP_ENV=local HOST=127.0.0.1 "PORT=$PORT" "SINK_METRICS_PORT=$SINK_METRICS_PORT" "REDIS_URL=$REDIS_URL" "MYSQL_URL=$MYSQL_URL")
 
 healthz() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null; }
 
-# sink_running FROM: .data/log/sink.log holds the sink's "<time> sink info running" line (logged
-# by sink/main.ts once its consumer has started) after byte offset FROM; with FROM empty (a sink
-# this app-up did not start), after the latest start header that spawn wrote.
-sink_running() {
-  local file="$LOG/sink.log" from="$1"
-  [[ -f "$file" ]] || return 1
-  if [[ -n "$from" ]]; then
-    # awk reads to the end (no early exit), so tail never dies of SIGPIPE under pipefail.
-    tail -c +"$((from + 1))" "$file" | awk '/ sink info running$/ { ok = 1 } END { exit !ok }'
-  else
-    awk '/^=== [0-9]/ { ok = 0 } / sink info running$/ { ok = 1 } END { exit !ok }' "$file"
-  fi
-}
+# The sink's /healthz (sink/metrics-server.ts) answers 200 once its consumer runs, 503 before.
+sink_healthz() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$SINK_METRICS_PORT/healthz" 2>/dev/null; }
 
 # start_app LABEL NAME: node --import tsx NAME/main.ts in the background, pid in run/NAME.pid.
 start_app() {
@@ -45,17 +34,14 @@ cmd_app_up() {
     redis_ping "$REDIS_PORT" || die "app: redis is not answering on $REDIS_URL (run: scripts/services.sh up)"
     mysql_ping || die "app: mariadb is not answering on 127.0.0.1:$MYSQL_PORT (run: scripts/services.sh up)"
     [[ -n "$gw" ]] || require_free_port gateway "$PORT" PORT
+    [[ -n "$sink" ]] || require_free_port sink "$SINK_METRICS_PORT" SINK_METRICS_PORT
     dirs
     cd "$ROOT" || die "app: cannot cd to $ROOT"
 
     say "app: migrating schema (sink/migrate.ts)"
     "${APP_ENV_CMD[@]}" node --import tsx sink/migrate.ts || die "app: sink/migrate.ts failed"
 
-    # where this start's sink lines begin in the (appended-to) sink log.
-    local sink_from=""
     if [[ -z "$sink" ]]; then
-      sink_from=0
-      [[ ! -f "$LOG/sink.log" ]] || sink_from="$(wc -c <"$LOG/sink.log")"
       start_app sink sink
       started+=(sink)
     fi
@@ -82,10 +68,10 @@ cmd_app_up() {
       die "app: gateway $why"
     fi
 
-    # The sink has no port to probe: it is up once it logs its "running" line.
+    say "app: waiting for http://127.0.0.1:$SINK_METRICS_PORT/healthz (sink)"
     ok="" start=$SECONDS
     while ((SECONDS - start < SINK_WAIT)); do
-      if sink_running "$sink_from"; then
+      if sink_healthz; then
         ok=1
         break
       fi
@@ -93,14 +79,15 @@ cmd_app_up() {
       sleep 0.2
     done
     if [[ -z "$ok" ]] || ! live_pid "$RUN/sink.pid" node >/dev/null; then
-      local why="did not log that it is running within ${SINK_WAIT}s"
+      local why="not healthy on http://127.0.0.1:$SINK_METRICS_PORT/healthz within ${SINK_WAIT}s"
       live_pid "$RUN/sink.pid" node >/dev/null || why="exited during start-up"
       log_tail "$LOG/sink.log" 40
       app_fail_cleanup "${started[@]}"
       die "app: sink $why"
     fi
   fi
-  say "gateway: http://127.0.0.1:$PORT"
+  say "gateway: http://127.0.0.1:$PORT  (metrics: /metrics with the admin token)"
+  say "sink:    http://127.0.0.1:$SINK_METRICS_PORT/metrics  /healthz"
   say "logs:    ${LOG#"$ROOT"/}/gateway.log  ${LOG#"$ROOT"/}/sink.log  (make logs)"
 }
 
@@ -149,7 +136,8 @@ cmd_status() {
     printf '%-13s stopped\n' gateway
   fi
   if pid="$(live_pid "$RUN/sink.pid" node)"; then
-    printf '%-13s running  pid %s\n' sink "$pid"
+    sink_healthz && state="healthz ok" || state="healthz failing"
+    printf '%-13s running  pid %-7s http://127.0.0.1:%s (%s)\n' sink "$pid" "$SINK_METRICS_PORT" "$state"
   else
     printf '%-13s stopped\n' sink
   fi

@@ -32,6 +32,8 @@ export function childEnv(cfg: Config, extra: Record<string, string> = {}): Recor
     SINK_BATCH_MAX_ROWS: String(cfg.sink.batchMaxRows), SINK_BATCH_MAX_WAIT_MS: String(cfg.sink.batchMaxWaitMs),
     SINK_READ_COUNT: String(cfg.sink.readCount), REDIS_AUTO_PIPELINING: String(cfg.redis.autoPipelining),
     GATEWAY_WORKERS: String(cfg.workers.count),
+    // a free port for each sink's /metrics listener: benches may run several sinks.
+    SINK_METRICS_PORT: '0',
     ...(cfg.adminTokenIsDefault ? {} : { ADMIN_TOKEN: cfg.adminToken }),
     ...extra,
   };
