@@ -1,6 +1,7 @@
 /**
  * `npm run admin`: every templates action against a real gateway, as tables and as --json; the
- * API's error and exit 1 on a wrong token; exit 2 with the usage on a bad flag.
+ * API's error and exit 1 on a wrong token; exit 2 with the usage on a bad flag; and `--help` of
+ * every command line of the project exits 0 with its usage.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -108,4 +109,25 @@ test('errors: the API\'s answer and exit 1; usage errors exit 2 with the usage',
   assert.equal(down.code, 1);
   assert.match(down.stderr, /^admin: cannot reach the admin API at http:\/\/127\.0\.0\.1:9/);
   for (const r of [token, missing, flag, down]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('--help of every command line exits 0 and prints its usage', async () => {
+  const entries: [string, string[], RegExp][] = [
+    ['cli/admin.ts', ['--help'], /^usage: npm run admin -- /],
+    ['cli/admin.ts', ['templates', 'topup', '--help'], /^usage: npm run admin -- templates topup \[options\] <id> <add>/],
+    ['cli/grant.ts', ['--help'], /^usage: npm run grant -- /],
+    ['cli/rebuild.ts', ['--help'], /^usage: npm run rebuild -- /],
+    ['cli/reconcile.ts', ['--help'], /^usage: npm run reconcile -- /],
+    ['cli/reminders.ts', ['--help'], /^usage: npm run reminders -- /],
+    ['cli/user-token.ts', ['--help'], /^usage: npm run user-token -- /],
+    ['loadtest/main.ts', ['--help'], /^usage: npm run loadtest -- /],
+    ['capacity/main.ts', ['--help'], /^usage: npm run capacity -- /],
+    ['capacity/main.ts', ['plan', '--help'], /^usage: npm run capacity -- plan /],
+  ];
+  const runs = await Promise.all(entries.map(([entry, args]) => run(entry, args)));
+  runs.forEach((r, i) => {
+    const [entry, args, usage] = entries[i]!;
+    assert.equal(r.code, 0, `${entry} ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stdout, usage, `${entry} ${args.join(' ')}`);
+  });
 });
