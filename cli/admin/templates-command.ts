@@ -77,7 +77,7 @@ export function addTemplatesCommand(program: Command, client: () => AdminClient)
       });
   }
 
-  templates.command('topup').description('add stock (a negative number, after --, reduces it); once per request id')
+  templates.command('topup').description('add stock (a negative number, last and after --, reduces it); once per request id')
     .argument('<id>', 'template id').argument('<add>', 'coupons to add', intArg(-MAX_STOCK_CHANGE, MAX_STOCK_CHANGE))
     .option('--request-id <id>', 'the id of this change: a retry with the same id is applied once (default: a new one, printed)')
     .addOption(json())
