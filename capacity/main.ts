@@ -5,7 +5,7 @@
  */
 import { CalibrationError, measuredSet, readCalibration } from './calibration-file.ts';
 import { type ColumnPlan, figuresAt, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES } from './model.ts';
-import { type CalibrateOptions, parseCommand, type PlanOptions, USAGE, UsageError } from './options.ts';
+import { type CalibrateOptions, parseCommand, type PlanOptions, usage, UsageError } from './options.ts';
 import { renderPlan } from './render.ts';
 
 /** Source designs, ours on the reference figures, and ours on this machine's if calibrated. */
@@ -33,8 +33,8 @@ async function calibrate(o: CalibrateOptions): Promise<void> {
   process.exitCode = await runCalibration(o, process.argv.slice(2));
 }
 
-function fail(message: string, usage: boolean): never {
-  console.error(`capacity: ${message}${usage ? `\n\n${USAGE}` : ''}`);
+function fail(message: string, withUsage: boolean): never {
+  console.error(`capacity: ${message}${withUsage ? `\n\n${usage()}` : ''}`);
   process.exit(2);
 }
 
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     throw err;
   }
   if (command.cmd === 'help') {
-    console.log(USAGE);
+    console.log(command.text);
     return;
   }
   if (command.cmd === 'calibrate') return calibrate(command.o);

@@ -1,5 +1,6 @@
 /** Command-line flags of `npm run capacity` (argv only: storage addresses come from loadConfig()). */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CommanderError } from 'commander';
+import { cliProgram, parseQuietly, usageMessage } from '../cli/command-line.ts';
 import { GROUP_MAX } from '../lua/commands.ts';
 import type { FigureOverrides, Traffic } from './model.ts';
 
@@ -8,36 +9,6 @@ export class UsageError extends Error {}
 
 /** Where calibrate writes and `plan --calibrated` reads by default (git-ignored). */
 export const DEFAULT_CALIBRATION = new URL('../.data/capacity-calibration.json', import.meta.url).pathname;
-
-export const USAGE = `usage: npm run capacity -- plan --qps N [options]
-       npm run capacity -- calibrate [--seconds N] [--out FILE] [--group-sizes 1,4,16,64] [--batch-sizes 1,50,500,2000]
-                                     [--connections N]
-
-plan: resources for a claim rate, source designs (brief §2) against ours.
-  --qps N                       claims per second at the peak (required)
-  --hot-templates N             templates the peak is spread over evenly (default 1)
-  --headroom X                  provisioned ÷ needed (default 1.5, as the sources)
-  --group-size X                claims per claim-home call, a mean (default: what calibrate saw, else 1)
-  --redis-writes-per-shard N    our single-claim scripts/s per Redis shard (the group figures scale with it)
-  --redis-claims-per-shard N    our claims/s per Redis shard in claim-home calls of --group-size claims
-  --mysql-rows-per-master N     our rows/s per MySQL master at --batch-size
-  --batch-size N                rows per INSERT (default 500: the sink's 4,000-row batches over 8 tables)
-  --gateway-claims-per-cpu-s N  claims per gateway CPU-second
-  --sink-rows-per-cpu-s N       rows per sink CPU-second
-  --stream-overhead X           the sink's stream reads/acks per stream entry, in single-claim scripts
-  --overflow-share X            share of claims near sell-out whose home sub-stock is empty (default 0.1)
-  --overflow-takes X            claim-take calls per overflow claim (default 2)
-  --calibrated                  add a column with this machine's figures (.data/capacity-calibration.json)
-  --calibration FILE            the same, from FILE
-  --json                        print the plan as JSON
-
-calibrate: measures this machine's ceilings on the local Redis and MariaDB (bounded runs).
-  --seconds N        seconds per measurement (default 3; about 14 measurements)
-  --group-sizes L    claims per claim-home call to measure, 1 included (default 1,4,16,64; at most 64, the gateway's)
-  --out FILE         where to save the figures (default .data/capacity-calibration.json)
-  --batch-sizes L    rows per INSERT to measure (default 1,50,500,2000)
-  --connections N    autocannon connections against the gateway (default 100)
-  --json             print the saved figures as JSON`;
 
 export interface PlanOptions {
   readonly traffic: Traffic;
@@ -59,7 +30,7 @@ export interface CalibrateOptions {
 export type Command =
   | { readonly cmd: 'plan'; readonly o: PlanOptions }
   | { readonly cmd: 'calibrate'; readonly o: CalibrateOptions }
-  | { readonly cmd: 'help' };
+  | { readonly cmd: 'help'; readonly text: string };
 
 function number(raw: string | undefined, name: string, min: number, max: number, integer: boolean): number | undefined {
   if (raw === undefined) return undefined;
@@ -70,26 +41,11 @@ function number(raw: string | undefined, name: string, min: number, max: number,
   return n;
 }
 
-function parse(argv: readonly string[], options: NonNullable<ParseArgsConfig['options']>) {
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
-  } catch (err) {
-    // node's messages name the flag ("Unknown option '--x'"); the stack trace helps nobody.
-    throw new UsageError((err as Error).message);
-  }
-}
+type Values = Record<string, string | boolean | undefined>;
 
-const s = { type: 'string' } as const;
-const b = { type: 'boolean', default: false } as const;
-
-function parsePlan(argv: readonly string[]): PlanOptions {
-  const v = parse(argv, {
-    qps: s, 'hot-templates': s, headroom: s, 'group-size': s, 'redis-writes-per-shard': s, 'redis-claims-per-shard': s,
-    'mysql-rows-per-master': s,
-    'batch-size': s, 'gateway-claims-per-cpu-s': s, 'sink-rows-per-cpu-s': s, 'stream-overhead': s,
-    'overflow-share': s, 'overflow-takes': s, calibrated: b, calibration: s, json: b,
-  });
-  const str = (k: string) => v[k] as string | undefined;
+function parsePlan(v: Values): PlanOptions {
+  // commander names options in camelCase; the messages name the flags.
+  const str = (flag: string) => v[flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())] as string | undefined;
   const qps = number(str('qps'), 'qps', 1, 1e9, false);
   if (qps === undefined) throw new UsageError('--qps is required (claims per second at the peak)');
   return {
@@ -122,9 +78,8 @@ function sizeList(raw: string, name: string, max: number): number[] {
   return sizes.sort((x, y) => x - y);
 }
 
-function parseCalibrate(argv: readonly string[]): CalibrateOptions {
-  const v = parse(argv, { seconds: s, out: s, 'group-sizes': s, 'batch-sizes': s, connections: s, json: b });
-  const groupSizes = sizeList((v['group-sizes'] as string | undefined) ?? '1,4,16,64', 'group-sizes', GROUP_MAX);
+function parseCalibrate(v: Values): CalibrateOptions {
+  const groupSizes = sizeList((v.groupSizes as string | undefined) ?? '1,4,16,64', 'group-sizes', GROUP_MAX);
   // one claim per call is the unit of every other claim script: the plan cannot do without it.
   if (groupSizes[0] !== 1) throw new UsageError('--group-sizes must include 1');
   const out = v.out as string | undefined;
@@ -134,17 +89,60 @@ function parseCalibrate(argv: readonly string[]): CalibrateOptions {
     seconds: number(v.seconds as string | undefined, 'seconds', 1, 30, true) ?? 3,
     out: out ?? DEFAULT_CALIBRATION,
     groupSizes,
-    batchSizes: sizeList((v['batch-sizes'] as string | undefined) ?? '1,50,500,2000', 'batch-sizes', 20_000),
+    batchSizes: sizeList((v.batchSizes as string | undefined) ?? '1,50,500,2000', 'batch-sizes', 20_000),
     connections: number(v.connections as string | undefined, 'connections', 1, 1000, true) ?? 100,
     json: v.json === true,
   };
 }
 
-/** Parses `plan ...`, `calibrate ...` or `help`; throws UsageError on anything else. */
+/** The commands and their flags as commander reads them (strings: parsePlan and parseCalibrate check them). */
+function capacityCommand(chosen: (c: Command) => void): ReturnType<typeof cliProgram> {
+  const program = cliProgram('capacity', 'Resources a claim rate needs (plan), and this machine\'s real ceilings (calibrate).');
+  program.command('plan').description('resources for a claim rate, source designs (brief §2) against ours')
+    .option('--qps <n>', 'claims per second at the peak (required)')
+    .option('--hot-templates <n>', 'templates the peak is spread over evenly (default 1)')
+    .option('--headroom <x>', 'provisioned ÷ needed (default 1.5, as the sources)')
+    .option('--group-size <x>', 'claims per claim-home call, a mean (default: what calibrate saw, else 1)')
+    .option('--redis-writes-per-shard <n>', 'our single-claim scripts/s per Redis shard (the group figures scale with it)')
+    .option('--redis-claims-per-shard <n>', 'our claims/s per Redis shard in claim-home calls of --group-size claims')
+    .option('--mysql-rows-per-master <n>', 'our rows/s per MySQL master at --batch-size')
+    .option('--batch-size <n>', 'rows per INSERT (default 500: the sink\'s 4,000-row batches over 8 tables)')
+    .option('--gateway-claims-per-cpu-s <n>', 'claims per gateway CPU-second')
+    .option('--sink-rows-per-cpu-s <n>', 'rows per sink CPU-second')
+    .option('--stream-overhead <x>', 'the sink\'s stream reads/acks per stream entry, in single-claim scripts')
+    .option('--overflow-share <x>', 'share of claims near sell-out whose home sub-stock is empty (default 0.1)')
+    .option('--overflow-takes <x>', 'claim-take calls per overflow claim (default 2)')
+    .option('--calibrated', 'add a column with this machine\'s figures (.data/capacity-calibration.json)')
+    .option('--calibration <file>', 'the same, from FILE')
+    .option('--json', 'print the plan as JSON')
+    .action((v: Values) => chosen({ cmd: 'plan', o: parsePlan(v) }));
+  program.command('calibrate').description('measures this machine\'s ceilings on the local Redis and MariaDB (bounded runs)')
+    .option('--seconds <n>', 'seconds per measurement (default 3; about 14 measurements)')
+    .option('--group-sizes <list>', 'claims per claim-home call to measure, 1 included (default 1,4,16,64; at most 64, the gateway\'s)')
+    .option('--out <file>', 'where to save the figures (default .data/capacity-calibration.json)')
+    .option('--batch-sizes <list>', 'rows per INSERT to measure (default 1,50,500,2000)')
+    .option('--connections <n>', 'autocannon connections against the gateway (default 100)')
+    .option('--json', 'print the saved figures as JSON')
+    .action((v: Values) => chosen({ cmd: 'calibrate', o: parseCalibrate(v) }));
+  return program;
+}
+
+/** The usage of `npm run capacity` (all commands). */
+export function usage(): string {
+  return capacityCommand(() => undefined).helpInformation();
+}
+
+/** Parses `plan ...`, `calibrate ...`, `help` or `--help`; throws UsageError on anything else. */
 export function parseCommand(argv: readonly string[]): Command {
-  const [cmd, ...rest] = argv;
-  if (cmd === 'help' || argv.includes('--help') || argv.includes('-h')) return { cmd: 'help' };
-  if (cmd === 'plan') return { cmd, o: parsePlan(rest) };
-  if (cmd === 'calibrate') return { cmd, o: parseCalibrate(rest) };
-  throw new UsageError(cmd === undefined ? 'a command is required: plan or calibrate' : `unknown command ${JSON.stringify(cmd)}`);
+  if (argv.length === 0) throw new UsageError('a command is required: plan or calibrate');
+  let command: Command | undefined;
+  try {
+    const { help } = parseQuietly(capacityCommand((c) => { command = c; }), argv);
+    if (help !== undefined) return { cmd: 'help', text: help.trimEnd() };
+  } catch (err) {
+    // commander's messages name the flag ("unknown option '--x'"); the stack trace helps nobody.
+    if (err instanceof CommanderError) throw new UsageError(usageMessage(err));
+    throw err;
+  }
+  return command!;
 }

@@ -9,24 +9,26 @@
 import { createReadStream, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/index.ts';
+import { cliProgram } from './command-line.ts';
 
-const USAGE = 'usage: npm run grant -- --template ID --file users.txt [--rate N] [--url http://host:port]';
+// typed: program.error() then ends control flow for the compiler.
+const program: Command = cliProgram('grant', 'Grants a template to every user of a file (one id a line) and shows the job\'s progress.')
+  .requiredOption('--template <id>', 'the template to grant')
+  .requiredOption('--file <users.txt>', 'the users, one id a line (up to 10M lines, streamed)')
+  .option('--rate <n>', 'users per second (default: GRANT_RATE_DEFAULT)', (raw) => {
+    if (!/^\d+$/.test(raw)) throw new InvalidArgumentError('a positive integer (users per second)');
+    return raw;
+  })
+  .option('--url <origin>', 'the admin API (default: the gateway of this configuration)')
+  .parse();
+const args = program.opts<{ template: string; file: string; rate?: string; url?: string }>();
 
+/** Exit 2 with the message: the job could not start. */
 function fail(msg: string): never {
-  console.error(`grant: ${msg}\n${USAGE}`);
+  console.error(`grant: ${msg}`);
   process.exit(2);
-}
-
-let args: { template: string; file: string; rate: string | undefined; url: string | undefined };
-try {
-  const { values } = parseArgs({ options: { template: { type: 'string' }, file: { type: 'string' }, rate: { type: 'string' }, url: { type: 'string' } } });
-  if (!values.template || !values.file) fail('--template and --file are required');
-  if (values.rate !== undefined && !/^\d+$/.test(values.rate)) fail('--rate must be a positive integer (users per second)');
-  args = { template: values.template, file: values.file, rate: values.rate, url: values.url };
-} catch (err) {
-  fail((err as Error).message);
 }
 
 const cfg = loadConfig();
@@ -70,7 +72,7 @@ let size: number;
 try {
   size = statSync(args.file).size;
 } catch (err) {
-  fail(`cannot read ${args.file}: ${(err as Error).message}`);
+  program.error(`cannot read ${args.file}: ${(err as Error).message}`);
 }
 const query = args.rate ? `?ratePerSecond=${args.rate}` : '';
 console.error(`grant: uploading ${args.file} (${size} bytes) to ${base} for template ${args.template}`);

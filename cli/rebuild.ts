@@ -3,7 +3,7 @@
  * restores Redis from MySQL (rebuild.ts explains how and why it cannot over-issue). Prints
  * one row per template and exits 1 if any template failed or shows a broken invariant.
  */
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
 import { checkLayout, layoutFacts } from '../lua/layout.ts';
@@ -11,8 +11,7 @@ import { assertBinaryIds } from '../core/collation.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { isId } from '../core/ids.ts';
 import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../templates/rebuild/rebuild.ts';
-
-const USAGE = 'usage: npm run rebuild -- (--all | --template ID [--template ID ...]) [--drain-timeout-ms N]';
+import { cliProgram } from './command-line.ts';
 // A running sink passes a drain point within its batch wait (100 ms by default); 30 s also
 // covers a sink restarting, and bounds how long the template answers 503.
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -23,17 +22,21 @@ interface Args {
   readonly drainTimeoutMs: number;
 }
 
-function parse(argv: string[]): Args {
-  const { values } = parseArgs({
-    args: argv, strict: true,
-    options: { all: { type: 'boolean' }, template: { type: 'string', multiple: true }, 'drain-timeout-ms': { type: 'string' } },
-  });
+// typed: program.error() then ends control flow for the compiler.
+const program: Command = cliProgram('rebuild', 'Restores Redis from MySQL for every template (--all) or the ones named.')
+  .option('--all', 'every template')
+  .option('--template <id>', 'a template to rebuild (repeat for more)', (id: string, ids: string[] = []) => [...ids, id])
+  .option('--drain-timeout-ms <n>', `how long to wait for the sink to store what the streams hold (default ${DEFAULT_DRAIN_TIMEOUT_MS})`);
+
+/** The options, checked: exactly one of --all and --template, ids and the timeout well formed. */
+function parse(): Args {
+  const values = program.parse().opts<{ all?: boolean; template?: string[]; drainTimeoutMs?: string }>();
   const ids = values.template ?? [];
   const all = values.all === true;
   if (all === ids.length > 0) throw new Error('give either --all or at least one --template ID');
   const bad = ids.find((id) => !isId(id));
   if (bad !== undefined) throw new Error(`--template ${bad}: 1-64 characters of [A-Za-z0-9_.:-]`);
-  const raw = values['drain-timeout-ms'];
+  const raw = values.drainTimeoutMs;
   const drainTimeoutMs = raw === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : Number(raw);
   if (!Number.isSafeInteger(drainTimeoutMs) || drainTimeoutMs < 0) throw new Error('--drain-timeout-ms: a whole number of ms');
   return { all, ids: [...new Set(ids)], drainTimeoutMs };
@@ -88,10 +91,9 @@ async function run(args: Args): Promise<boolean> {
 
 let args: Args;
 try {
-  args = parse(process.argv.slice(2));
+  args = parse();
 } catch (err) {
-  console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-  process.exit(2);
+  program.error(err instanceof Error ? err.message : String(err));
 }
 run(args).then((ok) => process.exit(ok ? 0 : 1), (err: unknown) => {
   console.error(`rebuild failed: ${err instanceof Error ? err.message : String(err)}`);

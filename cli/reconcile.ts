@@ -4,8 +4,8 @@
  * needs a person, 2 when it could not run (bad arguments, another holder of the lease).
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.ts';
+import { cliProgram } from './command-line.ts';
 import { createRedis, waitReady } from '../lua/client.ts';
 import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
@@ -13,14 +13,10 @@ import { Lease } from '../reconcile/lease.ts';
 import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { attention, notes, summary } from '../reconcile/report-lines.ts';
 
-let args: { json: boolean };
-try {
-  const { values } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
-  args = { json: values.json ?? false };
-} catch (err) {
-  console.error(`reconcile: ${(err as Error).message}\nusage: npm run reconcile [-- --json]`);
-  process.exit(2);
-}
+const args = cliProgram('reconcile', 'One reconciliation pass now, under the sink\'s lease: what it found and repaired.')
+  .option('--json', 'print the report as JSON', false)
+  .parse()
+  .opts<{ json: boolean }>();
 
 const cfg = loadConfig();
 const redis = createRedis({ ...cfg.redis, commandTimeoutMs: cfg.sink.redisTimeoutMs }, { offlineQueue: true, name: 'reconcile' });

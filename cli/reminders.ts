@@ -5,32 +5,17 @@
  * 1000). Exit 0 when done, 2 on bad arguments, 1 when MySQL fails.
  */
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { ReminderStore, REMINDER_LIMIT_MAX } from '../checkout/reminders.ts';
 import { loadConfig } from '../config/index.ts';
 import { ApiError } from '../core/errors.ts';
 import { openMysql } from '../core/mysql.ts';
+import { cliProgram, intArg } from './command-line.ts';
 
-const USAGE = `usage: npm run reminders -- --day YYYY-MM-DD [--limit 1-${REMINDER_LIMIT_MAX}]`;
-
-function fail(msg: string): never {
-  console.error(`reminders: ${msg}\n${USAGE}`);
-  process.exit(2);
-}
-
-let day: string;
-let limit = REMINDER_LIMIT_MAX;
-try {
-  const { values } = parseArgs({ options: { day: { type: 'string' }, limit: { type: 'string' } } });
-  if (!values.day) fail('--day is required');
-  day = values.day;
-  if (values.limit !== undefined) {
-    if (!/^\d{1,4}$/.test(values.limit)) fail(`--limit must be an integer from 1 to ${REMINDER_LIMIT_MAX}`);
-    limit = Number(values.limit);
-  }
-} catch (err) {
-  fail((err as Error).message);
-}
+const program = cliProgram('reminders', 'Every coupon still unused that expires on a UTC day, one JSON object a line.')
+  .requiredOption('--day <YYYY-MM-DD>', 'the UTC day the coupons expire on')
+  .option('--limit <n>', `coupons read per page (1-${REMINDER_LIMIT_MAX})`, intArg(1, REMINDER_LIMIT_MAX), REMINDER_LIMIT_MAX)
+  .parse();
+const { day, limit } = program.opts<{ day: string; limit: number }>();
 
 const cfg = loadConfig();
 const mysql = openMysql(cfg.mysql);
@@ -48,7 +33,7 @@ try {
   } while (cursor !== undefined);
 } catch (err) {
   if (err instanceof ApiError && err.code === 'bad_request') {
-    console.error(`reminders: ${err.message}\n${USAGE}`);
+    console.error(`reminders: ${err.message}\n\n${program.helpInformation()}`);
     code = 2;
   } else {
     console.error('reminders: reading MySQL failed:', err);

@@ -2,17 +2,23 @@
  * `npm run user-token -- <userId> [--ttl SECONDS]`: signs a user token with the first of
  * USER_TOKEN_SECRETS, as the upstream login service would (for trying the feature and for tests).
  */
-import { parseArgs } from 'node:util';
+import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { signUserToken } from '../core/user-token.ts';
 import { isId } from '../core/ids.ts';
+import { cliProgram, intArg } from './command-line.ts';
+
+const program = cliProgram('user-token', 'Signs a user token with the first of USER_TOKEN_SECRETS, as the login service would.')
+  .argument('<userId>', 'the user the token names', (raw) => {
+    if (!isId(raw)) throw new InvalidArgumentError('1-64 characters of [A-Za-z0-9_.:-]');
+    return raw;
+  })
+  .option('--ttl <seconds>', 'lifetime, whole seconds up to 31 days', intArg(1, 31 * 86_400), 3600)
+  .parse();
+const [userId] = program.processedArgs as [string];
+const { ttl } = program.opts<{ ttl: number }>();
 
 try {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { ttl: { type: 'string', default: '3600' } } });
-  const [userId, ...extra] = positionals;
-  const ttl = Number(values.ttl);
-  if (!isId(userId) || extra.length > 0) throw new Error('usage: npm run user-token -- <userId> [--ttl SECONDS]');
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31 * 86_400) throw new Error('--ttl: whole seconds from 1 to 2678400 (31 days)');
   const [secret] = loadConfig().userTokenSecrets;
   if (secret === undefined) throw new Error('USER_TOKEN_SECRETS is not set: there is nothing to sign with');
   console.log(signUserToken(secret, userId, Math.floor(Date.now() / 1000) + ttl));

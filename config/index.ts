@@ -37,6 +37,9 @@ export function loadConfig(env: Env = process.env) {
       // the separate listener binds loopback unless told otherwise: admin is an internal API.
       host: str('127.0.0.1')(env, 'ADMIN_HOST'),
       port: int(8081, 0, 65535)(env, 'ADMIN_PORT'),
+      // where the operator tools (npm run admin) send admin requests: the public port of a local
+      // run; set it to the admin listener (http://127.0.0.1:8081) with ADMIN_ROUTES=separate.
+      url: str('http://127.0.0.1:8080')(env, 'ADMIN_URL'),
       // wrong tokens one client address may send at once, then earns back per minute: an
       // operator's typo passes, guessing a 12+ character token becomes hopeless. Split over the
       // workers when they all serve admin routes (gateway/worker-share.ts).

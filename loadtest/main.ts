@@ -14,7 +14,7 @@ import { AdminClient, checkReady, type CreatedTemplate } from './admin.ts';
 import { runClosedLoop, stopClosedLoop } from './closed-loop.ts';
 import { runFlowLoop, stopFlowLoop } from './flow-loop.ts';
 import { checkListings, checkSameLayout, gatherFacts, markKeyClock, openStorage, remaining, stockIdle, type Storage, waitForDrain } from './facts.ts';
-import { type LoadOptions, OptionError, parseOptions, USAGE } from './options.ts';
+import { type LoadOptions, OptionError, parseOptions, usage } from './options.ts';
 import { runOpenLoop, stopOpenLoop } from './open-loop.ts';
 import { Collected, type PhaseResult, Recorder } from './recorder.ts';
 import { pathChecks, renderTable, type RunReport, writeReport } from './report.ts';
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     throw err;
   }
   if (!o) {
-    console.log(USAGE);
+    console.log(usage());
     return;
   }
   let cfg: Config;

@@ -2,7 +2,8 @@
  * Command line of `npm run loadtest -- <scenario> [options]` (argv only: the product's settings
  * still come from config/). Every run is bounded: a duration or a request count is required.
  */
-import { parseArgs } from 'node:util';
+import { type Command, CommanderError } from 'commander';
+import { cliProgram, parseQuietly, usageMessage } from '../cli/command-line.ts';
 import { BATCH_COUNT_MAX } from '../redemption/code-mac.ts';
 
 export const SCENARIOS = ['hot', 'spread', 'dupes', 'soldout', 'mixed', 'batch', 'packets', 'codes', 'grant', 'checkout'] as const;
@@ -36,23 +37,8 @@ export interface LoadOptions {
 /** A bad command line: main prints the message and exits 2. */
 export class OptionError extends Error {}
 
-export const USAGE = `usage: npm run loadtest -- <${SCENARIOS.join('|')}> (--duration S | --requests N) [options]
-  --url URL            running gateway (default http://127.0.0.1:8080)
-  --admin-url URL      its admin routes, when they have their own listener (default: --url)
-  --connections N      concurrent connections (default 100)
-  --duration S         seconds of load (1-600), or
-  --requests N         requests to send (1-10,000,000)
-  --rate R             open loop at R requests/s (latency counted from each request's scheduled
-                       send time); without it: closed loop with autocannon
-  --format json|msgpack  claim and redemption bodies (default json)
-  --users N            distinct users (default: scenario's; grant: listed, and as many in the rain)
-  --stock N            stock of each template (default: scenario's; codes: also the codes made, at most 1,000,000)
-  --templates N        templates of spread (default 2000), mixed and batch (default 10; batch: at most 20),
-                       checkout (default 4: each user claims one coupon of each)
-  --out DIR            parent of the report folder (default reports/)
-  --no-charts          skip the SVG charts
-  --drain-wait S       seconds to wait for the sink to drain before verifying (default 120)
-Storage addresses (REDIS_URL, MYSQL_URL, KEY_PREFIX, DB_PREFIX, PARTITIONS, SHARD_DBS, ...) and
+/** What the flags do not say: where the rest of the settings come from, and the scenarios. */
+const NOTES = `Storage addresses (REDIS_URL, MYSQL_URL, KEY_PREFIX, DB_PREFIX, PARTITIONS, SHARD_DBS, ...) and
 the admin token (ADMIN_TOKEN) are read from the same environment variables as the gateway's, and
 so are CODE_SECRET and REDEEM_FAILURE_BURST (codes: its used and invalid codes all come from this
 one address; start the gateway and the run with REDEEM_FAILURE_BURST=1000000).
@@ -60,6 +46,35 @@ Scenarios: hot, spread, dupes, soldout, mixed, batch (claims); codes (redemption
 by two users, replayed, invalid); grant (a bulk grant job during a claim rain on its template);
 checkout (claims, then orders: quote, lock, confirm or cancel, retries, refunds; the bound is the
 orders phase's, a closed loop of --connections orders at a time; ORDER_SERVICE_TOKEN is read too).`;
+
+/**
+ * The flags as commander reads them: strings, checked by parseOptions (which owns the defaults
+ * and bounds, so the help names them in words).
+ */
+function loadtestCommand(): Command {
+  return cliProgram('loadtest', 'Drives a running gateway with a scenario, then verifies it (every run is bounded).')
+    .argument('[scenario]', SCENARIOS.join(' | '))
+    // parseOptions counts the scenarios itself, to name what it expected.
+    .allowExcessArguments()
+    .option('--url <url>', 'running gateway (default http://127.0.0.1:8080)')
+    .option('--admin-url <url>', 'its admin routes, when they have their own listener (default: --url)')
+    .option('--connections <n>', 'concurrent connections (default 100)')
+    .option('--duration <s>', 'seconds of load (1-600), or')
+    .option('--requests <n>', 'requests to send (1-10,000,000)')
+    .option('--rate <r>', 'open loop at R requests/s (latency counted from each request\'s scheduled send time); without it: closed loop with autocannon')
+    .option('--format <json|msgpack>', 'claim and redemption bodies (default json)')
+    .option('--users <n>', 'distinct users (default: scenario\'s; grant: listed, and as many in the rain)')
+    .option('--stock <n>', 'stock of each template (default: scenario\'s; codes: also the codes made, at most 1,000,000)')
+    .option('--templates <n>', 'templates of spread (default 2000), mixed and batch (default 10; batch: at most 20), checkout (default 4: each user claims one coupon of each)')
+    .option('--out <dir>', 'parent of the report folder (default reports/)')
+    .option('--no-charts', 'skip the SVG charts')
+    .option('--drain-wait <s>', 'seconds to wait for the sink to drain before verifying (default 120)');
+}
+
+/** The help text of `npm run loadtest -- --help`. */
+export function usage(): string {
+  return `${loadtestCommand().helpInformation()}\n${NOTES}`;
+}
 
 /** Per-scenario defaults: the shape of the traffic each one stands for. */
 export const DEFAULTS: Record<ScenarioName, { users: number; stock: number; templates: number }> = {
@@ -121,23 +136,16 @@ function origin(raw: string, name: string): string {
 
 /** Parses and validates argv; throws OptionError with a message fit for the user. Null for --help. */
 export function parseOptions(argv: readonly string[]): LoadOptions | null {
-  let parsed;
+  const cmd = loadtestCommand();
   try {
-    parsed = parseArgs({
-      args: [...argv], allowPositionals: true, strict: true,
-      options: {
-        url: { type: 'string' }, 'admin-url': { type: 'string' }, connections: { type: 'string' }, duration: { type: 'string' },
-        requests: { type: 'string' }, rate: { type: 'string' }, format: { type: 'string' },
-        users: { type: 'string' }, stock: { type: 'string' }, templates: { type: 'string' },
-        out: { type: 'string' }, 'no-charts': { type: 'boolean' }, 'drain-wait': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    if (parseQuietly(cmd, argv).help !== undefined) return null;
   } catch (err) {
-    throw new OptionError((err as Error).message);
+    if (err instanceof CommanderError) throw new OptionError(usageMessage(err));
+    throw err;
   }
-  const { values: v, positionals } = parsed;
-  if (v.help) return null;
+  const v = cmd.opts<Partial<Record<'url' | 'adminUrl' | 'connections' | 'duration' | 'requests' | 'rate' | 'format' | 'users' |
+    'stock' | 'templates' | 'out' | 'drainWait', string>> & { charts: boolean }>();
+  const positionals = cmd.args;
   if (positionals.length !== 1) throw new OptionError(`expected one scenario (${SCENARIOS.join(', ')}), got ${positionals.length}`);
   const scenario = positionals[0] as ScenarioName;
   if (!SCENARIOS.includes(scenario)) throw new OptionError(`unknown scenario ${JSON.stringify(positionals[0])}: use one of ${SCENARIOS.join(', ')}`);
@@ -180,10 +188,10 @@ export function parseOptions(argv: readonly string[]): LoadOptions | null {
       'claim script was not called reads Redis key idle times, which count whole seconds');
   }
   return {
-    scenario, url, adminUrl: v['admin-url'] === undefined ? url : origin(v['admin-url'], 'admin-url'), connections, durationS, requests, rate, format: format as BodyFormat,
+    scenario, url, adminUrl: v.adminUrl === undefined ? url : origin(v.adminUrl, 'admin-url'), connections, durationS, requests, rate, format: format as BodyFormat,
     users,
     stock, templates: templates ?? d.templates,
-    outDir: v.out ?? 'reports', charts: !v['no-charts'],
-    drainWaitS: int(v['drain-wait'], 'drain-wait', 1, MAX.drainWaitS) ?? 120,
+    outDir: v.out ?? 'reports', charts: v.charts,
+    drainWaitS: int(v.drainWait, 'drain-wait', 1, MAX.drainWaitS) ?? 120,
   };
 }

@@ -58,7 +58,7 @@ test('bad values and unknown input are named', () => {
   rejects(['hot', '--duration', '1', '--url', 'http://x:1/v1/claim'], /--url must be an http:\/\/ origin/);
   rejects(['hot', '--duration', '1', '--url', 'not a url'], /is not a URL/);
   rejects(['hot', '--duration', '1', '--admin-url', 'https://x'], /--admin-url must be an http/);
-  rejects(['hot', '--duration', '1', '--bogus'], /Unknown option '--bogus'/);
+  rejects(['hot', '--duration', '1', '--bogus'], /unknown option '--bogus'/);
   rejects(['soldout', '--requests', '5000'], /soldout needs --duration of at least 3/);
   rejects(['soldout', '--duration', '2'], /soldout needs --duration/);
   rejects(['soldout', '--duration', '3', '--stock', '200000'], /--stock must be an integer from 1 to 100,000/);
