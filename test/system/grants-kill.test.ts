@@ -16,7 +16,8 @@ import { drained, testEnv } from '../../tools/harness/storage.ts';
 import { stockKey } from '../../lua/keys.ts';
 import { judgeTemplate } from '../../tools/verify/facts.ts';
 
-const env = testEnv({ GRANT_POLL_MS: '100', RECONCILE_PENDING_AGE_MS: '1000', RECONCILE_EVERY_MS: '1000' });
+// A killed sink's unacknowledged records are taken over after 2 s instead of 30.
+const env = testEnv({ GRANT_POLL_MS: '100', RECONCILE_PENDING_AGE_MS: '1000', RECONCILE_EVERY_MS: '1000', SINK_RECLAIM_IDLE_MS: '2000' });
 let st: Stack;
 
 before(async () => { st = await openStack(env); });
