@@ -39,6 +39,9 @@ help:
 	@echo "make bench      services, then bench/run.ts"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (README)"
+	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (README)"
+	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
+	@echo "make deps       node modules and system packages only"
 	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
 
 deps:
