@@ -113,7 +113,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const latency = new LatencyBuckets();
   const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, latency, breaker, cfg: cfg.claim });
   const metrics = gatewayMetrics({ counter, latency, admission, breaker, backlog, cache, sync,
-    redisConnectionErrors: () => redisConnectionErrors, topTemplates: cfg.metrics.topTemplates, worker });
+    redisConnectionErrors: () => redisConnectionErrors, stock: (t) => live.stock(t), topTemplates: cfg.metrics.topTemplates, worker });
   const calls = (name: string, h: Handler) => countCalls(metrics.checkout, name, h);
   const guard = new AdminGuard(cfg.adminToken, adminCfg);
   const blacklist = new BlacklistStore(mysql, cfg.mysql);

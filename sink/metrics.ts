@@ -8,7 +8,7 @@ import type { Sink, SinkObserver, SinkStats } from './sink.ts';
 
 /** What the sink process runs beside the sink itself, as /metrics reads them. */
 export interface SinkJobs {
-  readonly reconciler: { readonly passes: number; readonly failedPasses: number; readonly findings: number };
+  readonly reconciler: { readonly passes: number; readonly failedPasses: number; readonly findings: number; readonly overIssued: number };
   readonly grants: { readonly running: number };
   readonly grantProgress: GrantProgress;
   readonly sweep: { readonly released: number };
@@ -59,6 +59,9 @@ export class SinkMetrics {
       } });
     new Gauge({ name: 'coupon_reconcile_findings', help: 'Lines needing attention that the last reconciler pass of this process found.', registers,
       collect() { this.set(jobs.reconciler.findings); } });
+    // Apart from the findings: an over-issue is the one that pages someone at once.
+    new Gauge({ name: 'coupon_reconcile_over_issued_templates', help: 'Templates whose coupons in MySQL exceed their total stock, at the last reconciler pass of this process.',
+      registers, collect() { this.set(jobs.reconciler.overIssued); } });
     new Gauge({ name: 'coupon_grant_jobs_running', help: 'Bulk grant jobs this process runs now.', registers,
       collect() { this.set(jobs.grants.running); } });
     total('coupon_grant_users_total', 'Users decided by committed grant chunks of this process.', () => jobs.grantProgress.users);

@@ -23,6 +23,8 @@ export class ReconcileJob {
   passes = 0;
   failedPasses = 0;
   findings = 0;
+  /** Templates the last pass found with more coupons in MySQL than their total (read by /metrics). */
+  overIssued = 0;
 
   constructor(private readonly c: ReconcileCtx, owner: string, private readonly log: Log) {
     this.lease = new Lease(c.redis, c.ks, owner, c.cfg.leaseMs);
@@ -56,6 +58,7 @@ export class ReconcileJob {
       const r = await reconcileOnce(this.c);
       this.passes++;
       this.findings = attention(r).length;
+      this.overIssued = r.counts.filter((f) => f.mysqlIssued > f.total).length;
       this.log.info(summary(r));
       // Not rate-limited: a throttle would fold other templates' lines into "+N similar".
       for (const line of attention(r, LOG_TEMPLATE_LINES)) this.log.alert(`reconcile: needs attention: ${line}`);

@@ -36,9 +36,9 @@ class ClaimDuration extends Histogram<string> {
 
 /**
  * Registers coupon_claims_total{outcome,template} (the top `topTemplates` templates by traffic
- * and `other`) and coupon_claim_duration_seconds.
+ * and `other`) and coupon_claim_duration_seconds; returns the labels, which stock-metrics.ts follows.
  */
-export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, latency: LatencyBuckets, topTemplates: number): void {
+export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, latency: LatencyBuckets, topTemplates: number): TopLabels {
   const top = new TopLabels(topTemplates, SLOTS);
   new Counter({
     name: 'coupon_claims_total', registers: [registry], labelNames: ['outcome', 'template'],
@@ -55,4 +55,5 @@ export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, 
     },
   });
   new ClaimDuration(latency, registry);
+  return top;
 }

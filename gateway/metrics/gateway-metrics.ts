@@ -10,7 +10,10 @@ import type { TemplateCache } from '../cache/template-cache.ts';
 import type { TemplateSync } from '../cache/template-sync.ts';
 import type { ClaimCounter } from '../stats/counter.ts';
 import type { LatencyBuckets } from '../stats/latency.ts';
+import type { StockView } from '../../templates/live.ts';
+import type { Template } from '../../templates/model.ts';
 import { registerClaimMetrics } from './claim-metrics.ts';
+import { registerStockMetrics } from './stock-metrics.ts';
 
 export interface GatewayMetricsDeps {
   readonly counter: ClaimCounter;
@@ -22,6 +25,8 @@ export interface GatewayMetricsDeps {
   readonly sync: TemplateSync;
   /** Errors the Redis clients reported on their connections. */
   readonly redisConnectionErrors: () => number;
+  /** Reads a template's stock from Redis, for coupon_template_remaining (templates/live.ts). */
+  readonly stock: (t: Template) => Promise<StockView>;
   /** Templates with a label of their own in coupon_claims_total (METRICS_TOP_TEMPLATES). */
   readonly topTemplates: number;
   /** GATEWAY_WORKER_INDEX: a worker labels its numbers with it (each worker serves its own). */
@@ -43,7 +48,9 @@ export function gatewayMetrics(d: GatewayMetricsDeps): { registry: Registry; che
   const registry = new Registry();
   if (d.worker !== undefined) registry.setDefaultLabels({ worker: String(d.worker) });
   collectDefaultMetrics({ register: registry });
-  registerClaimMetrics(registry, d.counter, d.latency, d.topTemplates);
+  const top = registerClaimMetrics(registry, d.counter, d.latency, d.topTemplates);
+  // After the claims counter: its collect relabels first, and these gauges follow its labels.
+  const stock = registerStockMetrics(registry, { labelled: () => top.keys, template: (id) => d.cache.peek(id)?.template, stock: d.stock });
   const registers = [registry];
   new Counter({
     name: 'coupon_admission_refusals_total', help: 'Claims refused by a token bucket (429 rate_limited), by bucket.',
@@ -58,12 +65,14 @@ export function gatewayMetrics(d: GatewayMetricsDeps): { registry: Registry; che
     () => (d.breaker.isOpen ? 1 : 0));
   reading(registry, 'counter', 'coupon_breaker_opens_total', 'Times the Redis circuit breaker opened.', () => d.breaker.opens);
   new Counter({
-    name: 'coupon_redis_errors_total', help: 'Redis errors: failed claim-path calls (call) and connection errors (connection).',
+    name: 'coupon_redis_errors_total',
+    help: 'Redis errors: failed claim-path calls (call), connection errors (connection), scrapes whose stock read failed (scrape, counted from the next scrape on).',
     labelNames: ['kind'], registers,
     collect() {
       this.reset();
       this.inc({ kind: 'call' }, d.breaker.failures);
       this.inc({ kind: 'connection' }, d.redisConnectionErrors());
+      this.inc({ kind: 'scrape' }, stock.failures());
     },
   });
   reading(registry, 'gauge', 'coupon_template_cache_size', 'Templates in this process\'s cache.', () => d.cache.size);
