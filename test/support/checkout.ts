@@ -4,7 +4,10 @@
  * several statements, and a sequential model of lock/confirm/cancel/refund that the tests hold
  * every concurrent history against.
  */
+import assert from 'node:assert/strict';
+import type { RowDataPacket } from 'mysql2/promise';
 import { CouponTcc } from '../../checkout/tcc.ts';
+import { ApiError } from '../../core/errors.ts';
 import { openMysql, type MysqlPools } from '../../core/mysql.ts';
 import { couponIdPrefix, shardDbName, shardOfUser, shardTableName } from '../../core/shards.ts';
 import type { Storage } from '../../tools/harness/storage.ts';
@@ -104,4 +107,52 @@ export function step(m: ModelState, op: Op, order: string): { answer: string; ne
       if (st === 'confirmed') return { answer: 'ok', next: with_('unused', null, 'refunded') };
       return same('not_used');
   }
+}
+
+/** 'ok' or the error code of a call; any other failure as 'raw:<code>'. */
+export async function answer(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof ApiError) return err.code;
+    return `raw:${(err as { code?: string }).code ?? (err as Error).message}`;
+  }
+}
+
+/** The order control rows of a coupon, by order id. */
+export async function orderRows(s: Storage, couponId: string): Promise<{ order_id: string; state: string }[]> {
+  const [rows] = await s.mysql.forDb(Number(couponId.split('.')[0])).query<RowDataPacket[]>(
+    `SELECT order_id, state FROM \`${shardDbName(s.cfg.mysql.dbPrefix, Number(couponId.split('.')[0]))}\`.coupon_order WHERE coupon_id = ? ORDER BY order_id`,
+    [couponId]);
+  return rows as { order_id: string; state: string }[];
+}
+
+/**
+ * The stored coupon, its order rows and its transitions agree: at most one confirmed order, it
+ * is the one using the coupon; a locked coupon's holder has a locked row and no other order
+ * does; transitions chain from unused to the stored status and each names the right order.
+ */
+export async function assertConsistent(s: Storage, couponId: string, label: string): Promise<void> {
+  const row = await couponState(s, couponId);
+  const orders = await orderRows(s, couponId);
+  const confirmed = orders.filter((o) => o.state === 'confirmed').map((o) => o.order_id);
+  const locked = orders.filter((o) => o.state === 'locked').map((o) => o.order_id);
+  const ctx = `${label} ${couponId}: row ${JSON.stringify(row)} orders ${JSON.stringify(orders)}`;
+  assert.ok(confirmed.length <= 1, `two orders confirmed: ${ctx}`);
+  if (row.status === 'used') assert.deepEqual(confirmed, [row.order_id], `used, but not by its one confirmed order: ${ctx}`);
+  else assert.deepEqual(confirmed, [], `an order is confirmed but the coupon is ${row.status}: ${ctx}`);
+  if (row.status === 'locked') assert.deepEqual(locked, [row.order_id], `locked, but its holder's row disagrees: ${ctx}`);
+  else assert.deepEqual(locked, [], `an order row is locked but the coupon is ${row.status}: ${ctx}`);
+  if (row.status === 'unused') assert.equal(row.order_id, null, ctx);
+  let at = 'unused';
+  let holder: string | null = null;
+  for (const t of await transitions(s, couponId)) {
+    assert.equal(t.from, at, `transition ${JSON.stringify(t)} from ${t.from} while the coupon was ${at}: ${ctx}`);
+    if (t.from === 'locked' || t.from === 'used') assert.equal(t.order, holder, `transition ${JSON.stringify(t)} names another order than ${holder}: ${ctx}`);
+    at = t.to;
+    holder = t.to === 'locked' || t.to === 'used' ? t.order : null;
+  }
+  assert.equal(at, row.status, `transitions end at ${at}: ${ctx}`);
+  assert.equal(holder, row.order_id, `transitions end with holder ${holder}: ${ctx}`);
 }
