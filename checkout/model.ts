@@ -63,7 +63,12 @@ export interface ItemBlacklist {
  * stays locked within its lock even past validTo (the order took it in time); a used one stays used.
  */
 export function effectiveStatus(c: Pick<HeldCoupon, 'status' | 'lockedUntil' | 'validTo'>, now: number): CouponStatus {
-  if (c.status === 'locked' && c.lockedUntil !== null && c.lockedUntil > now) return 'locked';
-  if (c.status === 'unused' || c.status === 'locked') return now >= c.validTo ? 'expired' : 'unused';
-  return c.status;
+  return statusAt(c.status, c.lockedUntil, c.validTo, now);
+}
+
+/** effectiveStatus from the row's values, for readers that build no HeldCoupon (the listing). */
+export function statusAt(status: CouponStatus, lockedUntil: number | null, validTo: number, now: number): CouponStatus {
+  if (status === 'locked' && lockedUntil !== null && lockedUntil > now) return 'locked';
+  if (status === 'unused' || status === 'locked') return now >= validTo ? 'expired' : 'unused';
+  return status;
 }

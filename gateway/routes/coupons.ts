@@ -9,8 +9,6 @@ import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
 import { isId } from '../../core/ids.ts';
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
 const PARAMS = new Set(['limit', 'status']);
 
 function statusParam(q: URLSearchParams): CouponStatus | undefined {
@@ -33,16 +31,20 @@ export function couponsHandler(mysql: MysqlPools, cfg: Config['mysql'], tokenSec
     const status = statusParam(q);
     const now = Date.now();
     const rows = await orUnavailable('mysql', () => listCoupons(mysql, cfg, userId, status, limit, now));
-    const coupons = rows.map((c) => ({
-      couponId: c.couponId, templateId: c.templateId, status: c.status, claimedAt: iso(c.claimedAt), validFrom: iso(c.validFrom), validTo: iso(c.validTo),
-      name: c.name, type: c.type, value: c.value, threshold: c.threshold, maxDiscount: c.maxDiscount,
+    const coupons = rows.map((c) => {
+      const out: Record<string, unknown> = {
+        couponId: c.couponId, templateId: c.templateId, status: c.status, claimedAt: c.claimedAt.toISOString(),
+        validFrom: c.validFrom.toISOString(), validTo: c.validTo.toISOString(), name: c.name, type: c.type, value: c.value,
+        threshold: c.threshold, maxDiscount: c.maxDiscount,
+      };
       // a red packet's drawn amount; absent for other coupons
-      ...(c.amount === null ? {} : { amount: c.amount }),
+      if (c.amount !== null) out.amount = c.amount;
       // the order holding or using it
-      ...(c.status === 'locked' || c.status === 'used' ? { orderId: c.orderId } : {}),
-      ...(c.status === 'locked' ? { lockedUntil: iso(c.lockedUntil!) } : {}),
-      ...(c.status === 'used' && c.usedAt !== null ? { usedAt: iso(c.usedAt) } : {}),
-    }));
+      if (c.status === 'locked' || c.status === 'used') out.orderId = c.orderId;
+      if (c.status === 'locked') out.lockedUntil = c.lockedUntil!.toISOString();
+      if (c.status === 'used' && c.usedAt !== null) out.usedAt = c.usedAt.toISOString();
+      return out;
+    });
     return { status: 200, body: { coupons } };
   };
 }
