@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfigWith } from '../config/index.ts';
+import { progressBar } from '../cli/progress.ts';
 import { onCleanup, runCleanup } from '../tools/harness/cleanup.ts';
 import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
@@ -36,9 +37,12 @@ function sectionConfig(prefix: string, suffix: string, extra: Record<string, str
 /** Runs every measurement, saves the file; returns the exit code (1 if anything failed). */
 export async function runCalibration(o: CalibrateOptions, argv: readonly string[]): Promise<number> {
   let interrupted = false;
+  // one step per measurement: each Redis mode and group size, each batch size, the gateway.
+  const bar = progressBar('calibrate', o.groupSizes.length * 2 + o.batchSizes.length + 1, 'measurements');
   const abort = async (why: string, code: number) => {
     if (interrupted) process.exit(code);
     interrupted = true;
+    bar.stop();
     console.error(`\ncapacity calibrate: ${why}; cleaning up`);
     stopAutocannon();
     await stopAllChildren();
@@ -63,19 +67,23 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
 
     // after Ctrl-C no section may start: it would create data behind the cleanup.
     const go = () => { if (interrupted) throw new Error('interrupted'); };
-    const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds, o.groupSizes);
+    let done = 0;
+    const step = () => bar.update(++done);
+    const redis = await measureRedis(sectionConfig(prefix, 'r'), o.seconds, o.groupSizes, step);
     go();
 
     const mysqlSt = await openBenchStorage(sectionConfig(prefix, 'm'));
     onCleanup('mysql storage', () => mysqlSt.cleanup());
     const servers = await serverFacts(mysqlSt);
-    const mysql = await measureMysql(mysqlSt, o.seconds, o.batchSizes, servers.mariadbPid);
+    const mysql = await measureMysql(mysqlSt, o.seconds, o.batchSizes, servers.mariadbPid, step);
     await cleanupSection();
     go();
 
     const gwSt = await openBenchStorage(sectionConfig(prefix, 'g', GATEWAY_LIMITS));
     onCleanup('gateway storage', () => gwSt.cleanup());
     const gateway = await measureGateway(gwSt, o.seconds, o.connections, { redis: servers.redisPid, mariadb: servers.mariadbPid });
+    step();
+    bar.stop();
     await cleanupSection();
     go();
 
@@ -104,6 +112,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     if (o.json) console.log(JSON.stringify(c, null, 2));
     return 0;
   } catch (err) {
+    bar.stop();
     console.error(`capacity calibrate: FAILED: ${err instanceof Error ? err.message : String(err)}`);
     await stopAllChildren();
     for (const f of await runCleanup()) console.error(f);

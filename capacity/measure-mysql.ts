@@ -34,9 +34,9 @@ function userPerTable(layout: ShardLayout): string[] {
   return users as string[];
 }
 
-/** Every batch size in turn on the storage's own databases; `concurrency` INSERTs in flight. */
+/** Every batch size in turn on the storage's own databases; `concurrency` INSERTs in flight; `step` after each size. */
 export async function measureMysql(st: BenchStorage, seconds: number, batchSizes: readonly number[],
-  mariadbPid: number | undefined): Promise<MysqlRun[]> {
+  mariadbPid: number | undefined, step: () => void): Promise<MysqlRun[]> {
   const cfg: Config = st.cfg;
   const layout: ShardLayout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   // the writer's template lookup needs the row; creating it through the store is what the gateway does.
@@ -99,6 +99,7 @@ export async function measureMysql(st: BenchStorage, seconds: number, batchSizes
         (run.rowsPerMariadbCpuS === null ? '' : `, ${Math.round(run.rowsPerMariadbCpuS)} per MariaDB CPU-second`) +
         `, client ${run.clientCores.toFixed(2)} cores`);
       runs.push(run);
+      step();
     }
   } catch (err) {
     // the writer's own log lines say why an INSERT kept failing.

@@ -76,8 +76,8 @@ export async function redisPid(redis: RedisClient): Promise<number | undefined> 
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** Both modes at every group size on the config's own prefix; its keys are deleted after each run and at the end. */
-export async function measureRedis(cfg: Config, seconds: number, groupSizes: readonly number[]): Promise<RedisRun[]> {
+/** Both modes at every group size on the config's own prefix (`step` after each); its keys are deleted after each run and at the end. */
+export async function measureRedis(cfg: Config, seconds: number, groupSizes: readonly number[], step: () => void): Promise<RedisRun[]> {
   // the gateway's own client settings, with auto-pipelining off whatever the environment says.
   const redis = createRedis({ ...cfg.redis, autoPipelining: false, commandTimeoutMs: COMMAND_TIMEOUT_MS },
     { offlineQueue: true, name: 'capacity' });
@@ -180,6 +180,7 @@ export async function measureRedis(cfg: Config, seconds: number, groupSizes: rea
         console.log(`redis: ${String(size).padStart(2)} per call, ${mode.padEnd(13)} ${line(r)}`);
         if (r.read) console.log(`redis: ${String(size).padStart(2)} per entry, the sink's reads and acks ${readLine(r.read)}`);
         runs.push(r);
+        step();
       }
     }
     return runs;

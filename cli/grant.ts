@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { cliProgram } from './command-line.ts';
+import { progressBar } from './progress.ts';
 
 // typed: program.error() then ends control flow for the compiler.
 const program: Command = cliProgram('grant', 'Grants a template to every user of a file (one id a line) and shows the job\'s progress.')
@@ -58,14 +59,19 @@ function call(method: string, path: string, file?: string): Promise<{ status: nu
   });
 }
 
-/** One progress line: a bar, the counts and the state. */
-function line(g: any): string {
+/** Users decided (granted, refused or failed) and the refusals, of a job's status. */
+function decided(g: any): { decided: number; refused: number } {
   const refused = Object.values(g.refused as Record<string, number>).reduce((a, b) => a + b, 0);
-  const decided = g.granted + refused + g.failed;
-  const share = g.total === 0 ? 1 : decided / g.total;
+  return { decided: g.granted + refused + g.failed, refused };
+}
+
+/** One progress line, for a log or a pipe: a bar, the counts and the state. */
+function line(g: any): string {
+  const { decided: done, refused } = decided(g);
+  const share = g.total === 0 ? 1 : done / g.total;
   const width = 30;
   const bar = '#'.repeat(Math.round(share * width)).padEnd(width, '.');
-  return `[${bar}] ${(share * 100).toFixed(1).padStart(5)}% ${decided}/${g.total} granted=${g.granted} refused=${refused} failed=${g.failed} ${g.state}`;
+  return `[${bar}] ${(share * 100).toFixed(1).padStart(5)}% ${done}/${g.total} granted=${g.granted} refused=${refused} failed=${g.failed} ${g.state}`;
 }
 
 let size: number;
@@ -85,12 +91,14 @@ try {
 if (started.status !== 202) fail(`${started.status} ${started.json.error}${started.json.message ? `: ${started.json.message}` : ''}`);
 const { grantId, total } = started.json as { grantId: string; total: number };
 console.error(`grant: ${grantId} started for ${total} distinct users`);
+// On a terminal the shared bar; otherwise a line every 5 s, and the last one always.
+const bar = progressBar('grant', total, 'users');
 process.on('SIGINT', () => {
+  bar.stop();
   console.error(`\ngrant: stopped watching; the job goes on (GET ${base}/v1/admin/grants/${grantId})`);
   process.exit(130);
 });
 
-const tty = process.stdout.isTTY === true;
 let lastPrinted = 0;
 for (;;) {
   let g: any;
@@ -101,12 +109,16 @@ for (;;) {
     g = undefined;
   }
   const finished = g && ['done', 'cancelled', 'failed'].includes(g.state);
-  if (g && (tty || finished || Date.now() - lastPrinted >= 5_000)) {
-    process.stdout.write(tty ? `\r${line(g)}` : `${line(g)}\n`);
+  if (g) {
+    const d = decided(g);
+    bar.update(d.decided, { total: g.total, detail: `granted=${g.granted} refused=${d.refused} failed=${g.failed} ${g.state}` });
+  }
+  if (g && (finished || (!bar.shown && Date.now() - lastPrinted >= 5_000))) {
+    bar.stop();
+    process.stdout.write(`${line(g)}\n`);
     lastPrinted = Date.now();
   }
   if (finished) {
-    if (tty) process.stdout.write('\n');
     if (g.note) console.error(`grant: ${g.note}`);
     process.exit(g.state === 'done' ? 0 : 1);
   }

@@ -1,7 +1,7 @@
 /**
  * Rebuild CLI: `npm run rebuild -- --all` or `npm run rebuild -- --template ID [--template ID ...]`
  * restores Redis from MySQL (rebuild.ts explains how and why it cannot over-issue). Prints
- * one row per template and exits 1 if any template failed or shows a broken invariant.
+ * one row per template (a progress bar on a terminal) and exits 1 if any template failed or shows a broken invariant.
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../config/index.ts';
@@ -12,6 +12,7 @@ import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { isId } from '../core/ids.ts';
 import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../templates/rebuild/rebuild.ts';
 import { cliProgram } from './command-line.ts';
+import { progressBar } from './progress.ts';
 // A running sink passes a drain point within its batch wait (100 ms by default); 30 s also
 // covers a sink restarting, and bounds how long the template answers 503.
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -68,21 +69,29 @@ async function run(args: Args): Promise<boolean> {
     // A Redis that lost everything lost the layout facts too: pin them again (or refuse a mismatch).
     await checkLayout(redis, ks, layoutFacts(cfg));
     await assertBinaryIds(mysql, cfg.mysql);
+    const bar = progressBar('rebuild', 0, 'templates');
     const deps = rebuildDeps(cfg, redis, mysql, {
-      drainTimeoutMs: args.drainTimeoutMs, progress: (line) => process.stderr.write(`rebuild: ${line}\n`),
+      drainTimeoutMs: args.drainTimeoutMs, progress: (line) => bar.log(`rebuild: ${line}`),
     });
-    return await withRebuildLock(mysql, cfg.mysql.dbPrefix, async () => {
-      const ids = args.all ? await allTemplateIds(deps.store) : args.ids;
-      console.log(row(COLUMNS));
-      let ok = true;
-      for (const id of ids) {
-        const r = await rebuildTemplate(deps, id);
-        console.log(reportLine(r));
-        ok &&= r.outcome === 'rebuilt' || r.outcome === 'initialised';
-      }
-      console.log(`${ids.length} template(s): ${ok ? 'all rebuilt' : 'SOME FAILED (see above)'}`);
-      return ok;
-    });
+    try {
+      return await withRebuildLock(mysql, cfg.mysql.dbPrefix, async () => {
+        const ids = args.all ? await allTemplateIds(deps.store) : args.ids;
+        bar.update(0, { total: ids.length });
+        console.log(row(COLUMNS));
+        let ok = true;
+        for (const [i, id] of ids.entries()) {
+          bar.update(i, { detail: id });
+          const r = await rebuildTemplate(deps, id);
+          console.log(reportLine(r));
+          ok &&= r.outcome === 'rebuilt' || r.outcome === 'initialised';
+        }
+        bar.stop();
+        console.log(`${ids.length} template(s): ${ok ? 'all rebuilt' : 'SOME FAILED (see above)'}`);
+        return ok;
+      });
+    } finally {
+      bar.stop();
+    }
   } finally {
     await mysql.close();
     redis.disconnect();

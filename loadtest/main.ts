@@ -94,7 +94,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       console.log(`phase ${label}: ${open ? `open loop at ${o.rate}/s` : 'closed loop'}, ` +
         `${bound.durationS !== undefined ? `${bound.durationS} s` : `${bound.requests} requests`}, up to ${o.connections} connections`);
       const rec = new Recorder(label, collected, runT0);
-      rec.startProgress(PROGRESS_EVERY_MS);
+      rec.startProgress(PROGRESS_EVERY_MS, bound);
       const r = open
         ? rec.finish({ driver: 'open-loop', connections: o.connections, rate: o.rate, ...await runOpenLoop(o.url, w, bound, o.connections, o.rate!, rec) })
         : rec.finish({ driver: 'autocannon', connections: await runClosedLoop(o.url, w, bound, o.connections, rec) });
@@ -105,7 +105,7 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       console.log(`phase ${label}: closed loop of ${o.connections} flows at a time, ` +
         `${bound.durationS !== undefined ? `${bound.durationS} s` : `${bound.requests} requests`}`);
       const rec = new Recorder(label, collected, runT0);
-      rec.startProgress(PROGRESS_EVERY_MS);
+      rec.startProgress(PROGRESS_EVERY_MS, bound);
       const r = rec.finish({ driver: 'flows', connections: await runFlowLoop(o.url, flow, bound, o.connections, rec) });
       phases.push(r);
       return r;

@@ -67,7 +67,7 @@ function loadtestCommand(): Command {
     .option('--stock <n>', 'stock of each template (default: scenario\'s; codes: also the codes made, at most 1,000,000)')
     .option('--templates <n>', 'templates of spread (default 2000), mixed and batch (default 10; batch: at most 20), checkout (default 4: each user claims one coupon of each)')
     .option('--out <dir>', 'parent of the report folder (default reports/)')
-    .option('--no-charts', 'skip the SVG charts')
+    .option('--no-charts', 'skip the charts (SVG and PNG; report.html then has none)')
     .option('--drain-wait <s>', 'seconds to wait for the sink to drain before verifying (default 120)');
 }
 

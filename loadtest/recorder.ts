@@ -1,10 +1,11 @@
 /**
  * Collects what the load generator saw, whichever driver sent the requests: latencies in HDR
  * histograms (overall, per request kind, per second), status counts, and every coupon a client
- * was told it got (the verifier's input). Prints a progress line every few seconds.
+ * was told it got (the verifier's input). Shows its progress: a bar on a terminal, else a line every few seconds.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
+import { progressBar } from '../cli/progress.ts';
 import { codeRequestId } from '../core/ids.ts';
 import type { BodyFormat } from './options.ts';
 import {
@@ -146,7 +147,7 @@ export class Recorder {
   private firstSentAt: number | undefined;
   private lastEventAt = 0;
   private window = { hist: newHistogram(2), responses: 0, at: performance.now() };
-  private progressTimer: NodeJS.Timeout | undefined;
+  private stopProgress = (): void => undefined;
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   /** `runT0` is the run's start (performance.now()), so phases line up on one time axis. */
@@ -262,24 +263,36 @@ export class Recorder {
     this.second(atMs).errors++;
   }
 
-  /** Prints a progress line every `everyMs` until finish(). */
-  startProgress(everyMs: number): void {
-    this.progressTimer = setInterval(() => {
+  /**
+   * Shows the phase's progress until finish(): a bar (seconds or requests of the phase) on a
+   * terminal, else a line every `everyMs`.
+   */
+  startProgress(everyMs: number, bound: { durationS?: number; requests?: number }): void {
+    const bar = progressBar(`  ${this.label}`, bound.durationS ?? bound.requests ?? 0, bound.durationS !== undefined ? 's' : 'requests');
+    const tick = () => {
       const now = performance.now();
       const w = this.window;
       const rate = w.responses / ((now - w.at) / 1000);
       const p99 = w.hist.totalCount ? ms(w.hist.getValueAtPercentile(99)) : 0;
-      console.log(`  ${this.label}  ${((now - (this.firstSentAt ?? now)) / 1000).toFixed(1)} s  responses ${this.answered.toLocaleString('en-US')} ` +
-        `(${Math.round(rate).toLocaleString('en-US')}/s)  issued ${this.issued.toLocaleString('en-US')}  ` +
-        `p99 ${p99.toFixed(2)} ms  errors ${this.errors}`);
+      const elapsedS = (now - (this.firstSentAt ?? now)) / 1000;
+      const figures = `responses ${this.answered.toLocaleString('en-US')} (${Math.round(rate).toLocaleString('en-US')}/s)  ` +
+        `issued ${this.issued.toLocaleString('en-US')}  p99 ${p99.toFixed(2)} ms  errors ${this.errors}`;
+      if (bar.shown) bar.update(bound.durationS !== undefined ? Math.floor(elapsedS) : this.answered, { detail: figures });
+      else console.log(`  ${this.label}  ${elapsedS.toFixed(1)} s  ${figures}`);
       this.window = { hist: newHistogram(2), responses: 0, at: now };
-    }, everyMs);
-    this.progressTimer.unref();
+    };
+    // the bar's window is a few per second, so its rate and p99 move with the load.
+    const timer = setInterval(tick, bar.shown ? 500 : everyMs);
+    timer.unref();
+    this.stopProgress = () => {
+      clearInterval(timer);
+      bar.stop();
+    };
   }
 
   /** Closes the phase: unanswered requests count as uncertain claims (a batch: each of its templates). */
   finish(meta: { driver: PhaseResult['driver']; connections: number; rate?: number; unsent?: number; maxSendLagMs?: number }): PhaseResult {
-    clearInterval(this.progressTimer);
+    this.stopProgress();
     this.loopDelay.disable();
     const start = this.firstSentAt ?? this.createdAt;
     // time from the first send to the last answer: the set-up of the driver is not load.

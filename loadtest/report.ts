@@ -1,12 +1,15 @@
 /**
  * What a run leaves behind: a table on stdout, and a report folder with the raw results as JSON,
- * the clients' issued answers, and two SVG charts (latency over time, latency distribution).
+ * the clients' issued answers, two charts (latency over time, latency distribution) as SVG and
+ * PNG, and report.html: the table, the verdict and the charts in one self-contained page.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CreatedTemplate } from './admin.ts';
+import { svgToPng } from './chart-png.ts';
 import type { LoadOptions } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
+import { reportHtml } from './report-html.ts';
 import { lineChart, type Series } from './svg-chart.ts';
 import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
 import type { CheckoutTallies } from './verify-checkout.ts';
@@ -59,13 +62,21 @@ function pad(cells: readonly string[], widths: readonly number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
 }
 
-/** The table and the verdict, as printed at the end of a run. */
-export function renderTable(r: RunReport): string {
-  const head = ['phase', 'driver', 'conns', 'secs', 'responses', 'req/s', 'issued', 'issued/s', 'p50', 'p90', 'p99', 'p99.9', 'max ms'];
+/** The results table's header: one column per figure of a phase. */
+export const TABLE_HEAD = ['phase', 'driver', 'conns', 'secs', 'responses', 'req/s', 'issued', 'issued/s', 'p50', 'p90', 'p99', 'p99.9', 'max ms'];
+
+/** The results table's rows, one per phase, as formatted text cells (the terminal's and report.html's). */
+export function tableRows(r: RunReport): string[][] {
   const driver = (p: PhaseResult) => (p.driver === 'open-loop' ? `open ${n(p.rate ?? 0)}/s` : p.driver);
-  const rows = r.phases.map((p) => [p.label, driver(p), String(p.connections),
+  return r.phases.map((p) => [p.label, driver(p), String(p.connections),
     p.seconds.toFixed(1), n(p.answered), n(p.answered / p.seconds), n(p.issued), n(p.issued / p.seconds),
     f2(p.latency.p50), f2(p.latency.p90), f2(p.latency.p99), f2(p.latency.p999), f2(p.latency.max)]);
+}
+
+/** The table and the verdict, as printed at the end of a run. */
+export function renderTable(r: RunReport): string {
+  const head = TABLE_HEAD;
+  const rows = tableRows(r);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const lines = [pad(head, widths), ...rows.map((row) => pad(row, widths))];
   for (const p of r.phases) {
@@ -169,9 +180,16 @@ export function writeReport(parent: string, r: RunReport, answers: readonly Issu
     problemsTotal: r.verification.problems.length };
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ ...r, verification }, null, 2)}\n`);
   writeFileSync(join(dir, 'answers.jsonl'), answers.map((a) => JSON.stringify(a)).join('\n') + (answers.length ? '\n' : ''));
-  if (charts) {
-    writeFileSync(join(dir, 'latency-over-time.svg'), timeChart(r));
-    writeFileSync(join(dir, 'latency-distribution.svg'), distributionChart(r));
+  const svgs = charts ? [['latency-over-time', timeChart(r)], ['latency-distribution', distributionChart(r)]] as const : [];
+  for (const [name, svg] of svgs) {
+    writeFileSync(join(dir, `${name}.svg`), svg);
+    writeFileSync(join(dir, `${name}.png`), svgToPng(svg));
   }
+  writeFileSync(join(dir, 'report.html'), reportHtml({
+    title: `load test ${r.scenario} ${r.runId}`, ok: r.verification.ok, head: TABLE_HEAD, rows: tableRows(r), text: renderTable(r),
+    facts: [['scenario', `${r.scenario}: ${r.summary}`], ['command', `npm run loadtest -- ${r.argv.join(' ')}`],
+      ['started', r.startedAt], ['finished', r.finishedAt]],
+    svgs: svgs.map(([, svg]) => svg),
+  }));
   return dir;
 }

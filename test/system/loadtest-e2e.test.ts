@@ -1,7 +1,7 @@
 /**
  * Every load-test scenario end to end, tiny and bounded, against a real gateway and sink spawned
  * on this file's own prefix: exit 0 after a passing verification, and a report folder with the
- * JSON and both charts. Then runs that break what a scenario checks must fail loudly (exit 1,
+ * JSON, both charts (SVG and PNG) and report.html. Then runs that break what a scenario checks must fail loudly (exit 1,
  * VIOLATION): redemptions turned away by a gateway's failure budget, a grant job left undecided,
  * the stock touched after a sell-out, and last a sink that is stopped.
  */
@@ -61,7 +61,7 @@ function loadtest(args: string[], onStdout?: (stdout: string) => void): Promise<
   }));
 }
 
-/** The report folder the run printed, checked for its JSON and both charts. */
+/** The report folder the run printed, checked for its JSON, both charts (SVG and PNG) and report.html. */
 function reportOf(stdout: string): { dir: string; results: any } {
   const dir = /^report: (.+)\/$/m.exec(stdout)?.[1];
   assert.ok(dir && existsSync(dir), `no report folder in:\n${stdout}`);
@@ -70,7 +70,17 @@ function reportOf(stdout: string): { dir: string; results: any } {
     const svg = readFileSync(join(dir, chart), 'utf8');
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<path d="M[^]*<\/svg>\n$/, `${chart} is an SVG with a line`);
   }
-  return { dir, results: JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) };
+  for (const chart of ['latency-over-time.png', 'latency-distribution.png']) {
+    const png: Buffer = readFileSync(join(dir, chart));
+    assert.equal(png.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', `${chart} has the PNG signature`);
+    assert.ok(png.readUInt32BE(16) > 0 && png.readUInt32BE(20) > 0, `${chart}: IHDR width and height`);
+  }
+  const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  for (const p of results.phases) assert.ok(html.includes(`<tr><td>${p.label}</td>`), `report.html has a row for phase ${p.label}`);
+  assert.equal((html.match(/<svg /g) ?? []).length, 2, 'report.html inlines both charts');
+  assert.match(html, new RegExp(`verification: ${results.verification.ok ? 'OK' : 'FAILED'}`));
+  return { dir, results };
 }
 
 const SCENARIOS: [string, string[]][] = [
