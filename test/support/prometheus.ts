@@ -1,4 +1,13 @@
-/** Reads Prometheus text for tests: samples by name and labels. */
+/** Reads Prometheus text for tests: samples by name and labels; starts a sink whose metrics a test scrapes. */
+import { type Proc, spawnEntry } from './processes.ts';
+import { waitFor } from './sink-fixtures.ts';
+
+/** A sink process with `env`, and the base URL of its metrics listener (it logs the address it bound). */
+export async function spawnMetricsSink(env: Record<string, string>): Promise<{ sink: Proc; url: string }> {
+  const sink = spawnEntry('sink/main.ts', env);
+  await waitFor(async () => /metrics on (http:\S+)/.test(sink.log()), 10_000, 'the sink logs its metrics address');
+  return { sink, url: /metrics on (http:\S+)/.exec(sink.log())![1]! };
+}
 
 export interface Sample {
   readonly name: string;

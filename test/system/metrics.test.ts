@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ADMIN, createTemplate, http } from '../support/http.ts';
-import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
-import { parseSamples, type Sample, sum } from '../support/prometheus.ts';
+import { type GatewayProc, type Proc, spawnGateway } from '../support/processes.ts';
+import { parseSamples, type Sample, spawnMetricsSink, sum } from '../support/prometheus.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 
@@ -21,10 +21,8 @@ const others: GatewayProc[] = [];
 
 before(async () => {
   s = await openStorage(testConfig(env));
-  sink = spawnEntry('sink/main.ts', env);
+  ({ sink, url: sinkUrl } = await spawnMetricsSink(env));
   gw = await spawnGateway(env);
-  await waitFor(async () => /metrics on (http:\S+)/.test(sink.log()), 10_000, 'the sink logs its metrics address');
-  sinkUrl = /metrics on (http:\S+)/.exec(sink.log())![1]!;
 });
 after(async () => {
   await Promise.all([gw?.stop(), sink?.stop(), ...others.map((g) => g.stop())]);

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { ADMIN, createTemplate, http } from '../support/http.ts';
-import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
+import { type GatewayProc, type Proc, spawnGateway } from '../support/processes.ts';
 import { metricOf, type MetricRef, metricRefs } from '../support/promql-names.ts';
-import { parseSamples, type Sample } from '../support/prometheus.ts';
+import { parseSamples, type Sample, spawnMetricsSink } from '../support/prometheus.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
 import { parseYamlSubset } from '../support/yaml-subset.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
@@ -100,10 +100,8 @@ let sinkUrl: string;
 
 before(async () => {
   s = await openStorage(testConfig(env));
-  sink = spawnEntry('sink/main.ts', env);
+  ({ sink, url: sinkUrl } = await spawnMetricsSink(env));
   gw = await spawnGateway(env);
-  await waitFor(async () => /metrics on (http:\S+)/.test(sink.log()), 10_000, 'the sink logs its metrics address');
-  sinkUrl = /metrics on (http:\S+)/.exec(sink.log())![1]!;
 });
 after(async () => {
   await Promise.all([gw?.stop(), sink?.stop()]);
