@@ -32,7 +32,7 @@ function sets(scope: Scope): ScopeSets {
 }
 
 /** Whether a coupon of `scope` applies to `item`: included, and neither excluded nor blacklisted. */
-export function appliesToItem(scope: Scope, blacklist: ItemBlacklist, item: CartItem): boolean {
+function appliesToItem(scope: Scope, blacklist: ItemBlacklist, item: CartItem): boolean {
   const s = sets(scope);
   if (s.excludeProducts.has(item.productId) || s.excludeCategories.has(item.categoryId)) return false;
   if (blacklist.products.has(item.productId) || blacklist.categories.has(item.categoryId)) return false;

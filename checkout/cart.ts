@@ -10,8 +10,8 @@ import type { Cart, CartItem } from './model.ts';
 /** Most items one cart may hold: a quote walks every coupon over every item. */
 export const MAX_CART_ITEMS = 200;
 /** Most cents one unit may cost; with the quantity and item caps a cart total stays below 2^53. */
-export const MAX_PRICE = 1e9;
-export const MAX_QUANTITY = 10_000;
+const MAX_PRICE = 1e9;
+const MAX_QUANTITY = 10_000;
 
 const CART_FIELDS = new Set(['userId', 'items']);
 const ITEM_FIELDS = new Set(['productId', 'categoryId', 'price', 'quantity']);

@@ -27,7 +27,7 @@ function percentOf(subtotal: number, percent: number): number {
 }
 
 /** Cents a usable coupon takes off an in-scope subtotal: its type's amount, never more than the subtotal. */
-export function discountOf(c: HeldCoupon, subtotal: number): number {
+function discountOf(c: HeldCoupon, subtotal: number): number {
   let d: number;
   switch (c.type) {
     case 'direct': case 'threshold': d = c.value; break;
