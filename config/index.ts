@@ -199,7 +199,15 @@ export function loadConfig(env: Env = process.env) {
       // every gateway holds each audience in memory; larger lists belong in an eligibility service.
       audienceMax: int(10_000, 1, 1_000_000)(env, 'TEMPLATE_AUDIENCE_MAX'),
     },
+    log: {
+      // pino levels; silent turns every line off (the bench's "logging off" run). debug adds
+      // per-request lines on non-claim routes.
+      level: oneOf('info', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const)(env, 'LOG_LEVEL'),
+    },
     metrics: {
+      // off: no /metrics route and no claim latency histogram, for the bench's "metrics off" run
+      // beside the usual one; the claim path's plain counters feed /v1/admin/stats either way.
+      enabled: bool(true)(env, 'METRICS_ENABLED'),
       // GET /metrics answers without the admin token: for a scraper on a network that already
       // keeps strangers out (the admin listener of ADMIN_ROUTES=separate, say).
       public: bool(false)(env, 'METRICS_PUBLIC'),
