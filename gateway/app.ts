@@ -11,9 +11,10 @@ import { Breaker } from './breaker.ts';
 import { ClaimService } from './claim/service.ts';
 import { BodyDeadlines } from './http/body-deadlines.ts';
 import { ApiError } from '../core/errors.ts';
-import { type Handler, InFlight, route } from './http/route.ts';
+import { type Handler, InFlight, route, type RouteOptions } from './http/route.ts';
+import { RequestLog } from './http/request-log.ts';
 import { loadUws, type TemplatedApp, type us_listen_socket } from './http/uws.ts';
-import { log, logThrottled } from '../core/log.ts';
+import { log, logThrottled, processLog } from '../core/log.ts';
 import { withDeadlines } from '../core/mysql-deadlines.ts';
 import { AdminGuard } from './auth/admin-guard.ts';
 import { mountAdminRoutes } from './routes/admin-routes.ts';
@@ -57,8 +58,6 @@ export interface Gateway {
   /** Turns not ready (for SHUTDOWN_READY_DELAY_MS), stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
   stop(): Promise<void>;
 }
-
-const errorLog = (msg: string, err: unknown) => log('error', msg, { err });
 
 const methodNotAllowed: Handler = () => { throw new ApiError('method_not_allowed'); };
 const notFound: Handler = () => { throw new ApiError('not_found', 'no such route'); };
@@ -145,20 +144,24 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
 
   let draining = false;
   const inFlight = new InFlight();
-  const env = { inFlight, log: errorLog, deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
-  const r = (opts: Parameters<typeof route>[1], h: Handler) => route(env, opts, h);
+  const env = { inFlight, log: new RequestLog(processLog()), deadlines: new BodyDeadlines(cfg.http.bodyTimeoutMs) };
+  // Claims are not traced (no request id, no line unless they fail unexpectedly); the other
+  // public routes log an access line at debug, the admin routes at info (http/request-log.ts).
+  const claimRoute = (opts: RouteOptions, h: Handler) => route(env, opts, h);
+  const r = (opts: RouteOptions, h: Handler) => route(env, { access: 'debug', ...opts }, h);
+  const adminRoute = (opts: RouteOptions, h: Handler) => route(env, { access: 'info', ...opts }, h);
   const grants = { grants: new GrantStore(mysql, cfg.mysql), rateDefault: cfg.grants.rateDefault,
     upload: { highWater: cfg.grants.uploadBufferBytes, idleMs: cfg.grants.uploadIdleMs } };
   const coupons = { auth: admin.auth, mysql, cfg: cfg.mysql };
   const reminders = new ReminderStore(mysql, cfg.mysql);
-  const adminRoutes = { admin, stock, codes, grants, coupons, reminders, redis, ks, maxBody: cfg.http.maxAdminBody, r, methodNotAllowed };
+  const adminRoutes = { admin, stock, codes, grants, coupons, reminders, redis, ks, maxBody: cfg.http.maxAdminBody, r: adminRoute, methodNotAllowed };
   const cartBody = { bodyCap: cfg.http.maxCartBody };
   const orderCall = { params: 1, bodyCap: cfg.http.maxClaimBody, address: true };
   const app: TemplatedApp = uws.App()
-    .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
+    .post('/v1/claim', claimRoute({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
     // 20 ids of 64 characters are ~1.5 KB: at least 2 KB, whatever MAX_BODY_BYTES says.
-    .post('/v1/claim/batch', r({ bodyCap: Math.max(2048, 2 * cfg.http.maxClaimBody) }, claimBatchHandler(claims, cfg.userTokenSecrets)))
+    .post('/v1/claim/batch', claimRoute({ bodyCap: Math.max(2048, 2 * cfg.http.maxClaimBody) }, claimBatchHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim/batch', r({}, methodNotAllowed))
     .post('/v1/redeem', r({ bodyCap: cfg.http.maxClaimBody, address: true }, redeemHandler(redeem)))
     .any('/v1/redeem', r({}, methodNotAllowed))

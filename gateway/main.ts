@@ -8,7 +8,10 @@ import { loadConfig } from '../config/index.ts';
 import { startGateway } from './app.ts';
 import { logListening } from './listening.ts';
 import { Supervisor, type WorkerReady } from './workers.ts';
-import { log } from '../core/log.ts';
+import { initLog, log } from '../core/log.ts';
+
+// Until the config says otherwise: a bad configuration is logged with this role at info.
+initLog('gateway');
 
 process.on('unhandledRejection', (err) => log('error', 'unhandled rejection', { err }));
 
@@ -26,7 +29,7 @@ function stopOnSignals(stop: () => Promise<void>, who: Record<string, unknown>):
       log('info', 'stopped', who);
       process.exit(0);
     }, (err) => {
-      log('error', 'shutdown failed', { err, ...who });
+      log('fatal', 'shutdown failed', { err, ...who });
       process.exit(1);
     });
   };
@@ -38,6 +41,9 @@ function stopOnSignals(stop: () => Promise<void>, who: Record<string, unknown>):
 try {
   const cfg = loadConfig();
   const worker = cfg.workers.index;
+  // A gateway worker's lines say which it is; the process that forks the workers is their supervisor.
+  if (worker !== undefined) initLog('gateway', cfg.log.level, { worker });
+  else initLog(cfg.workers.count > 1 ? 'gateway-supervisor' : 'gateway', cfg.log.level);
   if (cfg.adminTokenIsDefault) {
     if (cfg.appEnv === 'production') throw new Error('ADMIN_TOKEN is required outside local runs (APP_ENV=local uses a dev token)');
     if (worker === undefined) log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
@@ -60,17 +66,17 @@ try {
     const gw = await startGateway(cfg);
     if (worker === undefined) logListening(cfg, gw.port, gw.adminPort);
     else {
-      log('info', 'gateway worker listening', { worker, port: gw.port, pid: process.pid });
+      log('info', 'gateway worker listening', { port: gw.port });
       const ready: WorkerReady = { listening: { port: gw.port, adminPort: gw.adminPort } };
       process.send?.(ready);
     }
-    const shutdown = stopOnSignals(() => gw.stop(), worker === undefined ? {} : { worker, pid: process.pid });
+    const shutdown = stopOnSignals(() => gw.stop(), {});
     if (worker !== undefined) {
       process.off('disconnect', orphaned);
       process.once('disconnect', () => shutdown('supervisor gone'));
     }
   }
 } catch (err) {
-  log('error', 'gateway failed to start', { err });
+  log('fatal', 'gateway failed to start', { err });
   process.exit(1);
 }

@@ -99,7 +99,7 @@ export class Supervisor {
     for (const c of live) c.kill('SIGTERM');
     const killer = setTimeout(() => {
       for (const c of live.filter((x) => !gone(x))) {
-        log('error', 'gateway worker still running after its shutdown grace, killing it', { pid: c.pid });
+        log('error', 'gateway worker still running after its shutdown grace, killing it', { workerPid: c.pid });
         c.kill('SIGKILL');
       }
     }, this.cfg.http.shutdownGraceMs + STOP_MARGIN_MS);
@@ -121,7 +121,7 @@ export class Supervisor {
         this.serving.add(child);
         resolve(m.listening);
       });
-      child.once('error', (err) => log('error', 'gateway worker process error', { worker: slot.index, pid: child.pid, err }));
+      child.once('error', (err) => log('error', 'gateway worker process error', { worker: slot.index, workerPid: child.pid, err }));
       child.once('exit', (code, signal) => {
         reject(new Error(`gateway worker ${slot.index} exited (code ${code}, signal ${signal}) before it listened`));
         this.exited(slot, child, code, signal);
@@ -137,7 +137,7 @@ export class Supervisor {
     const ranMs = Date.now() - slot.startedAt;
     slot.failures = ranMs >= STABLE_MS ? 1 : slot.failures + 1;
     const restartInMs = restartDelayMs(slot.failures);
-    log('error', 'gateway worker died, restarting it', { worker: slot.index, pid: child.pid, code, signal, ranMs, restartInMs });
+    log('error', 'gateway worker died, restarting it', { worker: slot.index, workerPid: child.pid, code, signal, ranMs, restartInMs });
     slot.restart = setTimeout(() => {
       slot.restart = undefined;
       // A worker that fails to start exits, and exited() schedules the next try.

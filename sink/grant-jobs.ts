@@ -67,12 +67,12 @@ export class GrantJobs {
       if (!this.holding) return;
       for (const id of await this.d.grants.running()) {
         if (this.runners.has(id)) continue;
-        this.log.info(`grant ${id}: running`);
+        this.log.info('grant running', { grantId: id });
         const p = new GrantRunner(this.d, id, () => this.stopped || !this.holding).run()
           .then(async () => {
             const g = await this.d.grants.get(id);
-            this.log.info(`grant ${id}: ${g?.state ?? 'gone'} granted=${g?.granted} failed=${g?.failed}`);
-          }, (err: unknown) => this.log.error(`grant-${id}`, `grant ${id}: stopped on an error; resumed from its cursor`, err))
+            this.log.info('grant runner ended', { grantId: id, state: g?.state ?? 'gone', granted: g?.granted, failed: g?.failed });
+          }, (err: unknown) => this.log.error(`grant-${id}`, 'grant stopped on an error; resumed from its cursor', err, { grantId: id }))
           .finally(() => this.runners.delete(id));
         this.runners.set(id, p);
       }

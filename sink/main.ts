@@ -5,7 +5,8 @@
  * errors exit non-zero so a supervisor restarts it; unacked records survive in Redis.
  */
 import { loadConfig } from '../config/index.ts';
-import { createLog, errorText } from './log.ts';
+import { initLog, processLog, shortErr } from '../core/log.ts';
+import { createLog } from './log.ts';
 import { openMysql } from '../core/mysql.ts';
 import { reconcileCtx } from '../reconcile/context.ts';
 import { ReconcileJob } from './reconcile-job.ts';
@@ -15,10 +16,13 @@ import { createSinkRedis, startSink, type Sink } from './sink.ts';
 import { SinkMetrics } from './metrics.ts';
 import { startMetricsServer } from './metrics-server.ts';
 
-const log = createLog();
+// Until the config says otherwise: a bad configuration is logged with this role at info.
+initLog('sink');
+let log = createLog();
 
 function fatal(what: string, err: unknown): never {
-  log.error('fatal', `${what}; exiting`, err);
+  // Whole, with its stack, and never rate-limited: the last line before the exit (written synchronously).
+  processLog().fatal({ err }, `${what}; exiting`);
   process.exit(1);
 }
 
@@ -39,16 +43,18 @@ function reportProgress(sink: Sink): NodeJS.Timeout {
       const rate = Math.round(((st.rowsWritten - lastRows) * 1000) / Math.max(1, now - lastAt));
       lastRows = st.rowsWritten;
       lastAt = now;
-      let backlog: string;
+      let backlog: number | undefined;
+      let backlogErr: unknown;
       try {
-        backlog = String(await sink.backlog());
+        backlog = await sink.backlog();
       } catch (err) {
-        backlog = `unknown (${errorText(err)})`;
+        backlogErr = shortErr(err);
       }
-      const line = `rows/s=${rate} backlog=${backlog} written=${st.rowsWritten} inserts=${st.inserts} ` +
-        `held=${st.held} dead=${st.deadLettered} deferred=${st.deferred} reclaimed=${st.reclaimed}`;
+      const fields = { rowsPerSec: rate, backlog, backlogErr, written: st.rowsWritten, inserts: st.inserts,
+        held: st.held, dead: st.deadLettered, deferred: st.deferred, reclaimed: st.reclaimed };
+      const line = JSON.stringify(fields);
       // an idle sink prints once, not every second.
-      if (rate > 0 || line !== lastLine) log.info(line);
+      if (rate > 0 || line !== lastLine) log.info('progress', fields);
       lastLine = line;
     })();
   }, 1000);
@@ -58,6 +64,8 @@ function reportProgress(sink: Sink): NodeJS.Timeout {
 
 async function main(): Promise<void> {
   const cfg = loadConfig();
+  initLog('sink', cfg.log.level);
+  log = createLog();
   const redis = createSinkRedis(cfg);
   // ioredis reconnects by itself; the event only needs to be seen, not to crash the process.
   redis.on('error', (err: unknown) => log.error('redis', 'redis connection error', err));
@@ -66,10 +74,10 @@ async function main(): Promise<void> {
   const metrics = new SinkMetrics();
   let running = false;
   const server = await startMetricsServer(cfg.metrics.sinkHost, cfg.metrics.sinkPort, metrics.registry, () => running);
-  log.info(`metrics on http://${cfg.metrics.sinkHost}:${server.port} (/metrics, /healthz)`);
-  log.info(`starting consumer ${cfg.sink.consumer} of group ${cfg.redis.streamGroup} on ` +
-    `${cfg.redis.partitions} partitions (prefix ${cfg.redis.keyPrefix}, db prefix ${cfg.mysql.dbPrefix}); ` +
-    `batches of ${cfg.sink.batchMaxRows} rows / ${cfg.sink.batchMaxWaitMs} ms`);
+  // scripts, tests and the drill read the address of a free port (SINK_METRICS_PORT=0) from this line.
+  log.info('metrics listening', { url: `http://${cfg.metrics.sinkHost}:${server.port}`, port: server.port });
+  log.info('starting', { consumer: cfg.sink.consumer, group: cfg.redis.streamGroup, partitions: cfg.redis.partitions,
+    keyPrefix: cfg.redis.keyPrefix, dbPrefix: cfg.mysql.dbPrefix, batchMaxRows: cfg.sink.batchMaxRows, batchMaxWaitMs: cfg.sink.batchMaxWaitMs });
   const sink = await startSink(cfg, { redis, mysql, log, observer: metrics.observer, onFatal: (err) => fatal('read loop ended', err) });
   const progress = reportProgress(sink);
   const rc = reconcileCtx(cfg, redis, mysql);
@@ -88,19 +96,19 @@ async function main(): Promise<void> {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
-      log.info(`${signal} again: exiting now; unacked records stay pending`);
+      log.info('signalled again: exiting now; unacked records stay pending', { signal });
       process.exit(1);
     }
     stopping = true;
     running = false;
-    log.info(`${signal}: writing what is held, then exiting`);
+    log.info('draining: writing what is held, then exiting', { signal });
     void (async () => {
       // Grant runners first: their last chunk's records go to the streams the sink then drains.
       await grants.stop();
       await Promise.all([sink.stop(), reconciler.stop(), sweep.stop()]);
       clearInterval(progress);
       const st = sink.stats();
-      log.info(`stopped: written=${st.rowsWritten} dead=${st.deadLettered} held=${st.held}`);
+      log.info('stopped', { written: st.rowsWritten, dead: st.deadLettered, held: st.held });
       await Promise.all([mysql.close(), server.close()]);
       redis.disconnect();
       process.exit(0);

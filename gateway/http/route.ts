@@ -11,6 +11,7 @@ import { BodyStream, type StreamLimits } from './body-stream.ts';
 import { contentTypeOf, encodeBody, type Format } from './codec.ts';
 import { ApiError } from '../../core/errors.ts';
 import { ERROR_STATUS, RETRY_AFTER_SECONDS, statusLine } from './errors.ts';
+import type { AccessLevel, RequestLog, Trace } from './request-log.ts';
 
 /** What a handler sees: everything copied out of the uWS request up front. */
 export interface Incoming {
@@ -53,6 +54,11 @@ export interface RouteOptions {
   readonly authorize?: (c: Credentials) => void;
   /** Streams the request body (body-stream.ts) instead of buffering it when `when` says so for its Content-Type. */
   readonly streamBody?: StreamLimits & { readonly when: (contentType: string) => boolean };
+  /**
+   * Traces the request (request-log.ts): a request id, echoed as X-Request-Id, and an access
+   * line at this level. Claims leave it unset: nothing is read, made or logged per claim.
+   */
+  readonly access?: AccessLevel;
 }
 
 export type Handler = (req: Incoming) => Reply | Promise<Reply>;
@@ -71,13 +77,11 @@ export class InFlight {
   }
 }
 
-/** Logger for errors the client cannot be told about. */
-export type ErrorLog = (msg: string, err: unknown) => void;
-
 /** What every route of a process shares. */
 export interface RouteEnv {
   readonly inFlight: InFlight;
-  readonly log: ErrorLog;
+  /** Access lines, unexpected errors and replies that could not be written. */
+  readonly log: RequestLog;
   /** Deadlines of bodies being read (BODY_TIMEOUT_MS). */
   readonly deadlines: BodyDeadlines;
 }
@@ -90,6 +94,8 @@ interface State {
   abortBody?: () => void;
   /** Stops a streamed answer when the client goes away. */
   abortStream?: () => void;
+  /** The request's id and access line, on a route with RouteOptions.access. */
+  trace?: Trace;
 }
 
 const NO_BODY = Buffer.alloc(0);
@@ -102,6 +108,7 @@ export type RouteCallback = (res: HttpResponse, req: HttpRequest) => void;
 /** Wraps an async handler as a uWS route callback. */
 export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): RouteCallback {
   const { inFlight, log, deadlines } = env;
+  const access = opts.access;
   const limits = opts.bodyCap === undefined ? undefined : { cap: opts.bodyCap, deadlines };
   return (res, req) => {
     const state: State = { done: false };
@@ -114,6 +121,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
     // A streamed request body (opts.streamBody), answered before its end (a bad line): its rest is
     // dropped for up to LINGER_MS before the answer (body-stream.ts close), then closed if still coming.
     let bodyStream: BodyStream | undefined;
+    let head: Omit<Incoming, 'body'> | undefined;
     // Each request ends through exactly one of these two: its answer is sent, its count released.
     const ok = (reply: Reply) => {
       if (bodyStream && !bodyStream.complete) state.closeAfter = true;
@@ -121,31 +129,34 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       if (reply.stream && !state.done) {
         state.done = true;
         try {
-          state.abortStream = streamReply(res, () => writeHead(res, reply, reply.stream!.contentType), reply.stream,
-            () => inFlight.end(), log);
+          const trace = state.trace;
+          state.abortStream = streamReply(res, () => writeHead(res, reply, reply.stream!.contentType, trace?.id), reply.stream,
+            () => inFlight.end(), (msg, err) => log.failed(trace, msg, err));
+          if (trace) log.access(trace, reply.status);
         } catch (err) {
-          log('reply failed', err);
+          log.failed(state.trace, 'reply failed', err);
           inFlight.end();
         }
         return;
       }
       try {
-        send(res, state, reply, state.closeAfter === true);
+        const status = send(res, state, reply, state.closeAfter === true, log);
+        if (state.trace) log.access(state.trace, status);
       } catch (err) {
-        log('reply failed', err);
+        log.failed(state.trace, 'reply failed', err);
       }
       inFlight.end();
     };
     const failed = (err: unknown) => {
       if (bodyStream && !bodyStream.complete) state.closeAfter = true;
       try {
-        sendError(res, state, err, log, state.closeAfter);
+        const status = sendError(res, state, err, log, head, state.closeAfter);
+        if (state.trace && status !== undefined) log.access(state.trace, status);
       } catch (e) {
-        log('reply failed', e);
+        log.failed(state.trace, 'reply failed', e);
       }
       inFlight.end();
     };
-    let head: Omit<Incoming, 'body'>;
     try {
       const params: string[] = [];
       for (let i = 0; i < (opts.params ?? 0); i++) params.push(req.getParameter(i) ?? '');
@@ -158,6 +169,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
         authorization: req.getHeader('authorization'),
         remoteAddress: opts.address ? Buffer.from(res.getRemoteAddressAsText()).toString() : '',
       };
+      if (access !== undefined) state.trace = log.begin(head.method, head.url, req.getHeader('x-request-id'), access);
       opts.authorize?.(head);
     } catch (err) {
       // Failed before the body was read: close, or its bytes would be parsed as a request.
@@ -169,7 +181,7 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       let reply: Reply | Promise<Reply>;
       try {
         // the buffered requests (every claim) keep the shape they always had: no bodyStream field.
-        reply = handler(stream ? { ...head, body, bodyStream: stream } : { ...head, body });
+        reply = handler(stream ? { ...head!, body, bodyStream: stream } : { ...head!, body });
       } catch (err) {
         if (!stream) {
           failed(err);
@@ -242,32 +254,33 @@ export function errorReply(err: ApiError): Reply {
   };
 }
 
-function sendError(res: HttpResponse, state: State, err: unknown, log: ErrorLog, close = false): void {
-  if (err instanceof BodyAborted) return;
-  if (err instanceof ApiError) {
-    send(res, state, errorReply(err), close);
-    return;
-  }
-  log('unhandled error in handler', err);
-  send(res, state, INTERNAL, close);
+/** Answers a failed request; returns the status sent, or undefined for a client that went away mid-body. */
+function sendError(res: HttpResponse, state: State, err: unknown, log: RequestLog, head: Pick<Incoming, 'method' | 'url'> | undefined,
+  close = false): number | undefined {
+  if (err instanceof BodyAborted) return undefined;
+  if (err instanceof ApiError) return send(res, state, errorReply(err), close, log);
+  log.unexpected(state.trace, head?.method, head?.url, err);
+  return send(res, state, INTERNAL, close, log);
 }
 
 const INTERNAL: Reply = { status: 500, body: { error: 'internal' } };
 const INTERNAL_PAYLOAD = encodeBody(INTERNAL.body, 'json');
 
-function send(res: HttpResponse, state: State, reply: Reply, close: boolean): void {
-  if (state.done) return;
+/** Sends a reply (unless the client is gone); returns its status. */
+function send(res: HttpResponse, state: State, reply: Reply, close: boolean, log: RequestLog): number {
+  if (state.done) return reply.status;
   state.done = true;
   let format = reply.format ?? 'json';
   let payload: string | Buffer;
   try {
     payload = encodeBody(reply.body, format);
-  } catch {
+  } catch (err) {
     // A reply that cannot be encoded is our bug; the client still gets an answer.
+    log.failed(state.trace, 'reply could not be encoded, answered 500', err);
     [reply, format, payload] = [INTERNAL, 'json', INTERNAL_PAYLOAD];
   }
   res.cork(() => {
-    writeHead(res, reply, contentTypeOf(format));
+    writeHead(res, reply, contentTypeOf(format), state.trace?.id);
     // A short error answer on a connection being closed anyway.
     if (close) {
       res.end(payload, true);
@@ -281,12 +294,14 @@ function send(res: HttpResponse, state: State, reply: Reply, close: boolean): vo
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
     if (!res.tryEnd(payload, size)[1]) writeRest(res, payload, start);
   });
+  return reply.status;
 }
 
-/** Writes the status line and the headers of a reply. */
-function writeHead(res: HttpResponse, reply: Reply, contentType: string): void {
+/** Writes the status line and the headers of a reply, with the request id of a traced request. */
+function writeHead(res: HttpResponse, reply: Reply, contentType: string, requestId: string | undefined): void {
   res.writeStatus(statusLine(reply.status));
   res.writeHeader('Content-Type', contentType);
+  if (requestId !== undefined) res.writeHeader('X-Request-Id', requestId);
   if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v);
 }
 

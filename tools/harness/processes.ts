@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { findLog, type LogRecord } from './log-lines.ts';
 
 /** The repository root (with a trailing slash): children run there. */
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -91,6 +92,19 @@ export async function waitForOutput(c: Child, re: RegExp, timeoutMs: number): Pr
   }
   await c.stop(1_000);
   throw new Error(`${c.name} did not report ${re} within ${timeoutMs} ms; its output:\n${c.tail().slice(-4000)}`);
+}
+
+/** Waits until the child logs a line with message `msg` (log-lines.ts); throws with its output on exit or timeout. */
+export async function waitForLog(c: Child, msg: string, timeoutMs: number): Promise<LogRecord> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = findLog(c.tail(), msg);
+    if (r) return r;
+    if (c.exited) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  await c.stop(1_000);
+  throw new Error(`${c.name} did not log "${msg}" within ${timeoutMs} ms; its output:\n${c.tail().slice(-4000)}`);
 }
 
 /** Waits for a child to exit by itself (wrk), killing it after `timeoutMs`; returns the exit code. */
