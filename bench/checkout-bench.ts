@@ -13,7 +13,7 @@ import { shardDbName, shardTables, type ShardLayout } from '../core/shards.ts';
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { type LoadResult, runAutocannon } from '../tools/harness/http-load.ts';
-import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { spawnNode, waitForLog, waitForOutput } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { type StatusDelta, statusMeter } from '../tools/harness/mysql-stats.ts';
 import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
@@ -89,10 +89,10 @@ export async function runCheckoutBench(o: BenchOptions): Promise<CheckoutBenchRe
   const facts = await serverFacts(st);
   const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg, LIMITS), { profileDir: o.profileDir });
   onCleanup('sink', () => sink.stop(15_000));
-  await waitForOutput(sink, /sink info running/, 30_000);
+  await waitForLog(sink, 'running', 30_000);
   const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, LIMITS), { profileDir: o.profileDir });
   onCleanup('gateway', () => gateway.stop(15_000));
-  const base = `http://127.0.0.1:${(await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1]}`;
+  const base = `http://127.0.0.1:${(await waitForLog(gateway, 'gateway listening', 30_000)).port}`;
   const servers = { gateway: { tree: gateway.proc.pid }, mariadb: facts.mariadbPid, 'load generator': process.pid,
     sink: sink.proc.pid, redis: facts.redisPid };
   const call = async (path: string, body: unknown, want = 200, admin = false) => {

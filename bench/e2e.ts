@@ -8,7 +8,8 @@ import { onCleanup } from '../tools/harness/cleanup.ts';
 import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { haveWrk, type LoadResult, runAutocannon, runWrk } from '../tools/harness/http-load.ts';
 import type { BenchOptions } from './options.ts';
-import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { type Child, spawnNode, waitForLog, waitForOutput } from '../tools/harness/processes.ts';
+import { logsWith } from '../tools/harness/log-lines.ts';
 import { type CommandDelta, commandMeter } from '../tools/harness/redis-stats.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { benchConfig, type BenchStorage, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
@@ -104,7 +105,7 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS), { profileDir: o.profileDir });
   // registered after the sink, so it is stopped first: the sink then writes what is left.
   const stopGateway = onCleanup('gateway', () => gateway.stop(15_000));
-  const gwPort = (await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1];
+  const gwPort = (await waitForLog(gateway, 'gateway listening', 30_000)).port;
   const base = `http://127.0.0.1:${gwPort}`;
   const auth = { authorization: `Bearer ${cfg.adminToken}` };
 
@@ -199,7 +200,7 @@ async function verifyRows(st: BenchStorage, templateId: string, counted2xx: numb
 async function startSinkChild(cfg: Config, o: BenchOptions, failures: string[]): Promise<{ child: Child; stop(): Promise<void> }> {
   const child = spawnNode('sink', 'sink/main.ts', childEnv(cfg), { profileDir: o.profileDir });
   const stopNow = onCleanup('sink', () => child.stop(15_000));
-  await waitForOutput(child, /sink info running/, 30_000);
+  await waitForLog(child, 'running', 30_000);
   return {
     child,
     stop: async () => {
@@ -209,12 +210,11 @@ async function startSinkChild(cfg: Config, o: BenchOptions, failures: string[]):
   };
 }
 
-/** The sink's `written=` and `inserts=` counters from its once-a-second progress line. */
+/** The sink's `written` and `inserts` counters from its once-a-second progress line. */
 async function sinkCounters(sink: Child, rows: number): Promise<{ written: number; inserts: number } | undefined> {
   const last = () => {
-    const all = [...sink.tail().matchAll(/written=(\d+) inserts=(\d+)/g)];
-    const m = all[all.length - 1];
-    return m ? { written: Number(m[1]), inserts: Number(m[2]) } : undefined;
+    const m = logsWith(sink.tail(), 'progress').at(-1);
+    return m ? { written: Number(m.written), inserts: Number(m.inserts) } : undefined;
   };
   // the line is printed once a second: wait for the one that includes the last rows.
   const deadline = Date.now() + 3_000;

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { runAutocannon, type LoadResult } from '../tools/harness/http-load.ts';
-import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
@@ -80,10 +80,10 @@ export async function runGrantBench(o: BenchOptions): Promise<GrantBenchResult> 
   const facts = await serverFacts(st);
   const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg, LIMITS));
   onCleanup('sink', () => sink.stop(15_000));
-  await waitForOutput(sink, /sink info running/, 30_000);
+  await waitForLog(sink, 'running', 30_000);
   const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, LIMITS));
   onCleanup('gateway', () => gateway.stop(15_000));
-  const base = `http://127.0.0.1:${(await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1]}`;
+  const base = `http://127.0.0.1:${(await waitForLog(gateway, 'gateway listening', 30_000)).port}`;
   const auth = { authorization: `Bearer ${cfg.adminToken}`, 'content-type': 'application/json' };
   const admin = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${base}${path}`, { method, headers: auth, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -9,7 +9,7 @@
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { cpuMeter } from '../tools/harness/cpu.ts';
 import { runAutocannon } from '../tools/harness/http-load.ts';
-import { spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
 import { commandMeter } from '../tools/harness/redis-stats.ts';
 import { type BenchStorage, childEnv, waitUntil } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
@@ -51,11 +51,11 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   const cfg = st.cfg;
   const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg));
   onCleanup('sink', () => sink.stop(15_000));
-  await waitForOutput(sink, /sink info running/, 30_000);
+  await waitForLog(sink, 'running', 30_000);
   const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS));
   // registered after the sink, so it is stopped first.
   onCleanup('gateway', () => gateway.stop(15_000));
-  const port = (await waitForOutput(gateway, /"msg":"gateway listening".*?"port":(\d+)/, 30_000))[1];
+  const port = (await waitForLog(gateway, 'gateway listening', 30_000)).port;
   const base = `http://127.0.0.1:${port}`;
   const auth = { authorization: `Bearer ${cfg.adminToken}` };
 

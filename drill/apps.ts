@@ -7,16 +7,16 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { type Child, spawnNode, waitForLog } from '../tools/harness/processes.ts';
 
 export interface AppSpec {
   /** e.g. gateway-0, sink-1 (also names the log and pid files). */
   readonly name: string;
   readonly entry: 'gateway/main.ts' | 'sink/main.ts';
   readonly env: Readonly<Record<string, string>>;
-  /** Matches the output line that says the process is serving. */
-  readonly ready: RegExp;
-  /** The ready line's first group is a base URL: the process is ready once its /healthz answers 200 (the sink). */
+  /** The message of the log line that says the process is serving. */
+  readonly ready: string;
+  /** The ready line's `url` is a base URL: the process is ready once its /healthz answers 200 (the sink). */
   readonly healthz?: boolean;
 }
 
@@ -54,8 +54,8 @@ export class AppProcess {
     c.proc.stderr!.on('data', (b: Buffer) => this.log.write(b));
     if (c.proc.pid !== undefined) writeFileSync(this.pidFile, `${c.proc.pid}\n`);
     const started = Date.now();
-    const line = await waitForOutput(c, this.spec.ready, READY_TIMEOUT_MS);
-    if (this.spec.healthz) await this.waitHealthy(`${line[1]}/healthz`, started + READY_TIMEOUT_MS);
+    const line = await waitForLog(c, this.spec.ready, READY_TIMEOUT_MS);
+    if (this.spec.healthz) await this.waitHealthy(`${String(line.url)}/healthz`, started + READY_TIMEOUT_MS);
   }
 
   /** Polls `url` until it answers 200; throws at `deadline` or when the process exits. */

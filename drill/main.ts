@@ -62,13 +62,13 @@ async function main(): Promise<number> {
     logFile: `${dirs.logDir}/services.log` });
   const client = new DrillClient(o.clients * 2);
   const gateways: AppProcess[] = o.gatewayPorts.map((port, i) => new AppProcess({
-    name: `gateway-${i}`, entry: 'gateway/main.ts', ready: /"msg":"gateway listening"/,
+    name: `gateway-${i}`, entry: 'gateway/main.ts', ready: 'gateway listening',
     env: { ...storageEnv, HOST: '127.0.0.1', PORT: String(port), SHUTDOWN_GRACE_MS: '2000' },
   }, dirs));
   const sinkConsumers = Array.from({ length: o.sinks }, (_, i) => `drill-sink-${i}`);
   const sinks: AppProcess[] = sinkConsumers.map((consumer, i) => new AppProcess({
     // Each sink's metrics listener on a free port: its /healthz says when it runs.
-    name: `sink-${i}`, entry: 'sink/main.ts', ready: / sink info metrics on (http:\/\/\S+)/, healthz: true,
+    name: `sink-${i}`, entry: 'sink/main.ts', ready: 'metrics listening', healthz: true,
     env: { ...storageEnv, ...SINK_SETTINGS, SINK_CONSUMER: consumer, SINK_METRICS_PORT: '0' },
   }, dirs));
   let probe: Probe | undefined;
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
   const frozen = {
     proxy, url: `http://127.0.0.1:${frozenPort}`,
     app: new AppProcess({
-      name: 'gateway-frozen', entry: 'gateway/main.ts', ready: /"msg":"gateway listening"/,
+      name: 'gateway-frozen', entry: 'gateway/main.ts', ready: 'gateway listening',
       env: { ...storageEnv, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, HOST: '127.0.0.1', PORT: String(frozenPort), SHUTDOWN_GRACE_MS: '2000' },
     }, dirs),
   };

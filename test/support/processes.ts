@@ -2,6 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { spawnNode } from '../../tools/harness/processes.ts';
+import { findLog } from '../../tools/harness/log-lines.ts';
 
 export interface Proc {
   readonly child: ChildProcess;
@@ -36,8 +37,8 @@ export async function spawnGateway(env: Record<string, string>): Promise<Gateway
   const p = spawnEntry('gateway/main.ts', { HOST: '127.0.0.1', PORT: '0', ...env });
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
-    const m = /"msg":"gateway listening".*?"port":(\d+)/.exec(p.log());
-    if (m) return { ...p, url: `http://127.0.0.1:${m[1]}` };
+    const listening = findLog(p.log(), 'gateway listening');
+    if (listening) return { ...p, url: `http://127.0.0.1:${listening.port}` };
     if (p.child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }

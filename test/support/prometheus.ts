@@ -1,12 +1,14 @@
 /** Reads Prometheus text for tests: samples by name and labels; starts a sink whose metrics a test scrapes. */
 import { type Proc, spawnEntry } from './processes.ts';
 import { waitFor } from './sink-fixtures.ts';
+import { findLog } from '../../tools/harness/log-lines.ts';
 
 /** A sink process with `env`, and the base URL of its metrics listener (it logs the address it bound). */
 export async function spawnMetricsSink(env: Record<string, string>): Promise<{ sink: Proc; url: string }> {
   const sink = spawnEntry('sink/main.ts', env);
-  await waitFor(async () => /metrics on (http:\S+)/.test(sink.log()), 10_000, 'the sink logs its metrics address');
-  return { sink, url: /metrics on (http:\S+)/.exec(sink.log())![1]! };
+  const listening = () => findLog(sink.log(), 'metrics listening');
+  await waitFor(async () => listening() !== undefined, 10_000, 'the sink logs its metrics address');
+  return { sink, url: String(listening()!.url) };
 }
 
 export interface Sample {

@@ -10,6 +10,7 @@ import { signUserToken } from '../../core/user-token.ts';
 import { ADMIN, createTemplate, http } from '../support/http.ts';
 import { type GatewayProc, spawnGateway } from '../support/processes.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
+import { findLog } from '../../tools/harness/log-lines.ts';
 
 const SECRET = 'login-service-secret-0123456789abcdef';
 const env = testEnv();
@@ -30,9 +31,9 @@ async function gateway(extra: Record<string, string>): Promise<GatewayProc> {
 
 test('ADMIN_ROUTES=separate: admin answers on its own port only; off: nowhere', async () => {
   const g = await gateway({ ADMIN_ROUTES: 'separate', ADMIN_PORT: '0' });
-  const m = /"msg":"admin listening".*?"port":(\d+)/.exec(g.log());
+  const m = findLog(g.log(), 'admin listening');
   assert.ok(m, g.log());
-  const adminUrl = `http://127.0.0.1:${m[1]}`;
+  const adminUrl = `http://127.0.0.1:${m.port}`;
   const body = { name: 'sep', type: 'direct', value: 1, totalStock: 5 };
   assert.equal((await http('POST', `${g.url}/v1/admin/templates`, body, ADMIN)).status, 404, 'not on the public port');
   const t = await createTemplate(adminUrl, body);

@@ -16,6 +16,7 @@ import { ADMIN, createTemplate, http } from '../support/http.ts';
 import { runPool } from '../support/pool.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
+import { findLog, logsWith } from '../../tools/harness/log-lines.ts';
 import { drained, openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 import { storedCoupons, templateState } from '../../tools/verify/facts.ts';
 import { claimKey, judge, type Told } from '../../tools/verify/oracle.ts';
@@ -43,7 +44,7 @@ after(async () => {
 /** The pid of each worker as it last logged that it listens (a restart logs again). */
 function workerPids(log: string): Map<number, number> {
   const pids = new Map<number, number>();
-  for (const m of log.matchAll(/"msg":"gateway worker listening","worker":(\d+),"port":\d+,"pid":(\d+)/g)) pids.set(Number(m[1]), Number(m[2]));
+  for (const r of logsWith(log, 'gateway worker listening')) pids.set(Number(r.worker), r.pid);
   return pids;
 }
 
@@ -76,12 +77,18 @@ function assertBothWorkers(ids: string[], pids: Map<number, number>): void {
 }
 
 test('the supervisor logs one "gateway listening" for two workers on its port', () => {
-  const line = /"msg":"gateway listening".*"pid":(\d+),"workers":2,"workerPids":\[(\d+),(\d+)\]/.exec(gw.log());
-  assert.ok(line, gw.log());
-  assert.equal(Number(line[1]), gw.child.pid);
+  const lines = logsWith(gw.log(), 'gateway listening');
+  assert.equal(lines.length, 1, gw.log());
+  const line = lines[0]!;
+  assert.equal(line.pid, gw.child.pid);
+  assert.equal(line.role, 'gateway-supervisor');
+  assert.equal(line.workers, 2);
   const pids = workerPids(gw.log());
-  assert.deepEqual([pids.get(0), pids.get(1)], [Number(line[2]), Number(line[3])]);
-  for (const m of gw.log().matchAll(/"msg":"gateway worker listening".*?"port":(\d+)/g)) assert.equal(m[1], new URL(gw.url).port);
+  assert.deepEqual([pids.get(0), pids.get(1)], line.workerPids);
+  for (const r of logsWith(gw.log(), 'gateway worker listening')) {
+    assert.equal(r.role, 'gateway');
+    assert.equal(String(r.port), new URL(gw.url).port);
+  }
 });
 
 test('thousands of claims through both workers: no over-issue, limits held, replays identical, every coupon in MySQL', async () => {
@@ -151,11 +158,11 @@ test('thousands of claims through both workers: no over-issue, limits held, repl
 test('each worker admits 1/N of the configured rate; a separate admin listener is worker 0\'s', async () => {
   const gw2 = await spawnGateway({ ...env, ADMIT_TEMPLATE_RPS: '1', ADMIT_TEMPLATE_BURST: '10', ADMIN_ROUTES: 'separate', ADMIN_PORT: '0' });
   try {
-    const admin = /"msg":"admin listening".*?"port":(\d+)/.exec(gw2.log());
+    const admin = findLog(gw2.log(), 'admin listening');
     assert.ok(admin, gw2.log());
-    assert.equal([...gw2.log().matchAll(/"msg":"admin listening"/g)].length, 1);
+    assert.equal(logsWith(gw2.log(), 'admin listening').length, 1);
     assert.equal((await http('GET', `${gw2.url}/v1/admin/templates`, undefined, ADMIN)).status, 404);
-    const tpl = await createTemplate(`http://127.0.0.1:${admin[1]}`, { name: 'admission', type: 'direct', value: 100, totalStock: 1000 });
+    const tpl = await createTemplate(`http://127.0.0.1:${admin.port}`, { name: 'admission', type: 'direct', value: 100, totalStock: 1000 });
     // A connection per claim: the kernel picks a worker for each, so both see plenty.
     const fresh = new Agent({ keepAlive: false, maxSockets: 100 });
     const answers = await Promise.all(Array.from({ length: 100 }, (_, i) =>
@@ -182,7 +189,8 @@ test('a worker that dies is restarted on the same port, and the gateway keeps se
   const before = workerPids(gw.log());
   process.kill(before.get(1)!, 'SIGKILL');
   await waitFor(async () => (workerPids(gw.log()).get(1) ?? 0) !== before.get(1), 15_000, 'worker 1 to be restarted');
-  assert.match(gw.log(), new RegExp(`"msg":"gateway worker died, restarting it","worker":1,"pid":${before.get(1)},"code":null,"signal":"SIGKILL"`));
+  assert.ok(logsWith(gw.log(), 'gateway worker died, restarting it')
+    .some((r) => r.worker === 1 && r.workerPid === before.get(1) && r.code === null && r.signal === 'SIGKILL'), gw.log());
   const now = workerPids(gw.log());
   assert.equal(now.get(0), before.get(0));
   assert.ok(alive(now.get(1)!) && gw.child.exitCode === null);

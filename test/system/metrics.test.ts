@@ -10,6 +10,7 @@ import { type GatewayProc, type Proc, spawnGateway } from '../support/processes.
 import { parseSamples, type Sample, spawnMetricsSink, sum } from '../support/prometheus.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
+import { findLog } from '../../tools/harness/log-lines.ts';
 
 const TOP = 5;
 const env = testEnv({ METRICS_TOP_TEMPLATES: String(TOP) });
@@ -102,7 +103,7 @@ test('/metrics needs the admin token unless METRICS_PUBLIC=1, and moves to the a
   await scrape(open.url, {});
   const sep = await spawnGateway({ ...env, ADMIN_ROUTES: 'separate', ADMIN_PORT: '0' });
   others.push(sep);
-  const adminUrl = `http://127.0.0.1:${/"msg":"admin listening".*?"port":(\d+)/.exec(sep.log())![1]}`;
+  const adminUrl = `http://127.0.0.1:${findLog(sep.log(), 'admin listening')!.port}`;
   assert.equal((await http('GET', `${sep.url}/metrics`, undefined, ADMIN)).status, 404);
   assert.equal((await http('GET', `${adminUrl}/metrics`)).status, 401);
   await scrape(adminUrl);

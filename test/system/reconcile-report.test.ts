@@ -1,8 +1,8 @@
 /**
  * The reconciler's report (issue 9, item 6) on the real Redis, MariaDB and sink: with several
  * templates wrong at once, each by its own amount, every one is named with its own count in a
- * pass's attention lines, in the sink's periodic log (every pass, never folded into "+N
- * similar"), and in `npm run reconcile`'s text and JSON; a template whose stock change is in
+ * pass's attention lines, in the sink's periodic log (every pass, never rate-limited into a
+ * skipped count), and in `npm run reconcile`'s text and JSON; a template whose stock change is in
  * flight says so by name.
  */
 import assert from 'node:assert/strict';
@@ -68,7 +68,7 @@ function assertNamesEach(lines: readonly string[], what: string): void {
   }
   assert.match(naming(lines, inFlight.id)[0] ?? '', /stock change in flight/, `${what}: the in-flight template by name:\n${lines.join('\n')}`);
   assert.deepEqual(naming(lines, fine.id), [], `${what}: the fine template is not named`);
-  assert.ok(!lines.some((l) => /similar/.test(l)), `${what}: nothing folded:\n${lines.join('\n')}`);
+  assert.ok(!lines.some((l) => /skipped/.test(l)), `${what}: nothing rate-limited:\n${lines.join('\n')}`);
 }
 
 test('one pass: every wrong template has its own missingInMysql and its own attention line', async () => {
@@ -88,8 +88,13 @@ test('one pass: every wrong template has its own missingInMysql and its own atte
 
 test("the sink's periodic job logs every wrong template by name with its count, every pass", async () => {
   const lines: string[] = [];
-  const job = new ReconcileJob(reconcileCtx(s.cfg, s.redis, s.mysql), 'report-test', createLog((l) => lines.push(l)));
-  const passes = () => lines.filter((l) => / reconcile: restarted=/.test(l)).length;
+  // Each line's message, and its skipped count should the log have held some back.
+  const log = createLog((l) => {
+    const r = JSON.parse(l) as { msg: string; skipped?: number };
+    lines.push(r.skipped === undefined ? r.msg : `${r.msg} (skipped ${r.skipped})`);
+  });
+  const job = new ReconcileJob(reconcileCtx(s.cfg, s.redis, s.mysql), 'report-test', log);
+  const passes = () => lines.filter((l) => /^reconcile: restarted=/.test(l)).length;
   job.start();
   try {
     await waitFor(async () => passes() >= 2, 20_000, 'two passes');
@@ -97,7 +102,7 @@ test("the sink's periodic job logs every wrong template by name with its count, 
     await job.stop();
   }
   // Each pass: its summary line and the lines logged after it.
-  const starts = lines.flatMap((l, i) => (/ reconcile: restarted=/.test(l) ? [i] : []));
+  const starts = lines.flatMap((l, i) => (/^reconcile: restarted=/.test(l) ? [i] : []));
   for (const [n, at] of starts.entries()) assertNamesEach(lines.slice(at, starts[n + 1]), `pass ${n + 1}`);
 });
 
