@@ -100,9 +100,11 @@ capacity:
 	@$(SERVICES) up
 	@export $(LOCAL_ENV); node --import tsx capacity/main.ts calibrate && node --import tsx capacity/main.ts plan --qps 120000 --calibrated
 
+# The JSON log lines made readable (pino-pretty); the files themselves stay JSON, for machines.
 logs:
 	@mkdir -p $(LOG_DIR)
-	tail -n 100 -F $(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log
+	tail -q -n 100 -F $(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log | node_modules/.bin/pino-pretty \
+		--ignore role,hostname --messageFormat '{role} {msg}' --translateTime 'SYS:HH:MM:ss.l'
 
 clean: stop
 	rm -rf .data
