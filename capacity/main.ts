@@ -7,6 +7,10 @@ import { CalibrationError, measuredSet, readCalibration } from './calibration-fi
 import { type ColumnPlan, figuresAt, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES } from './model.ts';
 import { type CalibrateOptions, parseCommand, type PlanOptions, usage, UsageError } from './options.ts';
 import { renderPlan } from './render.ts';
+import { initLog } from '../core/log.ts';
+
+// Lines of the libraries it runs (storage retries, the sink's writer) say they are the capacity tool's.
+initLog('capacity');
 
 /** Source designs, ours on the reference figures, and ours on this machine's if calibrated. */
 function plan(o: PlanOptions): void {

@@ -13,6 +13,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { cliProgram } from './command-line.ts';
 import { progressBar } from './progress.ts';
+import { initLog } from '../core/log.ts';
 
 // typed: program.error() then ends control flow for the compiler.
 const program: Command = cliProgram('grant', 'Grants a template to every user of a file (one id a line) and shows the job\'s progress.')
@@ -33,6 +34,7 @@ function fail(msg: string): never {
 }
 
 const cfg = loadConfig();
+initLog('grant', cfg.log.level);
 // The admin API: on the admin listener when the gateway serves it apart (ADMIN_ROUTES=separate).
 const base = args.url ?? (cfg.admin.routes === 'separate' ? `http://${cfg.admin.host}:${cfg.admin.port}` : `http://127.0.0.1:${cfg.http.port}`);
 const auth = { authorization: `Bearer ${cfg.adminToken}` };

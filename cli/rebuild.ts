@@ -13,6 +13,7 @@ import { isId } from '../core/ids.ts';
 import { allTemplateIds, rebuildDeps, type RebuildReport, rebuildTemplate, withRebuildLock } from '../templates/rebuild/rebuild.ts';
 import { cliProgram } from './command-line.ts';
 import { progressBar } from './progress.ts';
+import { initLog, log } from '../core/log.ts';
 // A running sink passes a drain point within its batch wait (100 ms by default); 30 s also
 // covers a sink restarting, and bounds how long the template answers 503.
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -59,6 +60,7 @@ function reportLine(r: RebuildReport): string {
 
 async function run(args: Args): Promise<boolean> {
   const cfg = loadConfig();
+  initLog('rebuild', cfg.log.level);
   const ks = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   // An admin tool waits longer on Redis than a claim does (renames of large hashes, HSET chunks).
   const redis: RedisClient = createRedis({ ...cfg.redis, commandTimeoutMs: cfg.sink.redisTimeoutMs }, { offlineQueue: true, name: 'rebuild' });
@@ -105,6 +107,7 @@ try {
   program.error(err instanceof Error ? err.message : String(err));
 }
 run(args).then((ok) => process.exit(ok ? 0 : 1), (err: unknown) => {
-  console.error(`rebuild failed: ${err instanceof Error ? err.message : String(err)}`);
+  // Unexpected (storage away, a bug): logged whole, with its stack; the report lines above stay for people.
+  log('fatal', 'rebuild failed', { err });
   process.exit(1);
 });

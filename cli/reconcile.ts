@@ -12,6 +12,7 @@ import { reconcileCtx } from '../reconcile/context.ts';
 import { Lease } from '../reconcile/lease.ts';
 import { reconcileOnce } from '../reconcile/reconcile.ts';
 import { attention, notes, summary } from '../reconcile/report-lines.ts';
+import { initLog } from '../core/log.ts';
 
 const args = cliProgram('reconcile', 'One reconciliation pass now, under the sink\'s lease: what it found and repaired.')
   .option('--json', 'print the report as JSON', false)
@@ -19,6 +20,7 @@ const args = cliProgram('reconcile', 'One reconciliation pass now, under the sin
   .opts<{ json: boolean }>();
 
 const cfg = loadConfig();
+initLog('reconcile', cfg.log.level);
 const redis = createRedis({ ...cfg.redis, commandTimeoutMs: cfg.sink.redisTimeoutMs }, { offlineQueue: true, name: 'reconcile' });
 redis.on('error', () => undefined);
 const mysql = openMysql(cfg.mysql);

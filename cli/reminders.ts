@@ -10,6 +10,7 @@ import { loadConfig } from '../config/index.ts';
 import { ApiError } from '../core/errors.ts';
 import { openMysql } from '../core/mysql.ts';
 import { cliProgram, intArg } from './command-line.ts';
+import { initLog, log } from '../core/log.ts';
 
 const program = cliProgram('reminders', 'Every coupon still unused that expires on a UTC day, one JSON object a line.')
   .requiredOption('--day <YYYY-MM-DD>', 'the UTC day the coupons expire on')
@@ -18,6 +19,7 @@ const program = cliProgram('reminders', 'Every coupon still unused that expires 
 const { day, limit } = program.opts<{ day: string; limit: number }>();
 
 const cfg = loadConfig();
+initLog('reminders', cfg.log.level);
 const mysql = openMysql(cfg.mysql);
 const store = new ReminderStore(mysql, cfg.mysql);
 // One `now` for the whole walk: a coupon is judged the same way whichever page it falls on.
@@ -36,7 +38,7 @@ try {
     console.error(`reminders: ${err.message}\n\n${program.helpInformation()}`);
     code = 2;
   } else {
-    console.error('reminders: reading MySQL failed:', err);
+    log('error', 'reading MySQL failed', { err });
     code = 1;
   }
 } finally {

@@ -19,6 +19,10 @@ import { collectFacts, type PhaseResult, runPhase } from './phase.ts';
 import { type DrillRow, renderReport, renderTable, writeReport } from './report.ts';
 import { Services } from './services.ts';
 import { verify } from './verify.ts';
+import { initLog } from '../core/log.ts';
+
+// Lines of the libraries it runs say they are the drill's; its gateways and sinks log to their own files.
+initLog('drill');
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATA = `${ROOT}.data/drill`;

@@ -22,6 +22,10 @@ import { claimRequest, decodeClaimAnswer, userAuth } from './requests.ts';
 import type { RunContext } from './run-context.ts';
 import { SCENARIO } from './scenarios.ts';
 import { verify } from './verify.ts';
+import { initLog } from '../core/log.ts';
+
+// Lines of the libraries it runs (storage retries) say they are the load test's; its report is its own output.
+initLog('loadtest');
 
 const PROGRESS_EVERY_MS = 3_000;
 

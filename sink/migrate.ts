@@ -9,6 +9,7 @@ import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { looseColumns } from '../core/collation.ts';
 import { ensureSchema } from '../core/schema.ts';
 import { mainDbName, shardDbName } from '../core/shards.ts';
+import { initLog, log } from '../core/log.ts';
 
 /** Tables that exist in this prefix's databases, counted on every server. */
 async function countTables(pools: MysqlPools, m: Config['mysql']): Promise<number> {
@@ -24,6 +25,7 @@ async function countTables(pools: MysqlPools, m: Config['mysql']): Promise<numbe
 /** Ensures the schema of the configured prefix and prints what it created. */
 async function migrate(): Promise<void> {
   const cfg = loadConfig();
+  initLog('migrate', cfg.log.level);
   const m = cfg.mysql;
   const pools = openMysql(m);
   try {
@@ -40,6 +42,6 @@ async function migrate(): Promise<void> {
 }
 
 migrate().catch((err: unknown) => {
-  console.error(`migrate failed: ${err instanceof Error ? err.message : String(err)}`);
+  log('fatal', 'migrate failed', { err });
   process.exit(1);
 });
