@@ -1,7 +1,7 @@
 /**
  * A reconciliation pass as text, for the sink's log and `npm run reconcile`. Every template with
  * something to say gets its own line naming it, with its numbers, on every pass: a line never
- * stands for other templates ("+N similar"), because each one may be wrong in its own way and
+ * stands for other templates (as a skipped count), because each one may be wrong in its own way and
  * needs its own look. A caller that must bound its lines caps them, and the last line still
  * names every template left out.
  */

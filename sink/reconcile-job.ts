@@ -60,7 +60,7 @@ export class ReconcileJob {
       this.findings = attention(r).length;
       this.overIssued = r.counts.filter((f) => f.mysqlIssued > f.total).length;
       this.log.info(summary(r));
-      // Not rate-limited: a throttle would fold other templates' lines into "+N similar".
+      // Not rate-limited: a rate limit would fold other templates' lines into a skipped count.
       for (const line of attention(r, LOG_TEMPLATE_LINES)) this.log.alert(`reconcile: needs attention: ${line}`);
       for (const line of notes(r, LOG_TEMPLATE_LINES)) this.log.info(`reconcile: ${line}`);
     } catch (err) {
