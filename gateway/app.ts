@@ -45,6 +45,7 @@ import { CheckoutRulesSource } from './checkout/rules.ts';
 import { quoteHandler } from './routes/checkout-quote.ts';
 import { LatencyBuckets, NoLatency } from './stats/latency.ts';
 import { gatewayMetrics } from './metrics/gateway-metrics.ts';
+import { workerScrape } from './metrics/worker-scrape.ts';
 import { countCalls } from './metrics/checkout-calls.ts';
 import { metricsHandler } from './routes/metrics.ts';
 import { cancelHandler, confirmHandler, lockHandler, refundHandler, type TccRouteDeps } from './routes/checkout-tcc.ts';
@@ -181,7 +182,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
   if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
   // Beside the admin routes, behind their token unless METRICS_PUBLIC=1.
-  const scrape = metrics && r({ address: true, authorize: cfg.metrics.public ? undefined : admin.auth }, metricsHandler(metrics.registry));
+  // A worker of several answers for all of them (metrics/worker-scrape.ts).
+  const text = metrics && (worker !== undefined && process.send ? workerScrape(metrics.registry) : () => metrics.registry.metrics());
+  const scrape = metrics && text
+    && r({ address: true, authorize: cfg.metrics.public ? undefined : admin.auth }, metricsHandler(text, metrics.registry.contentType));
   if (scrape && adminCfg.routes !== 'separate') app.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
   app.any('/*', r({}, notFound));
   const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
