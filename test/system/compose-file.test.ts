@@ -19,6 +19,7 @@ import { http } from '../support/http.ts';
 import { spawnGateway } from '../support/processes.ts';
 import { spawnMetricsSink } from '../support/prometheus.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
+import { openMysql, type MysqlPools } from '../../core/mysql.ts';
 import { openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -38,6 +39,17 @@ const ofRole = (r: string) => apps.filter((s) => role(s) === r);
 const redisServices = [...services.values()].filter((s) => s.image?.startsWith('redis:') && s.command?.[0] === 'redis-server');
 const portOf = (name: string) => storagePort(services.get(name) ?? assert.fail(`no service ${name}`));
 const hostPort = (hp: string) => /^(.+):(\d+)$/.exec(hp) ?? assert.fail(`not host:port: ${hp}`);
+/** The variables of `env` that loadConfig never reads: misspelt or gone, they would be ignored. */
+function unread(env: Record<string, string>): string[] {
+  const seen = new Set<string | symbol>();
+  loadConfig(new Proxy(env, { get: (t, k) => (seen.add(k), Reflect.get(t, k)) }));
+  return Object.keys(env).filter((k) => !seen.has(k));
+}
+/** The init script's GRANT: [, privileges, database pattern, user]. */
+function appGrant(): RegExpExecArray {
+  const mount = services.get('mariadb')!.volumes?.find((v) => v.includes(':/docker-entrypoint-initdb.d/'))?.split(':')[0] ?? assert.fail('no init script');
+  return /GRANT (.+?)\s+ON `([^`]+)`\.\* TO '([^']+)'@'%'/s.exec(read(mount)) ?? assert.fail('no GRANT');
+}
 /** The storage a process uses: two processes with the same key are one deployment. */
 const storageOf = (cfg: Config) => `${cfg.redis.clusterNodes.join(',') || cfg.redis.url} ${cfg.mysql.url} ${cfg.mysql.dbPrefix}`;
 
@@ -47,6 +59,7 @@ test('the app services pass the config schema and the start-up checks, with only
     for (const s of apps) {
       const cfg = loadConfig(serviceEnv(s, vars));
       assert.equal(cfg.appEnv, 'production', s.name);
+      assert.deepEqual(unread(serviceEnv(s, vars)), [], `${s.name}: variables no setting reads (a typo?)`);
       assert.equal(s.build, '.', `${s.name} builds the app image`);
       assert.equal(s.image, 'coupon-gateway:local', s.name);
       if (role(s) !== 'gateway') continue;
@@ -106,8 +119,7 @@ test('Redis runs with AOF every second and noeviction; MariaDB as scripts/lib/ma
 test('the app user may create its databases and routines, and nothing else is assumed', () => {
   const db = services.get('mariadb')!;
   const dbEnv = serviceEnv(db, REQUIRED);
-  const mount = db.volumes?.find((v) => v.includes(':/docker-entrypoint-initdb.d/'))?.split(':')[0] ?? assert.fail('no init script');
-  const grant = /GRANT (.+?)\s+ON `([^`]+)`\.\* TO '([^']+)'@'%'/s.exec(read(mount)) ?? assert.fail('no GRANT');
+  const grant = appGrant();
   const privileges = grant[1]!.split(',').map((p) => p.trim());
   for (const p of ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'ALTER', 'CREATE ROUTINE', 'EXECUTE']) assert.ok(privileges.includes(p), p);
   const like = new RegExp(`^${grant[2]!.replace(/\\_/g, '_').replace(/%/g, '.*')}$`);
@@ -205,15 +217,31 @@ test('the Dockerfile: Node 20, npm ci, a non-root user, and every folder the ent
 });
 
 // The processes themselves, with the compose environments: start-up checks, listeners, routes.
+// They connect as a MariaDB user of this test holding exactly the init script's privileges (on
+// this test's databases), so the migration shows they suffice.
 const env = testEnv();
-let s: Storage;
-before(async () => { s = await openStorage(testConfig(env)); });
-after(async () => { await s?.close(); });
+const root = testConfig(env);
+const appUser = { name: `${env.DB_PREFIX}_app`, password: REQUIRED.MARIADB_PASSWORD };
+let admin: MysqlPools;
+let s: Storage | undefined;
+before(async () => {
+  admin = openMysql(root.mysql);
+  await admin.main.query("CREATE USER ?@'%' IDENTIFIED BY ?", [appUser.name, appUser.password]);
+  await admin.main.query(`GRANT ${appGrant()[1]} ON \`${root.mysql.dbPrefix}\\_%\`.* TO ?@'%'`, [appUser.name]);
+});
+after(async () => {
+  await s?.close();
+  await admin.main.query("DROP USER IF EXISTS ?@'%'", [appUser.name]);
+  await admin.close();
+});
 
-/** A compose service's environment with this test's storage and free ports. */
+/** A compose service's environment with this test's storage, MariaDB user and free ports. */
 function localEnv(svc: Service): Record<string, string> {
+  const mysqlUrl = new URL(root.mysql.url);
+  mysqlUrl.username = appUser.name;
+  mysqlUrl.password = appUser.password;
   return {
-    ...serviceEnv(svc, REQUIRED), REDIS_URL: s.cfg.redis.url, MYSQL_URL: s.cfg.mysql.url,
+    ...serviceEnv(svc, REQUIRED), REDIS_URL: root.redis.url, MYSQL_URL: mysqlUrl.href,
     KEY_PREFIX: env.KEY_PREFIX!, DB_PREFIX: env.DB_PREFIX!, HOST: '127.0.0.1', PORT: '0', ADMIN_HOST: '127.0.0.1', ADMIN_PORT: '0',
     SINK_METRICS_HOST: '127.0.0.1', SINK_METRICS_PORT: '0', SHUTDOWN_READY_DELAY_MS: '0',
   };
@@ -225,6 +253,12 @@ test('the migration, the sink and the gateway start with the compose environment
     cwd: ROOT, env: { ...process.env, ...localEnv(migrate!) }, encoding: 'utf8', timeout: 30_000,
   });
   assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /created \d+ table/);
+  const [routines] = await admin.main.query('SELECT COUNT(*) AS n FROM information_schema.routines WHERE routine_schema LIKE ? AND definer LIKE ?',
+    [`${root.mysql.dbPrefix}\\_%`, `${appUser.name}@%`]);
+  assert.ok((routines as { n: number }[])[0]!.n > 0, 'the app user created the checkout routines');
+  // Root's connection to the same databases: the prefix's keys and tables are deleted after.
+  s = await openStorage(root);
 
   const sinkSvc = ofRole('sink')[0]!;
   const { sink, url } = await spawnMetricsSink(localEnv(sinkSvc));
