@@ -9,7 +9,8 @@
   const POLL_MS = 1000;
   // One sample a second for 5 minutes.
   const HISTORY = 300;
-  const CHART = { width: 600, height: 160, bottom: 150, top: 16 };
+  // The SVG's viewBox units: the line runs from `top` (the largest sample) to the axis at `bottom`.
+  const CHART = { width: 1000, bottom: 190, top: 20 };
 
   const $ = (id) => document.getElementById(id);
 
