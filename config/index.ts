@@ -118,7 +118,7 @@ export function loadConfig(env: Env = process.env) {
     workers: {
       // gateway processes sharing PORT (gateway/workers.ts), each with 1/N of the admission
       // rates. 1 (make run, tests) is one process and no supervisor; production runs about one
-      // per core left over after Redis and the sink (README).
+      // per core left over after Redis and the sink (docs/claim-path.md, "Gateway workers").
       count: workers,
       // set by the supervisor on each worker it starts (0..count-1), never by hand; unset in the
       // supervisor and in a lone gateway.
