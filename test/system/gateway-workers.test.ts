@@ -175,7 +175,7 @@ test('each worker admits 1/N of the configured rate; a separate admin listener i
     // 1 token/s per worker refills meanwhile. Without the split it would be 20.
     assert.ok(issued >= 10 && issued <= 12, `${issued} claims admitted`);
     // One scrape of worker 0's admin listener answers for both workers (gateway/metrics/worker-scrape.ts).
-    const scraped = await http('GET', `http://127.0.0.1:${admin[1]}/metrics`, undefined, ADMIN);
+    const scraped = await http('GET', `http://127.0.0.1:${admin.port}/metrics`, undefined, ADMIN);
     assert.equal(scraped.status, 200);
     const samples = parseSamples(scraped.raw.toString());
     const of = (worker: string, outcome: string) => sum(samples, 'coupon_claims_total', { worker, outcome });
