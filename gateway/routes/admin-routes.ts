@@ -44,9 +44,11 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
   // A text/plain user list streams (up to 10M lines); a JSON one is a body like any other.
   const upload = { ...idBody, streamBody: { ...d.grants.upload, when: isTextList } };
   // The console's page and files need no token (console.ts says why); its data comes from the routes below.
-  for (const [path, h] of consoleRoutes()) app.get(path, r({}, h)).any(path, other);
+  // Page loads and the console's once-a-second poll log at debug: an open console would
+  // otherwise fill the info log with a line a second.
+  for (const [path, h] of consoleRoutes()) app.get(path, r({ access: 'debug' }, h)).any(path, other);
   return app
-    .get('/v1/admin/overview', r(get, overviewHandler(admin, d.redis, d.ks)))
+    .get('/v1/admin/overview', r({ ...get, access: 'debug' }, overviewHandler(admin, d.redis, d.ks)))
     .any('/v1/admin/overview', other)
     .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))
     .get('/v1/admin/templates', r(get, listTemplatesHandler(admin)))
