@@ -24,7 +24,8 @@ export const claimBodySchema = z.strictObject({
 /** The body of POST /v1/claim/batch. */
 export const claimBatchBodySchema = z.strictObject({
   userId: idSchema,
-  templateIds: z.array(idSchema).min(1).max(20).openapi({ description: 'distinct (ids are case-sensitive)', uniqueItems: true }),
+  templateIds: z.array(idSchema).min(1).max(20).refine((ids) => new Set(ids).size === ids.length, 'each template at most once')
+    .openapi({ description: 'distinct (ids are case-sensitive)', uniqueItems: true }),
   requestId: claimBodySchema.shape.requestId,
 }).openapi('ClaimBatchRequest');
 
