@@ -88,6 +88,22 @@ test('every documented example gets a documented status and a conforming answer'
   }
 });
 
+test('refusals are documented too: a body that is not JSON, a missing admin token', async () => {
+  const validator = new AnswerValidator(doc);
+  for (const o of operations(doc)) {
+    const { url, body, headers } = exampleRequest(o, {});
+    const tries: [string, Record<string, string>, unknown][] = [];
+    if (body !== undefined) tries.push(['not JSON', headers, '{"oops"']);
+    if (headers.authorization) tries.push(['no token', { ...headers, authorization: '' }, body]);
+    for (const [what, h, b] of tries) {
+      const r = await http(o.method, url, b, h);
+      assert.ok(r.status >= 400, `${o.key} (${what}): ${r.status}`);
+      assert.ok(o.op.responses[String(r.status)], `${o.key} (${what}): status ${r.status} is not documented (${r.raw.toString().slice(0, 200)})`);
+      assert.equal(validator.errors(o, r.status, 'application/json', r.json), null, `${o.key} (${what}) ${r.status}`);
+    }
+  }
+});
+
 /** The example request of `o`: path and query parameters, the body of its first example, its caller's token. */
 function exampleRequest(o: Operation, found: Record<string, string>): { url: string; body?: unknown; headers: Record<string, string> } {
   let path = o.path;
