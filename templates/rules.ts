@@ -1,6 +1,7 @@
 /**
- * Template rules: a creation request and a live change (PATCH) are validated field by field and
- * then as a whole; every refusal is a 400 that names the field and says why.
+ * Template rules: a creation request and a live change (PATCH) are validated field by field by
+ * their zod schemas (which also describe them in the OpenAPI document), then as a whole here;
+ * every refusal is a 400 that names the field and says why.
  */
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../core/errors.ts';
@@ -38,7 +39,7 @@ export function templateCreateSchema(d: Pick<RuleDefaults, 'audienceMax'>) {
     scope: scopeField.optional(),
     stackable: boolField,
     audience: audienceField(d.audienceMax),
-  }, { error: 'must be a JSON object' }).openapi('TemplateCreate', {
+  }).openapi('TemplateCreate', {
     example: { id: 'rain-2026', name: '20:00 rain', type: 'direct', value: 500, totalStock: 1000 },
   });
 }
