@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type Gateway, startGateway } from '../../gateway/app.ts';
+import type { RouteEntry } from '../../gateway/route-table.ts';
 import { createLog } from '../../sink/log.ts';
 import { type Sink, startSink } from '../../sink/sink.ts';
-import { drained, openStorage, type Storage, testConfig } from '../../tools/harness/storage.ts';
+import { loadConfigWith } from '../../config/index.ts';
+import { drained, openStorage, type Storage, testEnv } from '../../tools/harness/storage.ts';
 import { ADMIN, http } from '../support/http.ts';
 import { AnswerValidator, type Json, type Operation, operations, shapeOf, structureProblems } from '../support/openapi.ts';
 
@@ -18,9 +20,10 @@ let sink: Sink;
 let gw: Gateway;
 let base: string;
 let doc: Json;
+const env = testEnv({ HOST: '127.0.0.1', PORT: '0' });
 
 before(async () => {
-  s = await openStorage(testConfig({ HOST: '127.0.0.1', PORT: '0' }));
+  s = await openStorage(loadConfigWith(env));
   sink = await startSink(s.cfg, { log: createLog(() => undefined) });
   gw = await startGateway(s.cfg);
   base = `http://127.0.0.1:${gw.port}`;
@@ -41,15 +44,31 @@ test('the document is OpenAPI 3.1 and every $ref resolves', () => {
 });
 
 test('the document describes exactly the routes the gateway registered', () => {
-  const served = new Set(gw.routes.filter((r) => r.method !== 'any').map((r) => `${r.method.toUpperCase()} ${shapeOf(r.pattern)}`));
+  sameRoutes(gw.routes);
+});
+
+test('ADMIN_ROUTES=separate: both listeners together serve what is documented, and both serve the document', async () => {
+  const g = await startGateway(loadConfigWith({ ...env, ADMIN_ROUTES: 'separate', ADMIN_PORT: '0' }));
+  try {
+    sameRoutes(g.routes);
+    assert.ok(!g.routes.some((r) => r.listener === 'public' && /^\/(v1\/admin|metrics)/.test(r.pattern)), 'admin routes on the public listener');
+    for (const port of [g.port, g.adminPort]) assert.deepEqual((await http('GET', `http://127.0.0.1:${port}/openapi.json`)).json, doc);
+  } finally {
+    await g.stop();
+  }
+});
+
+/** Asserts that `routes` are exactly the document's operations, and their fallbacks of its paths only. */
+function sameRoutes(routes: readonly RouteEntry[]): void {
+  const served = new Set(routes.filter((r) => r.method !== 'any').map((r) => `${r.method.toUpperCase()} ${shapeOf(r.pattern)}`));
   const documented = new Set(operations(doc).map((o) => `${o.method} ${shapeOf(o.path)}`));
   assert.deepEqual([...served].filter((k) => !documented.has(k)), [], 'served but not documented');
   assert.deepEqual([...documented].filter((k) => !served.has(k)), [], 'documented but not served');
   // The fallbacks (`any`: 405 on a known path, 404 elsewhere) are of documented paths only.
   const paths = new Set(operations(doc).map((o) => shapeOf(o.path)));
-  const stray = gw.routes.filter((r) => r.method === 'any' && r.pattern !== '/*' && !paths.has(shapeOf(r.pattern)));
+  const stray = routes.filter((r) => r.method === 'any' && r.pattern !== '/*' && !paths.has(shapeOf(r.pattern)));
   assert.deepEqual(stray, []);
-});
+}
 
 // An operator's order: the examples build on each other (rain-2026 is created first, paused last).
 const ORDER = [
