@@ -44,7 +44,8 @@ export function parseBody<S extends z.ZodObject>(schema: S, body: unknown,
   if (!isMap(body)) throw notAMap(Object.keys(schema.shape), false);
   const r = schema.safeParse(body);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  // An unknown field first: a misspelt one (totalStok) explains the missing one (totalStock: is required).
+  const issue = r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const k = issue.keys[0]!;
     throw new ApiError('bad_request', `${fieldPath([...issue.path, k])}: ${issue.path.length === 0 ? unknown(k) : 'unknown field'}`);
