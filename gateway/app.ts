@@ -160,6 +160,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const cartBody = { bodyCap: cfg.http.maxCartBody };
   const orderCall = { params: 1, bodyCap: cfg.http.maxClaimBody, address: true };
   const routes: RouteEntry[] = [];
+  // Built once here; no token on any listener: it describes routes, reveals no data (routes/openapi.ts).
   const openApi = r({}, openApiHandler(openApiDocument(admin.rules)));
   const app: TemplatedApp = recording(uws.App(), routes, 'public')
     .post('/v1/claim', r({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))

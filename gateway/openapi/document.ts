@@ -23,7 +23,7 @@ export function openApiDocument(rules: RuleDefaults): Record<string, unknown> {
       description: 'Errors answer `{ error, message? }` with a stable code. Any path not listed answers 404 not_found, '
         + 'a listed path with another method 405 method_not_allowed, and any route 500 internal on a bug. '
         + 'With ADMIN_ROUTES=separate, /v1/admin/* and /metrics are served by the admin listener (which serves /healthz and '
-        + '/openapi.json too) and the public one answers them 404.',
+        + '/openapi.json too) and the public one answers them 404; with ADMIN_ROUTES=off nobody serves them.',
     },
     tags: [{ name: 'claims' }, { name: 'coupons' }, { name: 'checkout' }, { name: 'admin' }, { name: 'operations' }],
   });
