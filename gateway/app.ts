@@ -49,6 +49,9 @@ import { gatewayMetrics } from './metrics/gateway-metrics.ts';
 import { workerScrape } from './metrics/worker-scrape.ts';
 import { countCalls } from './metrics/checkout-calls.ts';
 import { metricsHandler } from './routes/metrics.ts';
+import { openApiHandler } from './routes/openapi.ts';
+import { openApiDocument } from './openapi/document.ts';
+import { recording, type RouteEntry } from './route-table.ts';
 import { cancelHandler, confirmHandler, lockHandler, refundHandler, type TccRouteDeps } from './routes/checkout-tcc.ts';
 
 export interface Gateway {
@@ -56,6 +59,8 @@ export interface Gateway {
   /** Port of the separate admin listener (ADMIN_ROUTES=separate), else undefined. */
   readonly adminPort: number | undefined;
   readonly redis: RedisClient;
+  /** Every route registered, as registered (the OpenAPI test checks the document against it). */
+  readonly routes: readonly RouteEntry[];
   /** Turns not ready (for SHUTDOWN_READY_DELAY_MS), stops accepting, waits for in-flight requests (up to the grace period), closes storage. */
   stop(): Promise<void>;
 }
@@ -161,7 +166,10 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const adminRoutes = { admin, stock, codes, grants, coupons, reminders, redis, ks, maxBody: cfg.http.maxAdminBody, r: adminRoute, methodNotAllowed };
   const cartBody = { bodyCap: cfg.http.maxCartBody };
   const orderCall = { params: 1, bodyCap: cfg.http.maxClaimBody, address: true };
-  const app: TemplatedApp = uws.App()
+  const routes: RouteEntry[] = [];
+  // Built once here; no token on any listener: it describes routes, reveals no data (routes/openapi.ts).
+  const openApi = r({}, openApiHandler(openApiDocument(admin.rules)));
+  const app: TemplatedApp = recording(uws.App(), routes, 'public')
     .post('/v1/claim', claimRoute({ bodyCap: cfg.http.maxClaimBody }, claimHandler(claims, cfg.userTokenSecrets)))
     .any('/v1/claim', r({}, methodNotAllowed))
     // 20 ids of 64 characters are ~1.5 KB: at least 2 KB, whatever MAX_BODY_BYTES says.
@@ -182,7 +190,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .any('/v1/coupons/:couponId/cancel', r({}, methodNotAllowed))
     .any('/v1/coupons/:couponId/refund', r({}, methodNotAllowed))
     .get('/healthz', r({}, healthHandler))
-    .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
+    .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)))
+    .get('/openapi.json', openApi)
+    .any('/openapi.json', r({}, methodNotAllowed));
   if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
   // Beside the admin routes, behind their token unless METRICS_PUBLIC=1.
   // A worker of several answers for all of them (metrics/worker-scrape.ts).
@@ -193,7 +203,8 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   app.any('/*', r({}, notFound));
   const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
   if (adminCfg.routes === 'separate') {
-    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler));
+    const adminApp = mountAdminRoutes(recording(uws.App(), routes, 'admin'), adminRoutes).get('/healthz', r({}, healthHandler))
+      .get('/openapi.json', openApi).any('/openapi.json', r({}, methodNotAllowed));
     if (scrape) adminApp.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
     adminApp.any('/*', r({}, notFound));
     sockets.push(await listen(adminApp, adminCfg.host, adminCfg.port));
@@ -204,6 +215,7 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     port: portOf(sockets[0]!),
     adminPort: sockets[1] && portOf(sockets[1]),
     redis,
+    routes,
     stop: async () => {
       draining = true;
       // /readyz says 503 from here while everything is still served (SHUTDOWN_READY_DELAY_MS).

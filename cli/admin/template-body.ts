@@ -1,11 +1,15 @@
 /**
  * The body of POST /v1/admin/templates from `templates create` flags, or from a JSON file with
- * flags on top. The CLI checks only the shapes of values: the API owns the rules and names the
- * field it refuses.
+ * flags on top. The CLI checks the fields with the API's own schema (templates/rules.ts), so a
+ * misspelt field or a bad value is refused before any request; the API owns the rules between
+ * fields (and the audience size of its config) and names the field it refuses.
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { intArg } from '../command-line.ts';
+import { ApiError } from '../../core/errors.ts';
+import { parseBody } from '../../core/zod.ts';
+import { templateCreateSchema } from '../../templates/rules.ts';
 
 type Kind = 'int' | 'text' | 'list' | 'flag';
 
@@ -63,8 +67,17 @@ export function templateBody(opts: Record<string, unknown>): Record<string, unkn
     else body[top] = { ...(body[top] as object | undefined), [sub]: v };
   }
   if (!given) throw new InvalidArgumentError('give the template as flags (--name, --type, --value, --total-stock, ...) or --file');
+  try {
+    parseBody(FIELD_SCHEMA, body);
+  } catch (err) {
+    if (err instanceof ApiError) throw new InvalidArgumentError(err.message);
+    throw err;
+  }
   return body;
 }
+
+// The audience size is the API's setting (TEMPLATE_AUDIENCE_MAX): it checks that one itself.
+const FIELD_SCHEMA = templateCreateSchema({ audienceMax: Number.MAX_SAFE_INTEGER });
 
 function readJson(file: string): Record<string, unknown> {
   let raw: string;

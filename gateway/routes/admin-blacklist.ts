@@ -3,11 +3,9 @@ import { decodeBody, formatOf } from '../http/codec.ts';
 import { orUnavailable } from '../../core/errors.ts';
 import type { Credentials, Handler } from '../http/route.ts';
 import type { BlacklistStore } from '../../templates/blacklist.ts';
-import { idList, object } from '../../templates/rule-fields.ts';
-
-/** Most ids per part of the list: it is read by every checkout. */
-const MAX_IDS = 10_000;
-const FIELDS = new Set(['categories', 'products']);
+import { parseBody } from '../../core/zod.ts';
+import { blacklistSchema } from '../../templates/admin-bodies.ts';
+import { distinct } from '../../templates/rule-fields.ts';
 
 export interface BlacklistDeps {
   readonly blacklist: BlacklistStore;
@@ -26,11 +24,8 @@ export function getBlacklistHandler(d: BlacklistDeps): Handler {
 export function putBlacklistHandler(d: BlacklistDeps): Handler {
   return async (req) => {
     d.auth(req);
-    const o = object(decodeBody(req.body, formatOf(req.contentType, false)), FIELDS);
-    const list = {
-      categories: o.categories === undefined ? [] : idList(o.categories, 'categories', MAX_IDS).sort(),
-      products: o.products === undefined ? [] : idList(o.products, 'products', MAX_IDS).sort(),
-    };
+    const o = parseBody(blacklistSchema, decodeBody(req.body, formatOf(req.contentType, false)));
+    const list = { categories: distinct(o.categories ?? []).sort(), products: distinct(o.products ?? []).sort() };
     await orUnavailable('mysql', () => d.blacklist.replace(list));
     return { status: 200, body: list };
   };

@@ -7,9 +7,11 @@ import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import { type BatchStore, newBatchId } from '../../redemption/batches.ts';
 import { SHOWN_LENGTH } from '../../redemption/code-format.ts';
-import { BATCH_COUNT_MAX, type CodeSigner } from '../../redemption/code-mac.ts';
+import type { CodeSigner } from '../../redemption/code-mac.ts';
 import { isRedPacket } from '../../templates/model.ts';
-import { bad, int, object } from '../../templates/rule-fields.ts';
+import { bad } from '../../templates/rule-fields.ts';
+import { parseBody } from '../../core/zod.ts';
+import { codeBatchSchema } from '../../redemption/batch-request.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
 import type { Handler } from '../http/route.ts';
 import { type AdminDeps, loadTemplate, templateIdParam } from './admin.ts';
@@ -19,23 +21,12 @@ export interface CodeDeps {
   readonly signer: CodeSigner;
 }
 
-const FIELDS = new Set(['count', 'batchId']);
-
-/** The body `{ count, batchId? }`, validated. */
-export function parseBatchRequest(body: unknown): { count: number; batchId: string | undefined } {
-  const o = object(body, FIELDS);
-  const count = int(o, 'count', 1, BATCH_COUNT_MAX);
-  if (count === undefined) bad('count', `is required: the number of codes, 1-${BATCH_COUNT_MAX}`);
-  if (o.batchId !== undefined && !isId(o.batchId)) bad('batchId', 'must be 1-64 characters of [A-Za-z0-9_.:-]');
-  return { count, batchId: o.batchId as string | undefined };
-}
-
 /** POST /v1/admin/templates/:id/codes: 201 { batchId, count }, the same again for the same batchId, template and count. */
 export function createCodesHandler(d: AdminDeps, c: CodeDeps): Handler {
   return async (req) => {
     d.auth(req);
     const id = templateIdParam(req);
-    const { count, batchId } = parseBatchRequest(decodeBody(req.body, formatOf(req.contentType, false)));
+    const { count, batchId } = parseBody(codeBatchSchema, decodeBody(req.body, formatOf(req.contentType, false)));
     // code-take draws no amount: a red packet's codes would issue packets outside its budget.
     if (isRedPacket(await loadTemplate(d, id))) bad('id', 'redemption codes are not available for red_packet templates');
     const { batch } = await orUnavailable('mysql', () => c.batches.create(batchId ?? newBatchId(), id, count, Date.now()));

@@ -7,9 +7,11 @@
 import { logThrottled } from '../../core/log.ts';
 import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
-import { GRANT_JSON_MAX, GRANT_RATE_MAX, grantJson, newGrantId, templateHold } from '../../issuance/grant-model.ts';
+import { GRANT_RATE_MAX, grantJson, newGrantId, templateHold } from '../../issuance/grant-model.ts';
 import type { GrantChange, GrantStore } from '../../issuance/grant-store.ts';
-import { bad, idList, int, object } from '../../templates/rule-fields.ts';
+import { bad, distinct } from '../../templates/rule-fields.ts';
+import { parseBody } from '../../core/zod.ts';
+import { grantChangeSchema, grantUsersSchema } from '../../issuance/grant-bodies.ts';
 import { BodyAborted } from '../http/body.ts';
 import type { StreamLimits } from '../http/body-stream.ts';
 import { decodeBody, formatOf } from '../http/codec.ts';
@@ -31,7 +33,6 @@ export function isTextList(contentType: string): boolean {
   return /^\s*text\/plain\s*(;|$)/i.test(contentType);
 }
 
-const POST_FIELDS = new Set(['userIds', 'ratePerSecond']);
 const POST_QUERY = new Set(['ratePerSecond']);
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
 
@@ -55,10 +56,9 @@ async function upload(d: GrantDeps, req: Incoming, grantId: string): Promise<{ t
     const rate = queryRate(req.query);
     return { total: await storeLines(d.grants, grantId, req.bodyStream), rate };
   }
-  const o = object(decodeBody(req.body, formatOf(req.contentType, false)), POST_FIELDS);
-  if (o.userIds === undefined) bad('userIds', `is required: an array of 1-${GRANT_JSON_MAX} user ids (or send text/plain, one id a line)`);
-  const ids = idList(o.userIds, 'userIds', GRANT_JSON_MAX);
-  const bodyRate = int(o, 'ratePerSecond', 1, GRANT_RATE_MAX);
+  const o = parseBody(grantUsersSchema, decodeBody(req.body, formatOf(req.contentType, false)));
+  const ids = distinct(o.userIds);
+  const bodyRate = o.ratePerSecond ?? undefined;
   const rate = queryRate(req.query);
   if (bodyRate !== undefined && rate !== undefined) bad('ratePerSecond', 'give it in the body or the query, not both');
   return { total: await storeIds(d.grants, grantId, ids), rate: bodyRate ?? rate };
@@ -113,17 +113,12 @@ export function getGrantHandler(a: AdminDeps, d: GrantDeps): Handler {
   };
 }
 
-const PATCH_FIELDS = new Set(['state', 'ratePerSecond']);
-const PATCH_STATES = ['running', 'paused', 'cancelled'] as const;
-
 /** The body of a PATCH, validated. */
 export function parseGrantChange(body: unknown): GrantChange {
-  const o = object(body, PATCH_FIELDS);
-  const state = o.state;
-  if (state !== undefined && !(PATCH_STATES as readonly unknown[]).includes(state)) bad('state', `must be one of ${PATCH_STATES.join(', ')}`);
-  const ratePerSecond = int(o, 'ratePerSecond', 1, GRANT_RATE_MAX);
+  const { state, ratePerSecond: rate } = parseBody(grantChangeSchema, body);
+  const ratePerSecond = rate ?? undefined;
   if (state === undefined && ratePerSecond === undefined) bad('body', 'give state or ratePerSecond');
-  return { state: state as GrantChange['state'], ratePerSecond };
+  return { state, ratePerSecond };
 }
 
 /** PATCH /v1/admin/grants/:grantId { state?, ratePerSecond? }: the running job applies it within GRANT_POLL_MS. */
