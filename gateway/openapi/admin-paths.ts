@@ -114,4 +114,19 @@ export function addAdminPaths(reg: OpenAPIRegistry, rules: RuleDefaults): void {
     params: z.object({ couponId: pathParam(z.string(), 'c-placeholder') }),
     answers: { 200: { description: 'the history', schema: z.looseObject({}) } }, errors: [...ADMIN_READ, 'coupon_not_found'],
   });
+  addOperation(reg, {
+    ...admin, method: 'get', path: '/v1/admin/overview', summary: 'A page of templates with stock and recent claim rates (what the console polls)',
+    query: z.object({ status: z.enum(TEMPLATE_STATUSES).optional(), after: idSchema.optional().openapi({ description: 'the last id of the previous page' }),
+      limit: limit(50, 50) }),
+    answers: { 200: { description: 'the page; rates averaged over the last rateWindowSeconds whole seconds of every gateway', schema: z.object({
+      templates: z.array(z.object({ id: z.string(), name: z.string(), type: z.string(), status: z.enum(TEMPLATE_STATUSES), version: z.number().int(),
+        total: z.number().int(), issued: z.number().int(), remaining: z.number().int(), claimsPerSecond: z.number(), issuedPerSecond: z.number() })),
+      next: z.string().nullable(), rateWindowSeconds: z.number().int(), at: z.string() }) } },
+    errors: ADMIN_READ,
+  });
+  // The console's page and files: no token, they hold no data (routes/console.ts); its script sends the token.
+  for (const [path, type, summary] of [['/console', 'text/html', 'The operator console'], ['/console/console.js', 'text/javascript', 'The console\'s script'],
+    ['/console/console.css', 'text/css', 'The console\'s style sheet']] as const) {
+    addOperation(reg, { method: 'get', path, tag: 'console', summary, answers: { 200: { description: 'the file', schema: z.string(), contentType: type } }, errors: [] });
+  }
 }
