@@ -22,6 +22,8 @@ export interface Setting<T> {
   /** Which raw values count as unset: only absence, or also '' (or also whitespace). */
   readonly unset: 'absent' | 'empty' | 'blank';
   readonly description: string;
+  /** The values it accepts, as the tables show them. */
+  readonly accepts: string;
   /** all: the value is never shown; url: a password inside the URL(s) is hidden. */
   readonly mask?: 'all' | 'url';
 }
@@ -67,29 +69,34 @@ function bounded(min: number, max: number): z.ZodType<number, string> {
   return integer.pipe(z.number().min(min, why).max(max, why));
 }
 
+function range(min: number, max: number): string {
+  return `integer ${min}-${max}`;
+}
+
 /** Integer in [min, max]; `def` when unset or empty. */
 export function int(def: number | Computed<number>, min: number, max: number, description: string): Setting<number> {
-  return { schema: bounded(min, max), fallback: def, unset: 'empty', description };
+  return { schema: bounded(min, max), fallback: def, unset: 'empty', description, accepts: range(min, max) };
 }
 
 /** Integer in [min, max], or undefined when unset or empty. */
 export function optionalInt(min: number, max: number, description: string): Setting<number | undefined> {
-  return { schema: bounded(min, max), fallback: undefined, unset: 'empty', description };
+  return { schema: bounded(min, max), fallback: undefined, unset: 'empty', description, accepts: range(min, max) };
 }
 
 /** Free string; `def` only when unset ('' is a value). */
 export function str(def: string | Computed<string>, description: string, mask?: 'url'): Setting<string> {
-  return { schema: z.string(), fallback: def, unset: 'absent', description, mask };
+  return { schema: z.string(), fallback: def, unset: 'absent', description, mask, accepts: mask === 'url' ? 'URL' : 'text' };
 }
 
 /** A secret of at least `minLength` characters, or undefined when unset or empty; never shown. */
 export function secret(minLength: number, description: string): Setting<string | undefined> {
-  return { schema: z.string().min(minLength, `must be at least ${minLength} characters`), fallback: undefined, unset: 'empty', description, mask: 'all' };
+  return { ...secretWithDevDefault('', minLength, description), fallback: undefined };
 }
 
 /** A secret with a dev default (the gateway refuses the default in production); never shown. */
 export function secretWithDevDefault(def: string, minLength: number, description: string): Setting<string> {
-  return { schema: z.string().min(minLength, `must be at least ${minLength} characters`), fallback: def, unset: 'empty', description, mask: 'all' };
+  const schema = z.string().min(minLength, `must be at least ${minLength} characters`);
+  return { schema, fallback: def, unset: 'empty', description, mask: 'all', accepts: `${minLength}+ characters` };
 }
 
 const TRUE = ['1', 'true', 'yes', 'on'] as const;
@@ -101,13 +108,13 @@ const boolean = z.string()
 
 /** Boolean from 1/0/true/false/yes/no/on/off. */
 export function bool(def: boolean, description: string): Setting<boolean> {
-  return { schema: boolean, fallback: def, unset: 'empty', description };
+  return { schema: boolean, fallback: def, unset: 'empty', description, accepts: 'true/false, 1/0, yes/no, on/off' };
 }
 
 /** One of a fixed set of words. */
 export function oneOf<const T extends readonly [string, ...string[]]>(def: T[number], values: T, description: string): Setting<T[number]> {
   const schema = z.enum(values, { error: `expected one of ${values.join(', ')}` }) as unknown as z.ZodType<T[number], string>;
-  return { schema, fallback: def, unset: 'empty', description };
+  return { schema, fallback: def, unset: 'empty', description, accepts: values.join(', ') };
 }
 
 /**
@@ -119,10 +126,12 @@ export function list(description: string, o: { minEach?: number; mask?: 'all' | 
   const schema = z.string()
     .transform((raw) => raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
     .pipe(z.array(entry));
-  return { schema, fallback: [], unset: 'blank', description, mask: o.mask };
+  const each = o.minEach === undefined ? '' : `, each ${o.minEach}+ characters`;
+  return { schema, fallback: [], unset: 'blank', description, mask: o.mask, accepts: `comma-separated list${each}` };
 }
 
 /** Key-name pattern for prefixes that end up inside Redis keys and MySQL database names. */
 export function identifier(def: string, description: string): Setting<string> {
-  return { schema: z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'expected [a-z][a-z0-9_]{0,30}'), fallback: def, unset: 'empty', description };
+  const schema = z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'expected [a-z][a-z0-9_]{0,30}');
+  return { schema, fallback: def, unset: 'empty', description, accepts: '[a-z][a-z0-9_]{0,30}' };
 }

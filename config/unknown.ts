@@ -55,12 +55,15 @@ export function unknownVariables(env: Env, declared: ReadonlySet<string>, prefix
   return found;
 }
 
-/** The declared name within a few edits of `name` (about a third of its length), if any. */
+/**
+ * The declared name within a few edits of `name` (about a third of its length), or one that
+ * `name` is the start of (GRANT_RATE -> GRANT_RATE_DEFAULT), if any.
+ */
 function nearest(name: string, declared: ReadonlySet<string>): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const d of declared) {
-    const distance = editDistance(name, d);
+    const distance = d.startsWith(`${name}_`) ? 1 : editDistance(name, d);
     if (distance < bestDistance) [best, bestDistance] = [d, distance];
   }
   return best;
