@@ -53,8 +53,8 @@ export function markdownTable(): string {
   return ['| variable | default | accepts | why |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-export const README_BEGIN = '<!-- config:begin -->';
-export const README_END = '<!-- config:end -->';
+const README_BEGIN = '<!-- config:begin -->';
+const README_END = '<!-- config:end -->';
 
 /** The README text between the markers (trimmed), or undefined when a marker is missing. */
 export function readmeTable(readme: string): string | undefined {
