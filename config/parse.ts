@@ -1,7 +1,7 @@
 /**
- * Parses every declared setting (each with its zod schema) and gathers
- * every problem before failing: bad values, broken cross-field rules and unknown variables of
- * the project's own names, each with its (masked) value and why.
+ * Parses every declared setting (each with its zod schema) and gathers every problem before
+ * failing: bad values, broken cross-field rules and unknown variables of the project's own
+ * names, each with its (masked) value and why.
  */
 import { type AppEnv, defaultOf, type Env, isUnset, type Setting, type ValueOf } from './schema.ts';
 import { JOBS } from './settings-jobs.ts';
@@ -22,14 +22,14 @@ export type Source = 'env' | 'default';
 /** One bad variable: its name, its value as it may be shown, and why it is refused. */
 export interface ConfigIssue {
   readonly name: string;
-  readonly shown: string | undefined;
+  readonly shown: string;
   readonly why: string;
 }
 
 /** Every bad variable of one environment, one per line. */
 export class ConfigError extends Error {
   constructor(readonly issues: readonly ConfigIssue[]) {
-    const lines = issues.map((i) => `  ${i.name}${i.shown === undefined ? '' : `=${JSON.stringify(i.shown)}`}: ${i.why}`);
+    const lines = issues.map((i) => `  ${i.name}=${JSON.stringify(i.shown)}: ${i.why}`);
     super(`config: ${issues.length} bad variable${issues.length === 1 ? '' : 's'}:\n${lines.join('\n')}`);
     this.name = 'ConfigError';
   }
@@ -40,11 +40,17 @@ const DECLARED: ReadonlySet<string> = new Set(NAMES);
 const PREFIXES = projectPrefixes(NAMES);
 const ALL: Readonly<Record<string, Setting<unknown>>> = SETTINGS;
 
-/** `raw` as `s` may show it: secrets hidden, passwords inside URLs hidden. */
-export function shownValue(s: Setting<unknown> | undefined, raw: string): string {
-  if (s?.mask === 'all') return raw === '' ? '' : '<hidden>';
-  if (s?.mask === 'url') return raw.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
+/** `raw` as it may be shown under `mask`: secrets hidden, passwords inside URLs hidden. */
+export function shownValue(mask: Setting<unknown>['mask'], raw: string): string {
+  if (mask === 'all') return raw === '' ? '' : '<hidden>';
+  if (mask === 'url') return raw.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@');
   return raw;
+}
+
+/** An unknown variable's value as it may be shown: hidden when it looks like (a typo of) a secret. */
+function unknownShown(name: string, suggestion: string | undefined, raw: string): string {
+  if (/TOKEN|SECRET|PASSW|KEY/.test(name)) return shownValue('all', raw);
+  return shownValue((suggestion === undefined ? undefined : ALL[suggestion]!.mask) ?? 'url', raw);
 }
 
 /** Parses `env`: every setting's value and source; throws ConfigError listing every problem. */
@@ -62,7 +68,7 @@ export function parseSettings(env: Env): { values: Values; sources: Readonly<Rec
     if (r.success) got[n] = r.data;
     else {
       bad.add(n);
-      issues.push({ name: n, shown: shownValue(ALL[n], raw), why: [...new Set(r.error.issues.map((i) => i.message))].join('; ') });
+      issues.push({ name: n, shown: shownValue(ALL[n]!.mask, raw), why: [...new Set(r.error.issues.map((i) => i.message))].join('; ') });
     }
   }
   const appEnv = (bad.has('APP_ENV') ? 'production' : got.APP_ENV ?? defaultOf(SETTINGS.APP_ENV, 'production')) as AppEnv;
@@ -76,7 +82,7 @@ export function parseSettings(env: Env): { values: Values; sources: Readonly<Rec
   issues.push(...crossChecks(values as Values, bad));
   for (const u of unknownVariables(env, DECLARED, PREFIXES)) {
     const hint = u.suggestion === undefined ? 'not a setting (npm run config lists them)' : `not a setting: did you mean ${u.suggestion}?`;
-    issues.push({ name: u.name, shown: shownValue(u.suggestion === undefined ? undefined : ALL[u.suggestion], env[u.name] ?? ''), why: hint });
+    issues.push({ name: u.name, shown: unknownShown(u.name, u.suggestion, env[u.name] ?? ''), why: hint });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { values: values as Values, sources: sources as Record<SettingName, Source> };

@@ -28,8 +28,8 @@ export function settingRows(env: Env): SettingRow[] {
 
 function masked(s: Setting<unknown>, v: unknown): SettingRow['value'] {
   if (v === undefined) return null;
-  if (typeof v === 'string') return shownValue(s, v);
-  if (Array.isArray(v)) return v.map((x: string) => shownValue(s, x));
+  if (typeof v === 'string') return shownValue(s.mask, v);
+  if (Array.isArray(v)) return v.map((x: string) => shownValue(s.mask, x));
   return v as number | boolean;
 }
 
