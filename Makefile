@@ -34,14 +34,14 @@ help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
 	@echo "make stop       stop app, redis, mariadb and the test cluster"
 	@echo "make services   deps, redis, mariadb (no app)"
-	@echo "make test       services + redis cluster, typecheck, test suite"
+	@echo "make test       services + redis cluster + chromium, typecheck, test suite"
 	@echo "make test-unit  test/unit only: no servers, seconds"
 	@echo "make bench      services, then bench/run.ts"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
-	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (README)"
-	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (README)"
+	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (docs/durability.md)"
+	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
 	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
-	@echo "make deps       node modules and system packages only"
+	@echo "make deps       node modules and system packages only (chromium: make test installs it)"
 	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
 
 deps:
@@ -67,6 +67,7 @@ typecheck:
 
 test:
 	@$(SERVICES) up
+	@$(SERVICES) browser-deps
 	@$(SERVICES) cluster-up
 	@echo "typecheck: tsc --noEmit"
 	@npx tsc --noEmit

@@ -8,7 +8,7 @@ import { onCleanup } from '../tools/harness/cleanup.ts';
 import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { haveWrk, type LoadResult, runAutocannon, runWrk } from '../tools/harness/http-load.ts';
 import type { BenchOptions } from './options.ts';
-import { type Child, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
+import { type Child, freePort, spawnNode, waitForOutput } from '../tools/harness/processes.ts';
 import { type CommandDelta, commandMeter } from '../tools/harness/redis-stats.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { benchConfig, type BenchStorage, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
@@ -35,6 +35,12 @@ export interface Verification {
   readonly violations: readonly string[];
 }
 
+/** Measured runs of 1d, in the order they ran within each variant. */
+export interface Toggle {
+  readonly on: { result: LoadResult; cpu: CpuShare[] }[];
+  readonly off: { result: LoadResult; cpu: CpuShare[] }[];
+}
+
 export interface E2eResult {
   readonly autocannon: RunPair;
   readonly wrk?: RunPair;
@@ -42,6 +48,8 @@ export interface E2eResult {
   readonly servers: { redisVersion: string; mariadbVersion: string };
   /** The autocannon claim run with the sink stopped (the gateway and Redis alone). */
   readonly noSink: { result: LoadResult; cpu: CpuShare[] };
+  /** Sink-stopped runs against fresh gateways with metrics and logs on and off, alternated (toggleRuns). */
+  readonly toggle: Toggle;
   /** The first sink's counters (from its progress log) after the claim runs, for rows per INSERT. */
   readonly sinkTotals?: { written: number; inserts: number };
   readonly failures: string[];
@@ -153,6 +161,7 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   const acNoSink = check(await ac('claim, sink stopped', claimUrl, templateId, o.durationS));
   const noSink = { result: acNoSink, cpu: m.finish() };
   if (gateway.exited) failures.push(`gateway exited during the load:\n${gateway.tail().slice(-2000)}`);
+  const toggle = await toggleRuns(cfg, o, facts, (url, label, s) => ac(label, url, templateId, s).then(check));
   // a fresh sink (new consumer) drains what piled up, as after a sink restart in production.
   sink = await startSinkChild(cfg, o, failures);
 
@@ -169,8 +178,45 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
     wrk: wrkHello && wrkClaim
       ? { hello: wrkHello, claim: wrkClaim, cpuHello: wrkHelloCpu, cpuClaim: wrkClaimCpu, redisClaim: wrkRedis }
       : undefined,
-    noSink, verify, servers: facts, sinkTotals, failures, subStocks,
+    noSink, toggle, verify, servers: facts, sinkTotals, failures, subStocks,
   };
+}
+
+/** A second gateway for 1d, with or without metrics and logs; silent prints no port to read, so each is given one. */
+async function spawnVariant(cfg: Config, o: BenchOptions, label: string, extra: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawnNode(label, 'gateway/main.ts', { ...childEnv(cfg, GATEWAY_LIMITS), PORT: String(port), ...extra }, { profileDir: o.profileDir });
+  const stop = onCleanup(label, () => child.stop(15_000));
+  const base = `http://127.0.0.1:${port}`;
+  if (!await waitUntil(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 30_000)) {
+    throw new Error(`${label} did not get ready:\n${child.tail().slice(-2000)}`);
+  }
+  return { url: `${base}/v1/claim`, pid: child.proc.pid!, stop };
+}
+
+/**
+ * 1d. What metrics and logs cost: two fresh gateways on the same template, one as configured
+ * (metrics on, LOG_LEVEL=info) and one with METRICS_ENABLED=0 LOG_LEVEL=silent, loaded in turn
+ * twice (on, off, on, off) with the sink stopped, so drift on this shared box hits both alike.
+ */
+async function toggleRuns(cfg: Config, o: BenchOptions, facts: { redisPid?: number; mariadbPid?: number },
+  load: (url: string, label: string, seconds: number) => Promise<LoadResult>): Promise<Toggle> {
+  const gateways = {
+    on: await spawnVariant(cfg, o, 'gateway, metrics and logs on', { METRICS_ENABLED: '1', LOG_LEVEL: 'info' }),
+    off: await spawnVariant(cfg, o, 'gateway, metrics and logs off', { METRICS_ENABLED: '0', LOG_LEVEL: 'silent' }),
+  };
+  const out: Toggle = { on: [], off: [] };
+  for (let round = 0; round < 2; round++) {
+    for (const k of ['on', 'off'] as const) {
+      const g = gateways[k];
+      if (o.warmupS > 0 && round === 0) await load(g.url, `claim warm-up, metrics and logs ${k}`, o.warmupS);
+      const m = cpuMeter({ gateway: { tree: g.pid }, redis: facts.redisPid, mariadb: facts.mariadbPid, 'load generator': process.pid });
+      const result = await load(g.url, `claim, sink stopped, metrics and logs ${k} (round ${round + 1})`, o.durationS);
+      out[k].push({ result, cpu: m.finish() });
+    }
+  }
+  await Promise.all([gateways.on.stop(), gateways.off.stop()]);
+  return out;
 }
 
 /** Waits for the sink to drain, then judges every row of the template against its stock (the one oracle). */

@@ -1,6 +1,6 @@
 /** The Markdown summary of one `make bench` session. */
 import { type CpuShare, MACHINE } from '../tools/harness/cpu.ts';
-import type { E2eResult, RunPair } from './e2e.ts';
+import type { E2eResult, RunPair, Toggle } from './e2e.ts';
 import { type LoadResult } from '../tools/harness/http-load.ts';
 import type { MicroResult } from './micro.ts';
 import type { BenchOptions } from './options.ts';
@@ -12,7 +12,7 @@ const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('e
 const fix = (n: number, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '—');
 
-function loadRows(tool: string, p: RunPair, noSink?: LoadResult): string[] {
+function loadRows(tool: string, p: RunPair, noSink?: LoadResult, toggle?: Toggle): string[] {
   const row = (name: string, r: LoadResult) =>
     `| ${tool} | ${name} | ${int(r.rps)} | ${int(r.ok2xx / r.seconds)} | ${fix(r.p50Ms)} | ${fix(r.p99Ms)} | ` +
     `${int(r.responses)} | ${int(r.non2xx)} | ${int(r.errors)} |`;
@@ -25,6 +25,11 @@ function loadRows(tool: string, p: RunPair, noSink?: LoadResult): string[] {
     row('claim (gateway + sink)', c),
     ratioRow('claim ÷ hello', c, h),
     ...(noSink ? [row('claim, sink stopped', noSink), ratioRow('claim with sink ÷ sink stopped', c, noSink)] : []),
+    ...(toggle ? toggle.on.flatMap((on, i) => {
+      const off = toggle.off[i]!.result;
+      return [row(`fresh gateway, sink stopped, metrics and logs on (${i + 1})`, on.result),
+        row(`fresh gateway, sink stopped, metrics and logs off (${i + 1})`, off), ratioRow(`metrics and logs on ÷ off (${i + 1})`, on.result, off)];
+    }) : []),
   ];
 }
 
@@ -60,7 +65,9 @@ function targets(tool: string, p: RunPair): string[] {
 function cpuTable(e: E2eResult): string[] {
   const cols: [string, CpuShare[], LoadResult][] = [
     ['autocannon hello', e.autocannon.cpuHello, e.autocannon.hello], ['autocannon claim', e.autocannon.cpuClaim, e.autocannon.claim],
-    ['autocannon claim, sink stopped', e.noSink.cpu, e.noSink.result]];
+    ['autocannon claim, sink stopped', e.noSink.cpu, e.noSink.result],
+    ...e.toggle.on.flatMap((on, i): [string, CpuShare[], LoadResult][] => [[`metrics and logs on (${i + 1})`, on.cpu, on.result],
+      [`off (${i + 1})`, e.toggle.off[i]!.cpu, e.toggle.off[i]!.result]])];
   if (e.wrk) cols.push(['wrk hello', e.wrk.cpuHello, e.wrk.hello], ['wrk claim', e.wrk.cpuClaim, e.wrk.claim]);
   const names = [...new Set(cols.flatMap(([, c]) => c.map((x) => x.name)))].filter((n) => n !== MACHINE);
   const cell = (cores: number, cpuS: number, r: LoadResult) => `${fix(cores)} / ${fix((cpuS / r.responses) * 1e6, 1)}`;
@@ -79,6 +86,20 @@ function cpuTable(e: E2eResult): string[] {
   out.push(`| other (machine − above: kernel, other users) | ${cols.map(([, c, r]) =>
     cell(mach(c).cores - sum(c, (x) => x.cores), mach(c).cpuS - sum(c, (x) => x.cpuS), r)).join(' | ')} |`);
   return out;
+}
+
+/** Gateway CPU per claim with metrics and logs on and off (issue 14's "what must hold"), each run and the mean. */
+function toggleLine(e: E2eResult): string {
+  const us = (x: { result: LoadResult; cpu: CpuShare[] }) => {
+    const g = x.cpu.find((c) => c.name === 'gateway');
+    return g ? (g.cpuS / x.result.responses) * 1e6 : NaN;
+  };
+  const on = e.toggle.on.map(us);
+  const off = e.toggle.off.map(us);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  return `Metrics and logs: gateway CPU µs per claim, fresh gateways loaded in turn with the sink stopped: on ` +
+    `${on.map((x) => fix(x, 1)).join(', ')}; off (METRICS_ENABLED=0, LOG_LEVEL=silent) ${off.map((x) => fix(x, 1)).join(', ')}; ` +
+    `mean on ÷ off **${ratio(mean(on), mean(off))}** (runs of the same code differ by ~5-10% on this box).`;
 }
 
 function redisTable(e: E2eResult): string[] {
@@ -108,13 +129,13 @@ function e2eSection(o: BenchOptions, e: E2eResult): string[] {
       `${o.warmupS > 0 ? ` (autocannon runs after a ${o.warmupS} s warm-up)` : ''}`, '',
     '| tool | server | req/s | 2xx/s | p50 ms | p99 ms | responses | non-2xx | errors |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|',
-    ...loadRows('autocannon', e.autocannon, e.noSink.result), ...(e.wrk ? loadRows('wrk', e.wrk) : []), '',
+    ...loadRows('autocannon', e.autocannon, e.noSink.result, e.toggle), ...(e.wrk ? loadRows('wrk', e.wrk) : []), '',
     'Targets of issue 11 (reported, not asserted; CPU read from /proc over the measured run):', '',
     ...targets('autocannon', e.autocannon), ...(e.wrk ? ['', ...targets('wrk', e.wrk)] : []), '',
     `Claim status codes (autocannon): ${statuses || '—'}${e.wrk ? `; wrk non-2xx: ${int(e.wrk.claim.non2xx)}` : ''}.`, '',
     'CPU during each measured run: cores used (2.00 = the whole machine) / CPU µs per response. The load',
     'generator is the bench process for autocannon and wrk itself for wrk:', '',
-    ...cpuTable(e), '',
+    ...cpuTable(e), '', toggleLine(e), '',
     'Redis commands per claim (INFO commandstats; commands run inside a script are also counted on their own):', '',
     ...redisTable(e), '', sinkLine, '',
     `Consistency: template \`${v.templateId}\`: gateway \`stock.issued\` = ${int(v.issued)}, MySQL rows = ${int(v.rows)} ` +

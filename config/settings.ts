@@ -54,7 +54,7 @@ export const SERVING = {
     'SIGTERM first turns /readyz to 503 and keeps serving this long, so a load balancer (checking every few seconds) stops sending before the listener closes. No balancer in local and test runs: they stop at once.'),
   ALLOW_UWS_FALLBACK: bool(false, 'refusing the slow pure-JS uWS shim is the default; only tooling may opt in.'),
   GATEWAY_WORKERS: int(1, 1, 64,
-    'gateway processes sharing PORT (gateway/workers.ts), each with 1/N of the admission rates. 1 (make run, tests) is one process and no supervisor; production runs about one per core left over after Redis and the sink (README).'),
+    'gateway processes sharing PORT (gateway/workers.ts), each with 1/N of the admission rates. 1 (make run, tests) is one process and no supervisor; production runs about one per core left over after Redis and the sink (docs/claim-path.md, "Gateway workers").'),
   GATEWAY_WORKER_INDEX: optionalInt(0, 63,
     'set by the supervisor on each worker it starts (0..GATEWAY_WORKERS-1), never by hand; unset in the supervisor and in a lone gateway.'),
   REDIS_URL: str('redis://127.0.0.1:6391', 'the Makefile\'s local Redis; production sets its own.', 'url'),

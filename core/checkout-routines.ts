@@ -7,7 +7,7 @@
  *
  * Each procedure answers one row: `code` ('ok', 'missing', or an error code of core/errors.ts),
  * `at` (lockedUntil, usedAt or refundedAt), `status` (a refund's outcome). The rules are the
- * state table of README's "Checkout"; test/support/checkout.ts holds an independent model of
+ * state table of docs/api.md's "Checkout"; test/support/checkout.ts holds an independent model of
  * them that the concurrency tests check every history against. Bodies are versioned by name
  * (TCC_VERSION): a changed body gets a new name, so gateways of both versions can run at once.
  */

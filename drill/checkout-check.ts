@@ -2,7 +2,7 @@
  * The checks of checkout-mysql-kill, pure over its facts: what MySQL holds for the drill's
  * coupons (rows, coupon_order control rows, coupon_transition) must be consistent on its own
  * (the invariants of test/integration/checkout/checkout-hostile.test.ts) and agree with every
- * definite answer the order flows got (README, "Checkout": the state table).
+ * definite answer the order flows got (docs/api.md, "Checkout": the state table).
  */
 
 export type CheckoutOp = 'lock' | 'confirm' | 'cancel' | 'refund';

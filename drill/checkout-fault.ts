@@ -110,7 +110,7 @@ export async function checkoutMysqlKill(c: FaultCtx): Promise<FaultResult> {
         return answer;
       }
       if (r?.status === 503) stats.unavailable++;
-      // MySQL down is a 503 with Retry-After (README, "Checkout"); any other 5xx is a broken promise.
+      // MySQL down is a 503 with Retry-After (docs/api.md, "Checkout"); any other 5xx is a broken promise.
       else if (r) failures.push(`checkout-mysql-kill: ${op} of ${orderId} answered ${r.status} ${JSON.stringify(r.body)}`);
       if (n === 0) stats.retried++;
       const wait = backoffMs(n);

@@ -43,8 +43,9 @@ import { cartFit } from './checkout/judge.ts';
 import { missingCoupon } from './checkout/missing.ts';
 import { CheckoutRulesSource } from './checkout/rules.ts';
 import { quoteHandler } from './routes/checkout-quote.ts';
-import { LatencyBuckets } from './stats/latency.ts';
+import { LatencyBuckets, NoLatency } from './stats/latency.ts';
 import { gatewayMetrics } from './metrics/gateway-metrics.ts';
+import { workerScrape } from './metrics/worker-scrape.ts';
 import { countCalls } from './metrics/checkout-calls.ts';
 import { metricsHandler } from './routes/metrics.ts';
 import { cancelHandler, confirmHandler, lockHandler, refundHandler, type TccRouteDeps } from './routes/checkout-tcc.ts';
@@ -110,11 +111,14 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   const breaker = new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs,
     coolDownMs: cfg.redis.breakerCoolDownMs }, (open) => log('warn', open
     ? 'redis circuit open: claims answer 503 until a probe call succeeds' : 'redis circuit closed'));
-  const latency = new LatencyBuckets();
-  const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, latency, breaker, cfg: cfg.claim });
-  const metrics = gatewayMetrics({ counter, latency, admission, breaker, backlog, cache, sync,
-    redisConnectionErrors: () => redisConnectionErrors, stock: (t) => live.stock(t), topTemplates: cfg.metrics.topTemplates, worker });
-  const calls = (name: string, h: Handler) => countCalls(metrics.checkout, name, h);
+  // METRICS_ENABLED=0 (the bench's comparison run): no histograms, no registry, no /metrics.
+  const on = cfg.metrics.enabled;
+  const latency = on ? new LatencyBuckets() : new NoLatency();
+  const redisLatency = on ? new LatencyBuckets() : new NoLatency();
+  const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, latency, redisLatency, breaker, cfg: cfg.claim });
+  const metrics = on ? gatewayMetrics({ counter, latency, redisLatency, admission, breaker, backlog, cache, sync,
+    redisConnectionErrors: () => redisConnectionErrors, stock: (t) => live.stock(t), topTemplates: cfg.metrics.topTemplates, worker }) : undefined;
+  const calls = (name: string, h: Handler) => (metrics ? countCalls(metrics.checkout, name, h) : h);
   const guard = new AdminGuard(cfg.adminToken, adminCfg);
   const blacklist = new BlacklistStore(mysql, cfg.mysql);
   const admin = {
@@ -178,13 +182,17 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
     .get('/readyz', r({}, readyHandler(redis, mysql, () => draining)));
   if (adminCfg.routes === 'public') mountAdminRoutes(app, adminRoutes);
   // Beside the admin routes, behind their token unless METRICS_PUBLIC=1.
-  const scrape = r({ address: true, authorize: cfg.metrics.public ? undefined : admin.auth }, metricsHandler(metrics.registry));
-  if (adminCfg.routes !== 'separate') app.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
+  // A worker of several answers for all of them (metrics/worker-scrape.ts).
+  const text = metrics && (worker !== undefined && process.send ? workerScrape(metrics.registry) : () => metrics.registry.metrics());
+  const scrape = metrics && text
+    && r({ address: true, authorize: cfg.metrics.public ? undefined : admin.auth }, metricsHandler(text, metrics.registry.contentType));
+  if (scrape && adminCfg.routes !== 'separate') app.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
   app.any('/*', r({}, notFound));
   const sockets = [await listen(app, cfg.http.host, cfg.http.port)];
   if (adminCfg.routes === 'separate') {
-    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler))
-      .get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed)).any('/*', r({}, notFound));
+    const adminApp = mountAdminRoutes(uws.App(), adminRoutes).get('/healthz', r({}, healthHandler));
+    if (scrape) adminApp.get('/metrics', scrape).any('/metrics', r({}, methodNotAllowed));
+    adminApp.any('/*', r({}, notFound));
     sockets.push(await listen(adminApp, adminCfg.host, adminCfg.port));
   }
   const portOf = (s: us_listen_socket) => uws.us_socket_local_port(s as unknown as Parameters<typeof uws.us_socket_local_port>[0]);

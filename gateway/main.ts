@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/index.ts';
 import { startGateway } from './app.ts';
 import { logListening } from './listening.ts';
+import { gatewayStartupChecks } from './startup-checks.ts';
 import { Supervisor, type WorkerReady } from './workers.ts';
 import { log } from '../core/log.ts';
 
@@ -38,14 +39,9 @@ function stopOnSignals(stop: () => Promise<void>, who: Record<string, unknown>):
 try {
   const cfg = loadConfig();
   const worker = cfg.workers.index;
-  if (cfg.adminTokenIsDefault) {
-    if (cfg.appEnv === 'production') throw new Error('ADMIN_TOKEN is required outside local runs (APP_ENV=local uses a dev token)');
-    if (worker === undefined) log('warn', 'ADMIN_TOKEN is not set: using the local dev token "dev-admin-token"');
-  }
-  if (cfg.codes.secretIsDefault) {
-    if (cfg.appEnv === 'production') throw new Error('CODE_SECRET is required outside local runs (APP_ENV=local uses a dev secret)');
-    if (worker === undefined) log('warn', 'CODE_SECRET is not set: redemption codes use the local dev secret');
-  }
+  const verdict = gatewayStartupChecks(cfg);
+  if (verdict.errors.length > 0) throw new Error(verdict.errors.join('; '));
+  if (worker === undefined) for (const w of verdict.warnings) log('warn', w);
   if (worker === undefined && cfg.workers.count > 1) {
     const supervisor = new Supervisor(cfg, fileURLToPath(import.meta.url));
     // A signal before all workers listen ends this process at once (nothing is served yet);

@@ -13,6 +13,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { type Config, workerEnv } from '../config/index.ts';
 import { log } from '../core/log.ts';
 import { logListening } from './listening.ts';
+import { MetricsGatherer } from './metrics/worker-scrape.ts';
 
 /** What a worker sends the supervisor once it listens. */
 export interface WorkerReady {
@@ -64,6 +65,9 @@ export class Supervisor {
   private port = 0;
   private started = false;
   private stopping = false;
+  // a scrape of one worker answers for all that serve.
+  private readonly metrics = new MetricsGatherer(() =>
+    this.slots.flatMap((s) => (s.child && this.serving.has(s.child) ? [s.child] : [])));
 
   /** `entry`: the gateway's main module, which each worker runs. */
   constructor(private readonly cfg: Config, private readonly entry: string) {
@@ -117,7 +121,7 @@ export class Supervisor {
     slot.startedAt = Date.now();
     return new Promise((resolve, reject) => {
       child.on('message', (m: Partial<WorkerReady>) => {
-        if (!m.listening) return;
+        if (this.metrics.handle(child, m) || !m.listening) return;
         this.serving.add(child);
         resolve(m.listening);
       });

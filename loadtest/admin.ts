@@ -30,7 +30,7 @@ export interface CreatedTemplate {
 
 // Admin calls are single-row MySQL writes; 10 s means the gateway or MySQL is stuck.
 const TIMEOUT_MS = 10_000;
-// Long bodies get more: a download computes ~150 codes per ms (README), an upload stores its ids
+// Long bodies get more: a download computes ~150 codes per ms (docs/api.md), an upload stores its ids
 // in MySQL at 85,000-146,000 a second (BENCHMARKS.md): far slower still means a stuck call.
 const CODES_PER_MS = 50;
 const IDS_PER_MS = 10;

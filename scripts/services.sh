@@ -5,6 +5,7 @@
 #
 # Usage: scripts/services.sh <command>
 #   deps                 install redis/mariadb (apt) and npm dependencies when missing or stale
+#   browser-deps         install chromium (apt) when missing: the console's browser test
 #   up | down            deps + redis + mariadb | stop everything (app, cluster, redis, mariadb)
 #   redis-up | redis-down
 #   mariadb-up | mariadb-down
@@ -67,10 +68,11 @@ for p in $CLUSTER_PORTS; do check_port_number CLUSTER_PORTS "$p"; done
 
 # ---------------------------------------------------------------------------------------------
 
-usage() { sed -n '6,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   deps) cmd_deps ;;
+  browser-deps) cmd_browser_deps ;;
   redis-up) cmd_redis_up ;;
   redis-down) cmd_redis_down ;;
   mariadb-up) cmd_mariadb_up ;;

@@ -1,4 +1,5 @@
 /** What the claim path runs on, and the two ways it calls Redis (through the breaker). */
+import { performance } from 'node:perf_hooks';
 import type { Config } from '../../config/index.ts';
 import { orUnavailable } from '../../core/errors.ts';
 import type { ShardLayout } from '../../core/shards.ts';
@@ -22,16 +23,29 @@ export interface ClaimDeps {
   readonly counter: ClaimCounter;
   /** Durations of the claims `counter` counts per template. */
   readonly latency: LatencyBuckets;
+  /** Durations of the claim path's Redis calls (one per group of claims, group-commit.ts). */
+  readonly redisLatency: LatencyBuckets;
   /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
   readonly breaker: Breaker;
   readonly cfg: Config['claim'];
+}
+
+/** `f` with its duration, failed or not, recorded in d.redisLatency: one observation per call, not per claim. */
+function timed<T>(d: ClaimDeps, f: () => Promise<T>): () => Promise<T> {
+  return () => {
+    const start = performance.now();
+    const done = () => d.redisLatency.observe(performance.now() - start);
+    const p = f();
+    p.then(done, done);
+    return p;
+  };
 }
 
 /**
  * A Redis call that starts a step of a claim: refused with a 503 before it is sent while the
  * breaker is open; a failure of any kind is a 503 (http/errors.ts).
  */
-export const redisCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(f));
+export const redisCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(timed(d, f)));
 
 /** A Redis call of a claim already under way (a reservation is held): never refused, only counted. */
-export const stepCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.record(f));
+export const stepCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.record(timed(d, f)));

@@ -7,20 +7,20 @@ import { type ClaimCounter, OUTCOME_OF_SLOT, SLOTS } from '../stats/counter.ts';
 import { LATENCY_BOUNDS_MS, type LatencyBuckets } from '../stats/latency.ts';
 import { OTHER, TopLabels } from './top-labels.ts';
 
-const HELP = 'Time from a claim\'s arrival in the claim service to its decision, for claims of a known template.';
+const CLAIM_HELP = 'Time from a claim\'s arrival in the claim service to its decision, for claims of a known template.';
+const REDIS_HELP = 'Duration of the claim path\'s Redis calls, failed ones included; one call carries a group of claims (group commit).';
 
 /**
  * A histogram whose buckets come from LatencyBuckets, not from observe(): it replaces the values
  * prom-client's Histogram renders (getForPromString, which its get() also reads).
  */
-class ClaimDuration extends Histogram<string> {
-  constructor(private readonly source: LatencyBuckets, registry: Registry) {
-    super({ name: 'coupon_claim_duration_seconds', help: HELP,
-      buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000), registers: [registry] });
+class BucketsHistogram extends Histogram<string> {
+  constructor(private readonly source: LatencyBuckets, registry: Registry, private readonly metric: string, private readonly text: string) {
+    super({ name: metric, help: text, buckets: LATENCY_BOUNDS_MS.map((ms) => ms / 1000), registers: [registry] });
   }
 
   async getForPromString() {
-    const name = 'coupon_claim_duration_seconds';
+    const name = this.metric;
     const sample = (suffix: string, labels: Record<string, string | number>, value: number) =>
       ({ metricName: `${name}_${suffix}`, labels, sharedLabels: {}, value });
     const values = [];
@@ -30,15 +30,17 @@ class ClaimDuration extends Histogram<string> {
       values.push(sample('bucket', { le: i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i]! / 1000 : '+Inf' }, cumulative));
     }
     values.push(sample('sum', {}, this.source.sumMs / 1000), sample('count', {}, cumulative));
-    return { name, help: HELP, type: 'histogram', values, aggregator: 'sum' };
+    return { name, help: this.text, type: 'histogram', values, aggregator: 'sum' };
   }
 }
 
 /**
  * Registers coupon_claims_total{outcome,template} (the top `topTemplates` templates by traffic
- * and `other`) and coupon_claim_duration_seconds; returns the labels, which stock-metrics.ts follows.
+ * and `other`), coupon_claim_duration_seconds and coupon_redis_call_duration_seconds; returns the
+ * labels, which stock-metrics.ts follows.
  */
-export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, latency: LatencyBuckets, topTemplates: number): TopLabels {
+export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, latency: { claims: LatencyBuckets; redis: LatencyBuckets },
+  topTemplates: number): TopLabels {
   const top = new TopLabels(topTemplates, SLOTS);
   new Counter({
     name: 'coupon_claims_total', registers: [registry], labelNames: ['outcome', 'template'],
@@ -54,6 +56,7 @@ export function registerClaimMetrics(registry: Registry, counter: ClaimCounter, 
       for (const [outcome, n] of counter.early) this.inc({ outcome, template: OTHER }, n);
     },
   });
-  new ClaimDuration(latency, registry);
+  new BucketsHistogram(latency.claims, registry, 'coupon_claim_duration_seconds', CLAIM_HELP);
+  new BucketsHistogram(latency.redis, registry, 'coupon_redis_call_duration_seconds', REDIS_HELP);
   return top;
 }

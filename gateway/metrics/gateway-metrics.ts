@@ -18,6 +18,7 @@ import { registerStockMetrics } from './stock-metrics.ts';
 export interface GatewayMetricsDeps {
   readonly counter: ClaimCounter;
   readonly latency: LatencyBuckets;
+  readonly redisLatency: LatencyBuckets;
   readonly admission: Admission;
   readonly breaker: Breaker;
   readonly backlog: BacklogMonitor;
@@ -48,7 +49,7 @@ export function gatewayMetrics(d: GatewayMetricsDeps): { registry: Registry; che
   const registry = new Registry();
   if (d.worker !== undefined) registry.setDefaultLabels({ worker: String(d.worker) });
   collectDefaultMetrics({ register: registry });
-  const top = registerClaimMetrics(registry, d.counter, d.latency, d.topTemplates);
+  const top = registerClaimMetrics(registry, d.counter, { claims: d.latency, redis: d.redisLatency }, d.topTemplates);
   // After the claims counter: its collect relabels first, and these gauges follow its labels.
   const stock = registerStockMetrics(registry, { labelled: () => top.keys, template: (id) => d.cache.peek(id)?.template, stock: d.stock });
   const registers = [registry];

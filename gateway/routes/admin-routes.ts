@@ -7,6 +7,8 @@ import type { StockDeps } from '../../templates/stock.ts';
 import { type AdminDeps, createTemplateHandler, getTemplateHandler, listTemplatesHandler, patchTemplateHandler } from './admin.ts';
 import { type BlacklistDeps, getBlacklistHandler, putBlacklistHandler } from './admin-blacklist.ts';
 import { templateStatsHandler } from './admin-stats.ts';
+import { overviewHandler } from './admin-overview.ts';
+import { consoleRoutes } from './console.ts';
 import { stockHandler } from './admin-stock.ts';
 import { createGrantHandler, getGrantHandler, type GrantDeps, grantRefusalsHandler, isTextList, patchGrantHandler } from './admin-grants.ts';
 import { batchCodesHandler, type CodeDeps, createCodesHandler } from './admin-codes.ts';
@@ -30,7 +32,7 @@ export interface AdminRouteDeps {
   readonly methodNotAllowed: Handler;
 }
 
-/** Registers every admin route on `app`; each reads the client address for the wrong-token budget. */
+/** Registers every admin route and the console on `app`; each API route reads the client address for the wrong-token budget. */
 export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): TemplatedApp {
   const { admin, r } = d;
   const get = { address: true };
@@ -41,7 +43,11 @@ export function mountAdminRoutes(app: TemplatedApp, d: AdminRouteDeps): Template
   const other = r({}, d.methodNotAllowed);
   // A text/plain user list streams (up to 10M lines); a JSON one is a body like any other.
   const upload = { ...idBody, streamBody: { ...d.grants.upload, when: isTextList } };
+  // The console's page and files need no token (console.ts says why); its data comes from the routes below.
+  for (const [path, h] of consoleRoutes()) app.get(path, r({}, h)).any(path, other);
   return app
+    .get('/v1/admin/overview', r(get, overviewHandler(admin, d.redis, d.ks)))
+    .any('/v1/admin/overview', other)
     .post('/v1/admin/templates', r(body, createTemplateHandler(admin)))
     .get('/v1/admin/templates', r(get, listTemplatesHandler(admin)))
     .any('/v1/admin/templates', other)

@@ -7,7 +7,7 @@
 /** Upper bounds in milliseconds: a claim takes ~1 ms, Redis's command timeout is 250 ms. */
 export const LATENCY_BOUNDS_MS: readonly number[] = [0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000];
 
-/** A fixed-bucket histogram of claim durations (non-cumulative counts; the last bucket is +Inf). */
+/** A fixed-bucket histogram of durations (non-cumulative counts; the last bucket is +Inf). */
 export class LatencyBuckets {
   private readonly bounds = Float64Array.from(LATENCY_BOUNDS_MS);
   /** Claims per bucket; index bounds.length holds those above every bound. */
@@ -15,7 +15,7 @@ export class LatencyBuckets {
   /** Sum of every observed duration, in milliseconds. */
   sumMs = 0;
 
-  /** Records one claim that took `ms` milliseconds. */
+  /** Records one claim (or Redis call) that took `ms` milliseconds. */
   observe(ms: number): void {
     const b = this.bounds;
     let i = 0;
@@ -23,4 +23,9 @@ export class LatencyBuckets {
     this.counts[i]!++;
     this.sumMs += ms;
   }
+}
+
+/** What METRICS_ENABLED=0 observes with: nothing, for the bench's run with metrics off. */
+export class NoLatency extends LatencyBuckets {
+  override observe(): void {}
 }

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# deps: redis/mariadb binaries (apt) and node_modules (npm). Sourced by scripts/services.sh.
+# deps: redis/mariadb binaries (apt) and node_modules (npm); chromium (apt) for the browser test.
+# Sourced by scripts/services.sh.
 
 # Debian's invoke-rc.d and deb-systemd-invoke ask this program whether a package may start its
 # service; exit status 101 means "no".
@@ -112,4 +113,19 @@ cmd_deps() {
   else
     say "deps: node_modules up to date"
   fi
+}
+
+# The browser the console's test drives (test/system/console.test.ts, puppeteer-core): Debian's
+# chromium. Only `make test` asks for it, so `make run` does not pull in a browser.
+CHROMIUM=/usr/bin/chromium
+
+cmd_browser_deps() {
+  if [[ -x "$CHROMIUM" ]]; then
+    say "deps: $("$CHROMIUM" --version 2>/dev/null | head -n 1)"
+    return 0
+  fi
+  say "deps: missing $CHROMIUM; installing chromium with apt-get"
+  command -v apt-get >/dev/null || die "apt-get not found; install chromium (at $CHROMIUM) yourself"
+  apt_install chromium
+  [[ -x "$CHROMIUM" ]] || die "deps: '$CHROMIUM' still missing after apt-get install"
 }

@@ -41,7 +41,7 @@ export function claimRig(s: Storage, claim: Partial<Config['claim']> = {}): Clai
   const cache = new TemplateCache((id) => live.get(id), cfg.claim.missTtlMs, cfg.claim.missCacheMax);
   const backlog = new BacklogMonitor(redis, ks, cfg.redis.streamGroup, cfg.claim.backlogMax, cfg.claim.backlogPollMs);
   const service = new ClaimService({
-    commands: new Commands(redis, ks), ks, cache, backlog, counter: new ClaimCounter(), latency: new LatencyBuckets(), cfg: cfg.claim,
+    commands: new Commands(redis, ks), ks, cache, backlog, counter: new ClaimCounter(), latency: new LatencyBuckets(), redisLatency: new LatencyBuckets(), cfg: cfg.claim,
     breaker: new Breaker({ failures: cfg.redis.breakerFailures, windowMs: cfg.redis.breakerWindowMs, coolDownMs: cfg.redis.breakerCoolDownMs }),
     layout: { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables },
     admission: new Admission(cfg.admission, performance.now()),

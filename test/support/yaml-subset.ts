@@ -1,9 +1,10 @@
 /**
- * A strict reader of the plain YAML that ops/prometheus/alerts.yml keeps to (no YAML library is a
- * dependency, and one test does not need one): block mappings and lists, plain or double-quoted
- * scalars, `|` and `>-` block scalars, full-line comments. Anything else throws rather than being
- * read differently from a real YAML parser (a plain scalar with ": " or " #", anchors, flow
- * collections, tabs, duplicate keys). Every scalar is a string.
+ * A strict reader of the plain YAML that ops/prometheus/alerts.yml and docker-compose.yml keep to
+ * (no YAML library is a dependency, and two tests do not need one): block mappings, lists of
+ * mappings or of scalars, plain or double-quoted scalars, `|` and `>-` block scalars, full-line
+ * comments. Anything else throws rather than being read differently from a real YAML parser (a
+ * plain scalar with ": " or " #", anchors, flow collections, tabs, duplicate keys). Every scalar
+ * is a string.
  */
 
 /** A value of the subset. */
@@ -66,8 +67,14 @@ export function parseYamlSubset(src: string): YamlNode {
   const list = (indent: number): YamlNode => {
     const out: YamlNode[] = [];
     for (let l = peek(); l && l.indent === indent && l.text.startsWith('- '); l = peek()) {
+      const item = l.text.slice(2);
+      if (!/^[A-Za-z_][\w.-]*:(?: |$)/.test(item)) {
+        out.push(scalar(item));
+        i++;
+        continue;
+      }
       // The item's first line becomes the first line of a mapping two columns further in.
-      lines[i] = ' '.repeat(indent + 2) + l.text.slice(2);
+      lines[i] = ' '.repeat(indent + 2) + item;
       out.push(map(indent + 2));
     }
     return out;

@@ -38,10 +38,14 @@ test('ADMIN_ROUTES=separate: admin answers on its own port only; off: nowhere', 
   const t = await createTemplate(adminUrl, body);
   assert.equal((await http('POST', `${g.url}/v1/claim`, { userId: 'u1', templateId: t.id })).status, 200);
   assert.equal((await http('POST', `${adminUrl}/v1/claim`, { userId: 'u2', templateId: t.id })).status, 404, 'no claims on the admin port');
+  // The console goes where the admin routes go.
+  assert.equal((await http('GET', `${adminUrl}/console`)).status, 200);
+  assert.equal((await http('GET', `${g.url}/console`)).status, 404, 'no console on the public port');
 
   const off = await gateway({ ADMIN_ROUTES: 'off' });
   assert.equal((await http('GET', `${off.url}/v1/admin/templates/${t.id}`, undefined, ADMIN)).status, 404);
   assert.equal((await http('POST', `${off.url}/v1/claim`, { userId: 'u3', templateId: t.id })).status, 200);
+  assert.equal((await http('GET', `${off.url}/console`)).status, 404);
 });
 
 test('wrong admin tokens: after the budget, 429 even with the right token; other routes unaffected', async () => {

@@ -1,7 +1,8 @@
 /**
  * GATEWAY_WORKERS=2: the real gateway entry supervising two workers on one port, with the real
  * sink. Claims through both workers keep every invariant (the one oracle, tools/verify/), each
- * worker admits its half of the rates (and worker 0 alone serves a separate admin listener), a
+ * worker admits its half of the rates (and worker 0 alone serves a separate admin listener, whose
+ * /metrics answers for both), a
  * worker that dies is restarted, and SIGTERM to the supervisor drains the claims in flight on
  * both workers before every process is gone.
  */
@@ -14,6 +15,7 @@ import { readClaimStats } from '../../gateway/stats/reader.ts';
 import { type KeySpace, statsAppliedKey } from '../../lua/keys.ts';
 import { ADMIN, createTemplate, http } from '../support/http.ts';
 import { runPool } from '../support/pool.ts';
+import { parseSamples, sum } from '../support/prometheus.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
 import { waitFor } from '../support/sink-fixtures.ts';
 import { drained, openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
@@ -165,6 +167,14 @@ test('each worker admits 1/N of the configured rate; a separate admin listener i
     // Two workers together admit the burst once: 5 + 5 from the half-size buckets, plus what
     // 1 token/s per worker refills meanwhile. Without the split it would be 20.
     assert.ok(issued >= 10 && issued <= 12, `${issued} claims admitted`);
+    // One scrape of worker 0's admin listener answers for both workers (gateway/metrics/worker-scrape.ts).
+    const scraped = await http('GET', `http://127.0.0.1:${admin[1]}/metrics`, undefined, ADMIN);
+    assert.equal(scraped.status, 200);
+    const samples = parseSamples(scraped.raw.toString());
+    const of = (worker: string, outcome: string) => sum(samples, 'coupon_claims_total', { worker, outcome });
+    assert.ok(of('0', 'issued') > 0 && of('1', 'issued') > 0, 'both workers issued');
+    assert.equal(of('0', 'issued') + of('1', 'issued'), issued);
+    assert.equal(of('0', 'rate_limited') + of('1', 'rate_limited'), answers.length - issued);
   } finally {
     assert.equal(await gw2.stop(), 0);
   }

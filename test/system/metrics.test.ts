@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (issue 14, item 1): a real gateway and sink, claims of several outcomes and
  * a checkout call, and both scrapes counting exactly those; /metrics behind the admin token
- * unless METRICS_PUBLIC=1; a bounded template label set; the sink's /healthz.
+ * unless METRICS_PUBLIC=1; a bounded template label set; the sink's /healthz; METRICS_ENABLED=0.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -65,6 +65,8 @@ test('claims, checkout calls and sink rows are counted exactly', async () => {
   assert.equal(sum(m, 'coupon_claims_total'), 7);
   assert.equal(sum(m, 'coupon_claim_duration_seconds_count'), 6, 'every claim of a known template is timed');
   assert.equal(sum(m, 'coupon_claim_duration_seconds_bucket', { le: '+Inf' }), 6);
+  // One call per group; the claims went one by one, and the paused one was refused from memory.
+  assert.equal(sum(m, 'coupon_redis_call_duration_seconds_count'), 5, 'each claim-path Redis call is timed');
   assert.equal(sum(m, 'coupon_checkout_calls_total', { route: 'quote', outcome: 'ok' }), 1);
   assert.equal(sum(m, 'coupon_checkout_calls_total', { route: 'quote', outcome: 'bad_request' }), 1);
   assert.equal(sum(m, 'coupon_breaker_open'), 0);
@@ -106,4 +108,12 @@ test('/metrics needs the admin token unless METRICS_PUBLIC=1, and moves to the a
   assert.equal((await http('GET', `${sep.url}/metrics`, undefined, ADMIN)).status, 404);
   assert.equal((await http('GET', `${adminUrl}/metrics`)).status, 401);
   await scrape(adminUrl);
+});
+
+test('METRICS_ENABLED=0 serves no /metrics and claims still work', async () => {
+  const off = await spawnGateway({ ...env, METRICS_ENABLED: '0' });
+  others.push(off);
+  assert.equal((await http('GET', `${off.url}/metrics`, undefined, ADMIN)).status, 404);
+  const t = await createTemplate(off.url, { name: 'off', type: 'direct', value: 1, totalStock: 5 });
+  assert.equal((await http('POST', `${off.url}/v1/claim`, { templateId: t.id, userId: 'u1' })).status, 200);
 });

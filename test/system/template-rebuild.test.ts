@@ -160,7 +160,7 @@ test('Redis loses every key mid-campaign: the rebuild restores it, claims sell o
   await waitFor(async () => claims.issued() >= 150, 20_000, '150 coupons issued');
 
   // The loss: stock keys first, so that no answered claim's record is lost with the streams
-  // (a Redis loss that drops undrained records loses those claims: the AOF window, README).
+  // (a Redis loss that drops undrained records loses those claims: the AOF window, docs/durability.md).
   const prefix = r.s.cfg.redis.keyPrefix;
   await deleteKeys(r.s.redis, `${prefix}:*:stock:*`);
   await waitFor(() => drained(r.s), 20_000, 'the sink to write what was issued');
