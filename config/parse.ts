@@ -64,7 +64,7 @@ export function parseSettings(env: Env): { values: Values; sources: Readonly<Rec
   const bad = new Set<string>();
   const got: Record<string, unknown> = {};
   for (const [n, raw] of Object.entries(input)) {
-    const r = ALL[n]!.schema.safeParse(raw);
+    const r = ALL[n]!.schema().safeParse(raw);
     if (r.success) got[n] = r.data;
     else {
       bad.add(n);

@@ -16,8 +16,8 @@ export interface Computed<T> {
 
 /** One declared variable. */
 export interface Setting<T> {
-  /** Parses a raw value that counts as set. */
-  readonly schema: z.ZodType<T, string>;
+  /** Parses a raw value that counts as set (built on first use: most variables are unset). */
+  readonly schema: () => z.ZodType<T, string>;
   readonly fallback: T | Computed<T>;
   /** Which raw values count as unset: only absence, or also '' (or also whitespace). */
   readonly unset: 'absent' | 'empty' | 'blank';
@@ -62,11 +62,17 @@ export function isUnset(s: Setting<unknown>, raw: string | undefined): raw is un
   return false;
 }
 
-const integer = z.string().regex(/^\s*-?\d+\s*$/, 'not an integer').transform(Number);
+/** `make()`, called once on the first call. */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
 
-function bounded(min: number, max: number): z.ZodType<number, string> {
+const integer = once(() => z.string().regex(/^\s*-?\d+\s*$/, 'not an integer').transform(Number));
+
+function bounded(min: number, max: number): () => z.ZodType<number, string> {
   const why = `must be within [${min}, ${max}]`;
-  return integer.pipe(z.number().min(min, why).max(max, why));
+  return once(() => integer().pipe(z.number().min(min, why).max(max, why)));
 }
 
 function range(min: number, max: number): string {
@@ -85,7 +91,7 @@ export function optionalInt(min: number, max: number, description: string): Sett
 
 /** Free string; `def` only when unset ('' is a value). */
 export function str(def: string | Computed<string>, description: string, mask?: 'url'): Setting<string> {
-  return { schema: z.string(), fallback: def, unset: 'absent', description, mask, accepts: mask === 'url' ? 'URL' : 'text' };
+  return { schema: once(() => z.string()), fallback: def, unset: 'absent', description, mask, accepts: mask === 'url' ? 'URL' : 'text' };
 }
 
 /** A secret of at least `minLength` characters, or undefined when unset or empty; never shown. */
@@ -95,16 +101,16 @@ export function secret(minLength: number, description: string): Setting<string |
 
 /** A secret with a dev default (the gateway refuses the default in production); never shown. */
 export function secretWithDevDefault(def: string, minLength: number, description: string): Setting<string> {
-  const schema = z.string().min(minLength, `must be at least ${minLength} characters`);
+  const schema = once(() => z.string().min(minLength, `must be at least ${minLength} characters`));
   return { schema, fallback: def, unset: 'empty', description, mask: 'all', accepts: `${minLength}+ characters` };
 }
 
 const TRUE = ['1', 'true', 'yes', 'on'] as const;
 const FALSE = ['0', 'false', 'no', 'off'] as const;
-const boolean = z.string()
+const boolean = once(() => z.string()
   .transform((raw) => raw.trim().toLowerCase())
   .pipe(z.enum([...TRUE, ...FALSE], { error: 'expected true or false' }))
-  .transform((v) => (TRUE as readonly string[]).includes(v));
+  .transform((v) => (TRUE as readonly string[]).includes(v)));
 
 /** Boolean from 1/0/true/false/yes/no/on/off. */
 export function bool(def: boolean, description: string): Setting<boolean> {
@@ -113,7 +119,7 @@ export function bool(def: boolean, description: string): Setting<boolean> {
 
 /** One of a fixed set of words. */
 export function oneOf<const T extends readonly [string, ...string[]]>(def: T[number], values: T, description: string): Setting<T[number]> {
-  const schema = z.enum(values, { error: `expected one of ${values.join(', ')}` }) as unknown as z.ZodType<T[number], string>;
+  const schema = once(() => z.enum(values, { error: `expected one of ${values.join(', ')}` }) as unknown as z.ZodType<T[number], string>);
   return { schema, fallback: def, unset: 'empty', description, accepts: values.join(', ') };
 }
 
@@ -122,16 +128,16 @@ export function oneOf<const T extends readonly [string, ...string[]]>(def: T[num
  * unset or blank. `mask`: the entries are secrets, or URLs that may hold a password.
  */
 export function list(description: string, o: { minEach?: number; mask?: 'all' | 'url' } = {}): Setting<readonly string[]> {
-  const entry = o.minEach === undefined ? z.string() : z.string().min(o.minEach, `every entry must be at least ${o.minEach} characters`);
-  const schema = z.string()
+  const min = o.minEach;
+  const schema = once(() => z.string()
     .transform((raw) => raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
-    .pipe(z.array(entry));
+    .pipe(z.array(min === undefined ? z.string() : z.string().min(min, `every entry must be at least ${min} characters`))));
   const each = o.minEach === undefined ? '' : `, each ${o.minEach}+ characters`;
   return { schema, fallback: [], unset: 'blank', description, mask: o.mask, accepts: `comma-separated list${each}` };
 }
 
 /** Key-name pattern for prefixes that end up inside Redis keys and MySQL database names. */
 export function identifier(def: string, description: string): Setting<string> {
-  const schema = z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'expected [a-z][a-z0-9_]{0,30}');
+  const schema = once(() => z.string().regex(/^[a-z][a-z0-9_]{0,30}$/, 'expected [a-z][a-z0-9_]{0,30}'));
   return { schema, fallback: def, unset: 'empty', description, accepts: '[a-z][a-z0-9_]{0,30}' };
 }
