@@ -120,6 +120,7 @@ test('--help of every command line exits 0 and prints its usage', async () => {
     ['cli/reconcile.ts', ['--help'], /^usage: npm run reconcile -- /],
     ['cli/reminders.ts', ['--help'], /^usage: npm run reminders -- /],
     ['cli/user-token.ts', ['--help'], /^usage: npm run user-token -- /],
+    ['cli/config.ts', ['--help'], /^usage: npm run config -- /],
     ['loadtest/main.ts', ['--help'], /^usage: npm run loadtest -- /],
     ['capacity/main.ts', ['--help'], /^usage: npm run capacity -- /],
     ['capacity/main.ts', ['plan', '--help'], /^usage: npm run capacity -- plan /],
