@@ -47,12 +47,6 @@ export function shownValue(mask: Setting<unknown>['mask'], raw: string): string 
   return raw;
 }
 
-/** An unknown variable's value as it may be shown: hidden when it looks like (a typo of) a secret. */
-function unknownShown(name: string, suggestion: string | undefined, raw: string): string {
-  if (/TOKEN|SECRET|PASSW|KEY/.test(name)) return shownValue('all', raw);
-  return shownValue((suggestion === undefined ? undefined : ALL[suggestion]!.mask) ?? 'url', raw);
-}
-
 /** Parses `env`: every setting's value and source; throws ConfigError listing every problem. */
 export function parseSettings(env: Env): { values: Values; sources: Readonly<Record<SettingName, Source>> } {
   const input: Record<string, string> = {};
@@ -82,7 +76,8 @@ export function parseSettings(env: Env): { values: Values; sources: Readonly<Rec
   issues.push(...crossChecks(values as Values, bad));
   for (const u of unknownVariables(env, DECLARED, PREFIXES)) {
     const hint = u.suggestion === undefined ? 'not a setting (npm run config lists them)' : `not a setting: did you mean ${u.suggestion}?`;
-    issues.push({ name: u.name, shown: unknownShown(u.name, u.suggestion, env[u.name] ?? ''), why: hint });
+    // never its value: an unknown variable may be anyone's secret (MYSQL_PWD, a typo of a token).
+    issues.push({ name: u.name, shown: '<hidden>', why: hint });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return { values: values as Values, sources: sources as Record<SettingName, Source> };

@@ -19,6 +19,9 @@ const NOT_SETTINGS: ReadonlySet<string> = new Set([
   'REDIS_PORT', 'MYSQL_PORT',
   // scripts/services.sh reads them from the environment of `make run`, whose app inherits it.
   'REDIS_APPENDFSYNC', 'MYSQL_SOCKET',
+  // the mysql/mariadb command-line clients read these; an operator's shell may well export them.
+  'MYSQL_PWD', 'MYSQL_HOST', 'MYSQL_TCP_PORT', 'MYSQL_UNIX_PORT', 'MYSQL_HOME', 'MYSQL_HISTFILE', 'MYSQL_PS1',
+  'MYSQL_TEST_LOGIN_FILE', 'MYSQL_DEBUG', 'MYSQL_GROUP_SUFFIX',
 ]);
 
 // Kubernetes gives every pod variables of each service: a service named "redis" or "sink" sets

@@ -29,7 +29,7 @@ export function intSchema(min: number, max: number, required = 'is required'): z
 }
 
 /** `scope.categories[3]`: the path of an issue as the API names fields. */
-export function fieldPath(path: readonly PropertyKey[]): string {
+function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const k of path) out += typeof k === 'number' ? `[${k}]` : `${out === '' ? '' : '.'}${String(k)}`;
   return out;

@@ -118,9 +118,9 @@ export async function startGateway(cfg: Config): Promise<Gateway> {
   // METRICS_ENABLED=0 (the bench's comparison run): no histograms, no registry, no /metrics.
   const on = cfg.metrics.enabled;
   const latency = on ? new LatencyBuckets() : new NoLatency();
-  const redisLatency = on ? new LatencyBuckets() : new NoLatency();
+  const redisLatency = on ? new LatencyBuckets() : undefined;
   const claims = new ClaimService({ commands, ks, layout, cache, admission, backlog, counter, latency, redisLatency, breaker, cfg: cfg.claim });
-  const metrics = on ? gatewayMetrics({ counter, latency, redisLatency, admission, breaker, backlog, cache, sync,
+  const metrics = redisLatency ? gatewayMetrics({ counter, latency, redisLatency, admission, breaker, backlog, cache, sync,
     redisConnectionErrors: () => redisConnectionErrors, stock: (t) => live.stock(t), topTemplates: cfg.metrics.topTemplates, worker }) : undefined;
   const calls = (name: string, h: Handler) => (metrics ? countCalls(metrics.checkout, name, h) : h);
   const guard = new AdminGuard(cfg.adminToken, adminCfg);

@@ -9,8 +9,8 @@
  * later and later while it keeps dying, so a crash loop cannot spin.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
 import { type Config, workerEnv } from '../config/index.ts';
+import { freePort } from '../core/ports.ts';
 import { log } from '../core/log.ts';
 import { logListening } from './listening.ts';
 import { MetricsGatherer } from './metrics/worker-scrape.ts';
@@ -43,19 +43,6 @@ interface Slot {
   restart: NodeJS.Timeout | undefined;
 }
 
-/** Port 0 asks the kernel for a free port; only a concrete one can be shared, so pick it here. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    // Another process could take it before the workers bind: acceptable where port 0 is used (tests).
-    s.listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const gone = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
 
 export class Supervisor {
@@ -77,6 +64,7 @@ export class Supervisor {
 
   /** Starts every worker; resolves once all listen (and logs "gateway listening"), throws if one fails to start. */
   async start(): Promise<void> {
+    // Port 0 asks the kernel for a free port; only a concrete one can be shared, so pick it here.
     this.port = this.cfg.http.port || await freePort(this.cfg.http.host);
     let ready: WorkerReady['listening'][];
     try {

@@ -10,7 +10,7 @@ export const grantUsersSchema = z.strictObject({
 }).openapi('GrantUsers', { example: { userIds: ['u1', 'u2', 'u3'], ratePerSecond: 100 } });
 
 /** States an operator may set. */
-export const GRANT_PATCH_STATES = ['running', 'paused', 'cancelled'] as const;
+const GRANT_PATCH_STATES = ['running', 'paused', 'cancelled'] as const;
 
 /** PATCH /v1/admin/grants/{grantId}: state, rate, or both (the handler refuses neither). */
 export const grantChangeSchema = z.strictObject({

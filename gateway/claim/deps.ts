@@ -23,23 +23,28 @@ export interface ClaimDeps {
   readonly counter: ClaimCounter;
   /** Durations of the claims `counter` counts per template. */
   readonly latency: LatencyBuckets;
-  /** Durations of the claim path's Redis calls (one per group of claims, group-commit.ts). */
-  readonly redisLatency: LatencyBuckets;
+  /** Durations of the claim path's Redis calls (one per group of claims, group-commit.ts); unset with metrics off. */
+  readonly redisLatency?: LatencyBuckets;
   /** Refuses new Redis work of claims while Redis keeps failing (breaker.ts). */
   readonly breaker: Breaker;
   readonly cfg: Config['claim'];
 }
 
-/** `f` with its duration, failed or not, recorded in d.redisLatency: one observation per call, not per claim. */
+/** `f` with its duration, failed or not, recorded in d.redisLatency; `f` itself with metrics off. */
 function timed<T>(d: ClaimDeps, f: () => Promise<T>): () => Promise<T> {
+  const latency = d.redisLatency;
+  if (latency === undefined) return f;
   return () => {
     const start = performance.now();
-    const done = () => d.redisLatency.observe(performance.now() - start);
+    const done = () => latency.observe(performance.now() - start);
     const p = f();
     p.then(done, done);
     return p;
   };
 }
+
+/** A group's claim-home call (group-commit.ts): like redisCall, timed by ClaimGroups, which awaits it anyway. */
+export const groupCall = <T>(d: ClaimDeps, f: () => Promise<T>): Promise<T> => orUnavailable('redis', () => d.breaker.run(f));
 
 /**
  * A Redis call that starts a step of a claim: refused with a 503 before it is sent while the

@@ -64,8 +64,12 @@ export class ClaimGroups {
   calls = 0;
   claims = 0;
 
-  /** `together` runs the turn's sends so that their commands leave in one socket write. */
-  constructor(private readonly send: SendGroup, private readonly together: (sends: () => void) => void) {}
+  /**
+   * `together` runs the turn's sends so that their commands leave in one socket write; `observe`,
+   * when given, gets each call's duration in milliseconds, failed calls included.
+   */
+  constructor(private readonly send: SendGroup, private readonly together: (sends: () => void) => void,
+    private readonly observe?: (ms: number) => void) {}
 
   /** Queues a claim on its home partition's next call; resolves with its own reply. */
   claim(ctx: ClaimCtx): Promise<ScriptReply> {
@@ -134,7 +138,7 @@ export class ClaimGroups {
     if (!g) return;
     slot.group = undefined;
     slot.inFlight++;
-    slot.sentAt = performance.now();
+    const sentAt = slot.sentAt = performance.now();
     this.calls++;
     this.claims += g.claims.length;
     let sent: Promise<ScriptReply[]>;
@@ -148,6 +152,7 @@ export class ClaimGroups {
     }, (err: unknown) => {
       for (const w of g.waiting) w.reject(err);
     }).finally(() => {
+      this.observe?.(performance.now() - sentAt);
       // the claims that gathered meanwhile go out at the end of this turn.
       if (--slot.inFlight === 0 && slot.group) this.schedule(slot);
     });

@@ -17,7 +17,7 @@ import { claimMinAmount } from '../../templates/model.ts';
 import { type CachedTemplate, isSoldOut, type LoadGuard, markEmpty } from '../cache/template-cache.ts';
 import type { Refusal } from '../http/errors.ts';
 import { type ClaimAnswer, type ClaimCtx, type ClaimInput, issued, refused, restarted } from './answer.ts';
-import { type ClaimDeps, redisCall } from './deps.ts';
+import { type ClaimDeps, groupCall, redisCall } from './deps.ts';
 import { ClaimGroups } from './group-commit.ts';
 import { takeOverflow } from './overflow.ts';
 import { takeCode } from './redeem.ts';
@@ -60,8 +60,9 @@ export class ClaimService {
 
   constructor(private readonly d: ClaimDeps) {
     this.guard = (load) => d.breaker.run(load);
-    this.groups = new ClaimGroups((claims) => redisCall(d, () => d.commands.claimHomeGroup(claims)),
-      (sends) => writeTogether(d.commands.redis, sends));
+    const latency = d.redisLatency;
+    this.groups = new ClaimGroups((claims) => groupCall(d, () => d.commands.claimHomeGroup(claims)),
+      (sends) => writeTogether(d.commands.redis, sends), latency && ((ms) => latency.observe(ms)));
   }
 
   /** Decides one claim; throws ApiError for errors of the error table. */

@@ -51,7 +51,11 @@ export class RequestLog {
   access(t: Trace, status: number): void {
     if (!this.logger.isLevelEnabled(t.level)) return;
     const ms = Math.round((performance.now() - t.start) * 10) / 10;
-    this.logger[t.level]({ reqId: t.id, method: t.method, path: t.path, status, ms }, 'request');
+    try {
+      this.logger[t.level]({ reqId: t.id, method: t.method, path: t.path, status, ms }, 'request');
+    } catch {
+      // a line stderr cannot take is dropped: the answer is out, and this runs in uWS callbacks.
+    }
   }
 
   /**

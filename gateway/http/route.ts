@@ -128,34 +128,37 @@ export function route(env: RouteEnv, opts: RouteOptions, handler: Handler): Rout
       // A streamed answer is in flight until its last byte is out, or its client gone.
       if (reply.stream && !state.done) {
         state.done = true;
+        const trace = state.trace;
         try {
-          const trace = state.trace;
           state.abortStream = streamReply(res, () => writeHead(res, reply, reply.stream!.contentType, trace?.id), reply.stream,
             () => inFlight.end(), (msg, err) => log.failed(trace, msg, err));
-          if (trace) log.access(trace, reply.status);
         } catch (err) {
-          log.failed(state.trace, 'reply failed', err);
+          log.failed(trace, 'reply failed', err);
           inFlight.end();
+          return;
         }
+        if (trace) log.access(trace, reply.status);
         return;
       }
+      let status: number | undefined;
       try {
-        const status = send(res, state, reply, state.closeAfter === true, log);
-        if (state.trace) log.access(state.trace, status);
+        status = send(res, state, reply, state.closeAfter === true, log);
       } catch (err) {
         log.failed(state.trace, 'reply failed', err);
       }
       inFlight.end();
+      if (state.trace && status !== undefined) log.access(state.trace, status);
     };
     const failed = (err: unknown) => {
       if (bodyStream && !bodyStream.complete) state.closeAfter = true;
+      let status: number | undefined;
       try {
-        const status = sendError(res, state, err, log, head, state.closeAfter);
-        if (state.trace && status !== undefined) log.access(state.trace, status);
+        status = sendError(res, state, err, log, head, state.closeAfter);
       } catch (e) {
         log.failed(state.trace, 'reply failed', e);
       }
       inFlight.end();
+      if (state.trace && status !== undefined) log.access(state.trace, status);
     };
     try {
       const params: string[] = [];

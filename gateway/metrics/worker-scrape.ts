@@ -33,7 +33,12 @@ const is = <T>(m: unknown, key: string): m is T => typeof m === 'object' && m !=
  * function /metrics uses: every worker's metrics as Prometheus text, through the supervisor.
  */
 export function workerScrape(registry: Registry): () => Promise<string> {
-  const send = (m: GatherAsk | CollectAnswer) => process.send?.(m);
+  // With a callback, a channel that closed meanwhile (the supervisor died; this worker drains and
+  // still serves /metrics) is an error passed here, not an 'error' event that would kill the process.
+  const send = (m: GatherAsk | CollectAnswer, failed: (err: Error) => void = () => undefined) => {
+    if (!process.connected || !process.send) failed(new Error('no supervisor to gather the workers\' metrics'));
+    else process.send(m, undefined, {}, (err) => err && failed(err));
+  };
   const waiting = new Map<number, (a: GatherAnswer) => void>();
   let next = 0;
   process.on('message', (m: unknown) => {
@@ -56,7 +61,7 @@ export function workerScrape(registry: Registry): () => Promise<string> {
       if (a.text !== undefined) resolve(a.text);
       else reject(new Error(a.error ?? 'no metrics'));
     });
-    send({ metricsGather: id });
+    send({ metricsGather: id }, (err) => waiting.get(id)?.({ metricsGathered: id, error: err.message }));
   });
 }
 
@@ -64,6 +69,8 @@ export function workerScrape(registry: Registry): () => Promise<string> {
 export class MetricsGatherer {
   private next = 0;
   private readonly collecting = new Map<number, (from: ChildProcess, metrics: Metrics) => void>();
+  // Scrapes that arrive while one is gathered share its answer: N scrapers cost one round, not N.
+  private gathering: Promise<string> | undefined;
 
   constructor(private readonly workers: () => ChildProcess[]) {}
 
@@ -75,11 +82,22 @@ export class MetricsGatherer {
     }
     if (!is<GatherAsk>(m, 'metricsGather')) return false;
     const answer = (a: Omit<GatherAnswer, 'metricsGathered'>) => {
-      if (child.connected) child.send({ metricsGathered: m.metricsGather, ...a });
+      // the callback takes the error of a channel that closed meanwhile (the worker died).
+      if (child.connected) child.send({ metricsGathered: m.metricsGather, ...a }, (err) => err && undefined);
     };
-    this.gather().then(async (all) => answer({ text: await AggregatorRegistry.aggregate(all).metrics() }),
-      (err: unknown) => answer({ error: err instanceof Error ? err.message : String(err) }));
+    this.text().then((text) => answer({ text }), (err: unknown) => answer({ error: err instanceof Error ? err.message : String(err) }));
     return true;
+  }
+
+  /** Every worker's metrics as one Prometheus text; a gather under way is shared. */
+  private text(): Promise<string> {
+    this.gathering ??= this.gather().then((all) => {
+      // prom-client omits some process metrics when it merges (process_start_time_seconds): every
+      // series here carries its own worker label, so none is merged away and each is kept as is.
+      for (const metrics of all) for (const metric of metrics) metric.aggregator = 'first';
+      return AggregatorRegistry.aggregate(all).metrics();
+    }).finally(() => { this.gathering = undefined; });
+    return this.gathering;
   }
 
   /** Every live worker's registry, those that answer within COLLECT_TIMEOUT_MS. */

@@ -15,18 +15,25 @@ export interface RecentRates {
   readonly issuedPerSecond: number;
 }
 
-const rate = (n: number) => Math.round((n / RECENT_S) * 1000) / 1000;
-
-/** Claims and issued coupons per second over the RECENT_S whole seconds before `now`. */
-export async function readRecentRates(redis: RedisClient, ks: KeySpace, templateId: string, now: number): Promise<RecentRates> {
-  const current = Math.floor(now / 1000);
-  const seconds = await Promise.all(Array.from({ length: RECENT_S },
-    (_, i) => redis.hmget(statsSecondKey(ks, templateId, current - 1 - i), 'c', 'i')));
+/**
+ * Claims and issued coupons per second over the `n` seconds that end with second `last` (epoch
+ * seconds, as the flushing gateways' clocks name their buckets), to three decimals.
+ */
+export async function ratesOver(redis: RedisClient, ks: KeySpace, templateId: string, last: number, n: number): Promise<RecentRates> {
+  // One key per command: they share a slot, but this reads the same on one Redis and on a cluster.
+  const seconds = await Promise.all(Array.from({ length: n }, (_, i) => redis.hmget(statsSecondKey(ks, templateId, last - i), 'c', 'i')));
   let claims = 0;
   let issued = 0;
   for (const [c, i] of seconds) {
     claims += Number(c ?? 0);
     issued += Number(i ?? 0);
   }
+  // Three decimals: one claim a minute still shows (0.017).
+  const rate = (x: number) => Math.round((x / n) * 1000) / 1000;
   return { claimsPerSecond: rate(claims), issuedPerSecond: rate(issued) };
+}
+
+/** Claims and issued coupons per second over the RECENT_S whole seconds before `now`. */
+export function readRecentRates(redis: RedisClient, ks: KeySpace, templateId: string, now: number): Promise<RecentRates> {
+  return ratesOver(redis, ks, templateId, Math.floor(now / 1000) - 1, RECENT_S);
 }

@@ -182,6 +182,9 @@ test('each worker admits 1/N of the configured rate; a separate admin listener i
     assert.ok(of('0', 'issued') > 0 && of('1', 'issued') > 0, 'both workers issued');
     assert.equal(of('0', 'issued') + of('1', 'issued'), issued);
     assert.equal(of('0', 'rate_limited') + of('1', 'rate_limited'), answers.length - issued);
+    for (const worker of ['0', '1']) {
+      assert.ok(samples.some((x) => x.name === 'process_start_time_seconds' && x.labels.worker === worker), `worker ${worker}'s start time`);
+    }
   } finally {
     assert.equal(await gw2.stop(), 0);
   }

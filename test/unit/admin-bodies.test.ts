@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import { ApiError } from '../../core/errors.ts';
 import { parseBody } from '../../core/zod.ts';
 import { grantChangeSchema, grantUsersSchema } from '../../issuance/grant-bodies.ts';
+import { GRANT_JSON_MAX } from '../../issuance/grant-model.ts';
 import { codeBatchSchema } from '../../redemption/batch-request.ts';
-import { blacklistSchema, stockChangeSchema } from '../../templates/admin-bodies.ts';
+import { BLACKLIST_MAX_IDS, blacklistSchema, stockChangeSchema } from '../../templates/admin-bodies.ts';
 
 /** The message parseBody refuses `body` with (a 400), or 'ok'. */
 function refusal(schema: Parameters<typeof parseBody>[0], body: unknown): string {
@@ -50,4 +51,14 @@ test('the blacklist: lists of ids, each checked', () => {
   assert.equal(refusal(blacklistSchema, {}), 'ok');
   assert.match(refusal(blacklistSchema, { categories: ['a'], products: [1] }), /^products\[0\]: must be 1-64 characters/);
   assert.equal(refusal(blacklistSchema, { categories: Array(10_001).fill('a') }), 'categories: must hold at most 10000 ids');
+});
+
+test('an overlong list of junk is refused for its length, not with an issue per element', () => {
+  const junk = { categories: new Array(1_000_000).fill(0) };
+  // A million issues would cost the event loop the claims share; zod stops at the length.
+  const issues = blacklistSchema.safeParse(junk).error!.issues;
+  assert.ok(issues.length <= BLACKLIST_MAX_IDS + 2, `${issues.length} issues`);
+  assert.ok(issues.some((i) => /must hold at most/.test(i.message)));
+  assert.ok(grantUsersSchema.safeParse({ userIds: junk.categories }).error!.issues.length <= GRANT_JSON_MAX + 2);
+  assert.match(refusal(blacklistSchema, { categories: new Array(BLACKLIST_MAX_IDS + 1).fill('ok') }), /must hold at most/);
 });

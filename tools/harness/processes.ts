@@ -121,14 +121,3 @@ export async function waitExit(c: Child, timeoutMs: number): Promise<number | nu
 export async function stopAllChildren(): Promise<void> {
   await Promise.allSettled([...live].map((c) => c.stop(3_000)));
 }
-
-/** A TCP port free on loopback right now, for a child that must be told its port (it logs nothing to read it from). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
