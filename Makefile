@@ -71,11 +71,15 @@ test:
 	@$(SERVICES) cluster-up
 	@echo "typecheck: tsc --noEmit"
 	@npx tsc --noEmit
-	@files=$$(find test -name '*.test.ts' | sort); \
-	if [[ -z "$$files" ]]; then echo "error: no test files (test/**/*.test.ts)" >&2; exit 1; fi; \
-	echo "test: $$(wc -l <<<"$$files") files"; \
+	@light=$$(find test/unit test/integration -name '*.test.ts' | sort); \
+	system=$$(find test/system -name '*.test.ts' | sort); \
+	if [[ -z "$$light" || -z "$$system" ]]; then echo "error: no test files (test/**/*.test.ts)" >&2; exit 1; fi; \
 	export $(TEST_ENV); \
-	node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$files
+	echo "test: $$(wc -l <<<"$$light") unit and integration files, two at a time"; \
+	light_rc=0; node --import tsx --test --test-concurrency=2 --test-timeout=120000 $$light || light_rc=$$?; \
+	echo "test: $$(wc -l <<<"$$system") system files, one at a time (they load the machine, kill processes, time things)"; \
+	system_rc=0; node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$system || system_rc=$$?; \
+	[[ $$light_rc == 0 && $$system_rc == 0 ]] || { echo "test: FAILED (unit and integration: exit $$light_rc, system: exit $$system_rc)" >&2; exit 1; }
 
 # No servers: the pure layer of the suite, for a quick loop while editing.
 test-unit:
