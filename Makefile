@@ -23,6 +23,8 @@ LOCAL_REDIS_URL = redis://127.0.0.1:$(REDIS_PORT)
 LOCAL_MYSQL_URL = mysql://root@127.0.0.1:$(MYSQL_PORT)
 CLUSTER_NODES = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(strip $(CLUSTER_PORTS))))
 
+# A system test file with this line may run beside another (make test runs those two at a time).
+SHARED_MARK = // make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL) \
 	TEST_REDIS_CLUSTER_NODES=$(CLUSTER_NODES)
 LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
@@ -34,7 +36,7 @@ help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
 	@echo "make stop       stop app, redis, mariadb and the test cluster"
 	@echo "make services   deps, redis, mariadb (no app)"
-	@echo "make test       services + redis cluster + chromium, typecheck, test suite"
+	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"
 	@echo "make test-unit  test/unit only: no servers, seconds"
 	@echo "make bench      services, then bench/run.ts"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
@@ -71,15 +73,16 @@ test:
 	@$(SERVICES) cluster-up
 	@echo "typecheck: tsc --noEmit"
 	@npx tsc --noEmit
-	@light=$$(find test/unit test/integration -name '*.test.ts' | sort); \
-	system=$$(find test/system -name '*.test.ts' | sort); \
+	@shared=$$(grep -lxF '$(SHARED_MARK)' $$(find test/system -name '*.test.ts') | sort || true); \
+	light=$$( { find test/unit test/integration -name '*.test.ts'; echo "$$shared"; } | sort || true); \
+	system=$$(find test/system -name '*.test.ts' | sort | grep -vxF "$$shared"); \
 	if [[ -z "$$light" || -z "$$system" ]]; then echo "error: no test files (test/**/*.test.ts)" >&2; exit 1; fi; \
 	export $(TEST_ENV); \
-	echo "test: $$(wc -l <<<"$$light") unit and integration files, two at a time"; \
+	echo "test: $$(wc -l <<<"$$light") unit, integration and marked system files, two at a time"; \
 	light_rc=0; node --import tsx --test --test-concurrency=2 --test-timeout=120000 $$light || light_rc=$$?; \
 	echo "test: $$(wc -l <<<"$$system") system files, one at a time (they load the machine, kill processes, time things)"; \
 	system_rc=0; node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$system || system_rc=$$?; \
-	[[ $$light_rc == 0 && $$system_rc == 0 ]] || { echo "test: FAILED (unit and integration: exit $$light_rc, system: exit $$system_rc)" >&2; exit 1; }
+	[[ $$light_rc == 0 && $$system_rc == 0 ]] || { echo "test: FAILED (two at a time: exit $$light_rc, one at a time: exit $$system_rc)" >&2; exit 1; }
 
 # No servers: the pure layer of the suite, for a quick loop while editing.
 test-unit:

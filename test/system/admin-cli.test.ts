@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * `npm run admin`: every templates action against a real gateway, as tables and as --json; the
  * API's error and exit 1 on a wrong token; exit 2 with the usage on a bad flag; and `--help` of

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /** The capacity planner's arithmetic, its flags and its calibration file (no services needed). */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * docker-compose.yml (issue 14, item 10) cannot run here (no Docker engine), so it is checked:
  * every app service's environment, interpolated as compose would, passes the real config schema

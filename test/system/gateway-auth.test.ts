@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Who may do what (issue 5, item 5): admin routes on a separate listener or off, a budget of
  * wrong admin tokens per address, and claims that take their user from a signed token.

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /** `npm run grant`: streams a file to the admin API, shows progress, and exits 0 when the job is done, 2 when the list is refused. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The identity rule through the gateway's MySQL reads and writes (issue 9, item 2): ids that
  * differ only in case are different users, templates and blacklist items in the listing (with

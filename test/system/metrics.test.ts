@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Prometheus metrics (issue 14, item 1): a real gateway and sink, claims of several outcomes and
  * a checkout call, and both scrapes counting exactly those; /metrics behind the admin token

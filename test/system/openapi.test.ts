@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The OpenAPI document is true: a real gateway (and sink) serves it; it is OpenAPI 3.1 with
  * every $ref resolving; it describes exactly the routes the gateway registered (both ways); and

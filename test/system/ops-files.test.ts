@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The Grafana dashboard and the Prometheus alert rules (issue 14, item 2): both files are well
  * formed, and every metric their expressions read is a series of a live gateway or sink scrape,

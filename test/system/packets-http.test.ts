@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Red packets over HTTP, on a real gateway process, sink, Redis and MariaDB: the admin API takes
  * and shows the budget, refuses bad budgets with stable codes and stock changes with 409

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The reconciler's report (issue 9, item 6) on the real Redis, MariaDB and sink: with several
  * templates wrong at once, each by its own amount, every one is named with its own count in a

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The reconciler against reservations made by one claim-home call of several templates
  * (lua/claim-home-n.lua): they share one token. A dead gateway's take for one of them is

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * A redemption left half-way by a gateway that died between its steps is settled by the
  * reconciler like any overflow claim (reconcile/reservations.ts), from the record's request id

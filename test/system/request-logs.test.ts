@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * The gateway's request log (issue 14, item 4) on a real gateway at LOG_LEVEL=debug: every
  * non-claim request has a request id (the client's when sane, else a new one), echoed and on

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * One identity rule in MySQL (issue 9, item 1): every character column of every table compares
  * bytes, so `Foo` and `foo` are two ids as they are in Redis. A new table that forgets it fails

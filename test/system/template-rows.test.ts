@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Coupon rows carry what a reader needs without a join (issue 3): the template's name, type,
  * value and threshold, and the use window of the template's rule (fixed dates, or validDays

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Stock changes and the identity rule (issue 9, items 2 and 3), through the real gateway:
  * request ids and template ids that differ only in case are different ids, and one request id

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * Stock changes are idempotent per request id and survive a failure of any single step: the
  * same request applies once (also sent several times at once), a retry completes a change that

@@ -1,3 +1,4 @@
+// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * POST /v1/admin/templates/:id/stock end to end, through real gateway and sink processes: a
  * top-up re-opens a sold-out template on every gateway, and neither top-ups nor reductions ever
