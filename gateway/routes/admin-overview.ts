@@ -7,11 +7,10 @@ import { ApiError, orUnavailable } from '../../core/errors.ts';
 import { isId } from '../../core/ids.ts';
 import type { RedisClient } from '../../lua/client.ts';
 import type { KeySpace } from '../../lua/keys.ts';
-import { TEMPLATE_STATUSES, type TemplateStatus } from '../../templates/model.ts';
 import { limitParam, queryParams } from '../http/query.ts';
 import type { Handler } from '../http/route.ts';
 import { readRecentRates, RECENT_S } from '../stats/recent.ts';
-import type { AdminDeps } from './admin.ts';
+import { type AdminDeps, templateStatusParam } from './admin.ts';
 
 const PARAMS = new Set(['status', 'after', 'limit']);
 // Each template costs its sub-stock reads (up to 16) and RECENT_S bucket reads a call.
@@ -22,14 +21,11 @@ export function overviewHandler(d: AdminDeps, redis: RedisClient, ks: KeySpace):
   return async (req) => {
     d.auth(req);
     const q = queryParams(req.query, PARAMS);
-    const status = q.get('status') ?? undefined;
-    if (status !== undefined && !TEMPLATE_STATUSES.includes(status as TemplateStatus)) {
-      throw new ApiError('bad_request', `status: must be one of ${TEMPLATE_STATUSES.join(', ')}`);
-    }
+    const status = templateStatusParam(q);
     const after = q.get('after') ?? undefined;
     if (after !== undefined && !isId(after)) throw new ApiError('bad_request', 'after: a template id (1-64 characters of [A-Za-z0-9_.:-])');
     const limit = limitParam(q, LIMIT_MAX, LIMIT_MAX);
-    const page = await orUnavailable('mysql', () => d.store.list(status as TemplateStatus | undefined, after, limit));
+    const page = await orUnavailable('mysql', () => d.store.list(status, after, limit));
     const now = Date.now();
     const rows = await orUnavailable('redis', () => Promise.all(page.templates.map(async (t) => {
       const [stock, rates] = await Promise.all([d.store.live.stock(t), readRecentRates(redis, ks, t.id, now)]);

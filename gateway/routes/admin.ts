@@ -67,22 +67,28 @@ export function patchTemplateHandler(d: AdminDeps): Handler {
 const LIST_PARAMS = new Set(['status', 'cursor', 'limit']);
 const cursorOf = (id: string) => Buffer.from(id).toString('base64url');
 
+/** The `status` query parameter of a template listing: a template status, or undefined when absent. */
+export function templateStatusParam(q: URLSearchParams): TemplateStatus | undefined {
+  const status = q.get('status') ?? undefined;
+  if (status !== undefined && !TEMPLATE_STATUSES.includes(status as TemplateStatus)) {
+    throw new ApiError('bad_request', `status: must be one of ${TEMPLATE_STATUSES.join(', ')}`);
+  }
+  return status as TemplateStatus | undefined;
+}
+
 /** GET /v1/admin/templates?status=&cursor=&limit=: a page ordered by id; audiences shown as sizes. */
 export function listTemplatesHandler(d: AdminDeps): Handler {
   return async (req) => {
     d.auth(req);
     const q = queryParams(req.query, LIST_PARAMS);
-    const status = q.get('status') ?? undefined;
-    if (status !== undefined && !TEMPLATE_STATUSES.includes(status as TemplateStatus)) {
-      throw new ApiError('bad_request', `status: must be one of ${TEMPLATE_STATUSES.join(', ')}`);
-    }
+    const status = templateStatusParam(q);
     const rawCursor = q.get('cursor');
     const cursor = rawCursor === null ? undefined : Buffer.from(rawCursor, 'base64url').toString();
     if (cursor !== undefined && (!isId(cursor) || cursorOf(cursor) !== rawCursor)) {
       throw new ApiError('bad_request', 'cursor: not a cursor this API returned');
     }
     const limit = limitParam(q, 50, 200);
-    const page = await orUnavailable('mysql', () => d.store.list(status as TemplateStatus | undefined, cursor, limit));
+    const page = await orUnavailable('mysql', () => d.store.list(status, cursor, limit));
     return {
       status: 200,
       body: { templates: page.templates.map((t) => templateJson(t, false)), nextCursor: page.next && cursorOf(page.next) },
