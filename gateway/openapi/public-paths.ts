@@ -79,7 +79,7 @@ export function addPublicPaths(reg: OpenAPIRegistry): void {
   });
   addOperation(reg, {
     method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus text (admin token unless METRICS_PUBLIC=1)',
-    caller: 'admin', answers: { 200: { description: 'the scrape', schema: z.string(), contentType: 'text/plain' } }, errors: ADMIN_ERRORS,
+    caller: 'admin', answers: { 200: { description: 'the scrape', schema: z.string(), contentType: 'text/plain' } }, errors: [...ADMIN_ERRORS, 'unavailable'],
   });
   addOperation(reg, {
     method: 'get', path: '/openapi.json', tag: 'operations', summary: 'This document',
