@@ -16,7 +16,7 @@
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
 #   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3392"), TOPOLOGY_SINK_PORTS
-#   (SINK_METRICS_PORT and the next one), SHARD_DBS (2), DB_PREFIX (coupon).
+#   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -36,10 +36,12 @@ MYSQL_SOCKET="${MYSQL_SOCKET:-$RUN/mariadb.sock}"
 TOPOLOGY_REDIS_PORTS="${TOPOLOGY_REDIS_PORTS:-7201 7202 7203 7204 7205 7206}"
 TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS:-3392}"
 TOPOLOGY_SINK_PORTS="${TOPOLOGY_SINK_PORTS:-$SINK_METRICS_PORT $((SINK_METRICS_PORT + 1))}"
-# The app's defaults (config/settings.ts), passed to the topology's processes explicitly so the
+# Databases of their own on the shared first MariaDB: with make run's coupon_* the topology's
+# shard 1 would be on another server than make run's, and each would miscount the other's stock.
+TOPOLOGY_DB_PREFIX="${TOPOLOGY_DB_PREFIX:-topo}"
+# The app's default (config/settings.ts), passed to the topology's processes explicitly so the
 # printed placement of the shard databases is the one they use.
 SHARD_DBS="${SHARD_DBS:-2}"
-DB_PREFIX="${DB_PREFIX:-coupon}"
 
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
@@ -83,6 +85,7 @@ for p in $TOPOLOGY_MYSQL_PORTS; do check_port_number TOPOLOGY_MYSQL_PORTS "$p"; 
 for p in $TOPOLOGY_SINK_PORTS; do check_port_number TOPOLOGY_SINK_PORTS "$p"; done
 [[ $(wc -w <<<"$TOPOLOGY_REDIS_PORTS") == 6 ]] || die "TOPOLOGY_REDIS_PORTS must name 6 ports (3 masters, 3 replicas)"
 [[ "$SHARD_DBS" =~ ^[0-9]+$ ]] || die "SHARD_DBS must be a number, got '$SHARD_DBS'"
+[[ "$TOPOLOGY_DB_PREFIX" =~ ^[a-z][a-z0-9_]{0,30}$ ]] || die "TOPOLOGY_DB_PREFIX must match [a-z][a-z0-9_]{0,30}, got '$TOPOLOGY_DB_PREFIX'"
 
 # ---------------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 # servers holding the shard databases between them (the main database on the first), one
 # gateway and several sinks in one consumer group. Sourced by scripts/services.sh after
 # lib/redis.sh, lib/mariadb.sh and lib/app.sh, whose helpers it uses.
-# State: data in .data/topology/redis-<port> and .data/mariadb-<n>, pids in .data/run/topology-*.
+# State: data in .data/topology/redis-<port> and .data/mariadb-<n>, pids in .data/run/topology-*;
+# its databases are TOPOLOGY_DB_PREFIX's (topo_main, topo_0, ...), apart from make run's.
 
 # The MariaDB servers: the main one (MYSQL_PORT) first, then mariadb-2, -3, ... on TOPOLOGY_MYSQL_PORTS.
 topo_mysql_ports() { printf '%s\n' "$MYSQL_PORT" $TOPOLOGY_MYSQL_PORTS; }
@@ -25,7 +26,7 @@ topo_redis_nodes() {
 
 # The environment of the topology's gateway and sinks: app.sh's, pointed at the cluster and servers.
 TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYSQL_SHARD_URLS=$(topo_shard_urls)"
-  "SHARD_DBS=$SHARD_DBS" "DB_PREFIX=$DB_PREFIX")
+  "SHARD_DBS=$SHARD_DBS" "DB_PREFIX=$TOPOLOGY_DB_PREFIX")
 
 # ---------------------------------------------------------------------------------------------
 # Redis Cluster
@@ -193,8 +194,8 @@ topology_print() {
     END { for (id in m) printf "  redis master  %-16s replica %-16s slots %s\n", m[id], (r[id] ? r[id] : "none"), slots[id] }' | sort
   for p in $(topo_mysql_ports); do
     dbs=""
-    ((n == 0)) && dbs="${DB_PREFIX}_main"
-    for ((d = n; d < SHARD_DBS; d += servers)); do dbs+="${dbs:+ }${DB_PREFIX}_$d"; done
+    ((n == 0)) && dbs="${TOPOLOGY_DB_PREFIX}_main"
+    for ((d = n; d < SHARD_DBS; d += servers)); do dbs+="${dbs:+ }${TOPOLOGY_DB_PREFIX}_$d"; done
     printf '  mariadb       %-16s %s\n' "127.0.0.1:$p" "${dbs:-(no database)}"
     n=$((n + 1))
   done
