@@ -129,11 +129,19 @@ topo_wait_healthy() {
 }
 
 topology_app_up() {
-  local p i=1
-  if live_pid "$RUN/topology-gateway.pid" node >/dev/null; then
+  local p i=1 all=1
+  live_pid "$RUN/topology-gateway.pid" node >/dev/null || all=""
+  for p in $TOPOLOGY_SINK_PORTS; do
+    live_pid "$RUN/topology-sink-$i.pid" node >/dev/null || all=""
+    i=$((i + 1))
+  done
+  if [[ -n "$all" ]]; then
     say "topology: gateway and sinks already running"
     return 0
   fi
+  # A partly running app (a sink died) is restarted whole.
+  topology_app_down >/dev/null
+  i=1
   require_free_port gateway "$PORT" PORT
   for p in $TOPOLOGY_SINK_PORTS; do require_free_port sink "$p" TOPOLOGY_SINK_PORTS; done
   cd "$ROOT" || die "topology: cannot cd to $ROOT"
@@ -208,6 +216,9 @@ topology_print() {
   say "  logs          ${LOG#"$ROOT"/}/topology-*.log"
 }
 
+# topo_health PORT: whether 127.0.0.1:PORT/healthz answers 2xx, in words.
+topo_health() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && echo "healthz ok" || echo "healthz failing"; }
+
 # Lines for make status, only when some process of the topology runs.
 topology_status() {
   local p pid role n=2 i=1 f any=""
@@ -231,13 +242,13 @@ topology_status() {
     n=$((n + 1))
   done
   if pid="$(live_pid "$RUN/topology-gateway.pid" node)"; then
-    printf '%-13s running  pid %-7s http://127.0.0.1:%s\n' "topo gateway" "$pid" "$PORT"
+    printf '%-13s running  pid %-7s http://127.0.0.1:%s (%s)\n' "topo gateway" "$pid" "$PORT" "$(topo_health "$PORT")"
   else
     printf '%-13s stopped\n' "topo gateway"
   fi
   for p in $TOPOLOGY_SINK_PORTS; do
     if pid="$(live_pid "$RUN/topology-sink-$i.pid" node)"; then
-      printf '%-13s running  pid %-7s http://127.0.0.1:%s/metrics\n' "topo sink $i" "$pid" "$p"
+      printf '%-13s running  pid %-7s http://127.0.0.1:%s/metrics (%s)\n' "topo sink $i" "$pid" "$p" "$(topo_health "$p")"
     else
       printf '%-13s stopped\n' "topo sink $i"
     fi
