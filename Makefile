@@ -1,5 +1,7 @@
 # Thin wrapper over scripts/services.sh; all state lives in .data/.
 # Ports can be overridden: make run PORT=9090 REDIS_PORT=6392 MYSQL_PORT=3392
+# make run TOPOLOGY=cluster: the scaled-out stack (scripts/lib/topology.sh), ports from
+# TOPOLOGY_REDIS_PORTS, TOPOLOGY_MYSQL_PORTS and TOPOLOGY_SINK_PORTS (defaults in scripts/services.sh).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -8,6 +10,7 @@ REDIS_PORT ?= 6391
 MYSQL_PORT ?= 3391
 PORT ?= 8080
 CLUSTER_PORTS ?= 7101 7102 7103
+TOPOLOGY ?=
 export REDIS_PORT MYSQL_PORT PORT CLUSTER_PORTS
 # make drill runs its own Redis and MariaDB (it kills them): other ports, data in .data/drill.
 DRILL_REDIS_PORT ?= 6392
@@ -34,7 +37,9 @@ LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_UR
 
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
-	@echo "make stop       stop app, redis, mariadb and the test cluster"
+	@echo "make run TOPOLOGY=cluster   Redis Cluster (3 masters + 3 replicas, AOF), 2 MariaDB servers, gateway, 2 sinks; prints the topology"
+	@echo "                (ports: TOPOLOGY_REDIS_PORTS='7201 ... 7206' TOPOLOGY_MYSQL_PORTS=3392 TOPOLOGY_SINK_PORTS='9464 9465')"
+	@echo "make stop       stop app, redis, mariadb, the test cluster and the TOPOLOGY=cluster stack (by pid)"
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"
 	@echo "make test-unit  test/unit only: no servers, seconds"
@@ -53,8 +58,14 @@ services:
 	@$(SERVICES) up
 
 run:
+ifeq ($(TOPOLOGY),cluster)
+	@$(SERVICES) topology-up
+else ifeq ($(TOPOLOGY),)
 	@$(SERVICES) up
 	@$(SERVICES) app-up
+else
+	@echo "error: TOPOLOGY must be cluster or unset, got '$(TOPOLOGY)'" >&2; exit 2
+endif
 
 stop:
 	@$(SERVICES) down

@@ -11,9 +11,12 @@
 #   mariadb-up | mariadb-down
 #   cluster-up | cluster-down
 #   app-up | app-down    gateway + sink (app-up runs sink/migrate.ts first)
+#   topology-up | topology-down   make run TOPOLOGY=cluster: Redis Cluster 3+3, 2 MariaDB, gateway, 2 sinks
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
-#   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md).
+#   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
+#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3392"), TOPOLOGY_SINK_PORTS
+#   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -29,6 +32,16 @@ PORT="${PORT:-8080}"
 SINK_METRICS_PORT="${SINK_METRICS_PORT:-9464}"
 CLUSTER_PORTS="${CLUSTER_PORTS:-7101 7102 7103}"
 MYSQL_SOCKET="${MYSQL_SOCKET:-$RUN/mariadb.sock}"
+# make run TOPOLOGY=cluster (lib/topology.sh): ports apart from the test cluster's and the dev servers'.
+TOPOLOGY_REDIS_PORTS="${TOPOLOGY_REDIS_PORTS:-7201 7202 7203 7204 7205 7206}"
+TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS:-3392}"
+TOPOLOGY_SINK_PORTS="${TOPOLOGY_SINK_PORTS:-$SINK_METRICS_PORT $((SINK_METRICS_PORT + 1))}"
+# Databases of their own on the shared first MariaDB: with make run's coupon_* the topology's
+# shard 1 would be on another server than make run's, and each would miscount the other's stock.
+TOPOLOGY_DB_PREFIX="${TOPOLOGY_DB_PREFIX:-topo}"
+# The app's default (config/settings.ts), passed to the topology's processes explicitly so the
+# printed placement of the shard databases is the one they use.
+SHARD_DBS="${SHARD_DBS:-2}"
 
 REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 MYSQL_URL="mysql://root@127.0.0.1:$MYSQL_PORT"
@@ -59,16 +72,24 @@ source "$LIB/cluster.sh"
 source "$LIB/mariadb.sh"
 # shellcheck source=lib/app.sh
 source "$LIB/app.sh"
+# shellcheck source=lib/topology.sh
+source "$LIB/topology.sh"
 
 check_port_number REDIS_PORT "$REDIS_PORT"
 check_port_number MYSQL_PORT "$MYSQL_PORT"
 check_port_number PORT "$PORT"
 check_port_number SINK_METRICS_PORT "$SINK_METRICS_PORT"
 for p in $CLUSTER_PORTS; do check_port_number CLUSTER_PORTS "$p"; done
+for p in $TOPOLOGY_REDIS_PORTS; do check_port_number TOPOLOGY_REDIS_PORTS "$p"; done
+for p in $TOPOLOGY_MYSQL_PORTS; do check_port_number TOPOLOGY_MYSQL_PORTS "$p"; done
+for p in $TOPOLOGY_SINK_PORTS; do check_port_number TOPOLOGY_SINK_PORTS "$p"; done
+[[ $(wc -w <<<"$TOPOLOGY_REDIS_PORTS") == 6 ]] || die "TOPOLOGY_REDIS_PORTS must name 6 ports (3 masters, 3 replicas)"
+[[ "$SHARD_DBS" =~ ^[0-9]+$ ]] || die "SHARD_DBS must be a number, got '$SHARD_DBS'"
+[[ "$TOPOLOGY_DB_PREFIX" =~ ^[a-z][a-z0-9_]{0,30}$ ]] || die "TOPOLOGY_DB_PREFIX must match [a-z][a-z0-9_]{0,30}, got '$TOPOLOGY_DB_PREFIX'"
 
 # ---------------------------------------------------------------------------------------------
 
-usage() { sed -n '6,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   deps) cmd_deps ;;
@@ -81,18 +102,26 @@ case "${1:-}" in
   cluster-down) cmd_cluster_down ;;
   app-up) cmd_app_up ;;
   app-down) cmd_app_down ;;
+  topology-up) cmd_topology_up ;;
+  topology-down) cmd_topology_down ;;
   up)
     cmd_deps
     cmd_redis_up
     cmd_mariadb_up
     ;;
   down)
+    topology_app_down
     cmd_app_down
     cmd_cluster_down
+    topology_redis_down
     cmd_redis_down
+    topology_mysql_down
     cmd_mariadb_down
     ;;
-  status) cmd_status ;;
+  status)
+    cmd_status
+    topology_status
+    ;;
   -h | --help | help) usage ;;
   *)
     usage >&2

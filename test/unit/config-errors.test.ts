@@ -128,7 +128,7 @@ function toolingNames(): Set<string> {
   for (const line of make.match(/^export\s+.*$/gm) ?? []) add(line.slice(7), /\b([A-Z][A-Z0-9_]*)\b/g);
   for (const line of make.match(/^(?:TEST|LOCAL)_ENV\s*=.*$/gm) ?? []) add(line, /\b([A-Z][A-Z0-9_]*)=/g);
   for (const f of ['scripts/services.sh', 'scripts/lib/app.sh', 'scripts/lib/common.sh', 'scripts/lib/redis.sh',
-    'scripts/lib/mariadb.sh', 'scripts/lib/cluster.sh', 'scripts/lib/deps.sh', 'drill/services.sh', 'bench/pinned.sh']) {
+    'scripts/lib/mariadb.sh', 'scripts/lib/cluster.sh', 'scripts/lib/topology.sh', 'scripts/lib/deps.sh', 'drill/services.sh', 'bench/pinned.sh']) {
     const sh = readFileSync(new URL(f, ROOT), 'utf8').replaceAll('\\\n', ' ');
     add(sh, /\$\{([A-Z][A-Z0-9_]*):-/g);
     for (const line of sh.match(/^\s*export\s+.*$/gm) ?? []) add(line, /\b([A-Z][A-Z0-9_]*)=/g);

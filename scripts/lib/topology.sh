@@ -1,0 +1,257 @@
+# shellcheck shell=bash
+# make run TOPOLOGY=cluster: a Redis Cluster of 3 masters with 1 replica each (AOF on), MariaDB
+# servers holding the shard databases between them (the main database on the first), one
+# gateway and several sinks in one consumer group. Sourced by scripts/services.sh after
+# lib/redis.sh, lib/mariadb.sh and lib/app.sh, whose helpers it uses.
+# State: data in .data/topology/redis-<port> and .data/mariadb-<n>, pids in .data/run/topology-*;
+# its databases are TOPOLOGY_DB_PREFIX's (topo_main, topo_0, ...), apart from make run's.
+
+# The MariaDB servers: the main one (MYSQL_PORT) first, then mariadb-2, -3, ... on TOPOLOGY_MYSQL_PORTS.
+topo_mysql_ports() { printf '%s\n' "$MYSQL_PORT" $TOPOLOGY_MYSQL_PORTS; }
+
+# Shard database d lives on server d % servers (core/mysql.ts reads MYSQL_SHARD_URLS that way).
+topo_shard_urls() {
+  local p out=()
+  for p in $(topo_mysql_ports); do out+=("mysql://root@127.0.0.1:$p"); done
+  local IFS=,
+  printf '%s\n' "${out[*]}"
+}
+
+topo_redis_nodes() {
+  local p out=()
+  for p in $TOPOLOGY_REDIS_PORTS; do out+=("127.0.0.1:$p"); done
+  local IFS=,
+  printf '%s\n' "${out[*]}"
+}
+
+# The environment of the topology's gateway and sinks: app.sh's, pointed at the cluster and servers.
+TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYSQL_SHARD_URLS=$(topo_shard_urls)"
+  "SHARD_DBS=$SHARD_DBS" "DB_PREFIX=$TOPOLOGY_DB_PREFIX")
+
+# ---------------------------------------------------------------------------------------------
+# Redis Cluster
+
+topo_cluster_healthy() {
+  local p info
+  for p in $TOPOLOGY_REDIS_PORTS; do
+    live_pid "$RUN/topology-redis-$p.pid" redis-server >/dev/null || return 1
+    info="$(rcli "$p" cluster info 2>/dev/null)" || return 1
+    [[ "$info" == *cluster_state:ok* && "$info" == *cluster_slots_assigned:16384* ]] || return 1
+  done
+}
+
+# Starts the nodes that are not running; their AOF and nodes.conf survive make stop, so a
+# restarted cluster comes back with its data and roles. Only a cluster that has no slot
+# anywhere (a first start) is created.
+topology_redis_up() {
+  local p dir assigned=0
+  for p in $TOPOLOGY_REDIS_PORTS; do
+    live_pid "$RUN/topology-redis-$p.pid" redis-server >/dev/null && continue
+    require_free_port "topology redis" "$p" TOPOLOGY_REDIS_PORTS
+    dir="$DATA/topology/redis-$p"
+    dirs "$dir"
+    # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
+    redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
+      --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
+      --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
+      --daemonize yes --pidfile "$RUN/topology-redis-$p.pid" --logfile "$LOG/topology-redis-$p.log" ||
+      { log_tail "$LOG/topology-redis-$p.log"; die "topology: redis $p failed to start"; }
+  done
+  for p in $TOPOLOGY_REDIS_PORTS; do
+    wait_redis "topology redis" "$p" "$RUN/topology-redis-$p.pid" "$LOG/topology-redis-$p.log"
+    if rcli "$p" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:[1-9]'; then assigned=1; fi
+  done
+  if ((assigned == 0)); then
+    say "topology: creating the Redis Cluster (3 masters, 1 replica each)"
+    local out
+    # shellcheck disable=SC2046 # one argument per node
+    out="$(timeout 60 redis-cli --cluster create $(topo_redis_nodes | tr , ' ') --cluster-replicas 1 --cluster-yes 2>&1)" ||
+      { printf '%s\n' "$out" >&2; die "topology: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/topology, retry)"; }
+  fi
+  local start=$SECONDS
+  while ((SECONDS - start < CLUSTER_WAIT)); do
+    topo_cluster_healthy && return 0
+    sleep 0.2
+  done
+  for p in $TOPOLOGY_REDIS_PORTS; do
+    printf '%s: %s\n' "$p" "$(rcli "$p" cluster info 2>&1 | grep -E 'cluster_state|slots_assigned' | tr -d '\r' | tr '\n' ' ')" >&2
+  done
+  die "topology: Redis Cluster not cluster_state:ok within ${CLUSTER_WAIT}s"
+}
+
+topology_redis_down() {
+  local p
+  for p in $TOPOLOGY_REDIS_PORTS; do stop_pidfile "topology redis $p" "$RUN/topology-redis-$p.pid" redis-server; done
+}
+
+# ---------------------------------------------------------------------------------------------
+# MariaDB servers beyond the main one
+
+topology_mysql_up() {
+  local p n=2
+  for p in $TOPOLOGY_MYSQL_PORTS; do
+    mariadb_up "mariadb-$n" "$p" "$DATA/mariadb-$n"
+    n=$((n + 1))
+  done
+}
+
+topology_mysql_down() {
+  local p n=2
+  for p in $TOPOLOGY_MYSQL_PORTS; do
+    mariadb_down "mariadb-$n"
+    n=$((n + 1))
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# gateway and sinks
+
+# topo_start NAME MAIN [VAR=VALUE...]: node MAIN in the background, pid in run/NAME.pid.
+topo_start() {
+  local name="$1" main="$2" pid
+  shift 2
+  pid="$(spawn "$LOG/$name.log" "${TOPO_ENV_CMD[@]}" "$@" node --import tsx "$main")"
+  printf '%s\n' "$pid" >"$RUN/$name.pid"
+  say "$name: started (pid $pid)"
+}
+
+# topo_wait_healthy NAME URL: URL answers 2xx within HEALTH_WAIT s while NAME's process lives.
+topo_wait_healthy() {
+  local name="$1" url="$2" start=$SECONDS
+  while ((SECONDS - start < HEALTH_WAIT)); do
+    curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null && return 0
+    live_pid "$RUN/$name.pid" node >/dev/null || break
+    sleep 0.2
+  done
+  log_tail "$LOG/$name.log" 40
+  topology_app_down >&2
+  die "$name: not healthy on $url within ${HEALTH_WAIT}s (or it exited)"
+}
+
+topology_app_up() {
+  local p i=1 all=1
+  live_pid "$RUN/topology-gateway.pid" node >/dev/null || all=""
+  for p in $TOPOLOGY_SINK_PORTS; do
+    live_pid "$RUN/topology-sink-$i.pid" node >/dev/null || all=""
+    i=$((i + 1))
+  done
+  if [[ -n "$all" ]]; then
+    say "topology: gateway and sinks already running"
+    return 0
+  fi
+  # A partly running app (a sink died) is restarted whole.
+  topology_app_down >/dev/null
+  i=1
+  require_free_port gateway "$PORT" PORT
+  for p in $TOPOLOGY_SINK_PORTS; do require_free_port sink "$p" TOPOLOGY_SINK_PORTS; done
+  cd "$ROOT" || die "topology: cannot cd to $ROOT"
+  say "topology: migrating schema (sink/migrate.ts)"
+  "${TOPO_ENV_CMD[@]}" node --import tsx sink/migrate.ts || die "topology: sink/migrate.ts failed"
+  for p in $TOPOLOGY_SINK_PORTS; do
+    topo_start "topology-sink-$i" sink/main.ts "SINK_METRICS_PORT=$p" "SINK_CONSUMER=$(hostname)-sink-$i"
+    i=$((i + 1))
+  done
+  topo_start topology-gateway gateway/main.ts
+  topo_wait_healthy topology-gateway "http://127.0.0.1:$PORT/healthz"
+  i=1
+  for p in $TOPOLOGY_SINK_PORTS; do
+    topo_wait_healthy "topology-sink-$i" "http://127.0.0.1:$p/healthz"
+    i=$((i + 1))
+  done
+}
+
+topology_app_down() {
+  local p i=1
+  # Gateway first: it drains in-flight claims on SIGTERM; then the sinks flush what is left.
+  stop_pidfile topology-gateway "$RUN/topology-gateway.pid" node
+  for p in $TOPOLOGY_SINK_PORTS; do
+    stop_pidfile "topology-sink-$i" "$RUN/topology-sink-$i.pid" node
+    i=$((i + 1))
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# whole topology
+
+cmd_topology_up() {
+  cmd_deps
+  cmd_mariadb_up
+  topology_mysql_up
+  topology_redis_up
+  topology_app_up
+  topology_print
+}
+
+cmd_topology_down() {
+  topology_app_down
+  topology_redis_down
+  topology_mysql_down
+}
+
+# Each master with its replicas and slots (from CLUSTER NODES), each MariaDB server with its
+# databases, the gateway and the sinks.
+topology_print() {
+  local p first n=0 d dbs servers
+  servers="$(topo_mysql_ports | wc -l)"
+  first="${TOPOLOGY_REDIS_PORTS%% *}"
+  say "topology:"
+  rcli "$first" cluster nodes | tr -d '\r' | awk '
+    { addr = $2; sub(/@.*/, "", addr) }
+    $3 ~ /master/ { m[$1] = addr; s = ""; for (i = 9; i <= NF; i++) s = s (s ? " " : "") $i; slots[$1] = s }
+    $3 ~ /slave/ { r[$4] = (r[$4] ? r[$4] " " : "") addr }
+    END { for (id in m) printf "  redis master  %-16s replica %-16s slots %s\n", m[id], (r[id] ? r[id] : "none"), slots[id] }' | sort
+  for p in $(topo_mysql_ports); do
+    dbs=""
+    ((n == 0)) && dbs="${TOPOLOGY_DB_PREFIX}_main"
+    for ((d = n; d < SHARD_DBS; d += servers)); do dbs+="${dbs:+ }${TOPOLOGY_DB_PREFIX}_$d"; done
+    printf '  mariadb       %-16s %s\n' "127.0.0.1:$p" "${dbs:-(no database)}"
+    n=$((n + 1))
+  done
+  say "  gateway       http://127.0.0.1:$PORT  (admin token: ADMIN_TOKEN, dev-admin-token by default)"
+  n=1
+  for p in $TOPOLOGY_SINK_PORTS; do
+    printf '  sink %-8s http://127.0.0.1:%s/metrics  /healthz\n' "$n" "$p"
+    n=$((n + 1))
+  done
+  say "  logs          ${LOG#"$ROOT"/}/topology-*.log"
+}
+
+# topo_health PORT: whether 127.0.0.1:PORT/healthz answers 2xx, in words.
+topo_health() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && echo "healthz ok" || echo "healthz failing"; }
+
+# Lines for make status, only when some process of the topology runs.
+topology_status() {
+  local p pid role n=2 i=1 f any=""
+  for f in "$RUN"/topology-*.pid "$RUN"/mariadb-[0-9]*.pid; do [[ -e "$f" ]] && any=1; done
+  [[ -n "$any" ]] || return 0
+  for p in $TOPOLOGY_REDIS_PORTS; do
+    if pid="$(live_pid "$RUN/topology-redis-$p.pid" redis-server)"; then
+      role="$(rcli "$p" role 2>/dev/null | head -n 1 | tr -d '\r')"
+      printf '%-13s running  pid %-7s 127.0.0.1:%s (%s, %s)\n' "topo redis" "$pid" "$p" "${role:-no answer}" \
+        "$(rcli "$p" cluster info 2>/dev/null | tr -d '\r' | grep -E '^cluster_state:' || true)"
+    else
+      printf '%-13s stopped  127.0.0.1:%s\n' "topo redis" "$p"
+    fi
+  done
+  for p in $TOPOLOGY_MYSQL_PORTS; do
+    if pid="$(live_pid "$RUN/mariadb-$n.pid" mariadbd)"; then
+      printf '%-13s running  pid %-7s mysql://root@127.0.0.1:%s\n' "mariadb-$n" "$pid" "$p"
+    else
+      printf '%-13s stopped\n' "mariadb-$n"
+    fi
+    n=$((n + 1))
+  done
+  if pid="$(live_pid "$RUN/topology-gateway.pid" node)"; then
+    printf '%-13s running  pid %-7s http://127.0.0.1:%s (%s)\n' "topo gateway" "$pid" "$PORT" "$(topo_health "$PORT")"
+  else
+    printf '%-13s stopped\n' "topo gateway"
+  fi
+  for p in $TOPOLOGY_SINK_PORTS; do
+    if pid="$(live_pid "$RUN/topology-sink-$i.pid" node)"; then
+      printf '%-13s running  pid %-7s http://127.0.0.1:%s/metrics (%s)\n' "topo sink $i" "$pid" "$p" "$(topo_health "$p")"
+    else
+      printf '%-13s stopped\n' "topo sink $i"
+    fi
+    i=$((i + 1))
+  done
+}
