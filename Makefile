@@ -38,7 +38,7 @@ LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_UR
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
 	@echo "make run TOPOLOGY=cluster   Redis Cluster (3 masters + 3 replicas, AOF), 2 MariaDB servers, gateway, 2 sinks; prints the topology"
-	@echo "                (ports: TOPOLOGY_REDIS_PORTS='7201 ... 7206' TOPOLOGY_MYSQL_PORTS=3392 TOPOLOGY_SINK_PORTS='9464 9465')"
+	@echo "                (ports: TOPOLOGY_REDIS_PORTS='7201 ... 7206' TOPOLOGY_MYSQL_PORTS=3393 TOPOLOGY_SINK_PORTS='9464 9465')"
 	@echo "make stop       stop app, redis, mariadb, the test cluster and the TOPOLOGY=cluster stack (by pid)"
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"

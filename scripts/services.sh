@@ -15,7 +15,7 @@
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
-#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3392"), TOPOLOGY_SINK_PORTS
+#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's), TOPOLOGY_SINK_PORTS
 #   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -34,7 +34,7 @@ CLUSTER_PORTS="${CLUSTER_PORTS:-7101 7102 7103}"
 MYSQL_SOCKET="${MYSQL_SOCKET:-$RUN/mariadb.sock}"
 # make run TOPOLOGY=cluster (lib/topology.sh): ports apart from the test cluster's and the dev servers'.
 TOPOLOGY_REDIS_PORTS="${TOPOLOGY_REDIS_PORTS:-7201 7202 7203 7204 7205 7206}"
-TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS:-3392}"
+TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS:-3393}"
 TOPOLOGY_SINK_PORTS="${TOPOLOGY_SINK_PORTS:-$SINK_METRICS_PORT $((SINK_METRICS_PORT + 1))}"
 # Databases of their own on the shared first MariaDB: with make run's coupon_* the topology's
 # shard 1 would be on another server than make run's, and each would miscount the other's stock.
