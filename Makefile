@@ -49,7 +49,7 @@ help:
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
 	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
 	@echo "make deps       node modules and system packages only (chromium: make test installs it)"
-	@echo "make typecheck | logs | status | clean (stop + rm -rf .data)"
+	@echo "make typecheck | logs [TOPOLOGY=cluster] | status | clean (stop + rm -rf .data)"
 
 deps:
 	@$(SERVICES) deps
@@ -122,7 +122,7 @@ capacity:
 # The JSON log lines made readable (pino-pretty); the files themselves stay JSON, for machines.
 logs:
 	@mkdir -p $(LOG_DIR)
-	tail -q -n 100 -F $(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log | node_modules/.bin/pino-pretty \
+	tail -q -n 100 -F $(if $(TOPOLOGY),$(LOG_DIR)/topology-gateway.log $(wildcard $(LOG_DIR)/topology-sink-*.log),$(LOG_DIR)/gateway.log $(LOG_DIR)/sink.log) | node_modules/.bin/pino-pretty \
 		--ignore role,hostname --messageFormat '{role} {msg}' --translateTime 'SYS:HH:MM:ss.l'
 
 clean: stop
