@@ -2,14 +2,35 @@
 # Redis Cluster for the tests: 3 masters, no replicas, on CLUSTER_PORTS, data in .data/cluster.
 # Sourced by scripts/services.sh (after lib/redis.sh, whose wait_redis it uses).
 
-cluster_healthy() {
-  local p info
-  for p in $CLUSTER_PORTS; do
-    live_pid "$RUN/cluster-$p.pid" redis-server >/dev/null || return 1
+# nodes_healthy PIDPREFIX PORT...: every node runs (pid in run/PIDPREFIX-PORT.pid) and sees the
+# whole cluster ok with every slot assigned. The test cluster's and the topology's (topology.sh).
+nodes_healthy() {
+  local prefix="$1" p info
+  shift
+  for p in "$@"; do
+    live_pid "$RUN/$prefix-$p.pid" redis-server >/dev/null || return 1
     info="$(rcli "$p" cluster info 2>/dev/null)" || return 1
     [[ "$info" == *cluster_state:ok* && "$info" == *cluster_slots_assigned:16384* ]] || return 1
   done
 }
+
+# wait_nodes_healthy LABEL PIDPREFIX PORT...: until nodes_healthy, or die within CLUSTER_WAIT
+# printing each node's state.
+wait_nodes_healthy() {
+  local label="$1" prefix="$2" p start=$SECONDS
+  shift 2
+  while ((SECONDS - start < CLUSTER_WAIT)); do
+    nodes_healthy "$prefix" "$@" && return 0
+    sleep 0.2
+  done
+  for p in "$@"; do
+    printf '%s: %s\n' "$p" "$(rcli "$p" cluster info 2>&1 | grep -E 'cluster_state|slots_assigned' | tr -d '\r' | tr '\n' ' ')" >&2
+  done
+  die "$label: not cluster_state:ok within ${CLUSTER_WAIT}s"
+}
+
+# shellcheck disable=SC2086 # one argument per port
+cluster_healthy() { nodes_healthy cluster $CLUSTER_PORTS; }
 
 cluster_nodes() {
   local p out=()
@@ -50,18 +71,9 @@ cmd_cluster_up() {
   # shellcheck disable=SC2046
   out="$(timeout 30 redis-cli --cluster create $(cluster_nodes) --cluster-replicas 0 --cluster-yes 2>&1)" ||
     { printf '%s\n' "$out" >&2; die "cluster: redis-cli --cluster create failed"; }
-  local start=$SECONDS
-  while ((SECONDS - start < CLUSTER_WAIT)); do
-    if cluster_healthy; then
-      say "cluster: up ($(cluster_nodes))"
-      return 0
-    fi
-    sleep 0.2
-  done
-  for p in $CLUSTER_PORTS; do
-    printf '%s: %s\n' "$p" "$(rcli "$p" cluster info 2>&1 | grep -E 'cluster_state|slots_assigned' | tr -d '\r' | tr '\n' ' ')" >&2
-  done
-  die "cluster: not cluster_state:ok within ${CLUSTER_WAIT}s"
+  # shellcheck disable=SC2086 # one argument per port
+  wait_nodes_healthy cluster cluster $CLUSTER_PORTS
+  say "cluster: up ($(cluster_nodes))"
 }
 
 cmd_cluster_down() {

@@ -31,15 +31,6 @@ TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYS
 # ---------------------------------------------------------------------------------------------
 # Redis Cluster
 
-topo_cluster_healthy() {
-  local p info
-  for p in $TOPOLOGY_REDIS_PORTS; do
-    live_pid "$RUN/topology-redis-$p.pid" redis-server >/dev/null || return 1
-    info="$(rcli "$p" cluster info 2>/dev/null)" || return 1
-    [[ "$info" == *cluster_state:ok* && "$info" == *cluster_slots_assigned:16384* ]] || return 1
-  done
-}
-
 # Starts the nodes that are not running; their AOF and nodes.conf survive make stop, so a
 # restarted cluster comes back with its data and roles. Only a cluster that has no slot
 # anywhere (a first start) is created.
@@ -68,15 +59,8 @@ topology_redis_up() {
     out="$(timeout 60 redis-cli --cluster create $(topo_redis_nodes | tr , ' ') --cluster-replicas 1 --cluster-yes 2>&1)" ||
       { printf '%s\n' "$out" >&2; die "topology: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/topology, retry)"; }
   fi
-  local start=$SECONDS
-  while ((SECONDS - start < CLUSTER_WAIT)); do
-    topo_cluster_healthy && return 0
-    sleep 0.2
-  done
-  for p in $TOPOLOGY_REDIS_PORTS; do
-    printf '%s: %s\n' "$p" "$(rcli "$p" cluster info 2>&1 | grep -E 'cluster_state|slots_assigned' | tr -d '\r' | tr '\n' ' ')" >&2
-  done
-  die "topology: Redis Cluster not cluster_state:ok within ${CLUSTER_WAIT}s"
+  # shellcheck disable=SC2086 # one argument per port
+  wait_nodes_healthy "topology: Redis Cluster" topology-redis $TOPOLOGY_REDIS_PORTS
 }
 
 topology_redis_down() {
