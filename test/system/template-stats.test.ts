@@ -1,4 +1,3 @@
-// make test: may run beside another test file (it asserts no timing, CPU or memory figure).
 /**
  * GET /v1/admin/templates/:id/stats: claim outcomes counted in memory by each gateway, flushed
  * to Redis exactly once (even when a flush fails or its reply is lost), read by any gateway.
