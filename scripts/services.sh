@@ -12,11 +12,13 @@
 #   cluster-up | cluster-down
 #   app-up | app-down    gateway + sink (app-up runs sink/migrate.ts first)
 #   topology-up | topology-down   make run TOPOLOGY=cluster: Redis Cluster 3+3, 2 MariaDB, gateway, 2 sinks
+#   topology-storage-up  the topology's servers only (its first MariaDB, on MYSQL_PORT, must run)
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
 #   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's), TOPOLOGY_SINK_PORTS
-#   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2).
+#   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2), TOPOLOGY_NAME
+#   (topology: names its data, pid and log files, so several topologies live side by side).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -39,6 +41,8 @@ TOPOLOGY_SINK_PORTS="${TOPOLOGY_SINK_PORTS:-$SINK_METRICS_PORT $((SINK_METRICS_P
 # Databases of their own on the shared first MariaDB: with make run's coupon_* the topology's
 # shard 1 would be on another server than make run's, and each would miscount the other's stock.
 TOPOLOGY_DB_PREFIX="${TOPOLOGY_DB_PREFIX:-topo}"
+# make run's topology; make test-cluster and the drill start theirs under other names and ports.
+TOPOLOGY_NAME="${TOPOLOGY_NAME:-topology}"
 # The app's default (config/settings.ts), passed to the topology's processes explicitly so the
 # printed placement of the shard databases is the one they use.
 SHARD_DBS="${SHARD_DBS:-2}"
@@ -85,11 +89,12 @@ for p in $TOPOLOGY_MYSQL_PORTS; do check_port_number TOPOLOGY_MYSQL_PORTS "$p"; 
 for p in $TOPOLOGY_SINK_PORTS; do check_port_number TOPOLOGY_SINK_PORTS "$p"; done
 [[ $(wc -w <<<"$TOPOLOGY_REDIS_PORTS") == 6 ]] || die "TOPOLOGY_REDIS_PORTS must name 6 ports (3 masters, 3 replicas)"
 [[ "$SHARD_DBS" =~ ^[0-9]+$ ]] || die "SHARD_DBS must be a number, got '$SHARD_DBS'"
+[[ "$TOPOLOGY_NAME" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "TOPOLOGY_NAME must match [a-z][a-z0-9-]{0,30}, got '$TOPOLOGY_NAME'"
 [[ "$TOPOLOGY_DB_PREFIX" =~ ^[a-z][a-z0-9_]{0,30}$ ]] || die "TOPOLOGY_DB_PREFIX must match [a-z][a-z0-9_]{0,30}, got '$TOPOLOGY_DB_PREFIX'"
 
 # ---------------------------------------------------------------------------------------------
 
-usage() { sed -n '6,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '6,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   deps) cmd_deps ;;
@@ -104,23 +109,22 @@ case "${1:-}" in
   app-down) cmd_app_down ;;
   topology-up) cmd_topology_up ;;
   topology-down) cmd_topology_down ;;
+  topology-storage-up) cmd_topology_storage_up ;;
   up)
     cmd_deps
     cmd_redis_up
     cmd_mariadb_up
     ;;
   down)
-    topology_app_down
+    topology_down_all
     cmd_app_down
     cmd_cluster_down
-    topology_redis_down
     cmd_redis_down
-    topology_mysql_down
     cmd_mariadb_down
     ;;
   status)
     cmd_status
-    topology_status
+    topology_status_all
     ;;
   -h | --help | help) usage ;;
   *)

@@ -3,8 +3,13 @@
 # servers holding the shard databases between them (the main database on the first), one
 # gateway and several sinks in one consumer group. Sourced by scripts/services.sh after
 # lib/redis.sh, lib/mariadb.sh and lib/app.sh, whose helpers it uses.
-# State: data in .data/topology/redis-<port> and .data/mariadb-<n>, pids in .data/run/topology-*;
-# its databases are TOPOLOGY_DB_PREFIX's (topo_main, topo_0, ...), apart from make run's.
+# Several topologies can live side by side (make run's, make test-cluster's, the drill's): each
+# has a TOPOLOGY_NAME (topology by default) that names its files. State: data in
+# .data/<name>/redis-<port> and .data/<name>/mariadb-<n>, pids in .data/run/<name>-*, logs in
+# .data/log/<name>-*; its databases are TOPOLOGY_DB_PREFIX's (topo_main, topo_0, ...), apart from
+# make run's. Each started topology leaves its ports in .data/run/topologies/<name>, so make
+# stop finds and stops every one of them by pid.
+T="$TOPOLOGY_NAME"
 
 # The MariaDB servers: the main one (MYSQL_PORT) first, then mariadb-2, -3, ... on TOPOLOGY_MYSQL_PORTS.
 topo_mysql_ports() { printf '%s\n' "$MYSQL_PORT" $TOPOLOGY_MYSQL_PORTS; }
@@ -37,35 +42,35 @@ TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYS
 topology_redis_up() {
   local p dir assigned=0
   for p in $TOPOLOGY_REDIS_PORTS; do
-    live_pid "$RUN/topology-redis-$p.pid" redis-server >/dev/null && continue
+    live_pid "$RUN/$T-redis-$p.pid" redis-server >/dev/null && continue
     require_free_port "topology redis" "$p" TOPOLOGY_REDIS_PORTS
-    dir="$DATA/topology/redis-$p"
+    dir="$DATA/$T/redis-$p"
     dirs "$dir"
     # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
     redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
       --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
       --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
-      --daemonize yes --pidfile "$RUN/topology-redis-$p.pid" --logfile "$LOG/topology-redis-$p.log" ||
-      { log_tail "$LOG/topology-redis-$p.log"; die "topology: redis $p failed to start"; }
+      --daemonize yes --pidfile "$RUN/$T-redis-$p.pid" --logfile "$LOG/$T-redis-$p.log" ||
+      { log_tail "$LOG/$T-redis-$p.log"; die "$T: redis $p failed to start"; }
   done
   for p in $TOPOLOGY_REDIS_PORTS; do
-    wait_redis "topology redis" "$p" "$RUN/topology-redis-$p.pid" "$LOG/topology-redis-$p.log"
+    wait_redis "$T redis" "$p" "$RUN/$T-redis-$p.pid" "$LOG/$T-redis-$p.log"
     if rcli "$p" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:[1-9]'; then assigned=1; fi
   done
   if ((assigned == 0)); then
-    say "topology: creating the Redis Cluster (3 masters, 1 replica each)"
+    say "$T: creating the Redis Cluster (3 masters, 1 replica each)"
     local out
     # shellcheck disable=SC2046 # one argument per node
     out="$(timeout 60 redis-cli --cluster create $(topo_redis_nodes | tr , ' ') --cluster-replicas 1 --cluster-yes 2>&1)" ||
-      { printf '%s\n' "$out" >&2; die "topology: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/topology, retry)"; }
+      { printf '%s\n' "$out" >&2; die "$T: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/$T, retry)"; }
   fi
   # shellcheck disable=SC2086 # one argument per port
-  wait_nodes_healthy "topology: Redis Cluster" topology-redis $TOPOLOGY_REDIS_PORTS
+  wait_nodes_healthy "$T: Redis Cluster" "$T-redis" $TOPOLOGY_REDIS_PORTS
 }
 
 topology_redis_down() {
   local p
-  for p in $TOPOLOGY_REDIS_PORTS; do stop_pidfile "topology redis $p" "$RUN/topology-redis-$p.pid" redis-server; done
+  for p in $TOPOLOGY_REDIS_PORTS; do stop_pidfile "$T redis $p" "$RUN/$T-redis-$p.pid" redis-server; done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +79,7 @@ topology_redis_down() {
 topology_mysql_up() {
   local p n=2
   for p in $TOPOLOGY_MYSQL_PORTS; do
-    mariadb_up "mariadb-$n" "$p" "$DATA/mariadb-$n"
+    mariadb_up "$T-mariadb-$n" "$p" "$DATA/$T/mariadb-$n"
     n=$((n + 1))
   done
 }
@@ -82,7 +87,7 @@ topology_mysql_up() {
 topology_mysql_down() {
   local p n=2
   for p in $TOPOLOGY_MYSQL_PORTS; do
-    mariadb_down "mariadb-$n"
+    mariadb_down "$T-mariadb-$n"
     n=$((n + 1))
   done
 }
@@ -114,13 +119,13 @@ topo_wait_healthy() {
 
 topology_app_up() {
   local p i=1 all=1
-  live_pid "$RUN/topology-gateway.pid" node >/dev/null || all=""
+  live_pid "$RUN/$T-gateway.pid" node >/dev/null || all=""
   for p in $TOPOLOGY_SINK_PORTS; do
-    live_pid "$RUN/topology-sink-$i.pid" node >/dev/null || all=""
+    live_pid "$RUN/$T-sink-$i.pid" node >/dev/null || all=""
     i=$((i + 1))
   done
   if [[ -n "$all" ]]; then
-    say "topology: gateway and sinks already running"
+    say "$T: gateway and sinks already running"
     return 0
   fi
   # A partly running app (a sink died) is restarted whole.
@@ -128,18 +133,18 @@ topology_app_up() {
   i=1
   require_free_port gateway "$PORT" PORT
   for p in $TOPOLOGY_SINK_PORTS; do require_free_port sink "$p" TOPOLOGY_SINK_PORTS; done
-  cd "$ROOT" || die "topology: cannot cd to $ROOT"
-  say "topology: migrating schema (sink/migrate.ts)"
-  "${TOPO_ENV_CMD[@]}" node --import tsx sink/migrate.ts || die "topology: sink/migrate.ts failed"
+  cd "$ROOT" || die "$T: cannot cd to $ROOT"
+  say "$T: migrating schema (sink/migrate.ts)"
+  "${TOPO_ENV_CMD[@]}" node --import tsx sink/migrate.ts || die "$T: sink/migrate.ts failed"
   for p in $TOPOLOGY_SINK_PORTS; do
-    topo_start "topology-sink-$i" sink/main.ts "SINK_METRICS_PORT=$p" "SINK_CONSUMER=$(hostname)-sink-$i"
+    topo_start "$T-sink-$i" sink/main.ts "SINK_METRICS_PORT=$p" "SINK_CONSUMER=$(hostname)-sink-$i"
     i=$((i + 1))
   done
-  topo_start topology-gateway gateway/main.ts
-  topo_wait_healthy topology-gateway "http://127.0.0.1:$PORT/healthz"
+  topo_start "$T-gateway" gateway/main.ts
+  topo_wait_healthy "$T-gateway" "http://127.0.0.1:$PORT/healthz"
   i=1
   for p in $TOPOLOGY_SINK_PORTS; do
-    topo_wait_healthy "topology-sink-$i" "http://127.0.0.1:$p/healthz"
+    topo_wait_healthy "$T-sink-$i" "http://127.0.0.1:$p/healthz"
     i=$((i + 1))
   done
 }
@@ -147,9 +152,9 @@ topology_app_up() {
 topology_app_down() {
   local p i=1
   # Gateway first: it drains in-flight claims on SIGTERM; then the sinks flush what is left.
-  stop_pidfile topology-gateway "$RUN/topology-gateway.pid" node
+  stop_pidfile "$T-gateway" "$RUN/$T-gateway.pid" node
   for p in $TOPOLOGY_SINK_PORTS; do
-    stop_pidfile "topology-sink-$i" "$RUN/topology-sink-$i.pid" node
+    stop_pidfile "$T-sink-$i" "$RUN/$T-sink-$i.pid" node
     i=$((i + 1))
   done
 }
@@ -157,11 +162,25 @@ topology_app_down() {
 # ---------------------------------------------------------------------------------------------
 # whole topology
 
+# Remembers this topology's name and ports for make stop (topology_down_all).
+topology_record() {
+  mkdir -p "$RUN/topologies"
+  printf 'TOPOLOGY_REDIS_PORTS=%q\nTOPOLOGY_MYSQL_PORTS=%q\nTOPOLOGY_SINK_PORTS=%q\n' \
+    "$TOPOLOGY_REDIS_PORTS" "$TOPOLOGY_MYSQL_PORTS" "$TOPOLOGY_SINK_PORTS" >"$RUN/topologies/$T"
+}
+
+# The servers only (the cluster and the MariaDB servers beyond MYSQL_PORT's, which must run):
+# for make test-cluster and the drill, which start gateways and sinks of their own.
+cmd_topology_storage_up() {
+  topology_record
+  topology_mysql_up
+  topology_redis_up
+}
+
 cmd_topology_up() {
   cmd_deps
   cmd_mariadb_up
-  topology_mysql_up
-  topology_redis_up
+  cmd_topology_storage_up
   topology_app_up
   topology_print
 }
@@ -170,6 +189,21 @@ cmd_topology_down() {
   topology_app_down
   topology_redis_down
   topology_mysql_down
+}
+
+# Stops every topology started under .data (each by the pid files its name gives), in a subshell
+# each, with the ports it was started with.
+topology_down_all() {
+  local f
+  for f in "$RUN"/topologies/*; do
+    [[ -f "$f" ]] || continue
+    (
+      # shellcheck disable=SC1090 # written by topology_record
+      source "$f"
+      T="$(basename "$f")"
+      cmd_topology_down
+    )
+  done
 }
 
 # Each master with its replicas and slots (from CLUSTER NODES), each MariaDB server with its
@@ -197,19 +231,34 @@ topology_print() {
     printf '  sink %-8s http://127.0.0.1:%s/metrics  /healthz\n' "$n" "$p"
     n=$((n + 1))
   done
-  say "  logs          ${LOG#"$ROOT"/}/topology-*.log"
+  say "  logs          ${LOG#"$ROOT"/}/$T-*.log"
 }
 
 # topo_health PORT: whether 127.0.0.1:PORT/healthz answers 2xx, in words.
 topo_health() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && echo "healthz ok" || echo "healthz failing"; }
 
+# make status: the lines of every topology started under .data.
+topology_status_all() {
+  local f
+  for f in "$RUN"/topologies/*; do
+    [[ -f "$f" ]] || continue
+    (
+      # shellcheck disable=SC1090 # written by topology_record
+      source "$f"
+      T="$(basename "$f")"
+      topology_status
+    )
+  done
+}
+
 # Lines for make status, only when some process of the topology runs.
 topology_status() {
   local p pid role n=2 i=1 f any=""
-  for f in "$RUN"/topology-*.pid "$RUN"/mariadb-[0-9]*.pid; do [[ -e "$f" ]] && any=1; done
+  for f in "$RUN/$T"-*.pid; do [[ -e "$f" ]] && any=1; done
   [[ -n "$any" ]] || return 0
+  printf '%s:\n' "$T"
   for p in $TOPOLOGY_REDIS_PORTS; do
-    if pid="$(live_pid "$RUN/topology-redis-$p.pid" redis-server)"; then
+    if pid="$(live_pid "$RUN/$T-redis-$p.pid" redis-server)"; then
       role="$(rcli "$p" role 2>/dev/null | head -n 1 | tr -d '\r')"
       printf '%-13s running  pid %-7s 127.0.0.1:%s (%s, %s)\n' "topo redis" "$pid" "$p" "${role:-no answer}" \
         "$(rcli "$p" cluster info 2>/dev/null | tr -d '\r' | grep -E '^cluster_state:' || true)"
@@ -218,20 +267,20 @@ topology_status() {
     fi
   done
   for p in $TOPOLOGY_MYSQL_PORTS; do
-    if pid="$(live_pid "$RUN/mariadb-$n.pid" mariadbd)"; then
-      printf '%-13s running  pid %-7s mysql://root@127.0.0.1:%s\n' "mariadb-$n" "$pid" "$p"
+    if pid="$(live_pid "$RUN/$T-mariadb-$n.pid" mariadbd)"; then
+      printf '%-13s running  pid %-7s mysql://root@127.0.0.1:%s\n' "topo mariadb-$n" "$pid" "$p"
     else
-      printf '%-13s stopped\n' "mariadb-$n"
+      printf '%-13s stopped\n' "topo mariadb-$n"
     fi
     n=$((n + 1))
   done
-  if pid="$(live_pid "$RUN/topology-gateway.pid" node)"; then
+  if pid="$(live_pid "$RUN/$T-gateway.pid" node)"; then
     printf '%-13s running  pid %-7s http://127.0.0.1:%s (%s)\n' "topo gateway" "$pid" "$PORT" "$(topo_health "$PORT")"
   else
     printf '%-13s stopped\n' "topo gateway"
   fi
   for p in $TOPOLOGY_SINK_PORTS; do
-    if pid="$(live_pid "$RUN/topology-sink-$i.pid" node)"; then
+    if pid="$(live_pid "$RUN/$T-sink-$i.pid" node)"; then
       printf '%-13s running  pid %-7s http://127.0.0.1:%s/metrics (%s)\n' "topo sink $i" "$pid" "$p" "$(topo_health "$p")"
     else
       printf '%-13s stopped\n' "topo sink $i"
