@@ -62,6 +62,8 @@ export function loadConfig(env: Env = process.env) {
       breakerWindowMs: v.REDIS_BREAKER_WINDOW_MS,
       breakerCoolDownMs: v.REDIS_BREAKER_COOLDOWN_MS,
       autoPipelining: v.REDIS_AUTO_PIPELINING,
+      waitReplicas: v.REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: v.REDIS_WAIT_TIMEOUT_MS,
       keyPrefix: v.KEY_PREFIX,
       partitions: v.PARTITIONS,
       streamGroup: v.STREAM_GROUP,
@@ -109,6 +111,8 @@ export function loadConfig(env: Env = process.env) {
     },
     test: {
       clusterNodes: v.TEST_REDIS_CLUSTER_NODES,
+      topologyRedisNodes: v.TEST_TOPOLOGY_REDIS_NODES,
+      topologyMysqlUrls: v.TEST_TOPOLOGY_MYSQL_URLS,
     },
     reconcile: {
       everyMs: v.RECONCILE_EVERY_MS,

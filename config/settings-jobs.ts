@@ -37,6 +37,8 @@ export const JOBS = {
   STATS_FLUSH_MS: int(1_000, 50, 60_000,
     'gateways count claim outcomes in memory and write the deltas to Redis this often: no Redis call per claim, and stats lag by about one period on any gateway.'),
   TEST_REDIS_CLUSTER_NODES: list('host:port,... of the local 3-master cluster `make test` starts; only tests read it.'),
+  TEST_TOPOLOGY_REDIS_NODES: list('host:port,... of the Redis Cluster with replicas (3 masters + 3 replicas) `make test-cluster` starts; only its tests read it.'),
+  TEST_TOPOLOGY_MYSQL_URLS: list('the MariaDB servers `make test-cluster` runs (the first holds the main database); only its tests read it.', { mask: 'url' }),
   RECONCILE_EVERY_MS: int(60_000, 1_000, 86_400_000, 'a full reconciliation pass this often, in the sink process that holds the lease.'),
   RECONCILE_RESTART_CHECK_MS: int(1_000, 100, 600_000,
     'a Redis restart (a new run id) is looked for this often: after an AOF that lost its last second, users and stock are repaired from MySQL as soon as possible.'),
