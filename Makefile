@@ -12,6 +12,9 @@ PORT ?= 8080
 CLUSTER_PORTS ?= 7101 7102 7103
 TOPOLOGY ?=
 export REDIS_PORT MYSQL_PORT PORT CLUSTER_PORTS
+# make test-cluster's topology (scripts/lib/topology.sh): 3 masters + 3 replicas, a second MariaDB.
+TEST_TOPOLOGY_REDIS_PORTS ?= 7311 7312 7313 7314 7315 7316
+TEST_TOPOLOGY_MYSQL_PORTS ?= 3395
 # make drill runs its own Redis and MariaDB (it kills them): other ports, data in .data/drill.
 DRILL_REDIS_PORT ?= 6392
 DRILL_MYSQL_PORT ?= 3392
@@ -33,7 +36,7 @@ TEST_ENV = APP_ENV=test REDIS_URL=$(LOCAL_REDIS_URL) MYSQL_URL=$(LOCAL_MYSQL_URL
 LOCAL_ENV = APP_ENV=local HOST=127.0.0.1 PORT=$(PORT) REDIS_URL=$(LOCAL_REDIS_URL) \
 	MYSQL_URL=$(LOCAL_MYSQL_URL)
 
-.PHONY: help deps services run stop status test test-unit typecheck bench drill rebuild logs clean
+.PHONY: help deps services run stop status test test-cluster test-unit typecheck bench drill rebuild logs clean
 
 help:
 	@echo "make run        deps, redis, mariadb, then gateway + sink (http://127.0.0.1:$(PORT))"
@@ -42,6 +45,7 @@ help:
 	@echo "make stop       stop app, redis, mariadb, the test cluster and the TOPOLOGY=cluster stack (by pid)"
 	@echo "make services   deps, redis, mariadb (no app)"
 	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"
+	@echo "make test-cluster   a topology of its own (Redis Cluster 3+3, 2 MariaDB servers), then test/cluster one file at a time"
 	@echo "make test-unit  test/unit only: no servers, seconds"
 	@echo "make bench      services, then bench/run.ts"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
@@ -94,6 +98,20 @@ test:
 	echo "test: $$(wc -l <<<"$$system") system files, one at a time (they load the machine, kill processes, time things)"; \
 	system_rc=0; node --import tsx --test --test-concurrency=1 --test-timeout=120000 $$system || system_rc=$$?; \
 	[[ $$light_rc == 0 && $$system_rc == 0 ]] || { echo "test: FAILED (two at a time: exit $$light_rc, one at a time: exit $$system_rc)" >&2; exit 1; }
+
+# The scaled-out topology's tests (issue 15): failover, replicas, several servers. They kill and
+# pause its nodes, so they run one file at a time on a topology of their own (TOPOLOGY_NAME).
+TEST_TOPOLOGY_NODES = $(subst $(space),$(comma),$(addprefix 127.0.0.1:,$(strip $(TEST_TOPOLOGY_REDIS_PORTS))))
+TEST_TOPOLOGY_URLS = $(subst $(space),$(comma),$(addprefix mysql://root@127.0.0.1:,$(MYSQL_PORT) $(strip $(TEST_TOPOLOGY_MYSQL_PORTS))))
+test-cluster:
+	@$(SERVICES) up
+	@TOPOLOGY_NAME=test-topology TOPOLOGY_REDIS_PORTS='$(TEST_TOPOLOGY_REDIS_PORTS)' \
+		TOPOLOGY_MYSQL_PORTS='$(TEST_TOPOLOGY_MYSQL_PORTS)' $(SERVICES) topology-storage-up
+	@files=$$(find test/cluster -name '*.test.ts' | sort); \
+	if [[ -z "$$files" ]]; then echo "error: no test files (test/cluster/*.test.ts)" >&2; exit 1; fi; \
+	export $(TEST_ENV) TEST_TOPOLOGY_REDIS_NODES=$(TEST_TOPOLOGY_NODES) TEST_TOPOLOGY_MYSQL_URLS=$(TEST_TOPOLOGY_URLS); \
+	echo "test-cluster: $$(wc -w <<<"$$files") files, one at a time"; \
+	node --import tsx --test --test-concurrency=1 --test-timeout=180000 $$files
 
 # No servers: the pure layer of the suite, for a quick loop while editing.
 test-unit:

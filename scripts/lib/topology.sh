@@ -66,6 +66,23 @@ topology_redis_up() {
   fi
   # shellcheck disable=SC2086 # one argument per port
   wait_nodes_healthy "$T: Redis Cluster" "$T-redis" $TOPOLOGY_REDIS_PORTS
+  topology_wait_replicas
+}
+
+# Every replica has finished its first sync (master_link_status:up): until then a master has
+# no copy of its writes, and a WAIT for a replica (REDIS_WAIT_REPLICAS) would time out.
+topology_wait_replicas() {
+  local p start=$SECONDS pending
+  while ((SECONDS - start < CLUSTER_WAIT)); do
+    pending=""
+    for p in $TOPOLOGY_REDIS_PORTS; do
+      rcli "$p" role 2>/dev/null | head -n 1 | grep -q slave || continue
+      rcli "$p" info replication 2>/dev/null | grep -q '^master_link_status:up' || pending+=" $p"
+    done
+    [[ -z "$pending" ]] && return 0
+    sleep 0.2
+  done
+  die "$T: replicas$pending not in sync with their masters within ${CLUSTER_WAIT}s"
 }
 
 topology_redis_down() {
