@@ -21,6 +21,9 @@ DRILL_MYSQL_PORT ?= 3392
 DRILL_APPENDFSYNC ?= everysec
 
 SERVICES := bash scripts/services.sh
+# A recipe's first step: topo_env holds the TOPOLOGY=cluster stack's storage settings, or nothing.
+topology_env = case '$(TOPOLOGY)' in cluster) topo_env=$$($(SERVICES) topology-env);; '') topo_env="";; \
+	*) echo "error: TOPOLOGY must be cluster or unset, got '$(TOPOLOGY)'" >&2; exit 2;; esac
 LOG_DIR := .data/log
 
 comma := ,
@@ -51,6 +54,7 @@ help:
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (docs/durability.md)"
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
+	@echo "                TOPOLOGY=cluster: the one make run TOPOLOGY=cluster started, with claims per master and rows per server"
 	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
 	@echo "make deps       node modules and system packages only (chromium: make test installs it)"
 	@echo "make typecheck | logs [TOPOLOGY=cluster] | status | clean (stop + rm -rf .data)"
@@ -147,7 +151,10 @@ clean: stop
 	rm -rf .data
 
 # Load test against the gateway `make run` started: make loadtest SCENARIO=hot ARGS="--duration 10"
+# With TOPOLOGY=cluster, against `make run TOPOLOGY=cluster`'s, reading its storage as its gateway
+# does (scripts/services.sh topology-env: the cluster's nodes, both MariaDB servers, DB_PREFIX).
 .PHONY: loadtest
 SCENARIO ?= hot
 loadtest:
-	@export $(LOCAL_ENV); node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(or $(ARGS),--duration 10)
+	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; \
+		node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(or $(ARGS),--duration 10)
