@@ -1,0 +1,109 @@
+/**
+ * Claims through a real gateway on the test topology, and where their keys and rows ended up,
+ * read from each Redis master and each MariaDB server directly (not through the product's
+ * routing, which is what the tests check).
+ */
+import mysql from 'mysql2/promise';
+import { Agent } from 'node:http';
+import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
+import { shardDbName, shardTableName } from '../../core/shards.ts';
+import { http } from './http.ts';
+import { clusterNodes, redisCli } from './topology.ts';
+
+/** The port of the master owning each partition's hash tag now (index: partition). */
+export async function partitionMasters(ks: KeySpace, askPort: number): Promise<number[]> {
+  const masters = (await clusterNodes(askPort)).filter((n) => n.role === 'master' && n.slots.length > 0);
+  const owner = (slot: number) => masters.find((m) => m.slots.some((r) => {
+    if (r.startsWith('[')) return false; // a slot being migrated or imported
+    const [from, to] = r.split('-').map(Number);
+    return slot >= from! && slot <= (to ?? from!);
+  }))?.port;
+  const out: number[] = [];
+  for (let p = 0; p < ks.partitions; p++) {
+    const slot = Number((await redisCli(askPort, 'cluster', 'keyslot', `${ks.prefix}:{${p}}`)).trim());
+    const port = owner(slot);
+    if (port === undefined) throw new Error(`no master owns slot ${slot}`);
+    out.push(port);
+  }
+  return out;
+}
+
+/** A template id whose first `subStocks` sub-stocks sit on every master (there are 3). */
+export function idOnEveryMaster(ks: KeySpace, masterOf: readonly number[], base: string, subStocks: number): string {
+  const all = new Set(masterOf).size;
+  for (let i = 0; i < 1000; i++) {
+    const id = `${base}${i}`;
+    const on = new Set(Array.from({ length: subStocks }, (_, k) => masterOf[subStockPartition(ks, id, k)]));
+    if (on.size === all) return id;
+  }
+  throw new Error(`no template id ${base}* spreads ${subStocks} sub-stocks over ${all} masters`);
+}
+
+/** Keys matching `pattern` held by the node on `port` itself (SCAN sees one node's keys). */
+export async function keysOn(port: number, pattern: string): Promise<string[]> {
+  return (await redisCli(port, '--scan', '--pattern', pattern)).split('\n').filter((k) => k !== '');
+}
+
+export interface ServerRow {
+  /** Index of the server in MYSQL_SHARD_URLS. */
+  readonly server: number;
+  readonly db: number;
+  readonly table: number;
+  readonly couponId: string;
+  readonly userId: string;
+}
+
+/** Every row of `templateId` in the shard databases each server holds, asked of each server alone. */
+export async function rowsByServer(urls: readonly string[], dbPrefix: string, layout: { dbs: number; tables: number },
+  templateId: string): Promise<ServerRow[]> {
+  const out: ServerRow[] = [];
+  for (const [server, url] of urls.entries()) {
+    const c = await mysql.createConnection(url);
+    try {
+      for (let db = 0; db < layout.dbs; db++) {
+        const [has] = await c.query<mysql.RowDataPacket[]>('SHOW DATABASES LIKE ?', [shardDbName(dbPrefix, db)]);
+        if (has.length === 0) continue;
+        for (let table = 0; table < layout.tables; table++) {
+          const [rows] = await c.query<mysql.RowDataPacket[]>(
+            `SELECT coupon_id, user_id FROM \`${shardDbName(dbPrefix, db)}\`.\`${shardTableName(table)}\` WHERE template_id = ?`, [templateId]);
+          for (const r of rows) out.push({ server, db, table, couponId: String(r.coupon_id), userId: String(r.user_id) });
+        }
+      }
+    } finally {
+      await c.end();
+    }
+  }
+  return out;
+}
+
+export interface Rain {
+  /** Coupons the clients were told were issued: coupon id -> user. */
+  readonly told: Map<string, string>;
+  readonly statuses: Map<number, number>;
+  /** Answers that leave it open whether a coupon was issued (5xx, a broken connection). */
+  readonly uncertain: number;
+}
+
+/** Each user claims `templateId` once through the gateway, `concurrency` at a time. */
+export async function claimRain(base: string, templateId: string, users: readonly string[], concurrency: number,
+  rain: Rain = { told: new Map(), statuses: new Map(), uncertain: 0 }): Promise<Rain> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  let next = 0;
+  let uncertain = rain.uncertain;
+  const worker = async () => {
+    while (next < users.length) {
+      const userId = users[next++]!;
+      try {
+        const r = await http('POST', `${base}/v1/claim`, { userId, templateId }, {}, agent);
+        rain.statuses.set(r.status, (rain.statuses.get(r.status) ?? 0) + 1);
+        if (r.status === 200) rain.told.set(String(r.json.couponId), userId);
+        else if (r.status >= 500) uncertain++;
+      } catch {
+        uncertain++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  return { ...rain, uncertain };
+}
