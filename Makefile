@@ -50,7 +50,7 @@ help:
 	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"
 	@echo "make test-cluster   a topology of its own (Redis Cluster 3+3, 2 MariaDB servers), then test/cluster one file at a time"
 	@echo "make test-unit  test/unit only: no servers, seconds"
-	@echo "make bench      services, then bench/run.ts"
+	@echo "make bench      services, then bench/run.ts (TOPOLOGY=cluster ARGS='--quick': its claim load on make run TOPOLOGY=cluster's servers)"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (docs/durability.md)"
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
@@ -122,9 +122,13 @@ test-unit:
 	@$(SERVICES) deps
 	@node --import tsx --test $$(find test/unit -name '*.test.ts' | sort)
 
+# With TOPOLOGY=cluster: the claim load on make run TOPOLOGY=cluster's servers (bench/topology-bench.ts).
 bench:
-	@$(SERVICES) up
-	@export $(LOCAL_ENV); node --import tsx bench/run.ts
+ifeq ($(TOPOLOGY),cluster)
+	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; node --import tsx bench/run.ts --only=topology $(ARGS)
+else
+	@$(call topology_env); $(SERVICES) up; export $(LOCAL_ENV); node --import tsx bench/run.ts
+endif
 
 # Not part of make test: it kills and restarts servers and takes about a minute.
 drill:
