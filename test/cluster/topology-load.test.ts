@@ -5,20 +5,21 @@
  * the database and table the user's shard routing names; after the drain MySQL holds exactly
  * the coupons the clients were told about, and both sinks wrote some. Then a sink is killed -9
  * with records in hand: the survivor takes them over (XAUTOCLAIM) and nothing is lost or
- * written twice.
+ * written twice. The load test's report of the split over masters and servers is checked too.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type KeySpace, streamKey, subStockPartition } from '../../lua/keys.ts';
 import { shardOfUser } from '../../core/shards.ts';
 import { judgeTemplate } from '../../tools/verify/facts.ts';
+import { storageSpread } from '../../loadtest/storage-spread.ts';
 import { drained, openStorage, type Storage, testConfig, testEnv } from '../../tools/harness/storage.ts';
 import { createTemplate } from '../support/http.ts';
 import { parseSamples, spawnMetricsSink, sum } from '../support/prometheus.ts';
 import { type GatewayProc, type Proc, spawnGateway } from '../support/processes.ts';
 import { pendingTotal, waitFor } from '../support/sink-fixtures.ts';
 import { testTopology, topologyEnv } from '../support/topology.ts';
-import { claimRain, idOnEveryMaster, keysOn, partitionMasters, rowsByServer } from '../support/topology-load.ts';
+import { claimRain, idWithSplit, keysOn, partitionMasters, rowsByServer } from '../support/topology-load.ts';
 
 // A consumer silent for a second is presumed dead: the kill test's survivor takes over quickly.
 const env = testEnv({ ...topologyEnv(), SINK_RECLAIM_IDLE_MS: '1000', SINK_RECLAIM_EVERY_MS: '200' });
@@ -68,13 +69,14 @@ after(async () => {
 /** Users `${tag}0` .. `${tag}${n - 1}`. */
 const users = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
 
-test('a hot template over 3 masters and 2 servers: coupons from every master, rows where routing says, exactly once, both sinks', async () => {
+test('a hot template split 3/2/1 over 3 masters, 2 servers: coupons from every master, rows where routing says, exactly once, both sinks', async () => {
   const topo = testTopology()!;
   const seed = Number(topo.nodes[0]!.split(':')[1]);
   const masterOf = await partitionMasters(ks, seed);
   const masters = [...new Set(masterOf)].sort();
   assert.equal(masters.length, 3, 'the partitions are spread over 3 masters');
-  const id = idOnEveryMaster(ks, masterOf, 'hot-', SUB_STOCKS);
+  // an uneven split, as hot templates often get: 3 sub-stocks on one master, 2 and 1 on the others.
+  const id = idWithSplit(ks, masterOf, 'hot-', [3, 2, 1]);
   const t = await createTemplate(gw.url, { id, name: 'hot', type: 'direct', value: 100, totalStock: 2400, perUserLimit: 1, subStocks: SUB_STOCKS });
   assert.equal(t.subStocks, SUB_STOCKS);
 
@@ -94,7 +96,9 @@ test('a hot template over 3 masters and 2 servers: coupons from every master, ro
     const port = masterOf[Number(couponId.split('.')[2])]!;
     issuedOn.set(port, (issuedOn.get(port) ?? 0) + 1);
   }
-  for (const port of masters) assert.ok((issuedOn.get(port) ?? 0) > 0, `coupons taken from master ${port}: ${JSON.stringify([...issuedOn])}`);
+  // sold out: each sub-stock gave all its 400 coupons, so a master issued 400 per sub-stock on it.
+  const onMaster = (p: number) => Array.from({ length: SUB_STOCKS }, (_, k) => k).filter((k) => masterOf[subStockPartition(ks, id, k)] === p).length;
+  for (const port of masters) assert.equal(issuedOn.get(port) ?? 0, 400 * onMaster(port), `coupons taken from master ${port}: ${JSON.stringify([...issuedOn])}`);
   console.log(`claims per master: ${masters.map((p) => `${p} ${issuedOn.get(p) ?? 0}`).join(', ')}`);
 
   await waitFor(() => drained(s), 30_000, 'the sinks to drain');
@@ -115,6 +119,12 @@ test('a hot template over 3 masters and 2 servers: coupons from every master, ro
   assert.deepEqual(ids, [...rain.told.keys()].sort(), 'MySQL holds exactly the coupons told issued');
   assert.ok(rows.every((r) => rain.told.get(r.couponId) === r.userId), 'each row is its told user\'s');
   assert.deepEqual((await judgeTemplate(s, id)).violations, []);
+  // the load test's report (loadtest/storage-spread.ts) tells the same split.
+  const spread = await storageSpread({ cfg: s.cfg, redis: s.redis, mysql: s.mysql, ks, layout, close: async () => {} }, [t],
+    rows.map((r) => ({ couponId: r.couponId, userId: r.userId, templateId: id, requestId: '', db: r.db, table: r.table })));
+  assert.deepEqual(spread?.masters?.map((m) => [m.master, m.subStocks, m.issued]),
+    masters.map((p) => [`127.0.0.1:${p}`, onMaster(p), issuedOn.get(p)]));
+  assert.deepEqual(spread?.servers?.map((v) => v.rows), perServer);
   const written = await Promise.all(['sink-a', 'sink-b'].map((n) => sinkCounter(n, 'coupon_sink_rows_written_total')));
   console.log(`rows written by sink-a, sink-b: ${written.join(', ')}`);
   assert.ok(written.every((n) => n > 0), `both sinks wrote rows: ${written.join(', ')}`);

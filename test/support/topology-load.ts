@@ -28,15 +28,23 @@ export async function partitionMasters(ks: KeySpace, askPort: number): Promise<n
   return out;
 }
 
-/** A template id whose first `subStocks` sub-stocks sit on every master (there are 3). */
-export function idOnEveryMaster(ks: KeySpace, masterOf: readonly number[], base: string, subStocks: number): string {
-  const all = new Set(masterOf).size;
+/**
+ * A template id whose `split.length` sub-stocks-per-master counts are `split` (largest first:
+ * [3, 2, 1] puts 3 sub-stocks on one master, 2 on another, 1 on the third).
+ */
+export function idWithSplit(ks: KeySpace, masterOf: readonly number[], base: string, split: readonly number[]): string {
+  const subStocks = split.reduce((a, b) => a + b, 0);
+  const want = [...split].sort((a, b) => b - a).join('/');
   for (let i = 0; i < 1000; i++) {
     const id = `${base}${i}`;
-    const on = new Set(Array.from({ length: subStocks }, (_, k) => masterOf[subStockPartition(ks, id, k)]));
-    if (on.size === all) return id;
+    const on = new Map<number, number>();
+    for (let k = 0; k < subStocks; k++) {
+      const m = masterOf[subStockPartition(ks, id, k)]!;
+      on.set(m, (on.get(m) ?? 0) + 1);
+    }
+    if ([...on.values()].sort((a, b) => b - a).join('/') === want) return id;
   }
-  throw new Error(`no template id ${base}* spreads ${subStocks} sub-stocks over ${all} masters`);
+  throw new Error(`no template id ${base}* splits its sub-stocks ${want} over the masters`);
 }
 
 /** Keys matching `pattern` held by the node on `port` itself (SCAN sees one node's keys). */
