@@ -4,11 +4,16 @@
  * routing, which is what the tests check).
  */
 import mysql from 'mysql2/promise';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { promisify } from 'node:util';
 import { type KeySpace, subStockPartition } from '../../lua/keys.ts';
 import { shardDbName, shardTableName } from '../../core/shards.ts';
 import { http } from './http.ts';
 import { clusterNodes, redisCli } from './topology.ts';
+
+const run = promisify(execFile);
 
 /** The port of the master owning each partition's hash tag now (index: partition). */
 export async function partitionMasters(ks: KeySpace, askPort: number): Promise<number[]> {
@@ -114,4 +119,28 @@ export async function claimRain(base: string, templateId: string, users: readonl
   await Promise.all(Array.from({ length: concurrency }, worker));
   agent.destroy();
   return { ...rain, uncertain };
+}
+
+const ROOT = new URL('../../', import.meta.url);
+
+/** The pid of the test topology's MariaDB server n (2, 3, ...), from the pid file scripts/services.sh wrote. */
+export function mariadbPid(n: number): number {
+  const pid = Number(readFileSync(new URL(`.data/run/test-topology-mariadb-${n}.pid`, ROOT), 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no pid for test topology mariadb-${n}`);
+  return pid;
+}
+
+/**
+ * Starts whatever of the test topology's servers is not running (scripts/services.sh
+ * topology-storage-up with its ports, read from TEST_TOPOLOGY_*); running ones are left alone.
+ */
+export async function topologyStorageUp(nodes: readonly string[], mysqlUrls: readonly string[]): Promise<void> {
+  const port = (hostPort: string) => hostPort.split(':').at(-1)!;
+  await run('bash', ['scripts/services.sh', 'topology-storage-up'], {
+    cwd: ROOT, timeout: 120_000,
+    env: {
+      ...process.env, TOPOLOGY_NAME: 'test-topology', TOPOLOGY_REDIS_PORTS: nodes.map(port).join(' '),
+      MYSQL_PORT: String(new URL(mysqlUrls[0]!).port), TOPOLOGY_MYSQL_PORTS: mysqlUrls.slice(1).map((u) => new URL(u).port).join(' '),
+    },
+  });
 }
