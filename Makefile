@@ -127,7 +127,9 @@ bench:
 ifeq ($(TOPOLOGY),cluster)
 	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; node --import tsx bench/run.ts --only=topology $(ARGS)
 else
-	@$(call topology_env); $(SERVICES) up; export $(LOCAL_ENV); node --import tsx bench/run.ts
+	@$(call topology_env)
+	@$(SERVICES) up
+	@export $(LOCAL_ENV); node --import tsx bench/run.ts
 endif
 
 # Not part of make test: it kills and restarts servers and takes about a minute.
