@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { type ClusterCalibration, clusterProblem, type WaitCost, waitProblem } from './cluster-file.ts';
 import { type FigureSet, num } from './model.ts';
 
 // 2: Redis runs at several group sizes (claims per claim-home call) and the gateway's group size.
@@ -91,6 +92,8 @@ export interface GatewayRun {
   /** Redis CPU during the claims, MariaDB CPU until the sink drained (shared servers: others' work too). */
   readonly redisCpuS: number | null;
   readonly mariadbCpuS: number | null;
+  /** On a cluster: each master's CPU during the claims and its EVALSHA calls (redisCpuS is their sum). */
+  readonly masters?: readonly { readonly port: number; readonly cpuS: number; readonly evalsha: number }[];
 }
 
 export interface Calibration {
@@ -114,6 +117,10 @@ export interface Calibration {
   readonly redis: readonly RedisRun[];
   readonly mysql: readonly MysqlRun[];
   readonly gateway: GatewayRun;
+  /** `calibrate --topology cluster`: clusters of 1 to N masters of the tool's own. */
+  readonly cluster?: ClusterCalibration;
+  /** REDIS_WAIT_REPLICAS=1's cost per claim, when measured (not by calibrate: see cluster-file.ts). */
+  readonly wait?: WaitCost;
 }
 
 /** The runs `plan` uses, by group size: each call its own write (the pipelined runs show what batching writes changes). */
@@ -196,5 +203,7 @@ export function readCalibration(path: string): Calibration {
   });
   const g = c.gateway;
   for (const k of ['claimsPerGatewayCpuS', 'rowsPerSinkCpuS', 'claimsPerS', 'subStocks', 'groupSize'] as const) pos(g?.[k], `gateway.${k}`);
+  const problem = (c.cluster === undefined ? undefined : clusterProblem(c.cluster)) ?? (c.wait === undefined ? undefined : waitProblem(c.wait));
+  if (problem !== undefined) throw bad(problem);
   return c;
 }
