@@ -8,12 +8,12 @@
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { openBenchStorage } from '../tools/harness/bench-storage.ts';
-import { type ClusterCalibration, type ClusterRedisRun } from './cluster-file.ts';
+import type { ClusterRedisRun } from './cluster-file.ts';
 import { masterPorts, type RunningCluster, startCluster } from './cluster-servers.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { clusterConfig, clusterProbe, clusterRunLine } from './measure-cluster.ts';
 import { IN_FLIGHT } from './measure-redis.ts';
-import type { GatewayRun } from './calibration-file.ts';
+import type { ClusterCalibration, GatewayRun } from './calibration-file.ts';
 
 /** Claims per call in the cluster's claim runs: 1, the plan's unit "script". */
 const GROUP_SIZE = 1;

@@ -14,12 +14,12 @@ import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
 import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
-import { type Calibration, CALIBRATION_VERSION, measuredSet, notPipelined, writeCalibration } from './calibration-file.ts';
+import { type Calibration, CALIBRATION_VERSION, type ClusterCalibration, measuredSet, notPipelined, writeCalibration } from './calibration-file.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';
 import { measureRedis } from './measure-redis.ts';
 import { calibrateCluster, type ClusterOptions, clusterSteps } from './calibrate-cluster.ts';
-import { type ClusterCalibration, summarize } from './cluster-file.ts';
+import { summarize } from './cluster-file.ts';
 import { figuresAt, num } from './model.ts';
 import { type CalibrateOptions, DEFAULT_CALIBRATION } from './options.ts';
 

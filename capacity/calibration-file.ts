@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type ClusterCalibration, clusterProblem, type WaitCost, waitProblem } from './cluster-file.ts';
+import { clusterProblem, type ClusterRedisRun, type WaitCost, waitProblem } from './cluster-file.ts';
 import { type FigureSet, num } from './model.ts';
 
 // 2: Redis runs at several group sizes (claims per claim-home call) and the gateway's group size.
@@ -94,6 +94,18 @@ export interface GatewayRun {
   readonly mariadbCpuS: number | null;
   /** On a cluster: each master's CPU during the claims and its EVALSHA calls (redisCpuS is their sum). */
   readonly masters?: readonly { readonly port: number; readonly cpuS: number; readonly evalsha: number }[];
+}
+
+export interface ClusterCalibration {
+  readonly ports: readonly number[];
+  /** Claims per claim-home call in the claim runs (1: the unit "script" of the plan). */
+  readonly groupSize: number;
+  readonly inFlight: number;
+  readonly rounds: number;
+  readonly secondsPerRun: number;
+  readonly runs: readonly ClusterRedisRun[];
+  /** The real gateway and sink against each cluster (without replicas). */
+  readonly gateway: readonly { readonly masters: number; readonly run: GatewayRun }[];
 }
 
 export interface Calibration {

@@ -1,11 +1,9 @@
 /**
- * The calibration file's cluster section (`calibrate --topology cluster`): the claim runs on
- * clusters of 1 to N masters, the gateway run on each, an optional run with replicas, and the
- * measured cost of REDIS_WAIT_REPLICAS=1 when someone has put it there; with the medians `plan`
- * reads from them (pure, so the tests check them directly).
+ * The calibration file's cluster runs (`calibrate --topology cluster`): the claim runs on
+ * clusters of 1 to N masters and one with replicas, and the measured cost of
+ * REDIS_WAIT_REPLICAS=1 when someone has put it in the file; with the medians `plan` reads from
+ * them (pure, so the tests check them directly). The section itself is in calibration-file.ts.
  */
-import type { GatewayRun } from './calibration-file.ts';
-
 /** One master's part of a cluster run. */
 export interface MasterShare {
   readonly port: number;
@@ -48,17 +46,6 @@ export interface WaitCost {
   readonly measured: string;
 }
 
-export interface ClusterCalibration {
-  readonly ports: readonly number[];
-  /** Claims per claim-home call in the claim runs (1: the unit "script" of the plan). */
-  readonly groupSize: number;
-  readonly inFlight: number;
-  readonly rounds: number;
-  readonly secondsPerRun: number;
-  readonly runs: readonly ClusterRedisRun[];
-  /** The real gateway and sink against each cluster (without replicas). */
-  readonly gateway: readonly { readonly masters: number; readonly run: GatewayRun }[];
-}
 
 /** The medians of one cluster shape's runs. */
 export interface ClusterSummary {
@@ -130,7 +117,7 @@ export function masterFigure(summaries: readonly ClusterSummary[]): ClusterSumma
 }
 
 /** Checks the section; returns the first problem, or undefined when `plan` can use it. */
-export function clusterProblem(c: ClusterCalibration): string | undefined {
+export function clusterProblem(c: { readonly runs: readonly ClusterRedisRun[] }): string | undefined {
   const pos = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
   if (!Array.isArray(c.runs) || c.runs.length === 0) return 'cluster has no runs';
   const bad = c.runs.findIndex((r) => !pos(r?.masters) || !pos(r.claims) || !Array.isArray(r.perMaster) ||

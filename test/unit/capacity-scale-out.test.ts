@@ -1,8 +1,8 @@
 /** The scale-out plan's arithmetic and the cluster section's medians (capacity/scale-out*.ts, cluster-file.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Calibration } from '../../capacity/calibration-file.ts';
-import { type ClusterCalibration, clusterProblem, type ClusterRedisRun, masterFigure, median, spread, summarize,
+import type { Calibration, ClusterCalibration } from '../../capacity/calibration-file.ts';
+import { clusterProblem, type ClusterRedisRun, masterFigure, median, spread, summarize,
   waitProblem } from '../../capacity/cluster-file.ts';
 import { figuresAt, planColumn, REFERENCE_FIGURES } from '../../capacity/model.ts';
 import { parseCommand, UsageError } from '../../capacity/options.ts';
