@@ -96,6 +96,7 @@ export interface GatewayRun {
   readonly masters?: readonly { readonly port: number; readonly cpuS: number; readonly evalsha: number }[];
 }
 
+/** `calibrate --topology cluster`: the runs on the tool's own clusters and the gateway against each. */
 export interface ClusterCalibration {
   readonly ports: readonly number[];
   /** Claims per claim-home call in the claim runs (1: the unit "script" of the plan). */
