@@ -105,7 +105,7 @@ export interface ClusterCalibration {
   readonly rounds: number;
   readonly secondsPerRun: number;
   readonly runs: readonly ClusterRedisRun[];
-  /** The real gateway and sink against each cluster (without replicas). */
+  /** The real gateway and sink against the clusters of the fewest and the most masters (without replicas). */
   readonly gateway: readonly { readonly masters: number; readonly run: GatewayRun }[];
 }
 
