@@ -37,6 +37,7 @@ export function scaleOutInput(c: Calibration, measured: ColumnPlan, qps: number,
     masterScriptsPerCpuS: m.claimsPerMasterCpuS,
     masterFrom: `${num(Math.round(m.claimsPerMasterCpuS))} single-claim scripts per master CPU-second on ${m.masters} ` +
       `master${m.masters === 1 ? '' : 's'}${m.replicas ? ` with ${m.replicas} replica each` : ''}, median of ${m.runs} runs${load}`,
+    imbalance: { factor: m.imbalance, masters: m.masters },
     replicasPerMaster: flags.replicasPerMaster,
     replicaUsPerClaim: replicaRun?.replicaUsPerClaim ?? null,
     wait,

@@ -18,6 +18,8 @@ export interface ScaleOutInput {
   readonly masterFrom: string;
   /** Replicas per master: 1 for failover. */
   readonly replicasPerMaster: number;
+  /** The busiest measured master's share of the claims ÷ an even share (the partitions' hash tags over the slots). */
+  readonly imbalance?: { readonly factor: number; readonly masters: number };
   /** A replica's CPU per claim of its master, when measured. */
   readonly replicaUsPerClaim: number | null;
   /** REDIS_WAIT_REPLICAS=1's extra CPU per claim on the master and on the gateway; undefined when unknown. */
@@ -77,6 +79,10 @@ export function planScaleOut(i: ScaleOutInput): ScaleOutPlan {
   if (i.replicaUsPerClaim !== null && i.replicasPerMaster > 0) {
     notes.push(`each replica replays its master's writes at ${num(i.replicaUsPerClaim)} µs per claim: ` +
       `${num(i.qps / masters.provisioned * i.replicaUsPerClaim / 1e6)} of a core at ${num(i.qps / masters.provisioned)} claims/s per master`);
+  }
+  if (i.imbalance && i.imbalance.factor > 1) {
+    notes.push(`on ${num(i.imbalance.masters)} masters the busiest took ${num(i.imbalance.factor)}× an even share of the claims ` +
+      `(whole partitions per master): the headroom of ${num(h)}× must cover that, or PARTITIONS must be larger`);
   }
   notes.push(w ? `REDIS_WAIT_REPLICAS=1 counted (${w.measured})`
     : 'REDIS_WAIT_REPLICAS=1 not counted: its cost is not in the calibration file (`wait`) or the flags ' +

@@ -55,6 +55,9 @@ test('replicas follow the masters; a replica\'s load is stated; nonsense is refu
   const p = planScaleOut(input({ replicaUsPerClaim: 10 }));
   // 120,000 claims/s over 5 masters = 24,000 each, × 10 µs = 0.24 of a core.
   assert.match(p.notes.join('\n'), /10 µs per claim: 0\.24 of a core at 24,000 claims\/s per master/);
+  assert.match(planScaleOut(input({ imbalance: { factor: 1.125, masters: 3 } })).notes.join('\n'),
+    /on 3 masters the busiest took 1\.13× an even share/);
+  assert.doesNotMatch(planScaleOut(input({ imbalance: { factor: 1, masters: 2 } })).notes.join('\n'), /busiest/);
   assert.throws(() => planScaleOut(input({ masterScriptsPerCpuS: 0 })), /masterScriptsPerCpuS must be a positive number/);
   assert.throws(() => planScaleOut(input({ headroom: 0.5 })), /headroom/);
 });
@@ -121,6 +124,7 @@ test('the scale-out inputs come from the cluster section; flags replace the file
   assert.ok(typeof i !== 'string');
   assert.equal(i.masterScriptsPerCpuS, 32_000, 'the run with replicas: 16,000 claims on 0.5 CPU-seconds');
   assert.equal(i.replicaUsPerClaim, 6.25);
+  assert.deepEqual(i.imbalance, { factor: 1, masters: 2 });
   assert.equal(i.scriptsPerClaim, measured.redisOpsPerClaim);
   assert.equal(i.wait?.measured, 'file');
   assert.equal(i.gatewayClaimsPerCpuS, measured.figures.gatewayClaimsPerCpuS, 'no gateway run on a cluster: the single Redis\'s');
