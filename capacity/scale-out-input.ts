@@ -38,6 +38,8 @@ export function scaleOutInput(c: Calibration, measured: ColumnPlan, qps: number,
     masterFrom: `${num(Math.round(m.claimsPerMasterCpuS))} single-claim scripts per master CPU-second on ${m.masters} ` +
       `master${m.masters === 1 ? '' : 's'}${m.replicas ? ` with ${m.replicas} replica each` : ''}, median of ${m.runs} runs${load}`,
     imbalance: { factor: m.imbalance, masters: m.masters },
+    sweep: summaries.map((x) => `${x.masters}${x.replicas ? `+${x.masters * x.replicas}` : ''} → ${num(Math.round(x.claimsPerS))} claims/s, ` +
+      `${x.usPerClaim === null ? '?' : num(Math.round(x.usPerClaim * 10) / 10)} µs of master CPU per claim`).join('; '),
     replicasPerMaster: flags.replicasPerMaster,
     replicaUsPerClaim: replicaRun?.replicaUsPerClaim ?? null,
     wait,

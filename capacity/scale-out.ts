@@ -16,6 +16,8 @@ export interface ScaleOutInput {
   readonly masterScriptsPerCpuS: number;
   /** How the master figure was measured, for the formula. */
   readonly masterFrom: string;
+  /** Every cluster shape measured, in words (claims/s, master CPU per claim): the trend behind the figure. */
+  readonly sweep?: string;
   /** Replicas per master: 1 for failover. */
   readonly replicasPerMaster: number;
   /** The busiest measured master's share of the claims ÷ an even share (the partitions' hash tags over the slots). */
@@ -75,7 +77,7 @@ export function planScaleOut(i: ScaleOutInput): ScaleOutPlan {
   const mariadbServers = count(i.qps / i.mysqlRowsPerServer, h,
     `${num(i.qps)} rows/s ÷ ${num(i.mysqlRowsPerServer)} rows/s per MariaDB server (${i.batchNote})`);
   const sinks = count(i.qps / i.sinkRowsPerCpuS, h, `${num(i.qps)} rows/s ÷ ${num(i.sinkRowsPerCpuS)} rows per sink CPU-second`);
-  const notes: string[] = [];
+  const notes: string[] = i.sweep ? [`measured: ${i.sweep}`] : [];
   if (i.replicaUsPerClaim !== null && i.replicasPerMaster > 0) {
     notes.push(`each replica replays its master's writes at ${num(i.replicaUsPerClaim)} µs per claim: ` +
       `${num(i.qps / masters.provisioned * i.replicaUsPerClaim / 1e6)} of a core at ${num(i.qps / masters.provisioned)} claims/s per master`);

@@ -125,6 +125,7 @@ test('the scale-out inputs come from the cluster section; flags replace the file
   assert.equal(i.masterScriptsPerCpuS, 32_000, 'the run with replicas: 16,000 claims on 0.5 CPU-seconds');
   assert.equal(i.replicaUsPerClaim, 6.25);
   assert.deepEqual(i.imbalance, { factor: 1, masters: 2 });
+  assert.equal(i.sweep, '2 → 10,000 claims/s, 25 µs of master CPU per claim; 2+2 → 8,000 claims/s, 31.3 µs of master CPU per claim');
   assert.equal(i.scriptsPerClaim, measured.redisOpsPerClaim);
   assert.equal(i.wait?.measured, 'file');
   assert.equal(i.gatewayClaimsPerCpuS, measured.figures.gatewayClaimsPerCpuS, 'no gateway run on a cluster: the single Redis\'s');
