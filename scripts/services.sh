@@ -17,7 +17,7 @@
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
-#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's), TOPOLOGY_SINK_PORTS
+#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's; set empty: none), TOPOLOGY_SINK_PORTS
 #   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2), TOPOLOGY_NAME
 #   (topology: names its data, pid and log files, so several topologies live side by side),
 #   TOPOLOGY_REDIS_REPLICAS (1 per master; 0 for capacity calibrate's clusters of 1 to 3 masters).

@@ -66,7 +66,8 @@ topology_redis_up() {
     if rcli "$p" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:[1-9]'; then assigned=1; fi
   done
   if ((assigned == 0)); then
-    local masters=$(($(wc -w <<<"$TOPOLOGY_REDIS_PORTS") / (TOPOLOGY_REDIS_REPLICAS + 1)))
+    local masters
+    masters=$(($(wc -w <<<"$TOPOLOGY_REDIS_PORTS") / (TOPOLOGY_REDIS_REPLICAS + 1)))
     say "$T: creating the Redis Cluster (masters: $masters, replicas per master: $TOPOLOGY_REDIS_REPLICAS)"
     if ((masters >= 3)); then
       local out
