@@ -14,7 +14,8 @@ import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
 import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
-import { type Calibration, CALIBRATION_VERSION, type ClusterCalibration, measuredSet, notPipelined, writeCalibration } from './calibration-file.ts';
+import { type Calibration, CALIBRATION_VERSION, type ClusterCalibration, measuredSet, notPipelined, previousWait,
+  writeCalibration } from './calibration-file.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';
 import { measureRedis } from './measure-redis.ts';
@@ -95,6 +96,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     if (o.topology === 'cluster') cluster = await calibrateCluster(prefix, co, servers.mariadbPid, step, go);
     bar.stop();
 
+    const wait = previousWait(o.out);
     const c: Calibration = {
       version: CALIBRATION_VERSION, date: machine.date, command: `npm run capacity -- ${argv.join(' ')}`.trim(),
       machine: {
@@ -102,7 +104,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
         redisVersion: servers.redisVersion, mariadbVersion: servers.mariadbVersion, busyBefore: machine.busyBefore,
         loadStart: machine.loadStart,
       },
-      secondsPerRun: o.seconds, prefix, redis, mysql, gateway, ...(cluster ? { cluster } : {}),
+      secondsPerRun: o.seconds, prefix, redis, mysql, gateway, ...(cluster ? { cluster } : {}), ...(wait ? { wait } : {}),
     };
     writeCalibration(o.out, c);
     // the figures plan uses by default: at the group size the gateway reached.

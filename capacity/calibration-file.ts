@@ -174,6 +174,19 @@ export function writeCalibration(path: string, c: Calibration): void {
   renameSync(`${path}.tmp`, path);
 }
 
+/**
+ * The WAIT cost in the file at `path`, if it holds a usable one: calibrate does not measure it
+ * (cluster-file.ts WaitCost), so a recalibration keeps it, with the `measured` note it came with.
+ */
+export function previousWait(path: string): WaitCost | undefined {
+  try {
+    const wait = (JSON.parse(readFileSync(path, 'utf8')) as { wait?: WaitCost }).wait;
+    return wait !== undefined && waitProblem(wait) === undefined ? wait : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A calibration file that cannot be used; main.ts prints the message and exits 2. */
 export class CalibrationError extends Error {}
 

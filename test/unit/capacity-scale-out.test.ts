@@ -1,7 +1,10 @@
 /** The scale-out plan's arithmetic and the cluster section's medians (capacity/scale-out*.ts, cluster-file.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Calibration, ClusterCalibration } from '../../capacity/calibration-file.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Calibration, type ClusterCalibration, previousWait } from '../../capacity/calibration-file.ts';
 import { clusterProblem, type ClusterRedisRun, masterFigure, median, spread, summarize,
   waitProblem } from '../../capacity/cluster-file.ts';
 import { figuresAt, planColumn, REFERENCE_FIGURES } from '../../capacity/model.ts';
@@ -110,6 +113,20 @@ test('a cluster section or a WAIT cost that plan cannot use is refused', () => {
   assert.equal(waitProblem({ masterUsPerClaim: 0, gatewayUsPerClaim: 2, measured: 'x' }), undefined);
   assert.match(String(waitProblem({ masterUsPerClaim: -1, gatewayUsPerClaim: 2, measured: 'x' })), /wait needs/);
   assert.match(String(waitProblem({ masterUsPerClaim: 1 } as never)), /wait needs/);
+});
+
+test('a recalibration keeps the WAIT cost the file held, and only a usable one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cap-wait-'));
+  const file = (name: string, body: string) => {
+    writeFileSync(join(dir, name), body);
+    return join(dir, name);
+  };
+  const wait = { masterUsPerClaim: 4, gatewayUsPerClaim: 6, measured: 'make drill, 2026-12-05' };
+  assert.deepEqual(previousWait(file('ok.json', JSON.stringify({ version: 2, wait }))), wait);
+  assert.equal(previousWait(file('none.json', JSON.stringify({ version: 2 }))), undefined);
+  assert.equal(previousWait(file('bad.json', JSON.stringify({ wait: { masterUsPerClaim: 'x' } }))), undefined);
+  assert.equal(previousWait(file('junk.json', '{')), undefined);
+  assert.equal(previousWait(join(dir, 'missing.json')), undefined);
 });
 
 test('the scale-out inputs come from the cluster section; flags replace the file\'s WAIT cost', () => {
