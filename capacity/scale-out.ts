@@ -69,11 +69,12 @@ export function planScaleOut(i: ScaleOutInput): ScaleOutPlan {
   const replicas: Count = { exact: masters.exact * r, need: masters.need * r, provisioned: masters.provisioned * r,
     formula: `${num(r)} per master for failover: ${num(masters.need)} × ${num(r)} = ${num(masters.need * r)}; ` +
       `${num(masters.provisioned)} × ${num(r)} = ${num(masters.provisioned * r)}` };
-  const gwUs = 1e6 / i.gatewayClaimsPerCpuS + (w?.gatewayUsPerClaim ?? 0);
-  const gateways = count(i.qps * i.gatewayCallsPerClaim * gwUs / 1e6, h,
-    `${num(i.qps)} claims/s × ${num(i.gatewayCallsPerClaim)} calls × ` +
-    (w ? `(${num(1e6 / i.gatewayClaimsPerCpuS)} + ${num(w.gatewayUsPerClaim)} µs of WAIT)` : `${num(gwUs)} µs`) +
-    ` ÷ 1,000,000 µs per gateway CPU-second (${i.gatewayFrom})`);
+  // WAIT's cost is per claim, like the master's: not multiplied by the overflow round trips.
+  const gwUs = i.gatewayCallsPerClaim * 1e6 / i.gatewayClaimsPerCpuS + (w?.gatewayUsPerClaim ?? 0);
+  const gateways = count(i.qps * gwUs / 1e6, h,
+    `${num(i.qps)} claims/s × (${num(i.gatewayCallsPerClaim)} calls × ${num(1e6 / i.gatewayClaimsPerCpuS)} µs` +
+    (w ? ` + ${num(w.gatewayUsPerClaim)} µs of WAIT` : '') +
+    `) ÷ 1,000,000 µs per gateway CPU-second (${i.gatewayFrom})`);
   const mariadbServers = count(i.qps / i.mysqlRowsPerServer, h,
     `${num(i.qps)} rows/s ÷ ${num(i.mysqlRowsPerServer)} rows/s per MariaDB server (${i.batchNote})`);
   const sinks = count(i.qps / i.sinkRowsPerCpuS, h, `${num(i.qps)} rows/s ÷ ${num(i.sinkRowsPerCpuS)} rows per sink CPU-second`);

@@ -49,6 +49,10 @@ test('REDIS_WAIT_REPLICAS=1 adds its measured CPU per claim to every master and 
   assert.deepEqual([p.replicas.need, p.replicas.provisioned], [4, 6]);
   assert.deepEqual([p.gateways.need, p.gateways.provisioned], [8, 11]);
   assert.match(p.masters.formula, /\+ 5 µs of WAIT/);
+  // per claim, not per overflow round trip: 120,000 × (1.5 × 50 + 10) µs = 10.2 cores.
+  const o = planScaleOut(input({ gatewayCallsPerClaim: 1.5, wait: { masterUsPerClaim: 5, gatewayUsPerClaim: 10, measured: 'test' } }));
+  assert.deepEqual([o.gateways.need, o.gateways.provisioned], [11, 16]);
+  assert.match(o.gateways.formula, /120,000 claims\/s × \(1\.5 calls × 50 µs \+ 10 µs of WAIT\)/);
   assert.match(p.notes.join('\n'), /REDIS_WAIT_REPLICAS=1 counted \(test\)/);
 });
 
