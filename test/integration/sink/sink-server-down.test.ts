@@ -54,34 +54,39 @@ class Relay {
 const template = { id: 'tpl-down', name: 'down', type: 'direct', value: 100, threshold: null, maxDiscount: null,
   subStocks: 4, validDays: 7 } as const;
 
-/** Storage whose shard servers are [MYSQL_URL, the relay] (`both`) or the relay alone. */
-async function relayedStorage(relay: Relay, both: boolean): Promise<Storage> {
+/**
+ * Storage whose shard servers are [MYSQL_URL, the relay] (`second`), the relay alone (`only`),
+ * or [the relay, MYSQL_URL] with the main database behind the relay too (`main`).
+ */
+async function relayedStorage(relay: Relay, behind: 'second' | 'only' | 'main', extra: Record<string, string> = {}): Promise<Storage> {
   const base = testConfig().mysql.url;
   const relayed = new URL(base);
   relayed.host = `127.0.0.1:${relay.port}`;
+  const urls = { second: [base, relayed.href], only: [relayed.href], main: [relayed.href, base] }[behind];
   return openStorage(testConfig({
-    MYSQL_SHARD_URLS: both ? `${base},${relayed.href}` : relayed.href,
+    ...(behind === 'main' ? { MYSQL_URL: relayed.href } : {}),
+    MYSQL_SHARD_URLS: urls.join(','),
     // small batches: many of them in flight while the server is down, as under load.
-    SINK_BATCH_MAX_ROWS: '25', SINK_BATCH_MAX_WAIT_MS: '20', SINK_RETRY_MAX_MS: '500',
+    SINK_BATCH_MAX_ROWS: '25', SINK_BATCH_MAX_WAIT_MS: '20', SINK_RETRY_MAX_MS: '500', ...extra,
   }));
 }
 
 /** Claims for `users` in waves of 25, a little apart, so they reach the sink as many batches. */
-async function claimWaves(st: Storage, users: readonly string[]): Promise<Issued[]> {
+async function claimWaves(st: Storage, users: readonly string[], templateId: string = template.id): Promise<Issued[]> {
   const out: Issued[] = [];
   for (let i = 0; i < users.length; i += 25) {
-    out.push(...await produceClaims(st, template.id, users.slice(i, i + 25), template.subStocks));
+    out.push(...await produceClaims(st, templateId, users.slice(i, i + 25), template.subStocks));
     await sleep(30);
   }
   return out;
 }
 
-/** Coupon ids stored in shard database 0 (on the server that stays up). */
-async function shard0Ids(st: Storage): Promise<string[]> {
+/** Coupon ids stored in shard database `db` (0 by default: on the server that stays up). */
+async function shardIds(st: Storage, db = 0): Promise<string[]> {
   const ids: string[] = [];
   for (let t = 0; t < st.cfg.mysql.shardTables; t++) {
-    const [rows] = await st.mysql.forDb(0).query(
-      `SELECT coupon_id FROM \`${shardDbName(st.cfg.mysql.dbPrefix, 0)}\`.\`${shardTableName(t)}\``);
+    const [rows] = await st.mysql.forDb(db).query(
+      `SELECT coupon_id FROM \`${shardDbName(st.cfg.mysql.dbPrefix, db)}\`.\`${shardTableName(t)}\``);
     ids.push(...(rows as { coupon_id: string }[]).map((r) => r.coupon_id));
   }
   return ids.sort();
@@ -90,7 +95,7 @@ async function shard0Ids(st: Storage): Promise<string[]> {
 test('a shard server down: the other server keeps being written, nothing is held, the rest lands once it answers, exactly once', async () => {
   const relay = new Relay(new URL(testConfig().mysql.url));
   await relay.open();
-  const st = await relayedStorage(relay, true);
+  const st = await relayedStorage(relay, 'second');
   const lines: string[] = [];
   // its own pools (not the storage's): the sink meets the outage on its own connections.
   const sink = await startSink(st.cfg, { redis: st.redis, log: createLog((l) => lines.push(l), 0) });
@@ -113,7 +118,7 @@ test('a shard server down: the other server keeps being written, nothing is held
     assert.ok(want0.length > 50 && all.length - want0.length > 50, `records on both servers: ${want0.length} of ${all.length}`);
 
     const started = Date.now();
-    const stored0 = async () => (await shard0Ids(st)).filter((id) => want0.includes(id));
+    const stored0 = async () => (await shardIds(st)).filter((id) => want0.includes(id));
     await waitFor(async () => (await stored0()).length === want0.length, 5_000, 'shard 0 rows while server 1 is down');
     const landedMs = Date.now() - started;
     assert.deepEqual(await stored0(), want0.sort(), 'every shard 0 record stored');
@@ -152,7 +157,7 @@ test('a shard server down: the other server keeps being written, nothing is held
 test('every shard on one server: a failure is retried in place, as before, and everything lands once it answers', async () => {
   const relay = new Relay(new URL(testConfig().mysql.url));
   await relay.open();
-  const st = await relayedStorage(relay, false);
+  const st = await relayedStorage(relay, 'only');
   const sink = await startSink(st.cfg, { redis: st.redis, log: createLog(() => {}, 0) });
   try {
     await insertTemplate(st, template);
@@ -167,6 +172,46 @@ test('every shard on one server: a failure is retried in place, as before, and e
     await waitFor(() => drained(st), 10_000, 'every record to land after the server answers');
     const ids = (await couponRows(st)).map((r) => r.coupon_id).sort();
     assert.deepEqual(ids, issued.map((x) => x.couponId).sort());
+  } finally {
+    await relay.open();
+    await sink.stop();
+    await st.close();
+    await relay.close();
+  }
+});
+
+test('the main server down: cached templates keep the other server written; records of a template not cached wait, never dead-lettered', async () => {
+  const relay = new Relay(new URL(testConfig().mysql.url));
+  await relay.open();
+  // a record whose template row is missing this long is dead-lettered: the outage lasts longer,
+  // and the records are reclaimed (so seen again) several times during it.
+  const st = await relayedStorage(relay, 'main', { SINK_TEMPLATE_WAIT_MS: '1000', SINK_RECLAIM_IDLE_MS: '300', SINK_RECLAIM_EVERY_MS: '100' });
+  const sink = await startSink(st.cfg, { redis: st.redis, log: createLog(() => {}, 0) });
+  try {
+    await insertTemplate(st, template);
+    await insertTemplate(st, { ...template, id: 'tpl-new' });
+    await produceClaims(st, template.id, ['warm'], template.subStocks);
+    await waitFor(() => drained(st), 10_000, 'the first record (its template cached)');
+
+    await relay.close();
+    const cached = await claimWaves(st, Array.from({ length: 150 }, (_, i) => `c${i}`));
+    const fresh = await claimWaves(st, Array.from({ length: 50 }, (_, i) => `f${i}`), 'tpl-new');
+    const dbOf = (u: string) => shardOfUser(layout(st.cfg), u).db;
+    const want1 = cached.filter((x) => dbOf(x.userId) === 1).map((x) => x.couponId).sort();
+    const stored1 = async () => (await shardIds(st, 1)).filter((id) => want1.includes(id));
+    await waitFor(async () => (await stored1()).length === want1.length, 5_000, 'shard 1 rows of the cached template');
+    await sleep(1_500);
+    const ids1 = await shardIds(st, 1);
+    assert.ok(fresh.every((x) => !ids1.includes(x.couponId)), 'a template that cannot be read is not written');
+    const during = sink.stats();
+    assert.equal(during.serversDown, 1);
+    assert.equal(during.deadLettered, 0, 'nothing dead-lettered for a template it could not read');
+
+    await relay.open();
+    await waitFor(() => drained(st), 5_000, 'every record to land after the main server answers');
+    const ids = (await couponRows(st)).filter((r) => r.user_id !== 'warm').map((r) => r.coupon_id).sort();
+    assert.deepEqual(ids, [...cached, ...fresh].map((x) => x.couponId).sort());
+    assert.equal(sink.stats().deadLettered, 0);
   } finally {
     await relay.open();
     await sink.stop();
