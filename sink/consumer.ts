@@ -29,6 +29,8 @@ export class StreamConsumer {
   readonly keys: readonly string[];
   // XAUTOCLAIM cursor per partition, kept between runs when a run stops early at its budget.
   private readonly cursors: string[];
+  // Where re-reading our own pending entries goes on, per partition; null: nothing left to re-read.
+  private readonly replayCursors: (string | null)[];
   private readonly commands: Commands;
 
   constructor(private readonly redis: RedisClient, private readonly ks: KeySpace,
@@ -36,6 +38,7 @@ export class StreamConsumer {
     this.commands = new Commands(redis, ks);
     this.keys = Array.from({ length: ks.partitions }, (_, p) => streamKey(ks, p));
     this.cursors = this.keys.map(() => '0-0');
+    this.replayCursors = this.keys.map(() => null);
   }
 
   /** Creates the consumer group on every partition stream (from the start: 0), if missing. */
@@ -115,6 +118,42 @@ export class StreamConsumer {
     } while (cursor !== '0-0' && out.length < budget);
     this.cursors[p] = cursor;
     return out;
+  }
+
+  /** Starts re-reading this consumer's own pending entries from the first (see replay). */
+  startReplay(): void {
+    this.replayCursors.fill('0-0');
+  }
+
+  /** True while a replay has entries left to re-read. */
+  get replaying(): boolean {
+    return this.replayCursors.some((c) => c !== null);
+  }
+
+  /**
+   * The next of this consumer's own pending entries, whatever their idle time (XREADGROUP from
+   * an id reads the consumer's history): entries it left pending while a MySQL server was down
+   * come back as soon as the server answers, not after SINK_RECLAIM_IDLE_MS. `budget` is shared
+   * by the partitions still replaying; each resumes where it stopped.
+   */
+  async replay(budget: number): Promise<StreamEntry[]> {
+    const open = this.replayCursors.filter((c) => c !== null).length;
+    const share = Math.max(1, Math.ceil(budget / Math.max(1, open)));
+    const results = await Promise.allSettled(this.keys.map((_, p) =>
+      (this.replayCursors[p] === null ? Promise.resolve([]) : this.replayPartition(p, share))));
+    const entries: StreamEntry[] = [];
+    for (const r of results) if (r.status === 'fulfilled') entries.push(...r.value);
+    this.reportFailures('XREADGROUP (own pending)', results);
+    return entries;
+  }
+
+  private async replayPartition(p: number, count: number): Promise<StreamEntry[]> {
+    const reply = await this.redis.xreadgroupBuffer('GROUP', this.o.group, this.o.consumer,
+      'COUNT', count, 'STREAMS', this.keys[p]!, this.replayCursors[p]!) as unknown as ReadReply;
+    const list = reply?.[0]?.[1] ?? [];
+    // fewer than asked: this partition's pending list is read to its end.
+    this.replayCursors[p] = list.length < count ? null : list[list.length - 1]![0].toString();
+    return list.map(([id, fields]) => ({ partition: p, id: id.toString(), fields }));
   }
 
   /** XACK entries of one partition. */

@@ -51,7 +51,8 @@ function reportProgress(sink: Sink): NodeJS.Timeout {
         backlogErr = shortErr(err);
       }
       const fields = { rowsPerSec: rate, backlog, backlogErr, written: st.rowsWritten, inserts: st.inserts,
-        held: st.held, dead: st.deadLettered, deferred: st.deferred, reclaimed: st.reclaimed };
+        held: st.held, dead: st.deadLettered, deferred: st.deferred, reclaimed: st.reclaimed,
+        unreachable: st.unreachable, serversDown: st.serversDown };
       const line = JSON.stringify(fields);
       // an idle sink prints once, not every second.
       if (rate > 0 || line !== lastLine) log.info('progress', fields);

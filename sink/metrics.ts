@@ -39,6 +39,9 @@ export class SinkMetrics {
     stat('coupon_sink_inserts_total', 'Shard table INSERTs committed.', 'inserts');
     stat('coupon_sink_dead_letters_total', 'Records set aside in the dead-letter streams.', 'deadLettered');
     stat('coupon_sink_deferred_total', 'Records left pending because their template row was missing.', 'deferred');
+    stat('coupon_sink_unreachable_total', 'Records left pending because their MySQL server was down (written once it answers; a record kept again counts again).', 'unreachable');
+    new Gauge({ name: 'coupon_sink_mysql_servers_down', help: 'MySQL servers this sink has marked down; their records wait in the streams.', registers,
+      collect() { this.set(sink.stats().serversDown); } });
     stat('coupon_sink_reclaimed_total', 'Stream entries taken over from a silent consumer (XAUTOCLAIM).', 'reclaimed');
     stat('coupon_sink_trimmed_total', 'Acknowledged entries trimmed from the streams.', 'trimmed');
     new Gauge({ name: 'coupon_sink_held_records', help: 'Records read and not yet written.', registers,

@@ -19,6 +19,8 @@ export interface RetryOptions {
   readonly signal: AbortSignal;
   /** Gives up after this many attempts (default: never) by rethrowing the last error. */
   readonly maxAttempts?: number;
+  /** Rethrows at once an error for which this returns true (no retry in place). */
+  readonly giveUp?: (err: unknown) => boolean;
   /** Called before each wait. */
   readonly onError: (err: unknown, attempt: number, delayMs: number) => void;
 }
@@ -35,7 +37,7 @@ export async function retry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T
     try {
       return await fn();
     } catch (err) {
-      if (o.maxAttempts !== undefined && attempt >= o.maxAttempts) throw err;
+      if ((o.maxAttempts !== undefined && attempt >= o.maxAttempts) || o.giveUp?.(err)) throw err;
       if (o.signal.aborted) throw new Abandoned();
       o.onError(err, attempt, delay);
       await abortableSleep(delay, o.signal);

@@ -17,6 +17,7 @@ import { assertBinaryIds } from '../core/collation.ts';
 import { createLog, type Log } from './log.ts';
 import { type MysqlPools, openMysql } from '../core/mysql.ts';
 import { Abandoned, abortableSleep, retry } from './retry.ts';
+import { ServerDown, ServerHealth } from './server-health.ts';
 import { ShardWriter } from './writer.ts';
 
 /** Counters since start; `held` and `inFlight` are current values. */
@@ -28,9 +29,13 @@ export interface SinkStats {
   deferred: number;
   reclaimed: number;
   trimmed: number;
+  /** Records left pending because their MySQL server was down (written once it answers). */
+  unreachable: number;
   /** Records read but not yet written (batching or being written). */
   held: number;
   inFlight: number;
+  /** MySQL servers marked down now (sink/server-health.ts). */
+  serversDown: number;
 }
 
 export interface Sink {
@@ -69,6 +74,8 @@ const MAX_IN_FLIGHT = 2;
 // Redis commands of the reader and the acks: a few tries, then the entries stay pending and
 // come back through XAUTOCLAIM (rows are idempotent, so a re-delivery is harmless).
 const ACK_ATTEMPTS = 5;
+// A down server is probed at least this often, so its records land within about a second of its return.
+const PROBE_MAX_MS = 1_000;
 
 /** The sink's Redis client: its own, longer command timeout (see SINK_REDIS_TIMEOUT_MS). */
 export function createSinkRedis(cfg: Config): RedisClient {
@@ -88,14 +95,21 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   const consumer = new StreamConsumer(redis, { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions }, {
     group: cfg.redis.streamGroup, consumer: s.consumer, readCount: s.readCount, reclaimIdleMs: s.reclaimIdleMs,
   }, log);
+  // A server that answers again: the records left pending for it are re-read from our own
+  // pending list at once (the read loop's replay), not after SINK_RECLAIM_IDLE_MS.
+  const health = new ServerHealth(mysql, cfg.mysql, {
+    probeMaxMs: Math.min(s.retryMaxMs, PROBE_MAX_MS), queryTimeoutMs: s.mysqlTimeoutMs, signal: wake.signal, log,
+    onUp: () => consumer.startReplay(),
+  });
   const writer = new ShardWriter(mysql, cfg.mysql, {
-    retryMaxMs: s.retryMaxMs, queryTimeoutMs: s.mysqlTimeoutMs, templateWaitMs: s.templateWaitMs, signal: abandon.signal, log,
+    retryMaxMs: s.retryMaxMs, queryTimeoutMs: s.mysqlTimeoutMs, templateWaitMs: s.templateWaitMs, signal: abandon.signal, log, health,
   });
   const batcher = new Batcher<Item>(s.batchMaxRows, s.batchMaxWaitMs);
   // entries read and not yet finished, so a reclaim of our own slow entries is not a duplicate.
   const held = new Set<string>();
   const inFlight = new Set<Promise<void>>();
-  const st: SinkStats = { rowsWritten: 0, inserts: 0, deadLettered: 0, deferred: 0, reclaimed: 0, trimmed: 0, held: 0, inFlight: 0 };
+  const st: SinkStats = { rowsWritten: 0, inserts: 0, deadLettered: 0, deferred: 0, reclaimed: 0, trimmed: 0, unreachable: 0,
+    held: 0, inFlight: 0, serversDown: 0 };
   let stopping = false;
   const redisRetry = (what: string) => ({
     maxMs: s.retryMaxMs, signal: abandon.signal, maxAttempts: ACK_ATTEMPTS,
@@ -195,6 +209,9 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
       const planned: OpenEntry[] = [];
       for (const x of plan.poison) settle(x.item, { poison: x.error }, planned);
       for (const item of plan.deferred) settle(item, KEEP, planned);
+      // a down server's records are not held in memory: they wait in the streams (see replay).
+      for (const item of plan.unreachable) settle(item, KEEP, planned);
+      st.unreachable += plan.unreachable.length;
       if (plan.deferred.length > 0) {
         st.deferred += plan.deferred.length;
         log.error('template-missing', `${plan.deferred.length} records wait for missing template rows ` +
@@ -203,10 +220,18 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
       await finish(planned);
       // Each shard table's entries are acknowledged as soon as its INSERT commits (an entry
       // whose records span tables, once the last of them does), so one failing shard
-      // database does not hold back the others.
+      // database does not hold back the others, and a server going down frees the batch at
+      // once (its records are kept: left unsettled here) instead of retrying in place.
       const results = await Promise.allSettled(plan.groups.map(async (g) => {
         const started = performance.now();
-        const res = await writer.insert(g);
+        let res;
+        try {
+          res = await writer.insert(g);
+        } catch (err) {
+          if (!(err instanceof ServerDown)) throw err;
+          st.unreachable += g.items.length;
+          return;
+        }
         deps.observer?.insert((performance.now() - started) / 1000, res.written.length);
         st.inserts++;
         st.rowsWritten += res.written.length;
@@ -253,9 +278,11 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
           // our own in-flight entries come back too and are skipped: count only real takeovers.
           st.reclaimed += taken;
           got += taken;
-          // a dead consumer's backlog is taken over in budget-sized steps, without waiting.
-          if (consumer.reclaimUnfinished) nextReclaim = 0;
+          // a dead consumer's backlog is taken over in budget-sized steps, without waiting; not
+          // while a server is down: the steps would only re-read its records to keep them again.
+          if (consumer.reclaimUnfinished && health.downCount === 0) nextReclaim = 0;
         }
+        if (consumer.replaying && !batcher.full) got += await accept(await consumer.replay(Math.max(s.batchMaxRows, s.readCount)));
         if (now >= nextTrim) {
           nextTrim = now + s.trimEveryMs;
           st.trimmed += await consumer.trim();
@@ -294,7 +321,7 @@ export async function startSink(cfg: Config, deps: SinkDeps = {}): Promise<Sink>
   let stopped: Promise<void> | undefined;
 
   return {
-    stats: () => ({ ...st, held: held.size, inFlight: inFlight.size }),
+    stats: () => ({ ...st, held: held.size, inFlight: inFlight.size, serversDown: health.downCount }),
     backlog: () => consumer.backlog(),
     backlogs: () => Promise.all(consumer.keys.map((k) => streamBacklog(redis, k, cfg.redis.streamGroup))),
     stop: () => (stopped ??= (async () => {

@@ -14,6 +14,7 @@ import type { MysqlPools } from '../core/mysql.ts';
 import { insertHead, reminderHead, RowText, type TemplateSql } from './insert-sql.ts';
 import { reminderTableName } from '../core/schema.ts';
 import { retry } from './retry.ts';
+import { ALWAYS_UP, type Reachability, ServerDown } from './server-health.ts';
 import { mainDbName, type Shard, shardDbName, shardOfCoupon, shardOfUser, shardTableName, type ShardLayout } from '../core/shards.ts';
 
 
@@ -33,6 +34,8 @@ export interface Plan {
   /** Records whose template row is missing: left unacknowledged, to be retried later. */
   readonly deferred: Item[];
   readonly missingTemplates: string[];
+  /** Records whose server (or the templates' server) is down: left pending until it answers. */
+  readonly unreachable: Item[];
 }
 
 interface TemplateFields {
@@ -68,6 +71,8 @@ export interface WriterOptions {
   /** Aborted at shutdown: retries stop and the records stay pending. */
   readonly signal: AbortSignal;
   readonly log: Log;
+  /** Servers marked down are not written; their records are returned as unreachable (default: never down). */
+  readonly health?: Reachability;
 }
 
 export class ShardWriter {
@@ -75,18 +80,24 @@ export class ShardWriter {
   private readonly rowText = new RowText();
   private readonly layout: ShardLayout;
   private readonly mainDb: string;
+  private readonly health: Reachability;
 
   constructor(private readonly pools: MysqlPools, private readonly cfg: Config['mysql'], private readonly o: WriterOptions) {
     this.layout = { dbs: cfg.shardDbs, tables: cfg.shardTables };
     this.mainDb = mainDbName(cfg.dbPrefix);
+    this.health = o.health ?? ALWAYS_UP;
   }
 
-  /** Validates and routes a batch; loads missing templates (retrying while MySQL is down). */
+  /**
+   * Validates and routes a batch; loads missing templates (retrying while MySQL is down, unless
+   * ServerHealth marks the main server down: then cached templates serve, stale or not).
+   */
   async plan(items: readonly Item[]): Promise<Plan> {
-    await this.loadTemplates(items);
+    const templatesRead = await this.loadTemplates(items);
     const groups = new Map<number, ShardGroup>();
     const poison: Poison[] = [];
     const deferred: Item[] = [];
+    const unreachable: Item[] = [];
     const missing = new Set<string>();
     for (const item of items) {
       const s = this.route(item.record);
@@ -94,11 +105,17 @@ export class ShardWriter {
         poison.push({ item, error: s });
         continue;
       }
+      if (this.health.isDown(this.pools.forDb(s.db))) {
+        unreachable.push(item);
+        continue;
+      }
       const template = this.templates.get(item.record.templateId);
       if (!template) {
         // Normally the row lands moments later; a template that never appears must not pin
         // the stream (trimming stops at the oldest pending entry) for ever.
-        if (Date.now() - item.record.claimedAtMs > this.o.templateWaitMs) {
+        if (!templatesRead) {
+          unreachable.push(item);
+        } else if (Date.now() - item.record.claimedAtMs > this.o.templateWaitMs) {
           poison.push({ item, error: `template ${item.record.templateId} has no row in coupon_template` });
         } else {
           deferred.push(item);
@@ -112,7 +129,7 @@ export class ShardWriter {
       g.items.push(item);
       g.templates.set(item.record.templateId, template);
     }
-    return { groups: [...groups.values()], poison, deferred, missingTemplates: [...missing] };
+    return { groups: [...groups.values()], poison, deferred, missingTemplates: [...missing], unreachable };
   }
 
   /** The record's shard table, or why the record can never be stored. */
@@ -136,20 +153,29 @@ export class ShardWriter {
     return byUser;
   }
 
-  private async loadTemplates(items: readonly Item[]): Promise<void> {
+  /** Loads the templates not cached or stale; false when the main server is down (nothing read). */
+  private async loadTemplates(items: readonly Item[]): Promise<boolean> {
     const now = Date.now();
     const fresh = (id: string) => (this.templates.get(id)?.loadedAt ?? -Infinity) > now - TEMPLATE_TTL_MS;
     const ids = new Set<string>();
     for (const i of items) ids.add(i.record.templateId);
     const wanted = [...ids].filter((id) => !fresh(id));
-    if (wanted.length === 0) return;
-    const rows = await retry(async () => {
-      const [r] = await this.pools.main.query({
-        sql: `SELECT id, name, type, value, threshold, max_discount, valid_days, valid_from, valid_to FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
-        timeout: this.o.queryTimeoutMs,
-      }, [wanted]);
-      return r as Record<string, unknown>[];
-    }, this.retryOptions('template-load', 'loading templates'));
+    if (wanted.length === 0) return true;
+    const main = this.pools.main;
+    if (this.health.isDown(main)) return false;
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await retry(async () => {
+        const [r] = await main.query({
+          sql: `SELECT id, name, type, value, threshold, max_discount, valid_days, valid_from, valid_to FROM \`${this.mainDb}\`.coupon_template WHERE id IN (?)`,
+          timeout: this.o.queryTimeoutMs,
+        }, [wanted]);
+        return r as Record<string, unknown>[];
+      }, this.retryOptions('template-load', 'loading templates', main));
+    } catch (err) {
+      if (this.health.isDown(main)) return false;
+      throw err;
+    }
     if (this.templates.size + rows.length > TEMPLATE_CACHE_MAX) this.templates.clear();
     for (const row of rows) {
       const sql = this.rowText.template({
@@ -165,6 +191,7 @@ export class ShardWriter {
       });
       this.templates.set(String(row.id), { sql, loadedAt: now });
     }
+    return true;
   }
 
   /**
@@ -174,17 +201,23 @@ export class ShardWriter {
    * route() already holds every value to its column, so a refusal here means the schema
    * or the server is wrong: the sink stalls loudly instead of emptying into the dead letters.
    * A record whose coupon id is already stored for another claim is returned as poison.
+   * Throws ServerDown, without retrying in place, once ServerHealth marks the server down.
    */
   async insert(group: ShardGroup): Promise<{ written: Item[]; poison: Poison[] }> {
     const pool = this.pools.forDb(group.db);
     const db = shardDbName(this.cfg.dbPrefix, group.db);
     const target = `\`${db}\`.\`${shardTableName(group.table)}\``;
     const reminders = `\`${db}\`.\`${reminderTableName(group.table)}\``;
-    const collisions = await retry(() => this.insertRows(pool, target, reminders, group),
-      this.retryOptions(`insert-${target}`, `insert into ${target}`));
-    if (collisions === 0) return { written: group.items, poison: [] };
-    const foreign = await retry(() => this.foreignRows(pool, target, group.items),
-      this.retryOptions(`collision-${target}`, `collision check of ${target}`));
+    let foreign: Set<string>;
+    try {
+      const collisions = await retry(() => this.insertRows(pool, target, reminders, group),
+        this.retryOptions(`insert-${target}`, `insert into ${target}`, pool));
+      if (collisions === 0) return { written: group.items, poison: [] };
+      foreign = await retry(() => this.foreignRows(pool, target, group.items),
+        this.retryOptions(`collision-${target}`, `collision check of ${target}`, pool));
+    } catch (err) {
+      throw this.health.isDown(pool) ? new ServerDown(this.health.serverOf(pool)) : err;
+    }
     const error = 'coupon id already stored for another claim (its row keeps the first; see conflicts)';
     return {
       written: group.items.filter((i) => !foreign.has(i.record.couponId)),
@@ -226,10 +259,12 @@ export class ShardWriter {
       .map((i) => i.record.couponId));
   }
 
-  private retryOptions(key: string, what: string) {
+  /** Retries in place, except a connection failure that marks `pool`'s server down. */
+  private retryOptions(key: string, what: string, pool: Pool) {
     return {
       maxMs: this.o.retryMaxMs,
       signal: this.o.signal,
+      giveUp: (err: unknown) => this.health.isDown(pool) || this.health.markDown(pool, err),
       onError: (err: unknown, attempt: number, delay: number) =>
         this.o.log.error(key, `${what} failed (attempt ${attempt}, retrying in ${delay} ms)`, err),
     };
