@@ -25,6 +25,9 @@ DRILL_TOPOLOGY_SPARE_PORT ?= 7507
 DRILL_TOPOLOGY_MYSQL_PORT ?= 3394
 
 SERVICES := bash scripts/services.sh
+# A recipe's first step: topo_env holds the TOPOLOGY=cluster stack's storage settings, or nothing.
+topology_env = case '$(TOPOLOGY)' in cluster) topo_env=$$($(SERVICES) topology-env);; '') topo_env="";; \
+	*) echo "error: TOPOLOGY must be cluster or unset, got '$(TOPOLOGY)'" >&2; exit 2;; esac
 LOG_DIR := .data/log
 
 comma := ,
@@ -51,11 +54,12 @@ help:
 	@echo "make test       services + redis cluster + chromium, typecheck, the suite (unit, integration and marked system files two at a time, then the rest one at a time)"
 	@echo "make test-cluster   a topology of its own (Redis Cluster 3+3, 2 MariaDB servers), then test/cluster one file at a time"
 	@echo "make test-unit  test/unit only: no servers, seconds"
-	@echo "make bench      services, then bench/run.ts"
+	@echo "make bench      services, then bench/run.ts (TOPOLOGY=cluster ARGS='--quick': its claim load on make run TOPOLOGY=cluster's servers)"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
 	@echo "make drill TOPOLOGY=cluster   the scaled-out drills: master failover (with and without REDIS_WAIT_REPLICAS), sink kill, MariaDB server stop, live reshard"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (docs/durability.md)"
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
+	@echo "                TOPOLOGY=cluster: the one make run TOPOLOGY=cluster started, with claims per master and rows per server"
 	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
 	@echo "make deps       node modules and system packages only (chromium: make test installs it)"
 	@echo "make typecheck | logs [TOPOLOGY=cluster] | status | clean (stop + rm -rf .data)"
@@ -123,9 +127,15 @@ test-unit:
 	@$(SERVICES) deps
 	@node --import tsx --test $$(find test/unit -name '*.test.ts' | sort)
 
+# With TOPOLOGY=cluster: the claim load on make run TOPOLOGY=cluster's servers (bench/topology-bench.ts).
 bench:
+ifeq ($(TOPOLOGY),cluster)
+	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; node --import tsx bench/run.ts --only=topology $(ARGS)
+else
+	@$(call topology_env)
 	@$(SERVICES) up
 	@export $(LOCAL_ENV); node --import tsx bench/run.ts
+endif
 
 # Not part of make test: it kills and restarts servers and takes about a minute.
 # TOPOLOGY=cluster: the scaled-out drills on a cluster stack of their own (drill/cluster-services.sh
@@ -162,7 +172,10 @@ clean: stop
 	rm -rf .data
 
 # Load test against the gateway `make run` started: make loadtest SCENARIO=hot ARGS="--duration 10"
+# With TOPOLOGY=cluster, against `make run TOPOLOGY=cluster`'s, reading its storage as its gateway
+# does (scripts/services.sh topology-env: the cluster's nodes, both MariaDB servers, DB_PREFIX).
 .PHONY: loadtest
 SCENARIO ?= hot
 loadtest:
-	@export $(LOCAL_ENV); node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(or $(ARGS),--duration 10)
+	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; \
+		node --import tsx loadtest/main.ts $(SCENARIO) --url http://127.0.0.1:$(PORT) $(or $(ARGS),--duration 10)

@@ -21,6 +21,7 @@ import { pathChecks, renderTable, type RunReport, writeReport } from './report.t
 import { claimRequest, decodeClaimAnswer, userAuth } from './requests.ts';
 import type { RunContext } from './run-context.ts';
 import { SCENARIO } from './scenarios.ts';
+import { storageSpread } from './storage-spread.ts';
 import { verify } from './verify.ts';
 import { initLog } from '../core/log.ts';
 
@@ -153,9 +154,11 @@ async function run(o: LoadOptions, cfg: Config, argv: readonly string[]): Promis
       keyPrefix: cfg.redis.keyPrefix, dbPrefix: cfg.mysql.dbPrefix, partitions: cfg.redis.partitions,
       shardDbs: cfg.mysql.shardDbs, shardTables: cfg.mysql.shardTables,
       redis: cfg.redis.clusterNodes.length ? cfg.redis.clusterNodes : redact(cfg.redis.url), mysql: redact(cfg.mysql.url),
+      ...(cfg.mysql.shardUrls.length > 0 ? { mysqlShards: cfg.mysql.shardUrls.map(redact) } : {}),
     },
     templates, phases, drain, verification, cleanup: cleaned,
     checks: { soldOutPhase: checks.soldOutPhase, listing, expectReplays: checks.expectReplays, ...pathChecks(checks) },
+    spread: await storageSpread(st, templates, facts.rows),
   };
   console.log(`\n${renderTable(report)}`);
   const dir = writeReport(o.outDir, report, collected.answers, o.charts);

@@ -14,6 +14,8 @@ export interface HtmlReport {
   /** The summary as printed on the terminal: statuses, drain, verification, violations. */
   readonly text: string;
   readonly svgs: readonly string[];
+  /** More tables under the summary, each with its title (the storage spread of a topology run). */
+  readonly tables?: readonly { title: string; head: readonly string[]; rows: readonly (readonly string[])[] }[];
 }
 
 /** Text made safe for HTML element content and quoted attribute values. */
@@ -43,6 +45,8 @@ export function reportHtml(r: HtmlReport): string {
     ...r.rows.map((cells) => row(cells, 'td')),
     '</tbody></table>',
     `<pre>${e(r.text)}</pre>`,
+    ...(r.tables ?? []).flatMap((t) => [`<h2>${e(t.title)}</h2>`, `<table><thead>${row(t.head, 'th')}</thead><tbody>`,
+      ...t.rows.map((cells) => row(cells, 'td')), '</tbody></table>']),
     ...r.svgs.map((svg) => `<figure>${svg}</figure>`),
     '</body></html>',
     '',

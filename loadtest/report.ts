@@ -10,6 +10,7 @@ import { svgToPng } from './chart-png.ts';
 import type { LoadOptions } from './options.ts';
 import type { PhaseResult } from './recorder.ts';
 import { reportHtml } from './report-html.ts';
+import { type StorageSpread, spreadTables } from './storage-spread.ts';
 import { lineChart, type Series } from './svg-chart.ts';
 import type { IssuedAnswer, Verification, VerifyInput } from './verify.ts';
 import type { CheckoutTallies } from './verify-checkout.ts';
@@ -39,6 +40,8 @@ export interface RunReport {
   readonly checks: Pick<VerifyInput, 'soldOutPhase' | 'listing' | 'expectReplays'> & PathSummary;
   readonly verification: Verification;
   readonly cleanup: { paused: number; failed: string[] };
+  /** Claims per Redis master and rows per MariaDB server; absent on a single Redis with one server. */
+  readonly spread?: StorageSpread;
 }
 
 const n = (v: number) => Math.round(v).toLocaleString('en-US');
@@ -128,6 +131,10 @@ export function renderTable(r: RunReport): string {
       `${n(t.cancels)} cancelled + ${n(t.stillLocked)} left locked; ${n(t.retries)} calls sent twice; control rows ` +
       `${Object.entries(o.orderStates).map(([s, c]) => `${s} ${n(c)}`).join(' · ') || 'none'}; listings of ${o.listedUsers} users checked`);
   }
+  for (const t of r.spread ? spreadTables(r.spread) : []) {
+    const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((row) => row[i]!.length)));
+    lines.push(`${t.title}:`, ...[t.head, ...t.rows].map((row) => `  ${pad(row, widths)}`));
+  }
   const byKind = new Map<string, number>();
   for (const p of v.problems) {
     const seen = (byKind.get(p.kind) ?? 0) + 1;
@@ -190,6 +197,7 @@ export function writeReport(parent: string, r: RunReport, answers: readonly Issu
     facts: [['scenario', `${r.scenario}: ${r.summary}`], ['command', `npm run loadtest -- ${r.argv.join(' ')}`],
       ['started', r.startedAt], ['finished', r.finishedAt]],
     svgs: svgs.map(([, svg]) => svg),
+    tables: r.spread ? spreadTables(r.spread) : [],
   }));
   return dir;
 }

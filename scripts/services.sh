@@ -13,6 +13,7 @@
 #   app-up | app-down    gateway + sink (app-up runs sink/migrate.ts first)
 #   topology-up | topology-down   make run TOPOLOGY=cluster: Redis Cluster 3+3, 2 MariaDB, gateway, 2 sinks
 #   topology-storage-up  the topology's servers only (its first MariaDB, on MYSQL_PORT, must run)
+#   topology-env         the topology's storage settings (VAR=VALUE lines) for tools reading its storage
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
@@ -110,6 +111,7 @@ case "${1:-}" in
   topology-up) cmd_topology_up ;;
   topology-down) cmd_topology_down ;;
   topology-storage-up) cmd_topology_storage_up ;;
+  topology-env) cmd_topology_env ;;
   up)
     cmd_deps
     cmd_redis_up

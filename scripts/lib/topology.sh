@@ -29,9 +29,15 @@ topo_redis_nodes() {
   printf '%s\n' "${out[*]}"
 }
 
-# The environment of the topology's gateway and sinks: app.sh's, pointed at the cluster and servers.
-TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYSQL_SHARD_URLS=$(topo_shard_urls)"
+# The topology's storage settings: what its gateway and sinks get on top of app.sh's, and what a
+# tool reading their storage needs (topology-env: make loadtest and make bench TOPOLOGY=cluster).
+TOPO_SETTINGS=("REDIS_CLUSTER_NODES=$(topo_redis_nodes)" "MYSQL_URL=$MYSQL_URL" "MYSQL_SHARD_URLS=$(topo_shard_urls)"
   "SHARD_DBS=$SHARD_DBS" "DB_PREFIX=$TOPOLOGY_DB_PREFIX")
+# The environment of the topology's gateway and sinks: app.sh's, pointed at the cluster and servers.
+TOPO_ENV_CMD=("${APP_ENV_CMD[@]}" "${TOPO_SETTINGS[@]}")
+
+# topology-env: the storage settings, one VAR=VALUE a line, for `export $(...)` in the Makefile.
+cmd_topology_env() { printf '%s\n' "${TOPO_SETTINGS[@]}"; }
 
 # ---------------------------------------------------------------------------------------------
 # Redis Cluster

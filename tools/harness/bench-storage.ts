@@ -20,6 +20,19 @@ export function benchConfig(section: string, overrides: Record<string, string> =
   return cfg;
 }
 
+/**
+ * A config for the bench's topology section (make bench TOPOLOGY=cluster): its own prefixes on
+ * the Redis Cluster and MariaDB servers the environment names (REDIS_CLUSTER_NODES, MYSQL_SHARD_URLS).
+ */
+export function topologyBenchConfig(section: string, overrides: Record<string, string> = {}): Config {
+  const prefix = `bench_${RUN_ID}_${section}`;
+  const cfg = loadConfigWith({ APP_ENV: 'local', KEY_PREFIX: prefix, DB_PREFIX: prefix, ...overrides });
+  if (cfg.redis.clusterNodes.length === 0 || cfg.mysql.shardUrls.length < 2) {
+    throw new Error('bench: the topology section needs REDIS_CLUSTER_NODES and MYSQL_SHARD_URLS: make bench TOPOLOGY=cluster');
+  }
+  return cfg;
+}
+
 /** Environment of a gateway/sink child: exactly the settings of `cfg` that they read, plus `extra`. */
 export function childEnv(cfg: Config, extra: Record<string, string> = {}): Record<string, string> {
   return {
