@@ -23,6 +23,8 @@ DRILL_APPENDFSYNC ?= everysec
 DRILL_TOPOLOGY_REDIS_PORTS ?= 7501 7502 7503 7504 7505 7506
 DRILL_TOPOLOGY_SPARE_PORT ?= 7507
 DRILL_TOPOLOGY_MYSQL_PORT ?= 3394
+# make capacity TOPOLOGY=cluster: its Redis Clusters of 1, 2, 3 masters side by side (then 3 + 3 replicas).
+CAPACITY_CLUSTER_PORTS ?= 7601 7602 7603 7604 7605 7606
 
 SERVICES := bash scripts/services.sh
 # A recipe's first step: topo_env holds the TOPOLOGY=cluster stack's storage settings, or nothing.
@@ -61,6 +63,7 @@ help:
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
 	@echo "                TOPOLOGY=cluster: the one make run TOPOLOGY=cluster started, with claims per master and rows per server"
 	@echo "make capacity   calibrate this box, then plan 120,000 claims/s (capacity/)"
+	@echo "                TOPOLOGY=cluster: also Redis Clusters of 1-3 masters of its own (CAPACITY_CLUSTER_PORTS); the plan scales out"
 	@echo "make deps       node modules and system packages only (chromium: make test installs it)"
 	@echo "make typecheck | logs [TOPOLOGY=cluster] | status | clean (stop + rm -rf .data)"
 
@@ -159,8 +162,11 @@ rebuild:
 # capacity/ is also a directory: without .PHONY make would call the target up to date.
 .PHONY: capacity
 capacity:
+	@case '$(TOPOLOGY)' in cluster|'') ;; *) echo "error: TOPOLOGY must be cluster or unset, got '$(TOPOLOGY)'" >&2; exit 2;; esac
 	@$(SERVICES) up
-	@export $(LOCAL_ENV); node --import tsx capacity/main.ts calibrate && node --import tsx capacity/main.ts plan --qps 120000 --calibrated
+	@export $(LOCAL_ENV); node --import tsx capacity/main.ts calibrate \
+		$(if $(filter cluster,$(TOPOLOGY)),--topology cluster --cluster-ports $(subst $(space),$(comma),$(strip $(CAPACITY_CLUSTER_PORTS)))) && \
+		node --import tsx capacity/main.ts plan --qps 120000 --calibrated
 
 # The JSON log lines made readable (pino-pretty); the files themselves stay JSON, for machines.
 logs:

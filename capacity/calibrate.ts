@@ -14,10 +14,13 @@ import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
 import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
-import { type Calibration, CALIBRATION_VERSION, measuredSet, notPipelined, writeCalibration } from './calibration-file.ts';
+import { type Calibration, CALIBRATION_VERSION, type ClusterCalibration, measuredSet, notPipelined, previousWait,
+  writeCalibration } from './calibration-file.ts';
 import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';
 import { measureRedis } from './measure-redis.ts';
+import { calibrateCluster, type ClusterOptions, clusterSteps } from './calibrate-cluster.ts';
+import { summarize } from './cluster-file.ts';
 import { figuresAt, num } from './model.ts';
 import { type CalibrateOptions, DEFAULT_CALIBRATION } from './options.ts';
 
@@ -37,8 +40,10 @@ function sectionConfig(prefix: string, suffix: string, extra: Record<string, str
 /** Runs every measurement, saves the file; returns the exit code (1 if anything failed). */
 export async function runCalibration(o: CalibrateOptions, argv: readonly string[]): Promise<number> {
   let interrupted = false;
-  // one step per measurement: each Redis mode and group size, each batch size, the gateway.
-  const bar = progressBar('calibrate', o.groupSizes.length * 2 + o.batchSizes.length + 1, 'measurements');
+  const co: ClusterOptions = { masters: o.masters, ports: o.clusterPorts, rounds: o.rounds, seconds: o.seconds, connections: o.connections };
+  const clusterCount = o.topology === 'cluster' ? clusterSteps(co) : 0;
+  // one step per measurement: each Redis mode and group size, each batch size, the gateway, the cluster runs.
+  const bar = progressBar('calibrate', o.groupSizes.length * 2 + o.batchSizes.length + 1 + clusterCount, 'measurements');
   const abort = async (why: string, code: number) => {
     if (interrupted) process.exit(code);
     interrupted = true;
@@ -55,7 +60,8 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
   process.on('SIGTERM', () => void abort('terminated', 143));
   // a stuck step must never keep loading the shared machine.
   // per group size: two claim runs and the reads; per batch size one run; the gateway's.
-  const limitS = o.seconds * (3 * o.groupSizes.length + o.batchSizes.length + 2) + 180;
+  // a cluster measurement: a claim run, or a gateway run (about 3 × seconds), plus starts and stops.
+  const limitS = o.seconds * (3 * o.groupSizes.length + o.batchSizes.length + 2 + 3 * clusterCount) + 180 + 30 * clusterCount;
   setTimeout(() => void abort(`still running after ${limitS} s (watchdog)`, 1), limitS * 1000).unref();
 
   const prefix = `cap_${randomBytes(3).toString('hex')}`;
@@ -83,10 +89,14 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     onCleanup('gateway storage', () => gwSt.cleanup());
     const gateway = await measureGateway(gwSt, o.seconds, o.connections, { redis: servers.redisPid, mariadb: servers.mariadbPid });
     step();
-    bar.stop();
     await cleanupSection();
     go();
 
+    let cluster: ClusterCalibration | undefined;
+    if (o.topology === 'cluster') cluster = await calibrateCluster(prefix, co, servers.mariadbPid, step, go);
+    bar.stop();
+
+    const wait = previousWait(o.out);
     const c: Calibration = {
       version: CALIBRATION_VERSION, date: machine.date, command: `npm run capacity -- ${argv.join(' ')}`.trim(),
       machine: {
@@ -94,7 +104,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
         redisVersion: servers.redisVersion, mariadbVersion: servers.mariadbVersion, busyBefore: machine.busyBefore,
         loadStart: machine.loadStart,
       },
-      secondsPerRun: o.seconds, prefix, redis, mysql, gateway,
+      secondsPerRun: o.seconds, prefix, redis, mysql, gateway, ...(cluster ? { cluster } : {}), ...(wait ? { wait } : {}),
     };
     writeCalibration(o.out, c);
     // the figures plan uses by default: at the group size the gateway reached.
@@ -109,6 +119,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
       `rows per sink CPU-second: ${num(Math.round(gateway.rowsPerSinkCpuS))}; the sink's stream reads and acks ` +
       `${num(f.streamOverhead)} scripts per claim at that size\n` +
       `  next: npm run capacity -- plan --qps 120000 ${o.out === DEFAULT_CALIBRATION ? '--calibrated' : `--calibration ${o.out}`}`);
+    if (cluster) console.log(clusterLines(cluster));
     if (o.json) console.log(JSON.stringify(c, null, 2));
     return 0;
   } catch (err) {
@@ -118,6 +129,21 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     for (const f of await runCleanup()) console.error(f);
     return 1;
   }
+}
+
+/** The cluster section's medians, one line per shape, and each gateway run. */
+function clusterLines(c: ClusterCalibration): string {
+  const n = (v: number | null) => (v === null ? '?' : num(Math.round(v * 10) / 10));
+  return [`  Redis Cluster, medians of ${c.rounds} runs of ${c.secondsPerRun} s, ${c.groupSize} claim per call:`,
+    ...summarize(c.runs).map((s) => `    ${s.masters} master${s.masters === 1 ? '' : 's'}${s.replicas ? ` + ${s.replicas} replica each` : ''}: ` +
+      `${n(s.claimsPerS)} claims/s, ${n(s.usPerClaim)} µs of master CPU per claim (${n(s.claimsPerMasterCpuS)} per master ` +
+      `CPU-second), busiest master ${n(s.imbalance)}× an even share` +
+      `${s.replicaUsPerClaim === null ? '' : `, replicas ${n(s.replicaUsPerClaim)} µs per claim`}, client ${n(s.clientCores)} cores`),
+    ...c.gateway.map(({ masters, run: g }) => `    gateway on ${masters} master${masters === 1 ? '' : 's'}: ${n(g.claimsPerS)} claims/s, ` +
+      `${n(g.gatewayCpuS * 1e6 / g.ok2xx)} µs of gateway CPU and ${n(g.redisCpuS === null ? null : g.redisCpuS * 1e6 / g.ok2xx)} µs of ` +
+      `master CPU per claim (${(g.masters ?? []).map((m) => `${m.port}: ${n(m.cpuS * 1e6 / g.ok2xx)}`).join(', ')}), ` +
+      `${n(g.groupSize)} claims per call`),
+  ].join('\n');
 }
 
 /** Stops the section's children and deletes its keys and databases before the next one measures. */

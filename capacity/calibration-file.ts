@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { clusterProblem, type ClusterRedisRun, type WaitCost, waitProblem } from './cluster-file.ts';
 import { type FigureSet, num } from './model.ts';
 
 // 2: Redis runs at several group sizes (claims per claim-home call) and the gateway's group size.
@@ -91,6 +92,21 @@ export interface GatewayRun {
   /** Redis CPU during the claims, MariaDB CPU until the sink drained (shared servers: others' work too). */
   readonly redisCpuS: number | null;
   readonly mariadbCpuS: number | null;
+  /** On a cluster: each master's CPU during the claims and its EVALSHA calls (redisCpuS is their sum). */
+  readonly masters?: readonly { readonly port: number; readonly cpuS: number; readonly evalsha: number }[];
+}
+
+/** `calibrate --topology cluster`: the runs on the tool's own clusters and the gateway against each. */
+export interface ClusterCalibration {
+  readonly ports: readonly number[];
+  /** Claims per claim-home call in the claim runs (1: the unit "script" of the plan). */
+  readonly groupSize: number;
+  readonly inFlight: number;
+  readonly rounds: number;
+  readonly secondsPerRun: number;
+  readonly runs: readonly ClusterRedisRun[];
+  /** The real gateway and sink against the clusters of the fewest and the most masters (without replicas). */
+  readonly gateway: readonly { readonly masters: number; readonly run: GatewayRun }[];
 }
 
 export interface Calibration {
@@ -114,6 +130,10 @@ export interface Calibration {
   readonly redis: readonly RedisRun[];
   readonly mysql: readonly MysqlRun[];
   readonly gateway: GatewayRun;
+  /** `calibrate --topology cluster`: clusters of 1 to N masters of the tool's own. */
+  readonly cluster?: ClusterCalibration;
+  /** REDIS_WAIT_REPLICAS=1's cost per claim, when measured (not by calibrate: see cluster-file.ts). */
+  readonly wait?: WaitCost;
 }
 
 /** The runs `plan` uses, by group size: each call its own write (the pipelined runs show what batching writes changes). */
@@ -152,6 +172,19 @@ export function writeCalibration(path: string, c: Calibration): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, `${JSON.stringify(c, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * The WAIT cost in the file at `path`, if it holds a usable one: calibrate does not measure it
+ * (cluster-file.ts WaitCost), so a recalibration keeps it, with the `measured` note it came with.
+ */
+export function previousWait(path: string): WaitCost | undefined {
+  try {
+    const wait = (JSON.parse(readFileSync(path, 'utf8')) as { wait?: WaitCost }).wait;
+    return wait !== undefined && waitProblem(wait) === undefined ? wait : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A calibration file that cannot be used; main.ts prints the message and exits 2. */
@@ -196,5 +229,7 @@ export function readCalibration(path: string): Calibration {
   });
   const g = c.gateway;
   for (const k of ['claimsPerGatewayCpuS', 'rowsPerSinkCpuS', 'claimsPerS', 'subStocks', 'groupSize'] as const) pos(g?.[k], `gateway.${k}`);
+  const problem = (c.cluster === undefined ? undefined : clusterProblem(c.cluster)) ?? (c.wait === undefined ? undefined : waitProblem(c.wait));
+  if (problem !== undefined) throw bad(problem);
   return c;
 }

@@ -6,7 +6,9 @@
 import { CalibrationError, measuredSet, readCalibration } from './calibration-file.ts';
 import { type ColumnPlan, figuresAt, planColumn, REFERENCE_FIGURES, SOURCE_FIGURES } from './model.ts';
 import { type CalibrateOptions, parseCommand, type PlanOptions, usage, UsageError } from './options.ts';
-import { renderPlan } from './render.ts';
+import { renderPlan, renderScaleOut } from './render.ts';
+import { planScaleOut, type ScaleOutPlan } from './scale-out.ts';
+import { scaleOutInput } from './scale-out-input.ts';
 import { initLog } from '../core/log.ts';
 
 // Lines of the libraries it runs (storage retries, the sink's writer) say they are the capacity tool's.
@@ -19,15 +21,22 @@ function plan(o: PlanOptions): void {
     planColumn('ours', o.traffic, figuresAt(REFERENCE_FIGURES, o.overrides)),
   ];
   let calibration: { file: string; date: string } | undefined;
+  // with a calibration: the scale-out section, or why there is none.
+  let scaleOut: ScaleOutPlan | string | undefined;
   if (o.calibration !== undefined) {
     const c = readCalibration(o.calibration);
-    columns.push(planColumn('ours', o.traffic, figuresAt(measuredSet(c), o.overrides)));
+    const measured = planColumn('ours', o.traffic, figuresAt(measuredSet(c), o.overrides));
+    columns.push(measured);
     calibration = { file: o.calibration, date: c.date };
+    const input = scaleOutInput(c, measured, o.traffic.qps, o.traffic.headroom, o.scaleOut);
+    scaleOut = typeof input === 'string' ? input : planScaleOut(input);
   }
   if (o.json) {
-    console.log(JSON.stringify({ traffic: o.traffic, overrides: o.overrides, calibration, columns }, null, 2));
+    console.log(JSON.stringify({ traffic: o.traffic, overrides: o.overrides, calibration, columns, scaleOut }, null, 2));
   } else {
     console.log(renderPlan(o.traffic, columns));
+    if (typeof scaleOut === 'string') console.log(`\nScaled out: no figures (${scaleOut})`);
+    else if (scaleOut) console.log(`\n${renderScaleOut(scaleOut, o.traffic.headroom)}`);
   }
 }
 

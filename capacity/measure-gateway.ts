@@ -15,7 +15,7 @@ import { type BenchStorage, childEnv, waitUntil } from '../tools/harness/bench-s
 import { judgeTemplate } from '../tools/verify/facts.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { allStreamKeys, type KeySpace } from '../lua/keys.ts';
-import type { RedisClient } from '../lua/client.ts';
+import { masters, type RedisClient } from '../lua/client.ts';
 import type { GatewayRun } from './calibration-file.ts';
 
 /** Token buckets and backlog bound far above what the box can do: the run measures the path, not the guards. */
@@ -45,9 +45,12 @@ async function entriesAdded(redis: RedisClient, ks: KeySpace): Promise<number> {
   return n;
 }
 
-/** Runs the gateway measurement on `st` (the storage's config must carry GATEWAY_LIMITS). */
+/**
+ * Runs the gateway measurement on `st` (the storage's config must carry GATEWAY_LIMITS). On a
+ * cluster, `pids.masters` (pid by port) meters each master; its EVALSHA calls are counted per master.
+ */
 export async function measureGateway(st: BenchStorage, seconds: number, connections: number, pids: {
-  redis?: number; mariadb?: number }): Promise<GatewayRun> {
+  redis?: number; mariadb?: number; masters?: Readonly<Record<number, number>> }): Promise<GatewayRun> {
   const cfg = st.cfg;
   const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg));
   onCleanup('sink', () => sink.stop(15_000));
@@ -83,15 +86,17 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   await waitDrained();
   const issuedBefore = await issuedNow();
   const entriesBefore = await entriesAdded(st.redis, ks);
-  const cmds = await commandMeter(st.redis);
+  const nodes = masters(st.redis);
+  const cmds = await Promise.all(nodes.map((n) => commandMeter(n)));
+  const masterPids = Object.entries(pids.masters ?? {}).map(([port, pid]) => [`master ${port}`, pid] as const);
   const sinkMeter = cpuMeter({ sink: sink.proc.pid, mariadb: pids.mariadb });
   // the process tree: with GATEWAY_WORKERS > 1 the gateway is a supervisor and its workers.
-  const gwMeter = cpuMeter({ gateway: { tree: gateway.proc.pid }, redis: pids.redis });
+  const gwMeter = cpuMeter({ gateway: { tree: gateway.proc.pid }, redis: pids.redis, ...Object.fromEntries(masterPids) });
   const r = await load('claims', seconds);
   const gwCpu = gwMeter.finish();
   await waitDrained();
   const sinkCpu = sinkMeter.finish();
-  const redisCmds = await cmds.finish();
+  const evalshaByNode = await Promise.all(cmds.map(async (c) => (await c.finish()).find((x) => x.command === 'evalsha')?.calls ?? 0));
   const issued = (await issuedNow()) - issuedBefore;
   const entries = (await entriesAdded(st.redis, ks)) - entriesBefore;
   if (r.ok2xx < 0.9 * r.responses || r.ok2xx === 0) {
@@ -105,7 +110,12 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   const sinkCpuS = sinkCpu.find((c) => c.name === 'sink')!.cpuS;
   const serverCpu = (shares: typeof gwCpu, name: string) => (pids[name as 'redis'] === undefined ? null
     : shares.find((c) => c.name === name)!.cpuS);
-  const evalshaCalls = redisCmds.find((c) => c.command === 'evalsha')?.calls ?? 0;
+  const evalshaCalls = evalshaByNode.reduce((a, b) => a + b, 0);
+  const perMaster = masterPids.map(([name]) => {
+    const port = Number(name.slice('master '.length));
+    const i = nodes.findIndex((n) => Number((n as { options: { port: number } }).options.port) === port);
+    return { port, cpuS: gwCpu.find((c) => c.name === name)!.cpuS, evalsha: i < 0 ? 0 : evalshaByNode[i]! };
+  });
   const run: GatewayRun = {
     connections, seconds: r.seconds, responses: r.responses, ok2xx: r.ok2xx, statuses: r.statuses,
     claimsPerS: r.ok2xx / r.seconds, p50Ms: r.p50Ms, p99Ms: r.p99Ms,
@@ -114,7 +124,9 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
     subStocks, streamEntries: entries, groupSize: issued / entries, claimsPerEvalsha: r.ok2xx / evalshaCalls,
     issued, sinkCpuS, rowsPerSinkCpuS: issued / sinkCpuS,
     rowsVerified: rows,
-    redisCpuS: serverCpu(gwCpu, 'redis'), mariadbCpuS: serverCpu(sinkCpu, 'mariadb'),
+    redisCpuS: masterPids.length > 0 ? perMaster.reduce((a, m) => a + m.cpuS, 0) : serverCpu(gwCpu, 'redis'),
+    mariadbCpuS: serverCpu(sinkCpu, 'mariadb'),
+    ...(masterPids.length > 0 ? { masters: perMaster } : {}),
   };
   console.log(`gateway: ${Math.round(run.claimsPerS)} claims/s (p99 ${run.p99Ms} ms), gateway ${run.gatewayCores.toFixed(2)} cores, ` +
     `${Math.round(run.claimsPerGatewayCpuS)} claims per gateway CPU-second, ${run.groupSize.toFixed(2)} claims per ` +

@@ -30,21 +30,21 @@ const SUB_STOCKS = 16;
 // path). About 512 per sub-stock: a group of up to 64 holds distinct users, as a turn's does.
 const USERS = 8192;
 const PER_USER_LIMIT = 1_000_000_000;
-const IN_FLIGHT = 64;
+export const IN_FLIGHT = 64;
 const PIPELINES_IN_FLIGHT = 4;
 // A corked gateway turn sends at most one call per sub-stock of a template in one write.
 const PIPELINE_DEPTH = SUB_STOCKS;
 // Throughput, not latency, is measured: a pipeline of 64-claim calls on a busy shared box may
 // wait longer than the gateway's timeout, and a timeout would end the calibration.
-const COMMAND_TIMEOUT_MS = 5_000;
-const WARMUP_MS = 300;
+export const COMMAND_TIMEOUT_MS = 5_000;
+export const WARMUP_MS = 300;
 
 /**
  * Pre-built calls of exactly `size` claims each, every call on one home sub-stock, consecutive
  * calls on different sub-stocks (as a turn's groups are): the client's CPU goes to Redis calls,
  * not to key strings.
  */
-function groupCalls(cfg: Config, commands: Commands, size: number): FencedCall[] {
+export function groupCalls(cfg: Config, commands: Commands, size: number): FencedCall[] {
   const ks: KeySpace = commands.ks;
   const layout = { dbs: cfg.mysql.shardDbs, tables: cfg.mysql.shardTables };
   const bySub: HomeClaim[][] = Array.from({ length: SUB_STOCKS }, () => []);
@@ -64,7 +64,7 @@ function groupCalls(cfg: Config, commands: Commands, size: number): FencedCall[]
 }
 
 /** Every claim of a call must issue: anything else is not the path being measured. */
-function check(flat: ScriptReply, size: number): void {
+export function check(flat: ScriptReply, size: number): void {
   for (let i = 0; i < 2 * size; i += 2) {
     if (flat[i] !== ScriptCode.Issued) throw new Error(`claim-home did not issue during the Redis run: ${JSON.stringify(flat.slice(0, 8))}`);
   }
@@ -194,7 +194,7 @@ export async function measureRedis(cfg: Config, seconds: number, groupSizes: rea
  * pins the layout and loads the claim scripts (lua/fenced.ts; again, as a shared Redis may have
  * had its scripts flushed by someone's test since), and sets every sub-stock anew.
  */
-async function resetStock(redis: RedisClient, cfg: Config): Promise<void> {
+export async function resetStock(redis: RedisClient, cfg: Config): Promise<void> {
   await deleteKeys(redis, `${cfg.redis.keyPrefix}:*`);
   const ks: KeySpace = { prefix: cfg.redis.keyPrefix, partitions: cfg.redis.partitions };
   await checkLayout(redis, ks, layoutFacts(cfg));

@@ -343,7 +343,8 @@ function partitionCount(subStocks: Count, shards: Count): Count {
 const ceil = (x: number) => Math.ceil(x - 1e-9 * Math.max(1, Math.abs(x)));
 const atLeastOne = (x: number) => Math.max(1, ceil(x));
 
-function count(exact: number, headroom: number, expr: string): Count {
+/** A resource count from its exact need: ⌈exact⌉ and ⌈exact × headroom⌉ (each at least 1), `expr` its formula. */
+export function count(exact: number, headroom: number, expr: string): Count {
   const need = atLeastOne(exact);
   const provisioned = atLeastOne(exact * headroom);
   return { exact, need, provisioned, formula: `${expr} = ${num(exact)} → ${num(need)}; ⌈${num(exact)} × ${num(headroom)}⌉ = ${num(provisioned)}` };

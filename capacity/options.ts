@@ -13,6 +13,13 @@ export const DEFAULT_CALIBRATION = new URL('../.data/capacity-calibration.json',
 export interface PlanOptions {
   readonly traffic: Traffic;
   readonly overrides: FigureOverrides;
+  /** The scale-out section's inputs beyond the calibration file. */
+  readonly scaleOut: {
+    readonly replicasPerMaster: number;
+    /** REDIS_WAIT_REPLICAS=1's cost, µs per claim (replaces the file's `wait`); both or neither. */
+    readonly waitMasterUsPerClaim?: number;
+    readonly waitGatewayUsPerClaim?: number;
+  };
   /** Calibration file to add as a column, if any. */
   readonly calibration?: string;
   readonly json: boolean;
@@ -20,6 +27,11 @@ export interface PlanOptions {
 
 export interface CalibrateOptions {
   readonly seconds: number;
+  /** single: the local Redis only; cluster: also clusters of `masters` masters on `clusterPorts`. */
+  readonly topology: 'single' | 'cluster';
+  readonly masters: readonly number[];
+  readonly clusterPorts: readonly number[];
+  readonly rounds: number;
   readonly out: string;
   readonly groupSizes: readonly number[];
   readonly batchSizes: readonly number[];
@@ -66,9 +78,20 @@ function parsePlan(v: Values): PlanOptions {
       sinkRowsPerCpuS: number(str('sink-rows-per-cpu-s'), 'sink-rows-per-cpu-s', 1, 1e9, false),
       streamOverhead: number(str('stream-overhead'), 'stream-overhead', 0, 100, false),
     },
+    scaleOut: scaleOutOptions(str),
     calibration: str('calibration') ?? (v.calibrated ? DEFAULT_CALIBRATION : undefined),
     json: v.json === true,
   };
+}
+
+function scaleOutOptions(str: (flag: string) => string | undefined): PlanOptions['scaleOut'] {
+  const waitMasterUsPerClaim = number(str('wait-master-us-per-claim'), 'wait-master-us-per-claim', 0, 1e6, false);
+  const waitGatewayUsPerClaim = number(str('wait-gateway-us-per-claim'), 'wait-gateway-us-per-claim', 0, 1e6, false);
+  if ((waitMasterUsPerClaim === undefined) !== (waitGatewayUsPerClaim === undefined)) {
+    throw new UsageError('--wait-master-us-per-claim and --wait-gateway-us-per-claim go together');
+  }
+  return { replicasPerMaster: number(str('replicas-per-master'), 'replicas-per-master', 0, 5, true) ?? 1,
+    waitMasterUsPerClaim, waitGatewayUsPerClaim };
 }
 
 /** A comma-separated list of distinct integers within [1, max], sorted. */
@@ -84,7 +107,20 @@ function parseCalibrate(v: Values): CalibrateOptions {
   if (groupSizes[0] !== 1) throw new UsageError('--group-sizes must include 1');
   const out = v.out as string | undefined;
   if (out !== undefined && out.trim() === '') throw new UsageError('--out must name a file');
+  const topology = (v.topology as string | undefined) ?? 'single';
+  if (topology !== 'single' && topology !== 'cluster') throw new UsageError(`--topology must be single or cluster, got ${JSON.stringify(topology)}`);
+  const masters = sizeList((v.masters as string | undefined) ?? '1,2,3', 'masters', 16);
+  const clusterPorts = ((v.clusterPorts as string | undefined) ?? '7601,7602,7603,7604,7605,7606').split(',')
+    .map((x) => number(x.trim(), 'cluster-ports', 1024, 65535, true)!);
+  if (new Set(clusterPorts).size !== clusterPorts.length) throw new UsageError('--cluster-ports has a port twice');
+  // the clusters run side by side, each on ports of its own.
+  const needed = masters.reduce((a, b) => a + b, 0);
+  if (topology === 'cluster' && clusterPorts.length < needed) {
+    throw new UsageError(`--cluster-ports names ${clusterPorts.length} ports; clusters of ${masters.join(', ')} masters need ${needed}`);
+  }
   return {
+    topology, masters, clusterPorts,
+    rounds: number(v.rounds as string | undefined, 'rounds', 1, 10, true) ?? 2,
     // bounded: each measurement runs this long, so a typo cannot load the shared box for long.
     seconds: number(v.seconds as string | undefined, 'seconds', 1, 30, true) ?? 3,
     out: out ?? DEFAULT_CALIBRATION,
@@ -112,6 +148,9 @@ function capacityCommand(chosen: (c: Command) => void): ReturnType<typeof cliPro
     .option('--stream-overhead <x>', 'the sink\'s stream reads/acks per stream entry, in single-claim scripts')
     .option('--overflow-share <x>', 'share of claims near sell-out whose home sub-stock is empty (default 0.1)')
     .option('--overflow-takes <x>', 'claim-take calls per overflow claim (default 2)')
+    .option('--replicas-per-master <n>', 'Redis replicas per master in the scale-out section (default 1, for failover)')
+    .option('--wait-master-us-per-claim <x>', 'REDIS_WAIT_REPLICAS=1: master CPU per claim it adds, µs (default: the file\'s wait)')
+    .option('--wait-gateway-us-per-claim <x>', 'REDIS_WAIT_REPLICAS=1: gateway CPU per claim it adds, µs')
     .option('--calibrated', 'add a column with this machine\'s figures (.data/capacity-calibration.json)')
     .option('--calibration <file>', 'the same, from FILE')
     .option('--json', 'print the plan as JSON')
@@ -122,6 +161,10 @@ function capacityCommand(chosen: (c: Command) => void): ReturnType<typeof cliPro
     .option('--out <file>', 'where to save the figures (default .data/capacity-calibration.json)')
     .option('--batch-sizes <list>', 'rows per INSERT to measure (default 1,50,500,2000)')
     .option('--connections <n>', 'autocannon connections against the gateway (default 100)')
+    .option('--topology <t>', 'single (default), or cluster: also Redis Clusters of --masters masters, side by side')
+    .option('--masters <list>', 'masters of each cluster measured (default 1,2,3)')
+    .option('--cluster-ports <list>', 'ports for the clusters, one per master (default 7601-7606; 2 × the most masters for the run with replicas)')
+    .option('--rounds <n>', 'claim runs per cluster, taken in turn (default 2; the medians are used)')
     .option('--json', 'print the saved figures as JSON')
     .action((v: Values) => chosen({ cmd: 'calibrate', o: parseCalibrate(v) }));
   return program;

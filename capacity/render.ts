@@ -1,5 +1,6 @@
-/** Text layout of a capacity plan: figures, resource table, then the formula behind each count. */
+/** Text layout of a capacity plan: figures, resource table, then the formula behind each count; the scale-out section. */
 import { type ColumnPlan, type Count, type Figures, num, RESOURCES, type Traffic } from './model.ts';
+import type { ScaleOutPlan } from './scale-out.ts';
 
 const FIRST = 40;
 const COLUMN = 24;
@@ -56,4 +57,17 @@ export function renderPlan(t: Traffic, columns: readonly ColumnPlan[]): string {
   if (warnings.length > 0) out.push('', 'Warnings', ...warnings);
   out.push('', 'Gateway, sink and partition rows are ours only: the source designs give no figure for them.');
   return out.join('\n');
+}
+
+/** The scale-out section: one line per resource, the formula behind each, then the notes. */
+export function renderScaleOut(p: ScaleOutPlan, headroom: number): string {
+  const rows: [string, Count][] = [['gateway processes', p.gateways], ['Redis masters', p.masters], ['Redis replicas', p.replicas],
+    ['MariaDB servers', p.mariadbServers], ['sink processes', p.sinks]];
+  return [
+    `Scaled out, from the Redis Cluster runs (need → ×${num(headroom)} provisioned; a master's CPU per claim ${num(p.masterUsPerClaim)} µs)`,
+    ...rows.map(([name, c]) => line(name, [cell(c)])),
+    '',
+    ...rows.flatMap(([name, c]) => [`  ${name}`, `    ${c.formula}`]),
+    ...p.notes.map((n) => `  note: ${n}`),
+  ].join('\n');
 }

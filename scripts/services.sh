@@ -17,9 +17,10 @@
 #   status
 # Environment: REDIS_PORT (6391), MYSQL_PORT (3391), PORT (8080), CLUSTER_PORTS ("7101 7102 7103"),
 #   ADMIN_TOKEN (passed to the app only when set), REDIS_APPENDFSYNC (everysec; docs/reliability.md),
-#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's), TOPOLOGY_SINK_PORTS
+#   TOPOLOGY_REDIS_PORTS ("7201 ... 7206"), TOPOLOGY_MYSQL_PORTS ("3393": not 3392, the drill's; set empty: none), TOPOLOGY_SINK_PORTS
 #   (SINK_METRICS_PORT and the next one), TOPOLOGY_DB_PREFIX (topo), SHARD_DBS (2), TOPOLOGY_NAME
-#   (topology: names its data, pid and log files, so several topologies live side by side).
+#   (topology: names its data, pid and log files, so several topologies live side by side),
+#   TOPOLOGY_REDIS_REPLICAS (1 per master; 0 for capacity calibrate's clusters of 1 to 3 masters).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -37,7 +38,11 @@ CLUSTER_PORTS="${CLUSTER_PORTS:-7101 7102 7103}"
 MYSQL_SOCKET="${MYSQL_SOCKET:-$RUN/mariadb.sock}"
 # make run TOPOLOGY=cluster (lib/topology.sh): ports apart from the test cluster's and the dev servers'.
 TOPOLOGY_REDIS_PORTS="${TOPOLOGY_REDIS_PORTS:-7201 7202 7203 7204 7205 7206}"
-TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS:-3393}"
+# Replicas per master: the ports are the masters' first, then their replicas' (capacity
+# calibrate starts clusters of 1 to 3 masters without replicas).
+TOPOLOGY_REDIS_REPLICAS="${TOPOLOGY_REDIS_REPLICAS:-1}"
+# Set but empty: no MariaDB beyond MYSQL_PORT's (capacity calibrate's clusters need none).
+TOPOLOGY_MYSQL_PORTS="${TOPOLOGY_MYSQL_PORTS-3393}"
 TOPOLOGY_SINK_PORTS="${TOPOLOGY_SINK_PORTS:-$SINK_METRICS_PORT $((SINK_METRICS_PORT + 1))}"
 # Databases of their own on the shared first MariaDB: with make run's coupon_* the topology's
 # shard 1 would be on another server than make run's, and each would miscount the other's stock.
@@ -88,7 +93,10 @@ for p in $CLUSTER_PORTS; do check_port_number CLUSTER_PORTS "$p"; done
 for p in $TOPOLOGY_REDIS_PORTS; do check_port_number TOPOLOGY_REDIS_PORTS "$p"; done
 for p in $TOPOLOGY_MYSQL_PORTS; do check_port_number TOPOLOGY_MYSQL_PORTS "$p"; done
 for p in $TOPOLOGY_SINK_PORTS; do check_port_number TOPOLOGY_SINK_PORTS "$p"; done
-[[ $(wc -w <<<"$TOPOLOGY_REDIS_PORTS") == 6 ]] || die "TOPOLOGY_REDIS_PORTS must name 6 ports (3 masters, 3 replicas)"
+[[ "$TOPOLOGY_REDIS_REPLICAS" =~ ^[0-5]$ ]] || die "TOPOLOGY_REDIS_REPLICAS must be 0 to 5, got '$TOPOLOGY_REDIS_REPLICAS'"
+n_ports=$(wc -w <<<"$TOPOLOGY_REDIS_PORTS")
+((n_ports > 0 && n_ports % (TOPOLOGY_REDIS_REPLICAS + 1) == 0)) ||
+  die "TOPOLOGY_REDIS_PORTS must name masters × (1 + TOPOLOGY_REDIS_REPLICAS) ports (6: 3 masters, 3 replicas), got $n_ports"
 [[ "$SHARD_DBS" =~ ^[0-9]+$ ]] || die "SHARD_DBS must be a number, got '$SHARD_DBS'"
 [[ "$TOPOLOGY_NAME" =~ ^[a-z][a-z0-9-]{0,30}$ ]] || die "TOPOLOGY_NAME must match [a-z][a-z0-9-]{0,30}, got '$TOPOLOGY_NAME'"
 [[ "$TOPOLOGY_DB_PREFIX" =~ ^[a-z][a-z0-9_]{0,30}$ ]] || die "TOPOLOGY_DB_PREFIX must match [a-z][a-z0-9_]{0,30}, got '$TOPOLOGY_DB_PREFIX'"

@@ -49,8 +49,10 @@ topology_redis_start() {
   require_free_port "topology redis" "$p" TOPOLOGY_REDIS_PORTS
   dirs "$dir"
   # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
+  # The announced address: a lone master meets nobody, so would never learn it (CLUSTER SLOTS "").
   redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
     --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
+    --cluster-announce-ip 127.0.0.1 \
     --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
     --daemonize yes --pidfile "$RUN/$T-redis-$p.pid" --logfile "$LOG/$T-redis-$p.log" ||
     { log_tail "$LOG/$T-redis-$p.log"; die "$T: redis $p failed to start"; }
@@ -69,15 +71,45 @@ topology_redis_up() {
     if rcli "$p" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:[1-9]'; then assigned=1; fi
   done
   if ((assigned == 0)); then
-    say "$T: creating the Redis Cluster (3 masters, 1 replica each)"
-    local out
-    # shellcheck disable=SC2046 # one argument per node
-    out="$(timeout 60 redis-cli --cluster create $(topo_redis_nodes | tr , ' ') --cluster-replicas 1 --cluster-yes 2>&1)" ||
-      { printf '%s\n' "$out" >&2; die "$T: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/$T, retry)"; }
+    local masters
+    masters=$(($(wc -w <<<"$TOPOLOGY_REDIS_PORTS") / (TOPOLOGY_REDIS_REPLICAS + 1)))
+    say "$T: creating the Redis Cluster (masters: $masters, replicas per master: $TOPOLOGY_REDIS_REPLICAS)"
+    if ((masters >= 3)); then
+      local out
+      # shellcheck disable=SC2046 # one argument per node
+      out="$(timeout 60 redis-cli --cluster create $(topo_redis_nodes | tr , ' ') --cluster-replicas "$TOPOLOGY_REDIS_REPLICAS" \
+        --cluster-yes 2>&1)" ||
+        { printf '%s\n' "$out" >&2; die "$T: redis-cli --cluster create failed (a half-made cluster: make stop, rm -rf .data/$T, retry)"; }
+    else
+      topology_create_small "$masters"
+    fi
   fi
   # shellcheck disable=SC2086 # one argument per port
   wait_nodes_healthy "$T: Redis Cluster" "$T-redis" $TOPOLOGY_REDIS_PORTS
   topology_wait_replicas
+}
+
+# topology_create_small MASTERS: redis-cli --cluster create refuses fewer than 3 masters, and
+# capacity calibrate measures 1 and 2 as well: the slots are split evenly by hand, the nodes
+# meet the first, and each replica (the ports after the masters, in order) follows its master.
+topology_create_small() {
+  local n="$1" ports i p id start
+  read -r -a ports <<<"$TOPOLOGY_REDIS_PORTS"
+  for ((i = 0; i < n; i++)); do
+    rcli "${ports[i]}" cluster addslotsrange $((i * 16384 / n)) $(((i + 1) * 16384 / n - 1)) >/dev/null ||
+      die "$T: cluster addslotsrange on ${ports[i]} failed"
+  done
+  for p in "${ports[@]:1}"; do rcli "$p" cluster meet 127.0.0.1 "${ports[0]}" >/dev/null || die "$T: cluster meet from $p failed"; done
+  for ((i = n; i < ${#ports[@]}; i++)); do
+    p="${ports[i]}"
+    id="$(rcli "${ports[(i - n) % n]}" cluster myid | tr -d '\r')"
+    start=$SECONDS
+    # the replica must have heard of its master through the gossip before it can follow it.
+    until rcli "$p" cluster replicate "$id" 2>/dev/null | grep -q OK; do
+      ((SECONDS - start < CLUSTER_WAIT)) || die "$T: $p could not replicate ${ports[(i - n) % n]} within ${CLUSTER_WAIT}s"
+      sleep 0.2
+    done
+  done
 }
 
 # Every replica has finished its first sync (master_link_status:up): until then a master has

@@ -38,6 +38,7 @@ export function childEnv(cfg: Config, extra: Record<string, string> = {}): Recor
   return {
     APP_ENV: cfg.appEnv, HOST: '127.0.0.1', PORT: '0',
     REDIS_URL: cfg.redis.url, MYSQL_URL: cfg.mysql.url, MYSQL_SHARD_URLS: cfg.mysql.shardUrls.join(','),
+    REDIS_CLUSTER_NODES: cfg.redis.clusterNodes.join(','),
     KEY_PREFIX: cfg.redis.keyPrefix, DB_PREFIX: cfg.mysql.dbPrefix, PARTITIONS: String(cfg.redis.partitions),
     SHARD_DBS: String(cfg.mysql.shardDbs), SHARD_TABLES: String(cfg.mysql.shardTables),
     STREAM_GROUP: cfg.redis.streamGroup, MYSQL_POOL_SIZE: String(cfg.mysql.poolSize),
