@@ -19,6 +19,10 @@ TEST_TOPOLOGY_MYSQL_PORTS ?= 3395
 DRILL_REDIS_PORT ?= 6392
 DRILL_MYSQL_PORT ?= 3392
 DRILL_APPENDFSYNC ?= everysec
+# make drill TOPOLOGY=cluster: 3 masters + 3 replicas, the node the reshard adds, the server of shard db 1.
+DRILL_TOPOLOGY_REDIS_PORTS ?= 7501 7502 7503 7504 7505 7506
+DRILL_TOPOLOGY_SPARE_PORT ?= 7507
+DRILL_TOPOLOGY_MYSQL_PORT ?= 3394
 # make capacity TOPOLOGY=cluster: its Redis Clusters of 1, 2, 3 masters side by side (then 3 + 3 replicas).
 CAPACITY_CLUSTER_PORTS ?= 7601 7602 7603 7604 7605 7606
 
@@ -54,6 +58,7 @@ help:
 	@echo "make test-unit  test/unit only: no servers, seconds"
 	@echo "make bench      services, then bench/run.ts (TOPOLOGY=cluster ARGS='--quick': its claim load on make run TOPOLOGY=cluster's servers)"
 	@echo "make drill      fault drills on a stack of their own (DRILL_APPENDFSYNC=always; docs/reliability.md)"
+	@echo "make drill TOPOLOGY=cluster   the scaled-out drills: master failover (with and without REDIS_WAIT_REPLICAS), sink kill, MariaDB server stop, live reshard"
 	@echo "make rebuild ARGS='--all' | ARGS='--template ID'   restore Redis from MySQL (docs/durability.md)"
 	@echo "make loadtest SCENARIO=hot ARGS='--duration 10'   load test the gateway make run started (docs/loadtest.md)"
 	@echo "                TOPOLOGY=cluster: the one make run TOPOLOGY=cluster started, with claims per master and rows per server"
@@ -136,10 +141,20 @@ else
 endif
 
 # Not part of make test: it kills and restarts servers and takes about a minute.
+# TOPOLOGY=cluster: the scaled-out drills on a cluster stack of their own (drill/cluster-services.sh
+# ports: DRILL_TOPOLOGY_*), a few minutes.
 drill:
 	@$(SERVICES) deps
+ifeq ($(TOPOLOGY),cluster)
+	@node --import tsx drill/main.ts --topology cluster --mysql-port $(DRILL_MYSQL_PORT) \
+		--cluster-ports $(subst $(space),$(comma),$(strip $(DRILL_TOPOLOGY_REDIS_PORTS))) \
+		--spare-port $(DRILL_TOPOLOGY_SPARE_PORT) --mysql2-port $(DRILL_TOPOLOGY_MYSQL_PORT) $(ARGS)
+else ifeq ($(TOPOLOGY),)
 	@node --import tsx drill/main.ts --redis-port $(DRILL_REDIS_PORT) --mysql-port $(DRILL_MYSQL_PORT) \
 		--appendfsync $(DRILL_APPENDFSYNC) $(ARGS)
+else
+	@echo "error: TOPOLOGY must be cluster or unset, got '$(TOPOLOGY)'" >&2; exit 2
+endif
 
 rebuild:
 	@export $(LOCAL_ENV); node --import tsx cli/rebuild.ts $(ARGS)

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.ts';
 import { createRedis, type RedisClient, waitReady } from '../lua/client.ts';
-import { budgetKey, deadKey, type KeySpace, pendingKey, reconcileLeaseKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
+import { budgetKey, deadKey, type KeySpace, pendingKey, reconcileLeaseKey, reconcileRunKey, releasedKey, stockKey, streamKey } from '../lua/keys.ts';
 import { decodeEntry } from '../lua/record.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { totalBacklog } from '../lua/backlog.ts';
@@ -82,6 +82,23 @@ export class Probe {
   /** The sink consumer holding the work lease (reconciler and grant jobs), if any. */
   leaseHolder(): Promise<string | null> {
     return this.redis.get(reconcileLeaseKey(this.ks));
+  }
+
+  /** The run ids the reconciler recorded as repaired (lua/fenced.ts opens the fence to them), comma-separated. */
+  repairedRuns(): Promise<string | null> {
+    return this.redis.get(reconcileRunKey(this.ks));
+  }
+
+  /** Coupon rows of these templates in shard database `db` (its server alone is asked). */
+  async rowsInDb(db: number, templateIds: readonly string[]): Promise<number> {
+    const m = this.cfg.mysql;
+    let n = 0;
+    for (let t = 0; t < m.shardTables; t++) {
+      const [r] = await this.mysql.forDb(db).query(`SELECT COUNT(*) AS n FROM \`${shardDbName(m.dbPrefix, db)}\`.\`${shardTableName(t)}\`
+        WHERE template_id IN (?)`, [templateIds]);
+      n += Number((r as { n: number }[])[0]!.n);
+    }
+    return n;
   }
 
   /** Every coupon row of these templates in every shard table. */

@@ -101,7 +101,8 @@ async function gatewayKill(c: FaultCtx): Promise<FaultResult> {
     note: `${g.spec.name} (pid ${pid}) killed -9 with ${inFlight} claim(s) in flight to it, restarted on its port` };
 }
 
-async function sinkKill(c: FaultCtx): Promise<FaultResult> {
+/** Kills sink 0 -9 while it holds a batch, restarts it: the other sink takes its records over (also a cluster drill). */
+export async function sinkKill(c: Pick<FaultCtx, 'sinks' | 'sinkConsumers' | 'probe'>): Promise<FaultResult> {
   const s = c.sinks[0]!;
   const pid = s.pid;
   // mid-batch: wait until it holds records it has read and not acknowledged.

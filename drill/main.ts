@@ -4,6 +4,7 @@
  * rechecks everything at the end, prints the table and writes it to the report file.
  * Exit code: 0 all held; 1 a violation or a failure to recover; 2 the drill itself failed
  * (a step over its time limit, a service that would not start); 130 interrupted.
+ * `--topology cluster` runs the scaled-out drills instead (drill/cluster-main.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -14,12 +15,13 @@ import { DrillClient } from './client.ts';
 import { startCuttingProxy } from '../tools/harness/cutting-proxy.ts';
 import type { Attempt } from './facts.ts';
 import { Probe } from './collect.ts';
-import { parseOptions } from './options.ts';
-import { collectFacts, type PhaseResult, runPhase } from './phase.ts';
-import { type DrillRow, renderReport, renderTable, writeReport } from './report.ts';
+import { type DrillName, parseOptions } from './options.ts';
+import { finish } from './finish.ts';
+import { type PhaseResult, runPhase } from './phase.ts';
 import { Services } from './services.ts';
-import { verify } from './verify.ts';
+import { runClusterDrill } from './cluster-main.ts';
 import { initLog } from '../core/log.ts';
+import { ADMIN_TOKEN, LOAD, SINK_SETTINGS } from './stack-settings.ts';
 
 // Lines of the libraries it runs say they are the drill's; its gateways and sinks log to their own files.
 initLog('drill');
@@ -29,29 +31,13 @@ const DATA = `${ROOT}.data/drill`;
 const dirs = { logDir: `${DATA}/log`, runDir: `${DATA}/run` };
 // the whole drill, start-up and shutdown included: a hung step cannot keep it running.
 const TOTAL_LIMIT_MS = 10 * 60_000;
-const ADMIN_TOKEN = 'drill-admin-token';
-
-// Settings of the drill's gateways and sinks that differ from the product defaults, and why.
-const SINK_SETTINGS = {
-  // batches held a little longer than by default, so a kill lands mid-batch.
-  SINK_BATCH_MAX_WAIT_MS: '200',
-  // a dead consumer's records are taken over after 3 s instead of 30 s: the drill is short.
-  SINK_RECLAIM_IDLE_MS: '3000',
-  SINK_RECLAIM_EVERY_MS: '500',
-  // MySQL back: the sink notices within a second.
-  SINK_RETRY_MAX_MS: '1000',
-  // the sinks' reconciler settles reservations a fault left behind within seconds (30 s and
-  // every minute by default), so each drill can check that it did.
-  RECONCILE_PENDING_AGE_MS: '2000',
-  RECONCILE_EVERY_MS: '1000',
-};
-const LOAD = { timeoutMs: 1_000, maxAttempts: 8, thinkMs: 25 };
 
 const say = (msg: string) => process.stdout.write(`drill: ${msg}\n`);
 
 async function main(): Promise<number> {
   const started = new Date();
   const o = parseOptions(process.argv.slice(2));
+  if (o.topology === 'cluster') return runClusterDrill(o, { root: ROOT, startedAt: started, say });
   mkdirSync(dirs.logDir, { recursive: true });
   mkdirSync(dirs.runDir, { recursive: true });
   // Every storage setting is given: nothing of a developer's environment points the drill's
@@ -130,7 +116,7 @@ async function main(): Promise<number> {
 
     const phases: PhaseResult[] = [];
     const gatewayUrls = o.gatewayPorts.map((p) => `http://127.0.0.1:${p}`);
-    for (const drill of o.drills) {
+    for (const drill of o.drills as readonly DrillName[]) {
       say(`${drill}: running`);
       const r = await runPhase(drill, {
         client, probe, gatewayUrls, adminToken: ADMIN_TOKEN,
@@ -142,25 +128,10 @@ async function main(): Promise<number> {
       say(`${drill}: ${r.row.verdict.requests} requests, ${r.row.verdict.violations.length} violation(s)`);
     }
 
-    // Later faults must not have undone earlier drills: everything, judged once more.
-    const drain = await probe.waitDrained(60_000);
-    const all = await collectFacts(probe, phases.flatMap((p) => p.templates), phases.flatMap((p) => p.attempts),
-      phases.flatMap((p) => p.lossWindows), Math.max(drain.backlog, 0));
-    const rows: DrillRow[] = [...phases.map((p) => p.row),
-      { drill: 'all (recheck)', verdict: verify(all), issuedDuringFault: null, recoverMs: null, drainMs: null, note: '' }];
-    const failures = phases.flatMap((p) => p.failures);
     const settings = `appendfsync ${o.appendfsync}; ${gateways.length} gateways, ${sinks.length} sinks ` +
       `(batch wait ${SINK_SETTINGS.SINK_BATCH_MAX_WAIT_MS} ms, reclaim idle ${SINK_SETTINGS.SINK_RECLAIM_IDLE_MS} ms); ` +
       `${o.clients} clients, ${o.users} users, client timeout ${LOAD.timeoutMs} ms, up to ${LOAD.maxAttempts} attempts per request`;
-    const report = renderReport({ startedAt: started, totalMs: Date.now() - started.getTime(), settings, failures }, rows);
-    const file = resolve(ROOT, o.reportFile);
-    writeReport(file, report);
-    process.stdout.write(`\n${renderTable(rows)}\n\n`);
-    for (const f of failures) say(`FAILURE: ${f}`);
-    const violations = rows.reduce((n, r) => n + r.verdict.violations.length, 0);
-    say(`${violations} violation(s); report written to ${file}`);
-    if (violations > 0) process.stdout.write(report.slice(report.indexOf('## ')));
-    return violations > 0 || failures.length > 0 ? 1 : 0;
+    return finish({ probe, phases, startedAt: started, settings, reportFile: resolve(ROOT, o.reportFile), say });
   };
 
   const code = await Promise.race([

@@ -55,7 +55,7 @@ const STEPS: Readonly<Record<DrillName, (c: FaultCtx) => Promise<FaultResult>>> 
 };
 
 /** Small stocks so that sell-out (and the overflow path) happens during the drill. */
-function templatesOf(drill: DrillName): { steady: DrillTemplate[]; hot: DrillTemplate } {
+export function templatesOf(drill: string): { steady: DrillTemplate[]; hot: DrillTemplate } {
   return {
     steady: [
       // sells out early: late claims get sold_out from memory, retries must still replay
@@ -81,7 +81,7 @@ async function within<T>(what: string, ms: number, p: Promise<T>): Promise<T> {
 }
 
 /** Creates a template through the admin API of the first gateway that answers. */
-async function createTemplate(d: PhaseDeps, t: DrillTemplate): Promise<void> {
+async function createTemplate(d: Omit<PhaseDeps, 'fault'>, t: DrillTemplate): Promise<void> {
   const body = { id: t.id, name: t.id, type: 'direct', value: 100, totalStock: t.totalStock, subStocks: t.subStocks, perUserLimit: t.perUserLimit };
   let last = '';
   for (let attempt = 0; attempt < 6; attempt++) {
@@ -121,8 +121,13 @@ export async function collectFacts(probe: Probe, templates: readonly DrillTempla
   };
 }
 
-/** Runs one drill end to end and judges it. */
-export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseResult> {
+/** Runs one drill of the single-node stack end to end and judges it. */
+export function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseResult> {
+  return runDrill(drill, () => STEPS[drill](d.fault), d);
+}
+
+/** Runs one drill end to end, `fault` injected and repaired in the middle of the load, and judges it. */
+export async function runDrill(drill: string, step: () => Promise<FaultResult>, d: Omit<PhaseDeps, 'fault'>): Promise<PhaseResult> {
   const { steady, hot } = templatesOf(drill);
   for (const t of steady) await within(`${drill}: create ${t.id}`, 30_000, createTemplate(d, t));
   const load = new Load(d.client, { ...d.load, gateways: d.gatewayUrls }, drill);
@@ -135,7 +140,7 @@ export async function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseRes
     await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
     load.add(hot.id, 3);
     await sleep(HOT_LEAD_MS);
-    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, STEPS[drill](d.fault));
+    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, step());
     await sleep(AFTER_MS);
   } finally {
     await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));

@@ -14,33 +14,37 @@ export interface ServicesOptions {
   readonly logFile: string;
 }
 
+/** Runs `bash script ...args` in `root` with `env` added; its output goes to `logFile`; rejects with it on failure or after `timeoutMs`. */
+export function runScript(root: string, script: string, args: readonly string[], env: Readonly<Record<string, string>>,
+  logFile: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const take = (b: Buffer) => { out += b.toString(); };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    // the script bounds its own waits; this only guards against a hang outside them.
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      appendFileSync(logFile, `=== ${new Date().toISOString()} ${script} ${args.join(' ')}\n${out}`);
+      if (code === 0) resolve();
+      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out.trim()}`));
+    });
+  });
+}
+
 export class Services {
   constructor(private readonly o: ServicesOptions) {}
 
   /** Runs `drill/services.sh ...args`; rejects with its output on failure or after `timeoutMs`. */
   run(args: readonly string[], timeoutMs: number): Promise<void> {
-    const env = {
-      ...process.env,
+    return runScript(this.o.root, 'drill/services.sh', args, {
       DRILL_REDIS_PORT: String(this.o.redisPort),
       DRILL_MYSQL_PORT: String(this.o.mysqlPort),
       DRILL_APPENDFSYNC: this.o.appendfsync,
-    };
-    return new Promise((resolve, reject) => {
-      const child = spawn('bash', ['drill/services.sh', ...args], { cwd: this.o.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      const take = (b: Buffer) => { out += b.toString(); };
-      child.stdout.on('data', take);
-      child.stderr.on('data', take);
-      // the script bounds its own waits; this only guards against a hang outside them.
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', (err) => { clearTimeout(timer); reject(err); });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        appendFileSync(this.o.logFile, `=== ${new Date().toISOString()} services.sh ${args.join(' ')}\n${out}`);
-        if (code === 0) resolve();
-        else reject(new Error(`drill/services.sh ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out.trim()}`));
-      });
-    });
+    }, this.o.logFile, timeoutMs);
   }
 
   /** Starts Redis (AOF, the chosen fsync) and MariaDB; initialises MariaDB's datadir the first time. */

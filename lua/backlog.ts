@@ -21,10 +21,21 @@ export async function streamBacklog(redis: RedisClient, key: string, group: stri
     // lag is null when Redis cannot tell (after deletions); only acknowledged entries are ever
     // trimmed, so the length is a safe upper bound.
     if (f.lag === null || f.lag === undefined) return Number(await redis.xlen(key));
+    // A replica promoted by a cluster failover can hold a group whose entries-read trails the
+    // stream's entries-added (Redis 7.0): its lag stays above 0 with nothing left to deliver.
+    // Nothing is waiting once the group has delivered the stream's last entry.
+    if (Number(f.lag) > 0 && f['last-delivered-id'] === await lastGeneratedId(redis, key)) return Number(f.pending);
     return Number(f.lag) + Number(f.pending);
   }
   // No reader yet: everything in the stream is waiting.
   return Number(await redis.xlen(key));
+}
+
+/** The id of the last entry ever added to a stream (XINFO STREAM's last-generated-id). */
+async function lastGeneratedId(redis: RedisClient, key: string): Promise<string> {
+  const info = (await redis.xinfo('STREAM', key)) as unknown[];
+  const i = info.indexOf('last-generated-id');
+  return i < 0 ? '' : String(info[i + 1]);
 }
 
 /** The backlog over all partitions. */

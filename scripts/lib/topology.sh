@@ -42,24 +42,29 @@ cmd_topology_env() { printf '%s\n' "${TOPO_SETTINGS[@]}"; }
 # ---------------------------------------------------------------------------------------------
 # Redis Cluster
 
+# topology_redis_start PORT: starts one cluster node of the topology (also a node the drill adds
+# to reshard onto); it joins a cluster only by its nodes.conf or by add-node.
+topology_redis_start() {
+  local p="$1" dir="$DATA/$T/redis-$1"
+  require_free_port "topology redis" "$p" TOPOLOGY_REDIS_PORTS
+  dirs "$dir"
+  # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
+  # The announced address: a lone master meets nobody, so would never learn it (CLUSTER SLOTS "").
+  redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
+    --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
+    --cluster-announce-ip 127.0.0.1 \
+    --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
+    --daemonize yes --pidfile "$RUN/$T-redis-$p.pid" --logfile "$LOG/$T-redis-$p.log" ||
+    { log_tail "$LOG/$T-redis-$p.log"; die "$T: redis $p failed to start"; }
+}
+
 # Starts the nodes that are not running; their AOF and nodes.conf survive make stop, so a
 # restarted cluster comes back with its data and roles. Only a cluster that has no slot
 # anywhere (a first start) is created.
 topology_redis_up() {
-  local p dir assigned=0
+  local p assigned=0
   for p in $TOPOLOGY_REDIS_PORTS; do
-    live_pid "$RUN/$T-redis-$p.pid" redis-server >/dev/null && continue
-    require_free_port "topology redis" "$p" TOPOLOGY_REDIS_PORTS
-    dir="$DATA/$T/redis-$p"
-    dirs "$dir"
-    # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
-    # The announced address: a lone master meets nobody, so would never learn it (CLUSTER SLOTS "").
-    redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
-      --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
-      --cluster-announce-ip 127.0.0.1 \
-      --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
-      --daemonize yes --pidfile "$RUN/$T-redis-$p.pid" --logfile "$LOG/$T-redis-$p.log" ||
-      { log_tail "$LOG/$T-redis-$p.log"; die "$T: redis $p failed to start"; }
+    live_pid "$RUN/$T-redis-$p.pid" redis-server >/dev/null || topology_redis_start "$p"
   done
   for p in $TOPOLOGY_REDIS_PORTS; do
     wait_redis "$T redis" "$p" "$RUN/$T-redis-$p.pid" "$LOG/$T-redis-$p.log"
