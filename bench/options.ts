@@ -1,7 +1,7 @@
 /** Command-line flags of `make bench` (argv only: configuration of the product stays in config/). */
 import { parseArgs } from 'node:util';
 
-export type Section = 'e2e' | 'sink' | 'micro' | 'grant' | 'checkout';
+export type Section = 'e2e' | 'sink' | 'micro' | 'grant' | 'checkout' | 'wait';
 
 export interface BenchOptions {
   /** Measured seconds of every HTTP load run (autocannon and wrk). */
@@ -26,6 +26,9 @@ export interface BenchOptions {
   /** Quotes per second of the checkout section's open loop, and lock + confirm pairs in flight at once. */
   readonly quoteRate: number;
   readonly checkoutConcurrency: number;
+  /** The replica wait section's Redis Cluster nodes and MariaDB servers (a topology the caller started). */
+  readonly topologyNodes?: readonly string[];
+  readonly topologyMysql?: readonly string[];
   /** Directory for V8 CPU profiles of the gateway and sink children, or undefined. */
   readonly profileDir?: string;
   /** The command line as typed, for the report. */
@@ -34,7 +37,9 @@ export interface BenchOptions {
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N] [--sub-stocks=K]
   [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
-  [--only=e2e,sink,micro,checkout,grant] [--grant-users=N] [--grant-seconds=S] [--quote-rate=N] [--checkout-concurrency=N] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
+  [--only=e2e,sink,micro,checkout,grant,wait] [--grant-users=N] [--grant-seconds=S] [--quote-rate=N] [--checkout-concurrency=N] [--profile]
+  [--topology-nodes=host:port,... --topology-mysql=url,...]
+  (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/; wait: REDIS_WAIT_REPLICAS 0 vs 1 on a cluster with replicas)`;
 
 function num(raw: string | undefined, def: number, name: string, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -55,6 +60,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       'micro-ms': { type: 'string' }, only: { type: 'string' }, 'grant-users': { type: 'string' }, 'grant-seconds': { type: 'string' },
       'quote-rate': { type: 'string' }, 'checkout-concurrency': { type: 'string' }, help: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      'topology-nodes': { type: 'string' }, 'topology-mysql': { type: 'string' },
     },
     strict: true,
   });
@@ -64,8 +70,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   }
   const q = values.quick;
   const sections = (values.only ?? 'e2e,sink,micro,checkout').split(',').map((s) => s.trim());
-  // grant (issue 12) is asked for by name: a million-user job takes minutes.
-  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant', 'checkout'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
+  // grant (issue 12) is asked for by name: a million-user job takes minutes; wait needs a topology.
+  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant', 'checkout', 'wait'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
   return {
     // upper bounds keep a typo from loading the shared box for an hour.
     durationS: num(values.duration, q ? 3 : 10, 'duration', 1, 120),
@@ -83,6 +89,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     quoteRate: num(values['quote-rate'], 1000, 'quote-rate', 10, 20_000),
     checkoutConcurrency: num(values['checkout-concurrency'], 64, 'checkout-concurrency', 1, 1000),
     profileDir: values.profile ? '.data/bench-prof' : undefined,
+    topologyNodes: values['topology-nodes']?.split(','),
+    topologyMysql: values['topology-mysql']?.split(','),
     argv,
   };
 }

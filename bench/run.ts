@@ -5,7 +5,9 @@
  *   2. sink: batched drain vs single-row autocommit INSERTs;
  *   3. micro-benchmarks of the claim hot path;
  *   4. bulk grants (`--only=grant`): a 1M-user grant job, grants/s and CPU per grant per process;
- *   5. checkout (`--only=checkout`): quote latency at a fixed rate, lock + confirm pairs/s and their CPU per process.
+ *   5. checkout (`--only=checkout`): quote latency at a fixed rate, lock + confirm pairs/s and their CPU per process;
+ *   6. replica wait (`--only=wait`, on a Redis Cluster with replicas given by --topology-nodes):
+ *      REDIS_WAIT_REPLICAS 0 vs 1, claims/s, latency and CPU per claim.
  * Every figure sits next to its comparison run as a ratio; the machine is shared and noisy.
  * Cleans up what it started (children, keys, databases) even on failure or Ctrl-C, prints a
  * Markdown summary, writes it to .data/bench-latest.md, and exits non-zero if anything failed.
@@ -22,6 +24,7 @@ import { renderSummary } from './report.ts';
 import { runSinkBench, type SinkBenchResult } from './sink-bench.ts';
 import { type GrantBenchResult, renderGrant, runGrantBench } from './grant-bench.ts';
 import { type CheckoutBenchResult, renderCheckout, runCheckoutBench } from './checkout-bench.ts';
+import { renderWait, runWaitBench, type WaitBenchResult } from './wait-bench.ts';
 
 const OUT_DIR = `${ROOT}.data`;
 const OUT_FILE = `${OUT_DIR}/bench-latest.md`;
@@ -65,7 +68,8 @@ function watchdogMs(o: BenchOptions): number {
   const grant = o.sections.includes('grant') ? o.grantSeconds + 600 : 0;
   // hello, quotes, claims and pairs, each after a warm-up, plus the set-up and drains.
   const checkout = o.sections.includes('checkout') ? 4 * (o.warmupS + o.durationS) + 300 : 0;
-  return (load + grant + checkout + 300) * 1000;
+  const wait = o.sections.includes('wait') ? 2 * (o.warmupS + o.durationS) + 120 : 0;
+  return (load + grant + checkout + wait + 300) * 1000;
 }
 
 async function main(): Promise<void> {
@@ -92,12 +96,14 @@ async function main(): Promise<void> {
   if (o.sections.includes('grant')) grant = await section('4. bulk grants', failures, () => runGrantBench(o));
   let checkout: CheckoutBenchResult | undefined;
   if (o.sections.includes('checkout')) checkout = await section('5. checkout', failures, () => runCheckoutBench(o));
+  let wait: WaitBenchResult | undefined;
+  if (o.sections.includes('wait')) wait = await section('6. replica wait', failures, () => runWaitBench(o));
   const summary = renderSummary(o, {
     machine, servers: e2e?.servers ?? sink?.servers ?? grant?.servers ?? checkout?.servers, e2e, sink, micro, failures,
     seconds: (performance.now() - started) / 1000,
   });
-  const md = [summary, ...(grant ? [renderGrant(grant)] : []), ...(checkout ? [renderCheckout(checkout)] : [])].join('\n\n') +
-    (grant || checkout ? '\n' : '');
+  const md = [summary, ...(grant ? [renderGrant(grant)] : []), ...(checkout ? [renderCheckout(checkout)] : []),
+    ...(wait ? [renderWait(wait)] : [])].join('\n\n') + (grant || checkout || wait ? '\n' : '');
   console.log(`\n${md}`);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(OUT_FILE, md);
