@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
 import * as keys from '../../lua/keys.ts';
+import { loadScript } from '../../lua/scripts.ts';
 import { openStorage, type Storage, testConfig, testEnv, drained } from '../../tools/harness/storage.ts';
 import { createTemplate, http } from '../support/http.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
@@ -52,6 +54,8 @@ after(async () => {
 });
 
 const ks = () => ({ prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions });
+// The sha of claim-home in this key space, as lua/fenced.ts loads it.
+const homeSha = () => createHash('sha1').update(`${loadScript('claim-home-n.lua')}\n-- key space ${s.cfg.redis.keyPrefix}\n`).digest('hex');
 const usersKeyOf = (u: string) => keys.usersKey(ks(), keys.subStockPartition(ks(), T, keys.homeSubStock(T, u, SUB)), T);
 
 /** Claims by `workers` clients for fresh users until stopped, each retried with its request id until answered. */
@@ -104,6 +108,12 @@ test('kill -9 a master under claims: its replica is promoted and repaired, claim
     await waitFor(async () => (await clusterNodes(victim.replica.port)).some((n) => n.port === victim.replica.port && n.role === 'master'),
       20_000, 'the replica promoted');
     const promotedMs = Date.now() - killedAt;
+    // The promoted replica has none of the fenced scripts (SCRIPT LOAD is not replicated) until
+    // its own run is recorded as repaired: claims cannot run on it before the repair.
+    const runId = /run_id:(\w+)/.exec(await redisCli(victim.replica.port, 'info', 'server'))![1]!;
+    const loaded = (await redisCli(victim.replica.port, 'script', 'exists', homeSha())).trim() === '1';
+    const recorded = (await s.redis.get(keys.reconcileRunKey(ks()))) ?? '';
+    assert.ok(!loaded || recorded.split(',').includes(runId), `claim scripts on the promoted replica before its repair (recorded ${recorded})`);
     // The old master comes back as the new one's replica (with the wait, the new master needs one).
     await restoreTopology();
     const restoredMs = Date.now() - killedAt;
