@@ -38,9 +38,8 @@ export async function evalshaWaited(client: RedisClient, w: ReplicaWait, sha: st
   let target: string | undefined;
   let asking = false;
   for (let attempt = 0; ; attempt++) {
-    const key = target ?? client.slots[slot]?.[0];
     // found at once in the common case: the call joins this turn's batch on that node.
-    const node = nodeAt(client, key) ?? await refreshedNodeAt(client, key);
+    const node = nodeAt(client, target ?? client.slots[slot]?.[0]) ?? await refreshedNodeAt(client, () => target ?? client.slots[slot]?.[0]);
     try {
       return await waitedOn(node, w, sha, keys, args, asking);
     } catch (err) {
@@ -139,11 +138,11 @@ function nodeAt(client: Cluster, key: string | undefined): Redis | undefined {
   return undefined;
 }
 
-/** The connection to node `key`, after a refresh of the client's slot table (a node it did not know, or none for the slot). */
-async function refreshedNodeAt(client: Cluster, key: string | undefined): Promise<Redis> {
+/** The connection to node `key()` after a refresh of the client's slot table (a node it did not know, or none for the slot). */
+async function refreshedNodeAt(client: Cluster, key: () => string | undefined): Promise<Redis> {
   await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()));
-  const node = nodeAt(client, key);
-  if (node === undefined) throw new Error(`no connection to Redis node ${key ?? '(slot without a master)'}`);
+  const node = nodeAt(client, key());
+  if (node === undefined) throw new Error(`no connection to Redis node ${key() ?? '(slot without a master)'}`);
   return node;
 }
 

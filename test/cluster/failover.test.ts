@@ -10,15 +10,16 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createHash } from 'node:crypto';
+import { couponIdPrefix } from '../../core/shards.ts';
+import { ScriptCode } from '../../lua/codes.ts';
+import { Commands } from '../../lua/commands.ts';
 import * as keys from '../../lua/keys.ts';
-import { loadScript } from '../../lua/scripts.ts';
 import { openStorage, type Storage, testConfig, testEnv, drained } from '../../tools/harness/storage.ts';
 import { createTemplate, http } from '../support/http.ts';
 import { type GatewayProc, type Proc, spawnEntry, spawnGateway } from '../support/processes.ts';
 import { couponRows, waitFor } from '../support/sink-fixtures.ts';
 import { clusterNodes, redisCli } from '../support/topology.ts';
-import { healthy, restoreTopology, servingKey, signalNode } from '../support/topology-faults.ts';
+import { healthy, masterPortOf, restoreTopology, servingKey, signalNode } from '../support/topology-faults.ts';
 import { topologyEnv } from '../support/topology.ts';
 
 const T = 'fo-t';
@@ -54,9 +55,20 @@ after(async () => {
 });
 
 const ks = () => ({ prefix: s.cfg.redis.keyPrefix, partitions: s.cfg.redis.partitions });
-// The sha of claim-home in this key space, as lua/fenced.ts loads it.
-const homeSha = () => createHash('sha1').update(`${loadScript('claim-home-n.lua')}\n-- key space ${s.cfg.redis.keyPrefix}\n`).digest('hex');
 const usersKeyOf = (u: string) => keys.usersKey(ks(), keys.subStockPartition(ks(), T, keys.homeSubStock(T, u, SUB)), T);
+
+/** A claim of a user homed on the master at `port`, straight through the fence (not the gateway): its reply or error code. */
+async function fenceProbe(port: number): Promise<unknown> {
+  let u = '';
+  for (let i = 0; (await masterPortOf(usersKeyOf(u = `fence${i}`))) !== port; i++);
+  const home = keys.homeSubStock(T, u, SUB);
+  try {
+    return await new Commands(s.redis, ks()).claimHome({ templateId: T, userId: u, requestId: 'fence', remember: '1', perUserLimit: 1,
+      home, homePartition: keys.subStockPartition(ks(), T, home), shardPrefix: couponIdPrefix({ dbs: s.cfg.mysql.shardDbs, tables: s.cfg.mysql.shardTables }, u) });
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+}
 
 /** Claims by `workers` clients for fresh users until stopped, each retried with its request id until answered. */
 function claimers(workers: number) {
@@ -108,12 +120,19 @@ test('kill -9 a master under claims: its replica is promoted and repaired, claim
     await waitFor(async () => (await clusterNodes(victim.replica.port)).some((n) => n.port === victim.replica.port && n.role === 'master'),
       20_000, 'the replica promoted');
     const promotedMs = Date.now() - killedAt;
-    // The promoted replica has none of the fenced scripts (SCRIPT LOAD is not replicated) until
-    // its own run is recorded as repaired: claims cannot run on it before the repair.
+    // The promoted replica has none of the fenced scripts (SCRIPT LOAD is not replicated), and
+    // they are loaded only once its own run is recorded as repaired: a claim on it before the
+    // repair does not run (a script that ran would fail its WAIT instead: no replica yet).
     const runId = /run_id:(\w+)/.exec(await redisCli(victim.replica.port, 'info', 'server'))![1]!;
-    const loaded = (await redisCli(victim.replica.port, 'script', 'exists', homeSha())).trim() === '1';
-    const recorded = (await s.redis.get(keys.reconcileRunKey(ks()))) ?? '';
-    assert.ok(!loaded || recorded.split(',').includes(runId), `claim scripts on the promoted replica before its repair (recorded ${recorded})`);
+    let early = await fenceProbe(victim.replica.port);
+    // until this client sees the new master (its slot table is read again), the probe reaches no node.
+    for (let i = 0; i < 20 && typeof early === 'string' && early !== 'replication_timeout'; i++) {
+      await sleep(100);
+      early = await fenceProbe(victim.replica.port);
+    }
+    if (!((await s.redis.get(keys.reconcileRunKey(ks()))) ?? '').split(',').includes(runId)) {
+      assert.deepEqual(early, [ScriptCode.Fenced], 'a claim ran on the promoted replica before its repair');
+    }
     // The old master comes back as the new one's replica (with the wait, the new master needs one).
     await restoreTopology();
     const restoredMs = Date.now() - killedAt;

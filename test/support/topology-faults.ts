@@ -45,6 +45,12 @@ export async function servingKey(key: string): Promise<{ master: TopologyNode; r
   return { master, replica };
 }
 
+/** The port of the master serving `key` now (it may have no replica: one just promoted). */
+export async function masterPortOf(key: string): Promise<number | undefined> {
+  const slot = keySlot(key);
+  return (await liveView()).find((n) => n.role === 'master' && !n.failing && holds(n, slot))?.port;
+}
+
 /** Sends a signal to a topology node by the pid its pid file names. */
 export function signalNode(port: number, signal: NodeJS.Signals): void {
   process.kill(nodePid(port), signal);
