@@ -130,10 +130,11 @@ test-unit:
 	@$(SERVICES) deps
 	@node --import tsx --test $$(find test/unit -name '*.test.ts' | sort)
 
-# With TOPOLOGY=cluster: the claim load on make run TOPOLOGY=cluster's servers (bench/topology-bench.ts).
+# With TOPOLOGY=cluster: the claim load on make run TOPOLOGY=cluster's servers (bench/topology-bench.ts),
+# then REDIS_WAIT_REPLICAS 0 against 1 on them (bench/wait-bench.ts).
 bench:
 ifeq ($(TOPOLOGY),cluster)
-	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; node --import tsx bench/run.ts --only=topology $(ARGS)
+	@$(call topology_env); export $(LOCAL_ENV) $$topo_env; node --import tsx bench/run.ts --only=topology,wait $(ARGS)
 else
 	@$(call topology_env)
 	@$(SERVICES) up

@@ -1,7 +1,7 @@
 /** Command-line flags of `make bench` (argv only: configuration of the product stays in config/). */
 import { parseArgs } from 'node:util';
 
-export type Section = 'e2e' | 'sink' | 'micro' | 'grant' | 'checkout' | 'topology';
+export type Section = 'e2e' | 'sink' | 'micro' | 'grant' | 'checkout' | 'topology' | 'wait';
 
 export interface BenchOptions {
   /** Measured seconds of every HTTP load run (autocannon and wrk). */
@@ -34,7 +34,8 @@ export interface BenchOptions {
 
 const USAGE = `usage: node --import tsx bench/run.ts [--quick] [--duration=S] [--warmup=S] [--connections=N] [--sub-stocks=K]
   [--no-wrk] [--sink-records=N] [--single-rows=N] [--single-concurrency=N] [--micro-ms=N]
-  [--only=e2e,sink,micro,checkout,grant,topology] [--grant-users=N] [--grant-seconds=S] [--quote-rate=N] [--checkout-concurrency=N] [--profile]   (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/)`;
+  [--only=e2e,sink,micro,checkout,grant,topology,wait] [--grant-users=N] [--grant-seconds=S] [--quote-rate=N] [--checkout-concurrency=N] [--profile]
+  (--profile: V8 CPU profiles of gateway and sink in .data/bench-prof/; topology, wait: make bench TOPOLOGY=cluster)`;
 
 function num(raw: string | undefined, def: number, name: string, min: number, max: number): number {
   if (raw === undefined) return def;
@@ -64,9 +65,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   }
   const q = values.quick;
   const sections = (values.only ?? 'e2e,sink,micro,checkout').split(',').map((s) => s.trim());
-  // grant (issue 12) is asked for by name: a million-user job takes minutes; topology (issue 15)
-  // needs the scaled-out servers (make bench TOPOLOGY=cluster).
-  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant', 'checkout', 'topology'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
+  // grant (issue 12) is asked for by name: a million-user job takes minutes; topology and wait (issue 15)
+  // need the scaled-out servers (make bench TOPOLOGY=cluster).
+  for (const s of sections) if (!['e2e', 'sink', 'micro', 'grant', 'checkout', 'topology', 'wait'].includes(s)) throw new Error(`--only: unknown section ${s}\n${USAGE}`);
   return {
     // upper bounds keep a typo from loading the shared box for an hour.
     durationS: num(values.duration, q ? 3 : 10, 'duration', 1, 120),

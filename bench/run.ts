@@ -8,6 +8,8 @@
  *   5. checkout (`--only=checkout`): quote latency at a fixed rate, lock + confirm pairs/s and their CPU per process;
  *   6. topology (`--only=topology`, make bench TOPOLOGY=cluster): section 1's claim load on the Redis Cluster and
  *      MariaDB servers of make run TOPOLOGY=cluster, CPU µs per claim of every master, replica, server and sink.
+ *   7. replica wait (`--only=wait`, make bench TOPOLOGY=cluster: on the same servers as section 6):
+ *      REDIS_WAIT_REPLICAS 0 vs 1, claims/s, latency and CPU per claim.
  * Every figure sits next to its comparison run as a ratio; the machine is shared and noisy.
  * Cleans up what it started (children, keys, databases) even on failure or Ctrl-C, prints a
  * Markdown summary, writes it to .data/bench-latest.md, and exits non-zero if anything failed.
@@ -25,6 +27,7 @@ import { runSinkBench, type SinkBenchResult } from './sink-bench.ts';
 import { type GrantBenchResult, renderGrant, runGrantBench } from './grant-bench.ts';
 import { type CheckoutBenchResult, renderCheckout, runCheckoutBench } from './checkout-bench.ts';
 import { renderTopology, runTopologyBench, type TopologyBenchResult } from './topology-bench.ts';
+import { renderWait, runWaitBench, type WaitBenchResult } from './wait-bench.ts';
 
 const OUT_DIR = `${ROOT}.data`;
 const OUT_FILE = `${OUT_DIR}/bench-latest.md`;
@@ -69,7 +72,8 @@ function watchdogMs(o: BenchOptions): number {
   // hello, quotes, claims and pairs, each after a warm-up, plus the set-up and drains.
   const checkout = o.sections.includes('checkout') ? 4 * (o.warmupS + o.durationS) + 300 : 0;
   const topology = o.sections.includes('topology') ? o.warmupS + o.durationS + 300 : 0;
-  return (load + grant + checkout + topology + 300) * 1000;
+  const wait = o.sections.includes('wait') ? 2 * (o.warmupS + o.durationS) + 120 : 0;
+  return (load + grant + checkout + topology + wait + 300) * 1000;
 }
 
 async function main(): Promise<void> {
@@ -98,12 +102,14 @@ async function main(): Promise<void> {
   if (o.sections.includes('checkout')) checkout = await section('5. checkout', failures, () => runCheckoutBench(o));
   let topology: TopologyBenchResult | undefined;
   if (o.sections.includes('topology')) topology = await section('6. topology', failures, () => runTopologyBench(o));
+  let wait: WaitBenchResult | undefined;
+  if (o.sections.includes('wait')) wait = await section('7. replica wait', failures, () => runWaitBench(o));
   const summary = renderSummary(o, {
     machine, servers: e2e?.servers ?? sink?.servers ?? grant?.servers ?? checkout?.servers ?? topology?.servers, e2e, sink, micro, failures,
     seconds: (performance.now() - started) / 1000,
   });
   const md = [summary, ...(grant ? [renderGrant(grant)] : []), ...(checkout ? [renderCheckout(checkout)] : []),
-    ...(topology ? [renderTopology(topology)] : [])].join('\n\n') + (grant || checkout || topology ? '\n' : '');
+    ...(topology ? [renderTopology(topology)] : []), ...(wait ? [renderWait(wait)] : [])].join('\n\n') + (grant || checkout || topology || wait ? '\n' : '');
   console.log(`\n${md}`);
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(OUT_FILE, md);

@@ -9,7 +9,7 @@ import { logThrottled } from './log.ts';
 const ERROR_CODES = [
   'bad_request', 'budget_too_small', 'unauthorized', 'forbidden', 'not_found', 'template_not_found', 'method_not_allowed',
   'request_timeout', 'template_exists', 'version_conflict', 'request_conflict', 'request_expired', 'stock_fixed',
-  'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable',
+  'payload_too_large', 'unsupported_media_type', 'rate_limited', 'internal', 'unavailable', 'replication_timeout',
   'grant_not_found', 'grant_state_conflict',
   'invalid_code', 'batch_conflict', 'too_many_failures',
   'coupon_not_found', 'coupon_locked', 'coupon_used', 'coupon_expired', 'not_applicable', 'order_cancelled',

@@ -19,6 +19,9 @@
             packet's amount is drawn from it with the decrement, lua/includes/packet.lua;
             for other templates the stock key again, never read)
   ARGV[1] h (home partition)
+  ARGV[2] wait: '1' when the caller WAITs for replicas after the call (REDIS_WAIT_REPLICAS,
+          lua/fenced.ts): a replay writes its answer again, so the WAIT covers the answer even
+          when another connection stored it; '0' otherwise (a replay writes nothing)
   then per segment: templateId, perUserLimit, minAmount ('' unless a red packet), n (claims),
     then 4 per claim, in order: userId, requestId (client's, or '~' + generated),
     remember: '0' generated request id, '1' the client's (its answer is remembered for replays),
@@ -43,6 +46,7 @@
 
 local pendingKey, seqKey, streamKey = KEYS[1], KEYS[2], KEYS[3]
 local homePartition = ARGV[1]
+local rewrite = ARGV[2] == '1'
 -- The segment being decided: its keys, template and limit. Its stock is read once and counted
 -- down here, written once at the end of the segment (nil: not read yet, false: key missing).
 local stockKey, usersKey, templateId, limit
@@ -57,7 +61,10 @@ local function decide(userId, requestId, remember, shardPrefix)
   if remember ~= '0' then
     local prior = redis.call('HGET', usersKey, requestField)
     if prior == 'P' then return 5, '' end
-    if prior then return 2, prior end
+    if prior then
+      if rewrite then redis.call('HSET', usersKey, requestField, prior) end
+      return 2, prior
+    end
   end
 
   if stock == nil then
@@ -101,7 +108,7 @@ local function decide(userId, requestId, remember, shardPrefix)
 end
 
 local out = {}
-local a, k = 2, 4
+local a, k = 3, 4
 while a <= #ARGV do
   stockKey, usersKey, budgetKey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   templateId, limit, minAmount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])

@@ -5,6 +5,21 @@ import { defineScripts } from './scripts.ts';
 
 export type RedisClient = Redis | Cluster;
 
+/** REDIS_WAIT_REPLICAS > 0: the replicas each fenced script call waits for, and for how long (lua/replica-wait.ts). */
+export interface ReplicaWait {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+// The wait of each client createRedis made with REDIS_WAIT_REPLICAS > 0: every process that
+// issues (gateway, sink's grant jobs, tools) gets it from its configuration, not per call site.
+const waits = new WeakMap<RedisClient, ReplicaWait>();
+
+/** The replica wait of a client, or undefined when its scripts do not wait (REDIS_WAIT_REPLICAS=0). */
+export function replicaWaitOf(client: RedisClient): ReplicaWait | undefined {
+  return waits.get(client);
+}
+
 /** Options: `offlineQueue` false makes a dead Redis fail commands at once (gateway: fast 503s). */
 export function createRedis(cfg: Config['redis'], opts: { offlineQueue: boolean; name: string }): RedisClient {
   const common = {
@@ -21,6 +36,7 @@ export function createRedis(cfg: Config['redis'], opts: { offlineQueue: boolean;
     ? new Cluster(cfg.clusterNodes.map(parseNode), { redisOptions: common, enableOfflineQueue: opts.offlineQueue })
     : new Redis(cfg.url, { ...common, retryStrategy: (n: number) => Math.min(50 * n, 1000) });
   defineScripts(client);
+  if (cfg.waitReplicas > 0) waits.set(client, { replicas: cfg.waitReplicas, timeoutMs: cfg.waitTimeoutMs });
   return client;
 }
 
@@ -49,6 +65,16 @@ export function writeTogether(client: RedisClient, send: () => void): void {
 /** The connection of every master: the client itself on a single node. */
 export function masters(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes('master') : [client];
+}
+
+/**
+ * The connection of every master after the cluster client has read the slot table again: a
+ * failover's promoted replica is among them even before a command met a MOVED (ioredis reads
+ * the table only then, or when a connection drops).
+ */
+export async function currentMasters(client: RedisClient): Promise<Redis[]> {
+  if (client instanceof Cluster) await new Promise<void>((resolve) => client.refreshSlotsCache(() => resolve()));
+  return masters(client);
 }
 
 /** Resolves once the client can serve commands, or rejects after `timeoutMs`. */

@@ -22,6 +22,8 @@
   ARGV[1] templateId  ARGV[2] userId  ARGV[3] requestId ('code:<number>')
   ARGV[4] shard prefix '<db>.<table>'  ARGV[5] j (this partition)  ARGV[6] h (home partition)
   ARGV[7] the reservation's token (claim-home's RESERVED reply)  ARGV[8] the code number
+  ARGV[9] wait: '1' when the caller WAITs for replicas after the call (lua/fenced.ts): a replay
+          writes the code's mark again, so the WAIT covers it even when another connection wrote it
   Returns (lua/codes.ts): {1, couponId} ISSUED
     {2, couponId} REPLAYED (this user redeemed the code before: that coupon, nothing taken)
     {40} CODE_USED (another user redeemed it)   {7} STOCK_MISSING
@@ -42,7 +44,10 @@ if mark and mark ~= hold then
   if string.sub(mark, 1, 1) == '|' then return {42} end
   -- ids never contain '|': the mark splits back into its user and coupon.
   local bar = string.find(mark, '|', 1, true)
-  if string.sub(mark, 1, bar - 1) == userId then return {2, string.sub(mark, bar + 1)} end
+  if string.sub(mark, 1, bar - 1) == userId then
+    if ARGV[9] == '1' then redis.call('HSET', marksKey, code, mark) end
+    return {2, string.sub(mark, bar + 1)}
+  end
   return {40}
 end
 local stock = redis.call('GET', stockKey)

@@ -129,7 +129,7 @@ export class Commands {
       last = seg;
     }
     const keys: string[] = [pendingKey(ks, h), seqKey(ks, h), streamKey(ks, h)];
-    const args: S[] = [h];
+    const args: S[] = [h, this.fence.waitArg];
     const order: number[] | undefined = segments.length > 1 ? [] : undefined;
     for (const { c, at } of segments) {
       // the home sub-stock lies in partition h; a budget is read only for a red packet (the stock
@@ -173,7 +173,7 @@ export class Commands {
     const { ks } = this;
     const p = subStockPartition(ks, c.templateId, k);
     return this.fence.run('code', [stockKey(ks, c.templateId, k), seqKey(ks, p), streamKey(ks, p), releasedKey(ks, p),
-      codeMarksKey(ks, c.templateId, k), codeHoldsKey(ks, p)], [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, code]);
+      codeMarksKey(ks, c.templateId, k), codeHoldsKey(ks, p)], [c.templateId, c.userId, c.requestId, c.shardPrefix, p, c.homePartition, c.token, code, this.fence.waitArg]);
   }
 
   /**
@@ -188,7 +188,7 @@ export class Commands {
 
   /** claim-replay-1.lua: the answer stored for the claim's request. */
   claimReplay(c: HomeClaim): Promise<ScriptReply> {
-    return this.fence.run('replay', [usersKey(this.ks, c.homePartition, c.templateId)], [`${c.userId}|${c.requestId}`]);
+    return this.fence.run('replay', [usersKey(this.ks, c.homePartition, c.templateId)], [`${c.userId}|${c.requestId}`, this.fence.waitArg]);
   }
 
   /** claim-settle-2.lua: confirm the reservation with `couponId`, or release it (''). */
@@ -203,7 +203,7 @@ export class Commands {
   stockChange(templateId: string, k: number, requestId: string, delta: number, keepMs: number): Promise<ScriptReply> {
     const { ks } = this;
     return this.fence.run('stock', [stockKey(ks, templateId, k), stockChangesKey(ks, templateId, k), stockChangesAtKey(ks, templateId, k)],
-      [requestId, delta, keepMs]);
+      [requestId, delta, keepMs, this.fence.waitArg]);
   }
 
   /** stock-shave-1.lua: take up to n out of sub-stock k (the reconciler's repair). */

@@ -17,12 +17,20 @@
  * run. Each key space (KEY_PREFIX) has scripts of its own sha, since the repair is per key space:
  * tenants sharing a Redis never open the fence for each other. The happy path costs nothing:
  * one EVALSHA per call, as defineCommand would send.
+ *
+ * With REDIS_WAIT_REPLICAS > 0 each call is followed by WAIT on the node that ran it
+ * (replica-wait.ts), and the scripts that can answer from an earlier write (a replay) write it
+ * again (their `wait` argument), so that this connection's WAIT covers it even when another
+ * connection stored it. Redis 7.0 moves a connection's WAIT offset after every command, reads
+ * included, so there the rewrite only repeats what WAIT already covers; a server that moves it
+ * only on the connection's own writes would otherwise vouch for an answer no replica has.
  */
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { masters, type RedisClient } from './client.ts';
+import { currentMasters, type RedisClient, replicaWaitOf, type ReplicaWait } from './client.ts';
 import { ScriptCode, type ScriptReply } from './codes.ts';
 import { type KeySpace, reconcileRunKey } from './keys.ts';
+import { evalshaWaited } from './replica-wait.ts';
 import { loadScript } from './scripts.ts';
 
 interface Fenced {
@@ -67,9 +75,12 @@ async function runIdOf(node: Redis): Promise<string> {
   return /run_id:(\w+)/.exec(await node.info('server'))?.[1] ?? '?';
 }
 
-/** Run ids of every master, sorted and joined: it changes whenever any of them restarts. */
+/**
+ * Run ids of every master, sorted and joined: it changes whenever any of them restarts, or a
+ * replica (whose run id is its own) is promoted in its place.
+ */
 export async function redisRunId(redis: RedisClient): Promise<string> {
-  return (await Promise.all(masters(redis).map(runIdOf))).sort().join(',');
+  return (await Promise.all((await currentMasters(redis)).map(runIdOf))).sort().join(',');
 }
 
 /** Loads the claim scripts onto `node` if its current run is recorded as repaired; true when it did. */
@@ -85,7 +96,7 @@ async function loadIfRepaired(redis: RedisClient, ks: KeySpace, node: Redis): Pr
 
 /** Loads the claim scripts onto every master whose run is repaired; true when all are. */
 async function openFence(redis: RedisClient, ks: KeySpace): Promise<boolean> {
-  const loaded = await Promise.all(masters(redis).map((node) => loadIfRepaired(redis, ks, node)));
+  const loaded = await Promise.all((await currentMasters(redis)).map((node) => loadIfRepaired(redis, ks, node)));
   return loaded.every(Boolean);
 }
 
@@ -110,16 +121,27 @@ export class Fence {
   private opening: Promise<boolean> | undefined;
   private closedUntil = 0;
   private readonly s: KeySpaceScripts;
+  /** REDIS_WAIT_REPLICAS > 0: what each call waits for (replica-wait.ts). */
+  private readonly wait: ReplicaWait | undefined;
+  /** The scripts' `wait` argument: '1' makes a replay write its answer again (see the file comment). */
+  readonly waitArg: '0' | '1';
 
   constructor(private readonly redis: RedisClient, private readonly ks: KeySpace) {
     this.s = scriptsOf(ks);
+    this.wait = replicaWaitOf(redis);
+    this.waitArg = this.wait === undefined ? '0' : '1';
   }
 
-  /** Runs script `name` (lua/commands.ts orders its keys); NOSCRIPT looks whether the fence may open, once. */
+  /**
+   * Runs script `name` (lua/commands.ts orders its keys); NOSCRIPT looks whether the fence may
+   * open, once. With a replica wait, throws replication_timeout when too few replicas acknowledged.
+   */
   async run(name: FencedScript, keys: readonly string[], args: readonly S[]): Promise<ScriptReply> {
     const s = this.s[name];
+    const wait = this.wait;
     for (let attempt = 0; ; attempt++) {
       try {
+        if (wait !== undefined) return await evalshaWaited(this.redis, wait, s.sha, keys, args);
         return await (this.redis.evalsha(s.sha, keys.length, ...keys, ...args) as Promise<ScriptReply>);
       } catch (err) {
         // NOSCRIPT: nothing ran. Any other error is the caller's (its outcome may be unknown).

@@ -10,6 +10,8 @@
   ARGV[1] requestId
   ARGV[2] delta    > 0: add exactly this   < 0: take up to this many, never below 0
   ARGV[3] keepMs   how long a request is remembered
+  ARGV[4] wait     '1' when the caller WAITs for replicas after the call (lua/fenced.ts): a known
+                   request's record is written again, so the WAIT covers it whoever wrote it
   Returns (lua/codes.ts): {15, applied} STOCK_CHANGED
     {16, applied} STOCK_CHANGE_KNOWN (this request was applied here before: its amount)
     {7} STOCK_MISSING (the sub-stock is not in Redis: template not created yet, or Redis lost it)
@@ -17,7 +19,10 @@
 local stockKey, appliedKey, atKey = KEYS[1], KEYS[2], KEYS[3]
 local rid = ARGV[1]
 local known = redis.call('HGET', appliedKey, rid)
-if known then return {16, tonumber(known)} end
+if known then
+  if ARGV[4] == '1' then redis.call('HSET', appliedKey, rid, known) end
+  return {16, tonumber(known)}
+end
 local stock = redis.call('GET', stockKey)
 if not stock then return {7} end
 local delta = tonumber(ARGV[2])

@@ -47,6 +47,9 @@ export const ERROR_STATUS = {
   too_many_failures: 429,
   internal: 500,
   unavailable: 503,
+  // REDIS_WAIT_REPLICAS: the call ran but too few replicas acknowledged it in time; a retry with
+  // the same request id replays (and waits again).
+  replication_timeout: 503,
 } as const satisfies Record<ErrorCode, number>;
 
 /** A claim that was decided but did not issue: the body is `{ status }`. */
@@ -64,7 +67,7 @@ export const REFUSAL_STATUS = {
 export type Refusal = keyof typeof REFUSAL_STATUS;
 
 /** Errors with these codes tell the client when to come back. */
-export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { rate_limited: 1, unavailable: 1 };
+export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { rate_limited: 1, unavailable: 1, replication_timeout: 1 };
 
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',

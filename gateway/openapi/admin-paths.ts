@@ -58,7 +58,7 @@ export function addAdminPaths(reg: OpenAPIRegistry, rules: RuleDefaults): void {
     answers: { 200: { description: 'applied (replayed: true for a requestId seen before)', schema: z.object({
       template: templateSchema, stock: stockSchema, requestId: z.string(), requested: z.number().int(), added: z.number().int(),
       replayed: z.literal(true).optional() }) } },
-    errors: [...ADMIN_BODY, 'template_not_found', 'stock_fixed', 'request_conflict', 'request_expired'],
+    errors: [...ADMIN_BODY, 'template_not_found', 'stock_fixed', 'request_conflict', 'request_expired', 'replication_timeout'],
   });
   addOperation(reg, {
     ...admin, method: 'post', path: '/v1/admin/templates/{id}/grants', summary: 'Grant coupons to a list of users (JSON, or text/plain one id a line, streamed)',

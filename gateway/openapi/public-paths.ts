@@ -13,7 +13,7 @@ import { batchResultSchema, cartSchema, claimBatchBodySchema, claimBodySchema, c
 const json = (schema: z.ZodType, example: unknown) => ({ 'application/json': { schema, example } });
 const msgpackToo = (schema: z.ZodType, example: unknown) => ({ ...json(schema, example), 'application/msgpack': { schema } });
 const CLAIM_ERRORS = [...BODY_ERRORS, 'unauthorized', 'forbidden', 'template_not_found', 'rate_limited', 'unavailable', 'request_conflict',
-  'request_expired'] as const;
+  'request_expired', 'replication_timeout'] as const;
 const CART = { userId: 'u1', items: [{ productId: 'p1', categoryId: 'c1', price: 2000, quantity: 1 }] };
 const couponParams = z.object({ couponId: pathParam(z.string(), 'c-placeholder') });
 const ORDER_ERRORS = [...BODY_ERRORS, 'unauthorized', 'rate_limited', 'coupon_not_found', 'unavailable', 'coupon_locked', 'coupon_used',

@@ -47,9 +47,13 @@ export class ClaimCounter {
     else this.add(templateId, REASON_SLOT.get(a.body.status as string) ?? FAILED);
   }
 
-  /** Counts a claim that ended in an error: rate_limited and unavailable are reasons, others errors. */
+  /**
+   * Counts a claim that ended in an error: rate_limited and unavailable are reasons, others
+   * errors; replication_timeout (REDIS_WAIT_REPLICAS) is counted as unavailable: a 503 of storage.
+   */
   failed(templateId: string, err: unknown): void {
-    this.add(templateId, (err instanceof ApiError ? REASON_SLOT.get(err.code) : undefined) ?? FAILED);
+    const code = err instanceof ApiError ? (err.code === 'replication_timeout' ? 'unavailable' : err.code) : undefined;
+    this.add(templateId, (code === undefined ? undefined : REASON_SLOT.get(code)) ?? FAILED);
   }
 
   /** Counts a claim refused before its template was known (only refusal paths call this). */

@@ -136,3 +136,9 @@ function toolingNames(): Set<string> {
   }
   return names;
 }
+
+test('REDIS_WAIT_TIMEOUT_MS must be below REDIS_COMMAND_TIMEOUT_MS only when a wait is asked for', () => {
+  assert.doesNotThrow(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '200' }));
+  assert.throws(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_WAIT_REPLICAS: '1' }), /REDIS_WAIT_TIMEOUT_MS="200": is not below/);
+  assert.doesNotThrow(() => loadConfig({ REDIS_COMMAND_TIMEOUT_MS: '200', REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '150' }));
+});
