@@ -35,7 +35,15 @@ const REPAIR_LIMIT_MS = 30_000;
 // reached its replica. An answer this close before the kill (or arriving just after it) may be
 // missing from what the promoted replica holds; without REDIS_WAIT_REPLICAS that is allowed,
 // counted and reported (lost after ack), never hidden.
-const REPLICATION_WINDOW_BEFORE_MS = 2_000;
+const REPLICATION_WINDOW_BEFORE_MS = 3_000;
+// On loopback a replica receives every write within a millisecond and the sinks read the streams
+// within a batch wait, so a plain kill loses nothing and shows nothing. The drill makes the
+// worst case happen: a replica lagging (a slow network, a busy replica) and the sinks behind
+// (a burst): it pauses the replica and the sinks, cuts the replica's link on the master (the
+// writes the master acknowledges from then on reach no replica: none sits in a socket buffer),
+// waits this long with claims running, then kills the master and resumes the others; the
+// replica is promoted without those writes, and no sink read them.
+const REPLICA_LAG_MS = 1_000;
 const REPLICATION_WINDOW_AFTER_MS = 1_000;
 const MYSQL_DOWN_MS = 6_000;
 const BACKLOG_SAMPLE_MS = 250;
@@ -69,7 +77,8 @@ function drillTemplates(drill: string) {
 }
 
 /**
- * Kills -9 the master holding most of the drill's sub-stocks; the cluster promotes its replica;
+ * Kills -9 the master holding most of the drill's sub-stocks, its replica and the sinks behind
+ * by REPLICA_LAG_MS of writes; the cluster promotes the replica;
  * the killed node is started again and rejoins as a replica; claims to its slots resume once
  * the reconciler has repaired the promoted run (until then the fence answers them 503).
  * `waitReplicas`: the gateways run with REDIS_WAIT_REPLICAS=1, so nothing acknowledged may be lost.
@@ -83,7 +92,16 @@ async function masterFailover(c: ClusterFaultCtx, drill: string, waitReplicas: b
   if (!replica) throw new Error(`${drill}: master ${victim.port} has no replica to promote`);
   const held = subs.filter((s) => ownerOf(nodes, s.slot)?.id === victim.id).length;
   const injectedAt = Date.now();
-  await c.cluster.nodeKill(victim.port);
+  await c.cluster.nodeSignal(replica.port, 'STOP');
+  for (const s of c.sinks) s.freeze('SIGSTOP');
+  try {
+    await onNode(victim.port, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+    await sleep(REPLICA_LAG_MS);
+    await c.cluster.nodeKill(victim.port);
+  } finally {
+    for (const s of c.sinks) s.freeze('SIGCONT');
+    await c.cluster.nodeSignal(replica.port, 'CONT');
+  }
   const killedAt = Date.now();
   const promotedAt = await until(`${drill}: replica ${replica.port} promoted`, PROMOTE_LIMIT_MS, async () => {
     const me = (await clusterNodes([replica.port])).find((n) => n.id === replica.id);
@@ -101,8 +119,9 @@ async function masterFailover(c: ClusterFaultCtx, drill: string, waitReplicas: b
   ]);
   const s = (t: number) => ((t - killedAt) / 1000).toFixed(1);
   const lossWindows = waitReplicas ? [] : [{ from: injectedAt - REPLICATION_WINDOW_BEFORE_MS, to: killedAt + REPLICATION_WINDOW_AFTER_MS }];
-  return { injectedAt, repairedAt: Math.max(rejoinedAt, repairedAt), lossWindows,
-    note: `master ${victim.port} (${held} of the drill's ${subs.length} sub-stocks) killed -9${waitReplicas ? ' with REDIS_WAIT_REPLICAS=1' : ''}; `
+  return { injectedAt, repairedAt: Math.max(rejoinedAt, repairedAt), lossWindows, stockRepair: true,
+    note: `replica ${replica.port} and the sinks paused, the replica's link cut, ${REPLICA_LAG_MS} ms later master ${victim.port} (${held} of the drill's `
+      + `${subs.length} sub-stocks) killed -9${waitReplicas ? ' with REDIS_WAIT_REPLICAS=1' : ''}; `
       + `replica ${replica.port} promoted after ${s(promotedAt)} s, the killed node rejoined as a replica after ${s(rejoinedAt)} s, `
       + `the reconciler repaired the promoted run (fence open) after ${s(repairedAt)} s` };
 }

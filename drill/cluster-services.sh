@@ -10,6 +10,7 @@
 #   up | down            the cluster and both MariaDB servers | stop them all (spare node too)
 #   reset                delete the cluster's data: the next up creates a fresh 3+3 cluster
 #   node-kill PORT       SIGKILL to one Redis node; waits until it is gone
+#   node-signal PORT STOP|CONT   pause or resume one Redis node
 #   nodes-up             start the nodes that are down (a killed master rejoins as a replica); wait
 #                        for cluster_state:ok and the replicas' sync
 #   spare-add            start the spare node and add it to the cluster as a master with no slots
@@ -115,6 +116,15 @@ cmd_node_kill() {
   say "$T: redis $port killed (pid $pid)"
 }
 
+cmd_node_signal() {
+  local port="$1" sig="$2" pid
+  check_port_number PORT "$port"
+  [[ "$sig" == STOP || "$sig" == CONT ]] || die "node-signal: STOP or CONT, got '$sig'"
+  pid="$(live_pid "$RUN/$T-redis-$port.pid" redis-server)" || die "$T: redis $port is not running"
+  kill "-$sig" "$pid"
+  say "$T: redis $port SIG$sig (pid $pid)"
+}
+
 cmd_spare_add() {
   local first out
   live_pid "$RUN/$T-redis-$SPARE_PORT.pid" redis-server >/dev/null && die "$T: spare node $SPARE_PORT already runs"
@@ -140,13 +150,14 @@ cmd_spare_add() {
   say "$T: redis $SPARE_PORT added as a master without slots"
 }
 
-usage() { sed -n '9,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '9,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   reset) cmd_reset ;;
   node-kill) cmd_node_kill "${2:-}" ;;
+  node-signal) cmd_node_signal "${2:-}" "${3:-}" ;;
   nodes-up) topology_redis_up ;;
   spare-add) cmd_spare_add ;;
   mariadb-2-down) topology_mysql_down ;;

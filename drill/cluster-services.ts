@@ -38,6 +38,8 @@ export class ClusterServices {
   reset(): Promise<void> { return this.run(['reset'], 10_000); }
   /** SIGKILL to the node on `port`; resolves once it is gone. */
   nodeKill(port: number): Promise<void> { return this.run(['node-kill', String(port)], 10_000); }
+  /** SIGSTOP or SIGCONT to the node on `port`. */
+  nodeSignal(port: number, sig: 'STOP' | 'CONT'): Promise<void> { return this.run(['node-signal', String(port), sig], 10_000); }
   /** Starts the nodes that are down and waits for cluster_state:ok and the replicas' sync. */
   nodesUp(): Promise<void> { return this.run(['nodes-up'], 90_000); }
   /** Starts the spare node and adds it as a master without slots (redis-cli --cluster add-node). */

@@ -55,6 +55,12 @@ export interface FaultResult {
   readonly note: string;
   /** What the fault found broken besides the oracle's invariants (the drill fails on them). */
   readonly failures?: readonly string[];
+  /**
+   * Redis may have forgotten stock decrements MySQL holds (a failover to a lagging replica):
+   * the reconciler's count pass takes them out again. The drill waits for it before judging,
+   * and reports how many units were back in stock and how long the repair took.
+   */
+  readonly stockRepair?: boolean;
 }
 
 // How long each part stays broken: long enough for claims to be in flight and retried into

@@ -109,6 +109,29 @@ async function settled(probe: Probe, templates: readonly DrillTemplate[], limitM
   }
 }
 
+/**
+ * Waits until every template's rows and remaining stock add up to its total again (the
+ * reconciler's count pass takes forgotten decrements out); the units back in stock at the first
+ * look, and how long the repair took (null: not within `limitMs`).
+ */
+async function stockRepaired(probe: Probe, templates: readonly DrillTemplate[], limitMs: number): Promise<{ back: number; ms: number | null }> {
+  const started = Date.now();
+  let first: number | undefined;
+  for (;;) {
+    const [stock, rows] = await Promise.all([probe.stock(templates), probe.rows(templates.map((t) => t.id))]);
+    let back = 0;
+    for (const t of templates) {
+      const remaining = stock.get(t.id)?.remaining;
+      const stored = new Set(rows.filter((r) => r.templateId === t.id).map((r) => r.couponId)).size;
+      if (remaining !== null && remaining !== undefined) back += Math.max(0, stored + remaining - t.totalStock);
+    }
+    first ??= back;
+    if (back === 0) return { back: first, ms: Date.now() - started };
+    if (Date.now() - started >= limitMs) return { back: first, ms: null };
+    await sleep(250);
+  }
+}
+
 /** Collects the facts of these templates and attempts after the drain. */
 export async function collectFacts(probe: Probe, templates: readonly DrillTemplate[], attempts: readonly Attempt[],
   lossWindows: readonly LossWindow[], backlog: number): Promise<DrillFacts> {
@@ -152,6 +175,13 @@ export async function runDrill(drill: string, step: () => Promise<FaultResult>, 
   const attempts = [...load.attempts, ...(fault.attempts ?? [])];
   const left = await settled(d.probe, templates, SETTLE_LIMIT_MS);
   if (left > 0) failures.push(`${drill}: ${left} reservation(s) still pending ${SETTLE_LIMIT_MS / 1000} s after the load: the reconciler did not settle them`);
+  let repair = '';
+  if (fault.stockRepair) {
+    const r = await stockRepaired(d.probe, templates, SETTLE_LIMIT_MS);
+    repair = r.back === 0 ? '; no unit was back in stock after the drain'
+      : `; ${r.back} unit(s) back in stock after the drain (sold, stored, forgotten by Redis), ` +
+        (r.ms === null ? `not taken out within ${SETTLE_LIMIT_MS / 1000} s` : `taken out by the reconciler within ${(r.ms / 1000).toFixed(1)} s`);
+  }
   const facts = await within(`${drill}: collecting facts`, 60_000,
     collectFacts(d.probe, templates, attempts, fault.lossWindows, Math.max(drain.backlog, 0)));
   const recoverMs = recoveryMs(load.attempts, fault);
@@ -159,7 +189,7 @@ export async function runDrill(drill: string, step: () => Promise<FaultResult>, 
   const cut = load.cutOff ? '; some retries were cut off at the end of the load' : '';
   return {
     row: { drill, verdict: verify(facts), issuedDuringFault: issuedDuring(load.attempts, fault), recoverMs,
-      drainMs: drain.backlog === 0 ? drain.ms : null, note: `${fault.note}${cut}` },
+      drainMs: drain.backlog === 0 ? drain.ms : null, note: `${fault.note}${repair}${cut}` },
     templates, attempts, lossWindows: fault.lossWindows, failures,
   };
 }
