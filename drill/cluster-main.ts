@@ -116,7 +116,7 @@ export async function runClusterDrill(o: DrillOptions, x: ClusterRunEnv): Promis
       const wait = drill === 'master-failover-wait';
       if (wait !== waiting) await switchGateways(wait);
       say(`${drill}: running (${((Date.now() - x.startedAt.getTime()) / 1000).toFixed(0)} s into the run)`);
-      let r = await runDrill(drill, () => CLUSTER_FAULTS[drill](ctx, drill),
+      let r = await runDrill(drill, (attempts) => CLUSTER_FAULTS[drill](ctx, drill, attempts),
         { client, probe, gatewayUrls, adminToken: ADMIN_TOKEN, load: { clients: o.clients, users: o.users, ...LOAD } });
       if (drill === 'master-failover' || drill === 'master-failover-wait') r = await withLoss(probe, r, ctx.killed);
       phases.push(r);

@@ -91,14 +91,24 @@ export class Probe {
 
   /** Coupon rows of these templates in shard database `db` (its server alone is asked). */
   async rowsInDb(db: number, templateIds: readonly string[]): Promise<number> {
+    return (await this.couponsInDb(db, templateIds)).size;
+  }
+
+  /** Which shard database a coupon id routes to (undefined for an id that is not ours). */
+  dbOfCoupon(couponId: string): number | undefined {
+    return shardOfCoupon({ dbs: this.cfg.mysql.shardDbs, tables: this.cfg.mysql.shardTables }, couponId)?.db;
+  }
+
+  /** The coupon ids of these templates stored in shard database `db` (its server alone is asked). */
+  async couponsInDb(db: number, templateIds: readonly string[]): Promise<Set<string>> {
     const m = this.cfg.mysql;
-    let n = 0;
+    const ids = new Set<string>();
     for (let t = 0; t < m.shardTables; t++) {
-      const [r] = await this.mysql.forDb(db).query(`SELECT COUNT(*) AS n FROM \`${shardDbName(m.dbPrefix, db)}\`.\`${shardTableName(t)}\`
+      const [rows] = await this.mysql.forDb(db).query(`SELECT coupon_id FROM \`${shardDbName(m.dbPrefix, db)}\`.\`${shardTableName(t)}\`
         WHERE template_id IN (?)`, [templateIds]);
-      n += Number((r as { n: number }[])[0]!.n);
+      for (const r of rows as { coupon_id: string }[]) ids.add(String(r.coupon_id));
     }
-    return n;
+    return ids;
   }
 
   /** Every coupon row of these templates in every shard table. */

@@ -149,8 +149,12 @@ export function runPhase(drill: DrillName, d: PhaseDeps): Promise<PhaseResult> {
   return runDrill(drill, () => STEPS[drill](d.fault), d);
 }
 
-/** Runs one drill end to end, `fault` injected and repaired in the middle of the load, and judges it. */
-export async function runDrill(drill: string, step: () => Promise<FaultResult>, d: Omit<PhaseDeps, 'fault'>): Promise<PhaseResult> {
+/**
+ * Runs one drill end to end, `step` (the fault) injected and repaired in the middle of the load,
+ * and judges it; the step may look at the load's attempts so far.
+ */
+export async function runDrill(drill: string, step: (attempts: () => readonly Attempt[]) => Promise<FaultResult>,
+  d: Omit<PhaseDeps, 'fault'>): Promise<PhaseResult> {
   const { steady, hot } = templatesOf(drill);
   for (const t of steady) await within(`${drill}: create ${t.id}`, 30_000, createTemplate(d, t));
   const load = new Load(d.client, { ...d.load, gateways: d.gatewayUrls }, drill);
@@ -163,7 +167,7 @@ export async function runDrill(drill: string, step: () => Promise<FaultResult>, 
     await within(`${drill}: create ${hot.id}`, 30_000, createTemplate(d, hot));
     load.add(hot.id, 3);
     await sleep(HOT_LEAD_MS);
-    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, step());
+    fault = await within(`${drill}: fault`, FAULT_LIMIT_MS, step(() => load.attempts));
     await sleep(AFTER_MS);
   } finally {
     await within(`${drill}: stopping the load`, STOP_GRACE_MS + 10_000, load.stop(STOP_GRACE_MS));
