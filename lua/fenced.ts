@@ -21,9 +21,10 @@
  * With REDIS_WAIT_REPLICAS > 0 each call is followed by WAIT on the node that ran it
  * (replica-wait.ts), and the scripts that can answer from an earlier write (a replay) write it
  * again (their `wait` argument), so that this connection's WAIT covers it even when another
- * connection stored it. Redis 7.0 moves a connection's WAIT offset after every command, reads
- * included, so there the rewrite only repeats what WAIT already covers; a server that moves it
- * only on the connection's own writes would otherwise vouch for an answer no replica has.
+ * connection stored it. A probe on Redis 7.0.15 saw a read move the connection's WAIT offset
+ * too, which would make the rewrite redundant there; it is kept so that correctness does not
+ * rest on that detail: a server that moves the offset only on the connection's own writes would
+ * otherwise vouch for an answer no replica has.
  */
 import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';

@@ -139,3 +139,20 @@ export const metaKey = (ks: KeySpace) => `${ks.prefix}:meta`;
 export function allStreamKeys(ks: KeySpace): string[] {
   return Array.from({ length: ks.partitions }, (_, p) => streamKey(ks, p));
 }
+
+/** The cluster slot of a key: CRC16 (XMODEM) of its hash tag, or of the whole key without one, mod 16384. */
+export function keySlot(key: string): number {
+  let s = key.indexOf('{');
+  let e = s < 0 ? -1 : key.indexOf('}', s + 1);
+  if (s < 0 || e === s + 1 || e < 0) {
+    s = -1;
+    e = key.length;
+  }
+  const bytes = Buffer.from(key.slice(s + 1, e));
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}

@@ -16,6 +16,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { ApiError } from '../core/errors.ts';
 import type { RedisClient, ReplicaWait } from './client.ts';
 import type { ScriptReply } from './codes.ts';
+import { keySlot } from './keys.ts';
 
 // A migration that keeps redirecting a key longer than this is answered 503 (retry).
 const REDIRECTS = 5;
@@ -27,7 +28,7 @@ type S = string | number;
 const noop = () => undefined;
 
 /** The answer when fewer replicas than asked acknowledged a call: nothing it decided may be told "issued". */
-export const replicationTimeout = (acked: number, w: ReplicaWait) => new ApiError('replication_timeout',
+const replicationTimeout = (acked: number, w: ReplicaWait) => new ApiError('replication_timeout',
   `the write reached ${acked} of ${w.replicas} replicas within ${w.timeoutMs} ms: retry with the same request id`);
 
 /** EVALSHA of `sha` then WAIT, on the node that owns the keys; the reply once `w.replicas` replicas have it. */
@@ -144,21 +145,4 @@ async function refreshedNodeAt(client: Cluster, key: () => string | undefined): 
   const node = nodeAt(client, key());
   if (node === undefined) throw new Error(`no connection to Redis node ${key() ?? '(slot without a master)'}`);
   return node;
-}
-
-/** The cluster slot of a key: CRC16 (XMODEM) of its hash tag, or of the whole key without one, mod 16384. */
-export function keySlot(key: string): number {
-  let s = key.indexOf('{');
-  let e = s < 0 ? -1 : key.indexOf('}', s + 1);
-  if (s < 0 || e === s + 1 || e < 0) {
-    s = -1;
-    e = key.length;
-  }
-  const bytes = Buffer.from(key.slice(s + 1, e));
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
 }

@@ -153,7 +153,9 @@ export class StreamConsumer {
     const list = reply?.[0]?.[1] ?? [];
     // fewer than asked: this partition's pending list is read to its end.
     this.replayCursors[p] = list.length < count ? null : list[list.length - 1]![0].toString();
-    return list.map(([id, fields]) => ({ partition: p, id: id.toString(), fields }));
+    // An entry deleted from the stream while pending comes back with no fields: there is nothing
+    // to write (XAUTOCLAIM reports and drops such ids; the sink's own trim never deletes pending entries).
+    return list.flatMap(([id, fields]) => (fields ? [{ partition: p, id: id.toString(), fields }] : []));
   }
 
   /** XACK entries of one partition. */

@@ -61,6 +61,7 @@ export interface Reachability {
 /** Never marks a server down: every failure is retried in place (tools and tests of the writer alone). */
 export const ALWAYS_UP: Reachability = { isDown: () => false, markDown: () => false, serverOf: () => 0 };
 
+/** Reachability of the shard databases' servers when there are several; see the file comment. */
 export class ServerHealth implements Reachability {
   /** False when every shard database is on one server: failures are retried in place, as before. */
   readonly enabled: boolean;

@@ -23,7 +23,7 @@ const SUB = 8;
 const TOTAL = 400;
 // No stats flush during the test: its writes on the gateway's connection would make any WAIT on
 // it fail while the replica is paused, and hide whether a replay's own WAIT covers its answer.
-const env = testEnv({ ...topologyEnv(), REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '200', SINK_BATCH_MAX_WAIT_MS: '20',
+const env = testEnv({ ...topologyEnv(), REDIS_WAIT_REPLICAS: '1', SINK_BATCH_MAX_WAIT_MS: '20',
   STATS_FLUSH_MS: '60000' });
 let stack: Stack;
 

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { keySlot } from '../../lua/replica-wait.ts';
+import { keySlot } from '../../lua/keys.ts';
 import { clusterNodes, nodePid, redisCli, testTopology, type TopologyNode } from './topology.ts';
 import { waitFor } from './sink-fixtures.ts';
 

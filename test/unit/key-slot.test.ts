@@ -1,7 +1,7 @@
-/** The cluster slot of a key (lua/replica-wait.ts keySlot) agrees with Redis's CLUSTER KEYSLOT, hash tags included. */
+/** The cluster slot of a key (lua/keys.ts keySlot) agrees with Redis's CLUSTER KEYSLOT, hash tags included. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { keySlot } from '../../lua/replica-wait.ts';
+import { keySlot } from '../../lua/keys.ts';
 
 test('keySlot gives the slot Redis gives (values from CLUSTER KEYSLOT on Redis 7.0)', () => {
   const redis: [string, number][] = [
