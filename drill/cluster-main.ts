@@ -13,6 +13,7 @@ import { AppProcess } from './apps.ts';
 import { DrillClient } from './client.ts';
 import { CLUSTER_FAULTS, type ClusterFaultCtx } from './cluster-faults.ts';
 import { failoverLoss, failoverOutage } from './cluster-loss.ts';
+import { setMinReplicasToWrite } from './cluster-nodes.ts';
 import { ClusterServices } from './cluster-services.ts';
 import { Probe } from './collect.ts';
 import { finish } from './finish.ts';
@@ -88,11 +89,13 @@ export async function runClusterDrill(o: DrillOptions, x: ClusterRunEnv): Promis
 
   /** Restarts the gateways on their ports with REDIS_WAIT_REPLICAS set as `wait` says. */
   const switchGateways = async (wait: boolean) => {
+    // REDIS_WAIT_REPLICAS=1 goes with min-replicas-to-write 1 on the masters (docs/reliability.md).
+    await setMinReplicasToWrite(o.clusterPorts, wait ? 1 : 0);
     for (const g of gateways) await g.stop(5_000);
     retired.push(...gateways);
     gateways = gatewaysOf((waiting = wait));
     for (const g of gateways) await g.start();
-    say(`gateways restarted with REDIS_WAIT_REPLICAS=${wait ? 1 : 0}`);
+    say(`gateways restarted with REDIS_WAIT_REPLICAS=${wait ? 1 : 0}, min-replicas-to-write ${wait ? 1 : 0} on every node`);
   };
 
   const run = async (): Promise<number> => {

@@ -108,3 +108,13 @@ export async function evalshaCalls(port: number): Promise<{ calls: number; faile
   const num = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(line)?.[1] ?? 0);
   return { calls: num('calls'), failed: num('failed_calls') + num('rejected_calls') };
 }
+
+/**
+ * Sets min-replicas-to-write on every node of `ports` that answers (a replica keeps it for when it
+ * is promoted): with n > 0 a master without n connected replicas refuses a script before it runs
+ * (NOREPLICAS), so a claim there is answered 503 with nothing done instead of running and then
+ * failing its WAIT.
+ */
+export async function setMinReplicasToWrite(ports: readonly number[], n: number): Promise<void> {
+  await Promise.all(ports.map((p) => onNode(p, (r) => r.config('SET', 'min-replicas-to-write', String(n))).catch(() => undefined)));
+}

@@ -50,9 +50,11 @@ topology_redis_start() {
   dirs "$dir"
   # node timeout 5 s: a dead master's replica takes over within seconds (Redis's 15 s default).
   # The announced address: a lone master meets nobody, so would never learn it (CLUSTER SLOTS "").
+  # TOPOLOGY_MIN_REPLICAS_TO_WRITE=1 goes with REDIS_WAIT_REPLICAS=1: a master without a replica
+  # then refuses a claim script before it runs (docs/reliability.md, "What a failover guarantees").
   redis-server --port "$p" --bind 127.0.0.1 --protected-mode yes --dir "$dir" \
     --cluster-enabled yes --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000 \
-    --cluster-announce-ip 127.0.0.1 \
+    --cluster-announce-ip 127.0.0.1 --min-replicas-to-write "${TOPOLOGY_MIN_REPLICAS_TO_WRITE:-0}" \
     --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save '' --maxmemory-policy noeviction \
     --daemonize yes --pidfile "$RUN/$T-redis-$p.pid" --logfile "$LOG/$T-redis-$p.log" ||
     { log_tail "$LOG/$T-redis-$p.log"; die "$T: redis $p failed to start"; }
