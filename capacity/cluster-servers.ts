@@ -5,11 +5,11 @@
  * .data/<name>/ (deleted before the start, so every calibration starts from empty nodes) and
  * no MariaDB of its own. Every script call is bounded.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { ROOT } from '../tools/harness/processes.ts';
+import { runScript } from '../tools/harness/run-script.ts';
 
 /** One cluster to start: its topology name and ports, masters first, then their replicas. */
 export interface ClusterSpec {
@@ -36,29 +36,17 @@ export function masterPorts(spec: ClusterSpec): number[] {
 
 function services(spec: ClusterSpec, command: string, timeoutMs: number): Promise<void> {
   const env = {
-    // the script needs PATH and reads its own variables; the topology's are set here.
-    ...process.env,
+    // the script reads its own variables (PATH and the rest come from this process); the topology's are set here.
     TOPOLOGY_NAME: spec.name,
     TOPOLOGY_REDIS_PORTS: spec.ports.join(' '),
     TOPOLOGY_REDIS_REPLICAS: String(spec.replicas),
     // empty: no MariaDB beyond the main one (the calibration uses the shared one).
     TOPOLOGY_MYSQL_PORTS: '',
+    // what calibrate measures is a master's own cost: nothing refused for want of a replica.
+    TOPOLOGY_MIN_REPLICAS_TO_WRITE: '0',
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['scripts/services.sh', command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const take = (b: Buffer) => { out += b.toString(); };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    // the script bounds its own waits; this only guards against a hang outside them.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`scripts/services.sh ${command} (${spec.name}) failed (${signal ?? `exit ${code}`}):\n${out.trim()}`));
-    });
-  });
+  return runScript(ROOT, 'scripts/services.sh', [command], env, timeoutMs)
+    .catch((err: unknown) => { throw new Error(`${spec.name}: ${err instanceof Error ? err.message : String(err)}`); });
 }
 
 /** Starts a fresh cluster (its old data deleted) and registers its stop for cleanup. */

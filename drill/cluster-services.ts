@@ -3,7 +3,7 @@
  * topology under the name drill-topology; processes signalled only by their pid files). Every call
  * is bounded.
  */
-import { runScript } from './services.ts';
+import { runScript } from '../tools/harness/run-script.ts';
 
 export interface ClusterServicesOptions {
   readonly root: string;
@@ -27,7 +27,7 @@ export class ClusterServices {
       DRILL_TOPOLOGY_MYSQL_PORT: String(this.o.mysql2Port),
       DRILL_TOPOLOGY_REDIS_PORTS: this.o.redisPorts.join(' '),
       DRILL_TOPOLOGY_SPARE_PORT: String(this.o.sparePort),
-    }, this.o.logFile, timeoutMs);
+    }, timeoutMs, this.o.logFile);
   }
 
   /** Both MariaDB servers and the cluster (created 3+3 when it has no data). */

@@ -2,8 +2,8 @@
  * The drill's own Redis and MariaDB, driven through drill/services.sh (which reuses
  * scripts/lib/*.sh and signals only the processes its pid files name). Every call is bounded.
  */
-import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync } from 'node:fs';
+import { runScript } from '../tools/harness/run-script.ts';
 
 export interface ServicesOptions {
   readonly root: string;
@@ -12,27 +12,6 @@ export interface ServicesOptions {
   readonly appendfsync: string;
   /** Everything the script prints is appended here. */
   readonly logFile: string;
-}
-
-/** Runs `bash script ...args` in `root` with `env` added; its output goes to `logFile`; rejects with it on failure or after `timeoutMs`. */
-export function runScript(root: string, script: string, args: readonly string[], env: Readonly<Record<string, string>>,
-  logFile: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const take = (b: Buffer) => { out += b.toString(); };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    // the script bounds its own waits; this only guards against a hang outside them.
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      appendFileSync(logFile, `=== ${new Date().toISOString()} ${script} ${args.join(' ')}\n${out}`);
-      if (code === 0) resolve();
-      else reject(new Error(`${script} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${out.trim()}`));
-    });
-  });
 }
 
 export class Services {
@@ -44,7 +23,7 @@ export class Services {
       DRILL_REDIS_PORT: String(this.o.redisPort),
       DRILL_MYSQL_PORT: String(this.o.mysqlPort),
       DRILL_APPENDFSYNC: this.o.appendfsync,
-    }, this.o.logFile, timeoutMs);
+    }, timeoutMs, this.o.logFile);
   }
 
   /** Starts Redis (AOF, the chosen fsync) and MariaDB; initialises MariaDB's datadir the first time. */

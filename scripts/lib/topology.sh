@@ -253,9 +253,9 @@ cmd_topology_down() {
   topology_mysql_down
 }
 
-# Stops every topology started under .data (each by the pid files its name gives), in a subshell
-# each, with the ports it was started with.
-topology_down_all() {
+# topology_each CMD...: runs CMD once for every topology started under .data, in a subshell
+# each, with the name and ports it was started with (run/topologies/<name>).
+topology_each() {
   local f
   for f in "$RUN"/topologies/*; do
     [[ -f "$f" ]] || continue
@@ -263,10 +263,13 @@ topology_down_all() {
       # shellcheck disable=SC1090 # written by topology_record
       source "$f"
       T="$(basename "$f")"
-      cmd_topology_down
+      "$@"
     )
   done
 }
+
+# make stop: every topology, each by the pid files its name gives.
+topology_down_all() { topology_each cmd_topology_down; }
 
 # Each master with its replicas and slots (from CLUSTER NODES), each MariaDB server with its
 # databases, the gateway and the sinks.
@@ -300,18 +303,7 @@ topology_print() {
 topo_health() { curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && echo "healthz ok" || echo "healthz failing"; }
 
 # make status: the lines of every topology started under .data.
-topology_status_all() {
-  local f
-  for f in "$RUN"/topologies/*; do
-    [[ -f "$f" ]] || continue
-    (
-      # shellcheck disable=SC1090 # written by topology_record
-      source "$f"
-      T="$(basename "$f")"
-      topology_status
-    )
-  done
-}
+topology_status_all() { topology_each topology_status; }
 
 # Lines for make status, only when some process of the topology runs.
 topology_status() {
