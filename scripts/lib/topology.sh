@@ -202,7 +202,8 @@ topology_app_up() {
     topo_start "$T-sink-$i" sink/main.ts "SINK_METRICS_PORT=$p" "SINK_CONSUMER=$(hostname)-sink-$i"
     i=$((i + 1))
   done
-  topo_start "$T-gateway" gateway/main.ts
+  # Gateway workers (gateway/workers.ts): one process per core left over is how production runs it.
+  topo_start "$T-gateway" gateway/main.ts "GATEWAY_WORKERS=${TOPOLOGY_GATEWAY_WORKERS:-2}"
   topo_wait_healthy "$T-gateway" "http://127.0.0.1:$PORT/healthz"
   i=1
   for p in $TOPOLOGY_SINK_PORTS; do
@@ -290,7 +291,7 @@ topology_print() {
     printf '  mariadb       %-16s %s\n' "127.0.0.1:$p" "${dbs:-(no database)}"
     n=$((n + 1))
   done
-  say "  gateway       http://127.0.0.1:$PORT  (admin token: ADMIN_TOKEN, dev-admin-token by default)"
+  say "  gateway       http://127.0.0.1:$PORT  (${TOPOLOGY_GATEWAY_WORKERS:-2} workers; admin token: ADMIN_TOKEN, dev-admin-token by default)"
   n=1
   for p in $TOPOLOGY_SINK_PORTS; do
     printf '  sink %-8s http://127.0.0.1:%s/metrics  /healthz\n' "$n" "$p"
