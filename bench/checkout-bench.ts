@@ -16,7 +16,7 @@ import { type LoadResult, runAutocannon } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForLog, waitForOutput } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { type StatusDelta, statusMeter } from '../tools/harness/mysql-stats.ts';
-import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import { storedCoupons } from '../tools/verify/facts.ts';
 import { type OpenLoopResult, openLoop, pairLoop, type PairsResult, type PairTarget } from './checkout-load.ts';
 import type { BenchOptions } from './options.ts';
@@ -37,10 +37,7 @@ export interface CheckoutBenchResult {
 }
 
 // The guards off, as in section 1: the bench measures the path.
-const LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000', ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000',
-};
+const LIMITS = GUARDS_OFF;
 const QUOTE_TEMPLATES = 50;
 const CART_ITEMS = 20;
 const CATEGORIES = 10;

@@ -13,7 +13,7 @@ import { freePort } from '../core/ports.ts';
 import { logsWith } from '../tools/harness/log-lines.ts';
 import { type CommandDelta, commandMeter } from '../tools/harness/redis-stats.ts';
 import { drained } from '../tools/harness/storage.ts';
-import { benchConfig, type BenchStorage, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { benchConfig, type BenchStorage, childEnv, openBenchStorage, serverFacts, waitUntil, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
 
 export interface RunPair {
@@ -59,13 +59,6 @@ export interface E2eResult {
   readonly subStocks: number;
 }
 
-// Token buckets far above anything 2 cores can do, and a backlog bound the run with the sink
-// stopped cannot reach: the bench measures the path, not the guards.
-const GATEWAY_LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000',
-  ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000',
-};
 // Per connection; with perUserLimit 100 that allows 10M claims at 100 connections, so the
 // limit never refuses during a bounded run, while 100k distinct users keep the hashes realistic.
 const USERS_PER_CONNECTION = 1000;
@@ -106,12 +99,12 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
   await stopHello();
 
   // 1b. the real gateway and sink on the bench's own prefixes
-  const cfg = benchConfig('e2e', GATEWAY_LIMITS);
+  const cfg = benchConfig('e2e', GUARDS_OFF);
   const st = await openBenchStorage(cfg);
   onCleanup('e2e storage', () => st.cleanup());
   const facts = await serverFacts(st);
   let sink = await startSinkChild(cfg, o, failures);
-  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS), { profileDir: o.profileDir });
+  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GUARDS_OFF), { profileDir: o.profileDir });
   // registered after the sink, so it is stopped first: the sink then writes what is left.
   const stopGateway = onCleanup('gateway', () => gateway.stop(15_000));
   const gwPort = (await waitForLog(gateway, 'gateway listening', 30_000)).port;
@@ -187,7 +180,7 @@ export async function runE2e(o: BenchOptions): Promise<E2eResult> {
 /** A second gateway for 1d, with or without metrics and logs; silent prints no port to read, so each is given one. */
 async function spawnVariant(cfg: Config, o: BenchOptions, label: string, extra: Record<string, string>): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawnNode(label, 'gateway/main.ts', { ...childEnv(cfg, GATEWAY_LIMITS), PORT: String(port), ...extra }, { profileDir: o.profileDir });
+  const child = spawnNode(label, 'gateway/main.ts', { ...childEnv(cfg, GUARDS_OFF), PORT: String(port), ...extra }, { profileDir: o.profileDir });
   const stop = onCleanup(label, () => child.stop(15_000));
   const base = `http://127.0.0.1:${port}`;
   if (!await waitUntil(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 30_000)) {

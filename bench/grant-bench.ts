@@ -15,7 +15,7 @@ import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { runAutocannon, type LoadResult } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
-import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil } from '../tools/harness/bench-storage.ts';
+import { benchConfig, childEnv, openBenchStorage, serverFacts, waitUntil, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -36,10 +36,7 @@ export interface GrantBenchResult {
 
 // The guards off, as in section 1: the bench measures the path. The grant's rate is far above
 // the box; its backlog bound stays the product's default (it is part of the path).
-const LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000', ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000', GRANT_POLL_MS: '100', GRANT_RATE_DEFAULT: '1000000',
-};
+const LIMITS = { ...GUARDS_OFF, GRANT_POLL_MS: '100', GRANT_RATE_DEFAULT: '1000000' };
 const CLAIM_USERS_PER_CONNECTION = 1000;
 
 /** The users `b0` .. `b<n-1>`, one a line, generated as the upload reads them. */

@@ -13,7 +13,7 @@ import { type CpuShare, cpuMeter, type Metered } from '../tools/harness/cpu.ts';
 import { runAutocannon, type LoadResult } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
 import { drained } from '../tools/harness/storage.ts';
-import { type BenchStorage, childEnv, openBenchStorage, topologyBenchConfig, waitUntil } from '../tools/harness/bench-storage.ts';
+import { type BenchStorage, childEnv, openBenchStorage, topologyBenchConfig, waitUntil, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
 import type { BenchOptions } from './options.ts';
 
@@ -30,10 +30,7 @@ export interface TopologyBenchResult {
 }
 
 // The guards off, as in section 1: the bench measures the path.
-const LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000', ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000',
-};
+const LIMITS = GUARDS_OFF;
 const USERS_PER_CONNECTION = 1000;
 const PER_USER_LIMIT = 100;
 const SINKS = 2;

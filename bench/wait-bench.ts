@@ -12,7 +12,7 @@ import { onCleanup } from '../tools/harness/cleanup.ts';
 import { type CpuShare, cpuMeter } from '../tools/harness/cpu.ts';
 import { type LoadResult, runAutocannon } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
-import { childEnv, openBenchStorage, topologyBenchConfig } from '../tools/harness/bench-storage.ts';
+import { childEnv, openBenchStorage, topologyBenchConfig, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import type { BenchOptions } from './options.ts';
 
 export interface WaitRun {
@@ -29,10 +29,7 @@ export interface WaitBenchResult {
   readonly failures: string[];
 }
 
-const LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000', ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000',
-};
+const LIMITS = GUARDS_OFF;
 const USERS_PER_CONNECTION = 200;
 
 /** The pids of every Redis node of the cluster (INFO server of each). */

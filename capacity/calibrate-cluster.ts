@@ -8,10 +8,10 @@
  */
 import { onCleanup } from '../tools/harness/cleanup.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
-import { openBenchStorage } from '../tools/harness/bench-storage.ts';
+import { GUARDS_OFF, openBenchStorage } from '../tools/harness/bench-storage.ts';
 import type { ClusterRedisRun } from './cluster-file.ts';
 import { masterPorts, type RunningCluster, startCluster } from './cluster-servers.ts';
-import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
+import { measureGateway } from './measure-gateway.ts';
 import { clusterConfig, clusterProbe, clusterRunLine } from './measure-cluster.ts';
 import { IN_FLIGHT } from './measure-redis.ts';
 import type { ClusterCalibration, GatewayRun } from './calibration-file.ts';
@@ -67,7 +67,7 @@ async function claimRounds(clusters: readonly RunningCluster[], prefix: string, 
 
 /** The real gateway and sink against one cluster, on its own prefix; its children and data removed after. */
 async function gatewayOn(c: RunningCluster, prefix: string, o: ClusterOptions, mariadbPid: number | undefined): Promise<GatewayRun> {
-  const st = await openBenchStorage(clusterConfig(c, `${prefix}_g${masterPorts(c.spec).length}`, GATEWAY_LIMITS));
+  const st = await openBenchStorage(clusterConfig(c, `${prefix}_g${masterPorts(c.spec).length}`, GUARDS_OFF));
   const cleanup = onCleanup(`gateway storage on ${c.spec.name}`, () => st.cleanup());
   try {
     const pids = Object.fromEntries(masterPorts(c.spec).map((p) => [p, c.pids[p]!]));

@@ -13,10 +13,10 @@ import { onCleanup, runCleanup } from '../tools/harness/cleanup.ts';
 import { stopAutocannon } from '../tools/harness/http-load.ts';
 import { stopAllChildren } from '../tools/harness/processes.ts';
 import { machineFacts } from '../tools/harness/machine.ts';
-import { openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
+import { GUARDS_OFF, openBenchStorage, serverFacts } from '../tools/harness/bench-storage.ts';
 import { type Calibration, CALIBRATION_VERSION, type ClusterCalibration, measuredSet, notPipelined, previousWait,
   writeCalibration } from './calibration-file.ts';
-import { GATEWAY_LIMITS, measureGateway } from './measure-gateway.ts';
+import { measureGateway } from './measure-gateway.ts';
 import { measureMysql } from './measure-mysql.ts';
 import { measureRedis } from './measure-redis.ts';
 import { calibrateCluster, type ClusterOptions, clusterSteps } from './calibrate-cluster.ts';
@@ -85,7 +85,7 @@ export async function runCalibration(o: CalibrateOptions, argv: readonly string[
     await cleanupSection();
     go();
 
-    const gwSt = await openBenchStorage(sectionConfig(prefix, 'g', GATEWAY_LIMITS));
+    const gwSt = await openBenchStorage(sectionConfig(prefix, 'g', GUARDS_OFF));
     onCleanup('gateway storage', () => gwSt.cleanup());
     const gateway = await measureGateway(gwSt, o.seconds, o.connections, { redis: servers.redisPid, mariadb: servers.mariadbPid });
     step();

@@ -11,19 +11,13 @@ import { cpuMeter } from '../tools/harness/cpu.ts';
 import { runAutocannon } from '../tools/harness/http-load.ts';
 import { spawnNode, waitForLog } from '../tools/harness/processes.ts';
 import { commandMeter } from '../tools/harness/redis-stats.ts';
-import { type BenchStorage, childEnv, waitUntil } from '../tools/harness/bench-storage.ts';
+import { type BenchStorage, childEnv, waitUntil, GUARDS_OFF } from '../tools/harness/bench-storage.ts';
 import { judgeTemplate } from '../tools/verify/facts.ts';
 import { drained } from '../tools/harness/storage.ts';
 import { allStreamKeys, type KeySpace } from '../lua/keys.ts';
 import { masters, type RedisClient } from '../lua/client.ts';
 import type { GatewayRun } from './calibration-file.ts';
 
-/** Token buckets and backlog bound far above what the box can do: the run measures the path, not the guards. */
-export const GATEWAY_LIMITS = {
-  ADMIT_GLOBAL_RPS: '10000000', ADMIT_GLOBAL_BURST: '10000000',
-  ADMIT_TEMPLATE_RPS: '10000000', ADMIT_TEMPLATE_BURST: '10000000',
-  BACKLOG_MAX: '10000000',
-};
 // 1,000 users per connection, 100 coupons each: the limit never refuses in a bounded run.
 const USERS_PER_CONNECTION = 1000;
 const PER_USER_LIMIT = 100;
@@ -46,7 +40,7 @@ async function entriesAdded(redis: RedisClient, ks: KeySpace): Promise<number> {
 }
 
 /**
- * Runs the gateway measurement on `st` (the storage's config must carry GATEWAY_LIMITS). On a
+ * Runs the gateway measurement on `st` (the storage's config must carry GUARDS_OFF). On a
  * cluster, `pids.masters` (pid by port) meters each master; its EVALSHA calls are counted per master.
  */
 export async function measureGateway(st: BenchStorage, seconds: number, connections: number, pids: {
@@ -55,7 +49,7 @@ export async function measureGateway(st: BenchStorage, seconds: number, connecti
   const sink = spawnNode('sink', 'sink/main.ts', childEnv(cfg));
   onCleanup('sink', () => sink.stop(15_000));
   await waitForLog(sink, 'running', 30_000);
-  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GATEWAY_LIMITS));
+  const gateway = spawnNode('gateway', 'gateway/main.ts', childEnv(cfg, GUARDS_OFF));
   // registered after the sink, so it is stopped first.
   onCleanup('gateway', () => gateway.stop(15_000));
   const port = (await waitForLog(gateway, 'gateway listening', 30_000)).port;
