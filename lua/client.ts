@@ -47,18 +47,30 @@ function parseNode(hostPort: string): { host: string; port: number } {
 }
 
 /**
- * Runs `send`, whose commands go out in ONE socket write instead of one write each (the
- * syscall per command was the gateway's largest cost after uWS itself). Single node only: a
- * cluster client writes to several connections and sends as usual. The commands must be
- * issued synchronously inside `send`.
+ * Runs `send`, whose commands go out in ONE socket write per connection instead of one write
+ * each (the syscall per command was the gateway's largest cost after uWS itself): the client's
+ * connection, or on a cluster every master's (BENCHMARKS.md, "Issue 15": 44 -> 40 µs per claim).
+ * The commands must be issued synchronously inside `send`; one a cluster client has to queue
+ * (a node not ready, a redirection) simply goes out later.
  */
 export function writeTogether(client: RedisClient, send: () => void): void {
-  const stream = client instanceof Redis && client.status === 'ready' ? client.stream : undefined;
-  stream?.cork();
+  if (client instanceof Redis) {
+    const stream = client.status === 'ready' ? client.stream : undefined;
+    stream?.cork();
+    try {
+      send();
+    } finally {
+      stream?.uncork();
+    }
+    return;
+  }
+  const streams = client.status === 'ready' ? client.nodes('master').flatMap((n) => (n.status === 'ready' ? [n.stream] : [])) : [];
+  // every master: the turn's groups go to the masters of their partitions.
+  for (const st of streams) st.cork();
   try {
     send();
   } finally {
-    stream?.uncork();
+    for (const st of streams) st.uncork();
   }
 }
 
