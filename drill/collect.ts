@@ -89,11 +89,6 @@ export class Probe {
     return this.redis.get(reconcileRunKey(this.ks));
   }
 
-  /** Coupon rows of these templates in shard database `db` (its server alone is asked). */
-  async rowsInDb(db: number, templateIds: readonly string[]): Promise<number> {
-    return (await this.couponsInDb(db, templateIds)).size;
-  }
-
   /** Which shard database a coupon id routes to (undefined for an id that is not ours). */
   dbOfCoupon(couponId: string): number | undefined {
     return shardOfCoupon({ dbs: this.cfg.mysql.shardDbs, tables: this.cfg.mysql.shardTables }, couponId)?.db;
